@@ -1,0 +1,59 @@
+"""Clock seconds → datetimes and strings: the only place the project does that conversion.
+
+Everything else in the project carries time as plain float seconds taken from a Twisted clock
+(``reactor.seconds()`` in production, ``task.Clock().seconds()`` in tests). Keeping time as a
+number until the very edge makes scenarios deterministic (a fake clock drives them) and keeps
+timezone handling in one module, so a DST bug or a format drift can only live here.
+
+All functions are pure: they never read the wall clock themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+__all__ = ["utc", "iso", "paris", "smpp_date"]
+
+# A constant, not state: ZoneInfo instances are immutable and the tz database lookup is
+# only worth doing once.
+_PARIS = ZoneInfo("Europe/Paris")
+
+
+def utc(seconds: float) -> datetime:
+    """Aware UTC datetime for clock seconds (microsecond precision, as ``datetime`` allows)."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def iso(seconds: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-11-29T19:48:44.123Z``.
+
+    The width never varies (no dropped ``.000``, zero-padded year), so the strings sort
+    lexically in time order and line up in logs and in the sqlite3 CLI. Milliseconds are
+    rounded, not truncated, so a float such as ``x.123`` that is really ``x.12299999`` still
+    prints ``.123``.
+    """
+    whole, millis = divmod(round(seconds * 1000), 1000)
+    d = datetime.fromtimestamp(whole, tz=timezone.utc)
+    return (
+        f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+        f"T{d.hour:02d}:{d.minute:02d}:{d.second:02d}.{millis:03d}Z"
+    )
+
+
+def paris(seconds: float) -> datetime:
+    """Aware datetime in Europe/Paris, for operator-facing local times.
+
+    CET/CEST switches come from the tz database, never from a hand-coded offset.
+    """
+    return utc(seconds).astimezone(_PARIS)
+
+
+def smpp_date(seconds: float) -> str:
+    """``YYMMDDhhmm`` in UTC: the ``submit date:`` / ``done date:`` format of SMPP 3.4 Appendix B.
+
+    The seconds are floored, not rounded, so a receipt never claims a minute that has not
+    started yet (59.9999 s stays in the current minute).
+    """
+    return utc(math.floor(seconds)).strftime("%y%m%d%H%M")

@@ -1,0 +1,113 @@
+"""Build the whole stack on one clock: operator SMSCs, connectors, delivery engine, client server.
+
+`start_harness` takes the clock, a `listen` function and a `dial` function, so the same
+wiring runs over TCP (`tcp_listen` / `tcp_dial`, used by `smsc-harness serve` and the
+integration tests) and, later, over in-memory links on a virtual clock for scenario replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime, IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from aggregator.config import NetworkConfig, OperatorConfig
+from aggregator.connectors import OperatorConnector
+from aggregator.delivery import DeliveryEngine
+from aggregator.routing import Router
+from aggregator.server import AggregatorServer
+from aggregator.store import Store
+from smsc.adapter import SmppFactory
+from smsc.operators.profile import OperatorProfile
+from smsc.operators.smsc import OperatorSmsc
+from smsc.states import Role
+
+log = Logger(namespace="aggregator.harness")
+
+Listen = Callable[[str, int, Factory], Awaitable[IListeningPort]]
+Dial = Callable[[str, int], IStreamClientEndpoint]
+
+
+def tcp_listen(reactor: IReactorTCP) -> Listen:
+    def listen(host: str, port: int, factory: Factory) -> Awaitable[IListeningPort]:
+        return TCP4ServerEndpoint(reactor, port, interface=host).listen(factory)
+    return listen
+
+
+def tcp_dial(reactor: IReactorTCP) -> Dial:
+    def dial(host: str, port: int) -> IStreamClientEndpoint:
+        return TCP4ClientEndpoint(reactor, host, port, timeout=10)
+    return dial
+
+
+def operator_profile(op: OperatorConfig) -> OperatorProfile:
+    return OperatorProfile(id=op.id, name=op.name, system_id=op.system_id, password=op.password,
+                           receipt_delay=op.receipt_delay)
+
+
+@dataclass
+class Harness:
+    config: NetworkConfig
+    store: Store
+    engine: DeliveryEngine
+    server: AggregatorServer
+    operators: dict[str, OperatorSmsc]
+    connectors: dict[str, OperatorConnector]
+    host: str
+    port: int
+    operator_ports: dict[str, int]
+    _listening: list[IListeningPort] = field(default_factory=list)
+
+    def connectors_bound(self) -> defer.Deferred[list[object]]:
+        """Fires once every connector has bound to its operator."""
+        return defer.gatherResults([c.bound for c in self.connectors.values()])
+
+    async def stop(self) -> None:
+        for connector in self.connectors.values():
+            await connector.stop()
+        for port in self._listening:
+            await defer.maybeDeferred(port.stopListening)
+        self.store.close()
+
+
+async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store, listen: Listen,
+                        dial: Dial, port: int | None = None) -> Harness:
+    """Start every operator SMSC, the connectors to them and the client-facing server.
+    `port` overrides the config's listening port (0 = any free port)."""
+    listening: list[IListeningPort] = []
+    operators: dict[str, OperatorSmsc] = {}
+    operator_ports: dict[str, int] = {}
+    for op in config.operators:
+        smsc = OperatorSmsc(operator_profile(op), clock)
+        lp = await listen(op.host, op.port, SmppFactory(clock, Role.SMSC, smsc))
+        listening.append(lp)
+        operators[op.id] = smsc
+        operator_ports[op.id] = lp.getHost().port
+        log.info("operator {id} ({name}) SMSC listening on {host}:{port}", id=op.id, name=op.name,
+                 host=op.host, port=operator_ports[op.id])
+
+    engine = DeliveryEngine(store, clock)
+    connectors: dict[str, OperatorConnector] = {}
+    for op in config.operators:
+        connector = OperatorConnector(op, clock, dial(op.host, operator_ports[op.id]), engine)
+        connectors[op.id] = connector
+        engine.outboxes[op.id] = connector
+
+    router = Router(config.operators, config.routing)
+    server = AggregatorServer(config.accounts, router, engine, clock,
+                              first_message_number=store.next_message_number())
+    host = config.listen.host
+    lp = await listen(host, config.listen.port if port is None else port,
+                      SmppFactory(clock, Role.SMSC, server))
+    listening.append(lp)
+    actual = lp.getHost().port
+    log.info("aggregator listening for SMPP clients on {host}:{port}", host=host, port=actual)
+    for connector in connectors.values():
+        connector.start()
+    return Harness(config, store, engine, server, operators, connectors, host, actual, operator_ports,
+                   listening)

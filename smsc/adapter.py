@@ -1,0 +1,190 @@
+"""Thin Twisted adapters around a sans-IO `Session`. They make no SMPP decisions.
+
+`SmppConnection` moves bytes between the transport and the session, keeps exactly one timer
+armed at the session's `deadline()`, turns our requests into Deferreds that fire with the
+response, and hands incoming requests to a `SessionHandler`. The clock is passed in (the
+reactor over TCP, a `task.Clock` in the simulator); this module never imports the reactor.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol as TypingProtocol
+
+from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from smsc.events import (
+    CloseConnection, ConnectionClosed, Event, ProtocolError, RequestReceived, ResponseReceived,
+    ResponseTimedOut,
+)
+from smsc.pdu.codec import Command, Pdu, Tlv, Value
+from smsc.pdu.status import status_name
+from smsc.session import Session, SessionConfig
+from smsc.states import Role, SessionState
+
+log = Logger(namespace="smsc.adapter")
+
+
+class ResponseTimeout(Exception):
+    """No response within the session's response_timeout."""
+
+    def __init__(self, request: Pdu) -> None:
+        super().__init__(f"no response to {request.command.name} seq {request.sequence_number}")
+        self.request = request
+
+
+class ConnectionGone(Exception):
+    """The connection closed before the response came."""
+
+    def __init__(self, request: Pdu) -> None:
+        super().__init__(f"connection closed before the response to {request.command.name}")
+        self.request = request
+
+
+class SessionHandler(TypingProtocol):
+    """What an SMPP application (an SMSC, the aggregator, a test ESME) implements."""
+
+    def connection_made(self, conn: SmppConnection) -> None: ...
+
+    def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
+        """Answer with conn.respond(pdu, ...), now or later."""
+
+    def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None: ...
+
+
+class SmppConnection(protocol.Protocol):
+    def __init__(self, session: Session, clock: IReactorTime, handler: SessionHandler) -> None:
+        self.session = session
+        self.clock = clock
+        self.handler = handler
+        self.peer = "?"
+        self.system_id: str | None = None          # set by the application once bound
+        self._waiting: dict[int, defer.Deferred[Pdu]] = {}
+        self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0
+
+    # --- Twisted side --------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
+        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self.handler.connection_made(self)
+        self._rearm()
+
+    def dataReceived(self, data: bytes) -> None:
+        self._process(self.session.receive_data(data, self.clock.seconds()))
+
+    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
+        self._cancel_timer()
+        for event in self.session.connection_lost():
+            self._dispatch(event)
+
+    # --- application side ----------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        return self.session.state
+
+    def request(self, command: Command, tlvs: tuple[Tlv, ...] = (), **params: Value) -> defer.Deferred[Pdu]:
+        """Send a request; the Deferred fires with the response PDU (which may carry an error
+        status or be a generic_nack), or fails with ResponseTimeout / ConnectionGone."""
+        pdu = self.session.send_request(command, self.clock.seconds(), tlvs, **params)
+        waiting: defer.Deferred[Pdu] = defer.Deferred()
+        self._waiting[pdu.sequence_number] = waiting
+        self._flush()
+        self._rearm()
+        return waiting
+
+    def respond(self, request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> None:
+        if self.session.state is SessionState.CLOSED:
+            return                                   # peer left before we answered: nothing to do
+        self.session.respond(request, self.clock.seconds(), status, tlvs, **params)
+        self._flush()
+
+    def unbind(self) -> defer.Deferred[Pdu]:
+        return self.request(Command.unbind)
+
+    def close(self) -> None:
+        self._flush()
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _process(self, events: list[Event]) -> None:
+        for event in events:
+            self._dispatch(event)
+        self._flush()
+        self._rearm()
+
+    def _dispatch(self, event: Event) -> None:
+        if isinstance(event, RequestReceived):
+            self.handler.request_received(self, event.pdu)
+        elif isinstance(event, ResponseReceived):
+            waiting = self._waiting.pop(event.pdu.sequence_number, None)
+            if waiting is not None:
+                waiting.callback(event.pdu)
+        elif isinstance(event, ResponseTimedOut):
+            waiting = self._waiting.pop(event.request.sequence_number, None)
+            log.warn("{peer} no response to {command} seq {seq}", peer=self.peer,
+                     command=event.request.command.name, seq=event.request.sequence_number)
+            if waiting is not None:
+                waiting.errback(ResponseTimeout(event.request))
+        elif isinstance(event, ProtocolError):
+            log.warn("{peer} protocol error: {reason} (answered {status})", peer=self.peer,
+                     reason=event.reason, status=status_name(event.answer_status))
+        elif isinstance(event, CloseConnection):
+            log.info("{peer} closing: {reason}", peer=self.peer, reason=event.reason)
+            self.close()
+        elif isinstance(event, ConnectionClosed):
+            for request in event.unanswered:
+                waiting = self._waiting.pop(request.sequence_number, None)
+                if waiting is not None:
+                    waiting.errback(ConnectionGone(request))
+            self.handler.connection_lost(self, event)
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def _rearm(self) -> None:
+        """Keep one timer at the session's deadline. A later deadline keeps the current timer
+        (it re-arms when it fires): moving a timer on every PDU costs more than the PDU."""
+        at = self.session.deadline()
+        if at is None:
+            self._cancel_timer()
+            return
+        if self._timer is not None and self._timer.active():
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = self.clock.callLater(max(0.0, at - self.clock.seconds()), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._process(self.session.handle_timer(self.clock.seconds()))
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
+class SmppFactory(protocol.Factory):
+    """Builds one SmppConnection per TCP connection, all sharing one handler."""
+
+    noisy = False                                  # our own log lines say who connects
+
+    def __init__(self, clock: IReactorTime, role: Role, handler: SessionHandler,
+                 config: SessionConfig = SessionConfig()) -> None:
+        self.clock = clock
+        self.role = role
+        self.handler = handler
+        self.config = config
+
+    def buildProtocol(self, addr: object) -> SmppConnection:
+        return SmppConnection(Session(self.role, self.config, self.clock.seconds()), self.clock, self.handler)

@@ -1,0 +1,506 @@
+"""SMPP 3.4 PDUs as plain values, and the byte codec for them.
+
+Rules of this module:
+
+1. A `Pdu` is an immutable value: command, sequence number, status, mandatory parameters by
+   their spec names (§4), and *every* optional parameter (TLV) kept raw, in wire order.
+2. `decode()` never raises on peer input. A frame it cannot read becomes a `DecodeFailed`
+   value carrying the command_status the spec prescribes (§2.7, §5.3), so the session can
+   answer it and carry on.
+3. `encode(decode(frame))` gives back `frame` for every well-formed frame: nothing is dropped,
+   nothing normalised. TLVs we do not know (the vendor range 0x1400-0x3FFF included) are kept
+   and forwarded, never refused.
+
+Why a table-driven codec of our own instead of calling `smpp.pdu`'s `PDUEncoder` per PDU:
+`smpp.pdu` 0.6 drops vendor TLVs silently and refuses known TLVs outside its per-PDU lists
+(ESME_ROPTPARNOTALLWD), raises on esm_class / TON / NPI values it has no name for, cannot
+encode submit_multi (number_of_dests and dest_address have no encoder) and lists a
+non-existent `sm_length` field for replace_sm. It also reads C-strings byte by byte, which
+costs more than the rest of the hot path together. So the wire layout here is written from
+the spec (§4), and `smpp.pdu` stays the reference: `tests/unit/test_codec_oracle.py` checks
+with property-based tests that this codec and `smpp.pdu` produce and read the same bytes for
+every PDU `smpp.pdu` handles, and `smsc/pdu/status.py` is checked against its status table.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Final, Mapping, Union
+
+from smsc.pdu.status import CommandStatus
+
+HEADER = struct.Struct("!IIII")
+HEADER_LEN: Final = 16
+MAX_SEQUENCE: Final = 0x7FFFFFFF
+
+
+class Command(enum.IntEnum):
+    """command_id values (SMPP 3.4 §5.1.2.1)."""
+
+    generic_nack = 0x80000000
+    bind_receiver = 0x00000001
+    bind_receiver_resp = 0x80000001
+    bind_transmitter = 0x00000002
+    bind_transmitter_resp = 0x80000002
+    query_sm = 0x00000003
+    query_sm_resp = 0x80000003
+    submit_sm = 0x00000004
+    submit_sm_resp = 0x80000004
+    deliver_sm = 0x00000005
+    deliver_sm_resp = 0x80000005
+    unbind = 0x00000006
+    unbind_resp = 0x80000006
+    replace_sm = 0x00000007
+    replace_sm_resp = 0x80000007
+    cancel_sm = 0x00000008
+    cancel_sm_resp = 0x80000008
+    bind_transceiver = 0x00000009
+    bind_transceiver_resp = 0x80000009
+    outbind = 0x0000000B
+    enquire_link = 0x00000015
+    enquire_link_resp = 0x80000015
+    submit_multi = 0x00000021
+    submit_multi_resp = 0x80000021
+    alert_notification = 0x00000102
+    data_sm = 0x00000103
+    data_sm_resp = 0x80000103
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self & 0x80000000)
+
+    @property
+    def response(self) -> Command:
+        """The *_resp command answering this request."""
+        return Command(self | 0x80000000)
+
+
+class Tag(enum.IntEnum):
+    """Optional parameter tags this project reads or writes by name (SMPP 3.4 §5.3.2).
+    Any other tag is still carried, as a raw `Tlv`."""
+
+    user_message_reference = 0x0204
+    source_port = 0x020A
+    destination_port = 0x020B
+    sar_msg_ref_num = 0x020C
+    sar_total_segments = 0x020E
+    sar_segment_seqnum = 0x020F
+    sc_interface_version = 0x0210
+    payload_type = 0x0019
+    additional_status_info_text = 0x001D
+    receipted_message_id = 0x001E
+    network_error_code = 0x0423
+    message_payload = 0x0424
+    delivery_failure_reason = 0x0425
+    more_messages_to_send = 0x0426
+    message_state = 0x0427
+
+
+class MessageState(enum.IntEnum):
+    """message_state values (SMPP 3.4 §5.2.28), used in query_sm_resp and receipts."""
+
+    ENROUTE = 1
+    DELIVERED = 2
+    EXPIRED = 3
+    DELETED = 4
+    UNDELIVERABLE = 5
+    ACCEPTED = 6
+    UNKNOWN = 7
+    REJECTED = 8
+
+
+# --- values -----------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Tlv:
+    """One optional parameter, exactly as on the wire."""
+
+    tag: int
+    value: bytes
+
+    @classmethod
+    def cstring(cls, tag: int, text: str) -> Tlv:
+        return cls(tag, text.encode("latin-1") + b"\x00")
+
+    @classmethod
+    def int1(cls, tag: int, number: int) -> Tlv:
+        return cls(tag, bytes((number,)))
+
+    @classmethod
+    def int2(cls, tag: int, number: int) -> Tlv:
+        return cls(tag, number.to_bytes(2, "big"))
+
+    def as_int(self) -> int:
+        return int.from_bytes(self.value, "big")
+
+    def as_str(self) -> str:
+        return self.value.rstrip(b"\x00").decode("latin-1")
+
+
+@dataclass(frozen=True, slots=True)
+class DestAddress:
+    """One entry of submit_multi's dest_address list (§4.5.1.1): an SME address or a list name."""
+
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    dl_name: str | None = None          # set for dest_flag 2 (distribution list)
+
+
+@dataclass(frozen=True, slots=True)
+class UnsuccessSme:
+    """One entry of submit_multi_resp's unsuccess_sme list (§4.5.2.1)."""
+
+    dest_addr_ton: int
+    dest_addr_npi: int
+    destination_addr: str
+    error_status_code: int
+
+
+Value = Union[int, str, bytes, tuple[DestAddress, ...], tuple[UnsuccessSme, ...]]
+_EMPTY: Mapping[str, Value] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Pdu:
+    """An SMPP PDU. `params` holds the mandatory parameters by spec name: integers as int,
+    C-octet strings as str (latin-1, so any byte survives), short_message as bytes."""
+
+    command: Command
+    sequence_number: int
+    command_status: int = 0
+    params: Mapping[str, Value] = field(default_factory=lambda: _EMPTY)
+    tlvs: tuple[Tlv, ...] = ()
+
+    def __getitem__(self, name: str) -> Value:
+        return self.params[name]
+
+    def get(self, name: str, default: Value | None = None) -> Value | None:
+        return self.params.get(name, default)
+
+    def tlv(self, tag: int) -> Tlv | None:
+        for tlv in self.tlvs:
+            if tlv.tag == tag:
+                return tlv
+        return None
+
+    @property
+    def status(self) -> CommandStatus | int:
+        try:
+            return CommandStatus(self.command_status)
+        except ValueError:
+            return self.command_status
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailed:
+    """A frame that could not be read. `command` is None when the command_id is unknown."""
+
+    command_id: int
+    sequence_number: int
+    status: CommandStatus
+    reason: str
+
+    @property
+    def command(self) -> Command | None:
+        try:
+            return Command(self.command_id)
+        except ValueError:
+            return None
+
+
+def make(command: Command, sequence_number: int = 0, command_status: int = 0,
+         tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
+    """Build a PDU, filling mandatory parameters not given with their empty value."""
+    full: dict[str, Value] = {}
+    for name, kind, _ in LAYOUTS[command]:
+        if name in params:
+            full[name] = params.pop(name)
+        else:
+            full[name] = _EMPTY_VALUE[kind]
+    if params:
+        raise TypeError(f"{command.name} has no parameter(s) {sorted(params)}")
+    return Pdu(command, sequence_number, int(command_status), MappingProxyType(full), tlvs)
+
+
+# --- layouts (SMPP 3.4 §4) ------------------------------------------------------------------
+# Each field: (name, kind, size). Kinds: "c" C-octet string of at most `size` bytes with its
+# NUL; "1"/"4" integers; "sm" sm_length + short_message; "dests"/"unsucc" submit_multi lists.
+
+C, I1, I4, SM = "c", "1", "4", "sm"
+_EMPTY_VALUE: dict[str, Value] = {C: "", I1: 0, I4: 0, SM: b"", "dests": (), "unsucc": ()}
+
+_BIND = (("system_id", C, 16), ("password", C, 9), ("system_type", C, 13),
+         ("interface_version", I1, 0), ("addr_ton", I1, 0), ("addr_npi", I1, 0),
+         ("address_range", C, 41))
+_SOURCE = (("source_addr_ton", I1, 0), ("source_addr_npi", I1, 0), ("source_addr", C, 21))
+_DEST = (("dest_addr_ton", I1, 0), ("dest_addr_npi", I1, 0), ("destination_addr", C, 21))
+_SM_TAIL = (("esm_class", I1, 0), ("protocol_id", I1, 0), ("priority_flag", I1, 0),
+            ("schedule_delivery_time", C, 17), ("validity_period", C, 17),
+            ("registered_delivery", I1, 0), ("replace_if_present_flag", I1, 0),
+            ("data_coding", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, 254))
+_SUBMIT = (("service_type", C, 6),) + _SOURCE + _DEST + _SM_TAIL
+_MESSAGE_ID = (("message_id", C, 65),)
+
+LAYOUTS: dict[Command, tuple[tuple[str, str, int], ...]] = {
+    Command.generic_nack: (),
+    Command.bind_receiver: _BIND,
+    Command.bind_transmitter: _BIND,
+    Command.bind_transceiver: _BIND,
+    Command.bind_receiver_resp: (("system_id", C, 16),),
+    Command.bind_transmitter_resp: (("system_id", C, 16),),
+    Command.bind_transceiver_resp: (("system_id", C, 16),),
+    Command.outbind: (("system_id", C, 16), ("password", C, 9)),
+    Command.unbind: (),
+    Command.unbind_resp: (),
+    Command.enquire_link: (),
+    Command.enquire_link_resp: (),
+    Command.submit_sm: _SUBMIT,
+    Command.submit_sm_resp: _MESSAGE_ID,
+    Command.deliver_sm: _SUBMIT,
+    Command.deliver_sm_resp: _MESSAGE_ID,
+    Command.data_sm: (("service_type", C, 6), ("source_addr_ton", I1, 0), ("source_addr_npi", I1, 0),
+                      ("source_addr", C, 65), ("dest_addr_ton", I1, 0), ("dest_addr_npi", I1, 0),
+                      ("destination_addr", C, 65), ("esm_class", I1, 0),
+                      ("registered_delivery", I1, 0), ("data_coding", I1, 0)),
+    Command.data_sm_resp: _MESSAGE_ID,
+    Command.query_sm: _MESSAGE_ID + _SOURCE,
+    Command.query_sm_resp: _MESSAGE_ID + (("final_date", C, 17), ("message_state", I1, 0),
+                                          ("error_code", I1, 0)),
+    Command.cancel_sm: (("service_type", C, 6),) + _MESSAGE_ID + _SOURCE + _DEST,
+    Command.cancel_sm_resp: (),
+    Command.replace_sm: _MESSAGE_ID + _SOURCE + (
+        ("schedule_delivery_time", C, 17), ("validity_period", C, 17),
+        ("registered_delivery", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, 254)),
+    Command.replace_sm_resp: (),
+    Command.submit_multi: (("service_type", C, 6),) + _SOURCE + (("dest_addresses", "dests", 254),)
+    + _SM_TAIL,
+    Command.submit_multi_resp: _MESSAGE_ID + (("unsuccess_smes", "unsucc", 254),),
+    Command.alert_notification: (("source_addr_ton", I1, 0), ("source_addr_npi", I1, 0),
+                                 ("source_addr", C, 65), ("esme_addr_ton", I1, 0),
+                                 ("esme_addr_npi", I1, 0), ("esme_addr", C, 65)),
+}
+
+# The status a request gets when one of its fields is malformed (§5.1.3; as smpp.pdu does).
+FIELD_STATUS: dict[str, CommandStatus] = {
+    "system_id": CommandStatus.ESME_RINVSYSID,
+    "password": CommandStatus.ESME_RINVPASWD,
+    "system_type": CommandStatus.ESME_RINVSYSTYP,
+    "service_type": CommandStatus.ESME_RINVSERTYP,
+    "source_addr": CommandStatus.ESME_RINVSRCADR,
+    "destination_addr": CommandStatus.ESME_RINVDSTADR,
+    "message_id": CommandStatus.ESME_RINVMSGID,
+    "schedule_delivery_time": CommandStatus.ESME_RINVSCHED,
+    "validity_period": CommandStatus.ESME_RINVEXPIRY,
+    "short_message": CommandStatus.ESME_RINVMSGLEN,
+    "dest_addresses": CommandStatus.ESME_RINVNUMDESTS,
+}
+
+# A *_resp with a non-zero status may omit its body (§4.1.2, §4.4.2).
+_BODY_OPTIONAL_ON_ERROR = frozenset({
+    Command.bind_receiver_resp, Command.bind_transmitter_resp, Command.bind_transceiver_resp,
+    Command.submit_sm_resp, Command.data_sm_resp, Command.submit_multi_resp,
+    Command.query_sm_resp,
+})
+
+
+class _Malformed(Exception):
+    """Internal: raised inside `decode` only, always turned into DecodeFailed."""
+
+    def __init__(self, status: CommandStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+# --- decode -----------------------------------------------------------------------------
+
+def read_header(frame: bytes) -> tuple[int, int, int, int]:
+    """(command_length, command_id, command_status, sequence_number) of a frame of >= 16 bytes."""
+    return HEADER.unpack_from(frame)
+
+
+def decode(frame: bytes) -> Pdu | DecodeFailed:
+    """One whole frame (as cut by `Framer`) -> a Pdu, or DecodeFailed with the status to answer."""
+    length, command_id, status, seq = HEADER.unpack_from(frame)
+    try:
+        command = Command(command_id)
+    except ValueError:
+        return DecodeFailed(command_id, seq, CommandStatus.ESME_RINVCMDID,
+                            f"unknown command_id 0x{command_id:08x}")
+    body_end = min(length, len(frame))
+    if command in _BODY_OPTIONAL_ON_ERROR and status != 0 and body_end == HEADER_LEN:
+        return Pdu(command, seq, status, _EMPTY, ())
+    try:
+        params, offset = _read_params(frame, HEADER_LEN, body_end, LAYOUTS[command])
+        tlvs = _read_tlvs(frame, offset, body_end)
+    except _Malformed as bad:
+        return DecodeFailed(command_id, seq, bad.status, f"{command.name}: {bad}")
+    return Pdu(command, seq, status, MappingProxyType(params), tlvs)
+
+
+def _read_params(frame: bytes, offset: int, end: int,
+                 layout: tuple[tuple[str, str, int], ...]) -> tuple[dict[str, Value], int]:
+    params: dict[str, Value] = {}
+    for name, kind, size in layout:
+        if kind == C:
+            nul = frame.find(b"\x00", offset, end)
+            if nul < 0:
+                raise _Malformed(CommandStatus.ESME_RINVCMDLEN, f"{name} runs past the end of the PDU")
+            if nul - offset >= size:
+                raise _Malformed(FIELD_STATUS.get(name, CommandStatus.ESME_RINVPARLEN),
+                                 f"{name} longer than {size - 1} octets")
+            params[name] = frame[offset:nul].decode("latin-1")
+            offset = nul + 1
+        elif kind == I1:
+            if offset >= end:
+                raise _Malformed(CommandStatus.ESME_RINVCMDLEN, f"PDU ends before {name}")
+            params[name] = frame[offset]
+            offset += 1
+        elif kind == SM:
+            if offset >= end:
+                raise _Malformed(CommandStatus.ESME_RINVCMDLEN, f"PDU ends before sm_length")
+            sm_length = frame[offset]
+            offset += 1
+            if offset + sm_length > end:
+                raise _Malformed(CommandStatus.ESME_RINVMSGLEN,
+                                 f"sm_length {sm_length} runs past the end of the PDU")
+            params[name] = frame[offset:offset + sm_length]
+            offset += sm_length
+        elif kind == "dests":
+            params[name], offset = _read_dests(frame, offset, end)
+        elif kind == "unsucc":
+            params[name], offset = _read_unsuccess(frame, offset, end)
+        else:  # I4
+            if offset + 4 > end:
+                raise _Malformed(CommandStatus.ESME_RINVCMDLEN, f"PDU ends before {name}")
+            params[name] = int.from_bytes(frame[offset:offset + 4], "big")
+            offset += 4
+    return params, offset
+
+
+_DEST_SME = (("dest_addr_ton", I1, 0), ("dest_addr_npi", I1, 0), ("destination_addr", C, 21))
+_UNSUCC = _DEST_SME + (("error_status_code", I4, 0),)
+
+
+def _read_dests(frame: bytes, offset: int, end: int) -> tuple[tuple[DestAddress, ...], int]:
+    if offset >= end:
+        raise _Malformed(CommandStatus.ESME_RINVCMDLEN, "PDU ends before number_of_dests")
+    count, offset = frame[offset], offset + 1
+    dests: list[DestAddress] = []
+    for _ in range(count):
+        if offset >= end:
+            raise _Malformed(CommandStatus.ESME_RINVCMDLEN, "PDU ends inside dest_address")
+        flag, offset = frame[offset], offset + 1
+        if flag == 1:
+            sme, offset = _read_params(frame, offset, end, _DEST_SME)
+            dests.append(DestAddress(sme["dest_addr_ton"], sme["dest_addr_npi"],  # type: ignore[arg-type]
+                                     sme["destination_addr"]))  # type: ignore[arg-type]
+        elif flag == 2:
+            dl, offset = _read_params(frame, offset, end, (("dl_name", C, 21),))
+            dests.append(DestAddress(dl_name=dl["dl_name"]))  # type: ignore[arg-type]
+        else:
+            raise _Malformed(CommandStatus.ESME_RINVDESTFLAG, f"dest_flag {flag}")
+    return tuple(dests), offset
+
+
+def _read_unsuccess(frame: bytes, offset: int, end: int) -> tuple[tuple[UnsuccessSme, ...], int]:
+    if offset >= end:
+        raise _Malformed(CommandStatus.ESME_RINVCMDLEN, "PDU ends before no_unsuccess")
+    count, offset = frame[offset], offset + 1
+    smes: list[UnsuccessSme] = []
+    for _ in range(count):
+        values, offset = _read_params(frame, offset, end, _UNSUCC)
+        smes.append(UnsuccessSme(**values))  # type: ignore[arg-type]
+    return tuple(smes), offset
+
+
+def _read_tlvs(frame: bytes, offset: int, end: int) -> tuple[Tlv, ...]:
+    if offset == end:
+        return ()
+    tlvs: list[Tlv] = []
+    while offset < end:
+        if offset + 4 > end:
+            if not any(frame[offset:end]):
+                break                               # NUL padding some SMSCs add: tolerated
+            raise _Malformed(CommandStatus.ESME_RINVOPTPARSTREAM,
+                             f"{end - offset} stray octet(s) after the last parameter")
+        tag = (frame[offset] << 8) | frame[offset + 1]
+        size = (frame[offset + 2] << 8) | frame[offset + 3]
+        offset += 4
+        if offset + size > end:
+            raise _Malformed(CommandStatus.ESME_RINVOPTPARSTREAM,
+                             f"TLV 0x{tag:04x} length {size} runs past the end of the PDU")
+        tlvs.append(Tlv(tag, frame[offset:offset + size]))
+        offset += size
+    return tuple(tlvs)
+
+
+# --- encode -----------------------------------------------------------------------------
+
+def encode(pdu: Pdu) -> bytes:
+    """Pdu -> wire bytes. Raises ValueError for a PDU *our* code built wrong (a bug, not traffic)."""
+    parts: list[bytes] = []
+    if pdu.params or not (pdu.command in _BODY_OPTIONAL_ON_ERROR and pdu.command_status):
+        _write_params(parts, pdu.params, LAYOUTS[pdu.command], pdu.command.name)
+    for tlv in pdu.tlvs:
+        parts.append(struct.pack("!HH", tlv.tag, len(tlv.value)))
+        parts.append(tlv.value)
+    body = b"".join(parts)
+    return HEADER.pack(HEADER_LEN + len(body), pdu.command, pdu.command_status,
+                       pdu.sequence_number) + body
+
+
+def _write_params(parts: list[bytes], params: Mapping[str, Value],
+                  layout: tuple[tuple[str, str, int], ...], where: str) -> None:
+    for name, kind, size in layout:
+        value = params.get(name, _EMPTY_VALUE[kind])
+        if kind == C:
+            raw = value.encode("latin-1") if isinstance(value, str) else bytes(value)  # type: ignore[arg-type]
+            if len(raw) >= size:
+                raise ValueError(f"{where}.{name} longer than {size - 1} octets: {value!r}")
+            parts.append(raw + b"\x00")
+        elif kind == I1:
+            parts.append(bytes((value,)))  # type: ignore[arg-type]
+        elif kind == SM:
+            raw = bytes(value)  # type: ignore[arg-type]
+            if len(raw) > size:
+                raise ValueError(f"{where}.short_message longer than {size} octets "
+                                 "(use the message_payload TLV)")
+            parts.append(bytes((len(raw),)) + raw)
+        elif kind == "dests":
+            dests: tuple[DestAddress, ...] = value  # type: ignore[assignment]
+            parts.append(bytes((len(dests),)))
+            for dest in dests:
+                if dest.dl_name is not None:
+                    parts.append(b"\x02")
+                    _write_params(parts, {"dl_name": dest.dl_name}, (("dl_name", C, 21),), where)
+                else:
+                    parts.append(b"\x01")
+                    _write_params(parts, {"dest_addr_ton": dest.dest_addr_ton,
+                                          "dest_addr_npi": dest.dest_addr_npi,
+                                          "destination_addr": dest.destination_addr}, _DEST_SME, where)
+        elif kind == "unsucc":
+            smes: tuple[UnsuccessSme, ...] = value  # type: ignore[assignment]
+            parts.append(bytes((len(smes),)))
+            for sme in smes:
+                _write_params(parts, {"dest_addr_ton": sme.dest_addr_ton,
+                                      "dest_addr_npi": sme.dest_addr_npi,
+                                      "destination_addr": sme.destination_addr,
+                                      "error_status_code": sme.error_status_code}, _UNSUCC, where)
+        else:  # I4
+            parts.append(int(value).to_bytes(4, "big"))  # type: ignore[arg-type]
+
+
+def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
+    """The *_resp answering `request`, same sequence number (§2.3)."""
+    command = request.command.response
+    if status and command in _BODY_OPTIONAL_ON_ERROR and not params:
+        return Pdu(command, request.sequence_number, int(status), _EMPTY, tlvs)
+    return make(command, request.sequence_number, status, tlvs, **params)
+
+
+def generic_nack(sequence_number: int, status: int) -> Pdu:
+    return Pdu(Command.generic_nack, sequence_number, int(status))

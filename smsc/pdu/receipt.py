@@ -1,0 +1,113 @@
+"""Delivery receipts: the SMPP 3.4 Appendix B text, and the TLVs that carry the same facts.
+
+    id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DDDDDDD err:E text:...
+
+Appendix B is informative and real SMSCs vary (id in hex or decimal, err as 3 digits or not,
+field case), so `parse_receipt` is lenient: it reads fields by name, in any order, and falls
+back on the receipted_message_id / message_state TLVs when the text lacks them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from smsc.pdu.codec import MessageState, Pdu, Tag, Tlv
+
+ESM_CLASS_RECEIPT = 0x04          # esm_class message type: SMSC delivery receipt (§5.2.12)
+ESM_CLASS_INTERMEDIATE = 0x20     # intermediate delivery notification
+
+STAT_TO_STATE: dict[str, MessageState] = {
+    "DELIVRD": MessageState.DELIVERED,
+    "EXPIRED": MessageState.EXPIRED,
+    "DELETED": MessageState.DELETED,
+    "UNDELIV": MessageState.UNDELIVERABLE,
+    "ACCEPTD": MessageState.ACCEPTED,
+    "UNKNOWN": MessageState.UNKNOWN,
+    "REJECTD": MessageState.REJECTED,
+    "ENROUTE": MessageState.ENROUTE,
+}
+STATE_TO_STAT = {state: stat for stat, state in STAT_TO_STATE.items()}
+
+
+def receipt_date(seconds: float) -> str:
+    """YYMMDDhhmm (UTC) of a clock reading, as Appendix B writes dates."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%y%m%d%H%M")
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    message_id: str
+    stat: str                      # DELIVRD, UNDELIV, EXPIRED, REJECTD...
+    err: str = "000"
+    submit_date: str = ""          # YYMMDDhhmm
+    done_date: str = ""
+    sub: str = "001"
+    dlvrd: str = "001"
+    text: str = ""                 # first 20 characters of the original message
+
+    @property
+    def state(self) -> MessageState:
+        return STAT_TO_STATE.get(self.stat, MessageState.UNKNOWN)
+
+    @property
+    def is_final(self) -> bool:
+        return self.stat not in ("ENROUTE", "ACCEPTD")
+
+    def render(self) -> str:
+        return (f"id:{self.message_id} sub:{self.sub} dlvrd:{self.dlvrd} "
+                f"submit date:{self.submit_date} done date:{self.done_date} "
+                f"stat:{self.stat} err:{self.err} text:{self.text}")
+
+    def tlvs(self) -> tuple[Tlv, ...]:
+        # In the order smpp.pdu (and so Jasmin) writes them, so our bytes match theirs.
+        return (Tlv.int1(Tag.message_state, self.state),
+                Tlv.cstring(Tag.receipted_message_id, self.message_id))
+
+    def deliver_sm_params(self, source_addr: str, source_addr_ton: int, destination_addr: str,
+                          dest_addr_ton: int) -> dict[str, int | str | bytes]:
+        """Mandatory parameters of the deliver_sm carrying this receipt: it travels from the
+        recipient (source) back to the original sender (destination)."""
+        return {
+            "source_addr_ton": source_addr_ton, "source_addr_npi": 1 if source_addr_ton == 1 else 0,
+            "source_addr": source_addr, "dest_addr_ton": dest_addr_ton,
+            "dest_addr_npi": 1 if dest_addr_ton == 1 else 0, "destination_addr": destination_addr,
+            "esm_class": ESM_CLASS_RECEIPT, "short_message": self.render().encode("latin-1", "replace"),
+        }
+
+
+_FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text):", re.IGNORECASE)
+
+
+def is_receipt(pdu: Pdu) -> bool:
+    esm_class = pdu.get("esm_class", 0)
+    return isinstance(esm_class, int) and bool(esm_class & (ESM_CLASS_RECEIPT | ESM_CLASS_INTERMEDIATE))
+
+
+def parse_receipt(pdu: Pdu) -> Receipt | None:
+    """Read a receipt deliver_sm (or data_sm); None when it carries no message id at all."""
+    raw = pdu.get("short_message", b"")
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else ""
+    fields: dict[str, str] = {}
+    marks = list(_FIELD.finditer(text))
+    for mark, following in zip(marks, marks[1:] + [None]):
+        end = following.start() if following is not None else len(text)
+        name = mark.group(1).lower()
+        value = text[mark.end():end] if name == "text" else text[mark.end():end].strip()
+        fields.setdefault(name, value)
+    tlv_id = pdu.tlv(Tag.receipted_message_id)
+    tlv_state = pdu.tlv(Tag.message_state)
+    message_id = tlv_id.as_str() if tlv_id is not None else fields.get("id", "")
+    if not message_id:
+        return None
+    stat = fields.get("stat", "").upper()
+    if not stat and tlv_state is not None:
+        try:
+            stat = STATE_TO_STAT[MessageState(tlv_state.as_int())]
+        except ValueError:
+            stat = "UNKNOWN"
+    return Receipt(message_id=message_id, stat=stat or "UNKNOWN", err=fields.get("err", "000"),
+                   submit_date=fields.get("submit date", ""), done_date=fields.get("done date", ""),
+                   sub=fields.get("sub", "001"), dlvrd=fields.get("dlvrd", "001"),
+                   text=fields.get("text", ""))

@@ -1,0 +1,231 @@
+"""One SMPP 3.4 session, SMSC or ESME side, with no I/O (the h11 / aioquic pattern).
+
+Bytes in -> events out (`receive_data`); requests and responses in -> bytes queued
+(`send_request`, `respond`, then `data_to_send`). Time arrives as `now` (float seconds from
+any clock); `deadline()` says when `handle_timer(now)` must next be called. The same object
+runs over TCP (smsc/adapter.py) and inside the deterministic simulator.
+
+What the session does on its own, because the spec leaves no choice:
+- answers enquire_link and unbind (§4.11, §4.2), then asks for the close after unbind;
+- answers a PDU whose command_id is unknown or whose header is unreadable with generic_nack
+  carrying the same sequence_number (§2.7, §4.3), and goes on;
+- answers a known request with a malformed body with its own *_resp carrying the status of
+  the faulty field (e.g. ESME_RINVCMDLEN for a truncated body), and goes on;
+- answers a request that the bind state forbids with ESME_RINVBNDSTS / ESME_RALYBND;
+- asks for the close when the stream cannot be framed any more (command_length < 16 or above
+  the maximum): no resynchronisation is possible, and only this connection is affected;
+- sends enquire_link after `enquire_link_interval` without traffic, and asks for the close
+  after `inactivity_timeout` without anything received;
+- numbers its requests 1..0x7FFFFFFF, wrapping, never reusing a number still awaiting a
+  response; keeps at most `window` requests outstanding; times them out after
+  `response_timeout`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smsc import states
+from smsc.events import (
+    CloseConnection, ConnectionClosed, Event, ProtocolError, RequestReceived,
+    ResponseReceived, ResponseTimedOut,
+)
+from smsc.pdu.codec import (
+    MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack, make,
+    response_to,
+)
+from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
+from smsc.pdu.status import CommandStatus
+from smsc.states import Role, SessionState
+
+
+class LocalProtocolError(Exception):
+    """Our own code tried something illegal (wrong state, full window): a bug, not traffic."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    max_pdu: int = DEFAULT_MAX_PDU
+    window: int = 10                         # outstanding requests we may have
+    response_timeout: float = 30.0
+    enquire_link_interval: float | None = 30.0
+    inactivity_timeout: float | None = 300.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: Pdu
+    sent_at: float
+
+
+class Session:
+    def __init__(self, role: Role, config: SessionConfig = SessionConfig(), now: float = 0.0) -> None:
+        self.role = role
+        self.config = config
+        self.state = SessionState.OPEN
+        self._framer = Framer(config.max_pdu)
+        self._out: list[bytes] = []
+        self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
+        self._next_seq = 1
+        self._last_received = now
+        self._last_sent = now
+        self._unbind_requested = False
+
+    # --- input -------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[Event]:
+        """Feed bytes from the peer; b"" means the peer closed."""
+        if not data:
+            return self.connection_lost()
+        events: list[Event] = []
+        self._last_received = now
+        for frame in self._framer.feed(data):
+            if isinstance(frame, FrameError):
+                events.append(ProtocolError(0, 0, 0, frame.reason))
+                events.append(CloseConnection(frame.reason))
+                break
+            self._receive_frame(frame, now, events)
+        return events
+
+    def _receive_frame(self, frame: bytes, now: float, events: list[Event]) -> None:
+        pdu = decode(frame)
+        if isinstance(pdu, DecodeFailed):
+            self._answer_failure(pdu, now, events)
+            return
+        command = pdu.command
+        if command.is_response:
+            self._receive_response(pdu, events)
+        elif command is Command.enquire_link:
+            self._queue(response_to(pdu), now)
+        elif not states.may_receive(self.role, self.state, command):
+            status = states.refusal_status(self.state, command)
+            self._queue(response_to(pdu, status), now)
+            events.append(ProtocolError(command, pdu.sequence_number, status,
+                                        f"{command.name} not allowed in state {self.state.value}"))
+        elif command is Command.unbind:
+            self._queue(response_to(pdu), now)
+            self.state = SessionState.UNBOUND
+            events.append(CloseConnection("unbind received"))
+        else:
+            events.append(RequestReceived(pdu))
+
+    def _answer_failure(self, failed: DecodeFailed, now: float, events: list[Event]) -> None:
+        command = failed.command
+        if command is not None and command.is_response:
+            answer = 0                               # never answer a response (§2.7)
+        elif command is None or command is Command.generic_nack:
+            self._queue(generic_nack(failed.sequence_number, failed.status), now)
+            answer = failed.status
+        else:
+            self._queue(response_to(make(command, failed.sequence_number), failed.status), now)
+            answer = failed.status
+        events.append(ProtocolError(failed.command_id, failed.sequence_number, answer, failed.reason))
+
+    def _receive_response(self, pdu: Pdu, events: list[Event]) -> None:
+        pending = self._pending.pop(pdu.sequence_number, None)
+        if pending is None:
+            events.append(ProtocolError(pdu.command, pdu.sequence_number, 0,
+                                        f"{pdu.command.name} answers no request of ours"))
+            return
+        self.state = states.after_response(self.state, pdu.command, pdu.command_status)
+        events.append(ResponseReceived(pdu, pending.request, pending.sent_at))
+        if pdu.command is Command.unbind_resp:
+            events.append(CloseConnection("unbind acknowledged"))
+
+    def connection_lost(self) -> list[Event]:
+        if self.state is SessionState.CLOSED:
+            return []
+        clean = self.state is SessionState.UNBOUND
+        self.state = SessionState.CLOSED
+        unanswered = tuple(p.request for p in self._pending.values())
+        self._pending.clear()
+        return [ConnectionClosed(clean, unanswered)]
+
+    # --- output ------------------------------------------------------------------------
+
+    @property
+    def window_available(self) -> int:
+        return self.config.window - len(self._pending)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._pending)
+
+    def send_request(self, command: Command, now: float, tlvs: tuple[Tlv, ...] = (),
+                     **params: Value) -> Pdu:
+        """Number, record and queue a request. Raises LocalProtocolError if the state forbids it
+        or the window is full (callers check `window_available` and queue)."""
+        if not states.may_send(self.role, self.state, command):
+            raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
+        if len(self._pending) >= self.config.window:
+            raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
+        pdu = make(command, self._take_seq(), 0, tlvs, **params)
+        self._pending[pdu.sequence_number] = _Pending(pdu, now)
+        if command is Command.unbind:
+            self.state = SessionState.UNBOUND
+        self._queue(pdu, now)
+        return pdu
+
+    def respond(self, request: Pdu, now: float, status: int = 0, tlvs: tuple[Tlv, ...] = (),
+                **params: Value) -> Pdu:
+        """Queue the response to a request we received; a successful bind_*_resp binds."""
+        if self.state is SessionState.CLOSED:
+            raise LocalProtocolError("session is closed")
+        pdu = response_to(request, status, tlvs, **params)
+        self.state = states.after_response(self.state, pdu.command, pdu.command_status)
+        self._queue(pdu, now)
+        return pdu
+
+    def data_to_send(self) -> bytes:
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def _queue(self, pdu: Pdu, now: float) -> None:
+        self._out.append(encode(pdu))
+        self._last_sent = now
+
+    def _take_seq(self) -> int:
+        seq = self._next_seq
+        while seq in self._pending:
+            seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
+        return seq
+
+    # --- time --------------------------------------------------------------------------
+
+    def deadline(self) -> float | None:
+        """The next instant `handle_timer` has work to do, or None."""
+        if self.state is SessionState.CLOSED:
+            return None
+        cfg = self.config
+        terms: list[float] = []
+        if self._pending:
+            oldest = next(iter(self._pending.values()))
+            terms.append(oldest.sent_at + cfg.response_timeout)
+        if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
+                and self.window_available > 0):
+            terms.append(max(self._last_sent, self._last_received) + cfg.enquire_link_interval)
+        if cfg.inactivity_timeout is not None:
+            terms.append(self._last_received + cfg.inactivity_timeout)
+        return min(terms) if terms else None
+
+    def handle_timer(self, now: float) -> list[Event]:
+        events: list[Event] = []
+        if self.state is SessionState.CLOSED:
+            return events
+        cfg = self.config
+        while self._pending:
+            seq, oldest = next(iter(self._pending.items()))
+            if now < oldest.sent_at + cfg.response_timeout:
+                break
+            del self._pending[seq]
+            events.append(ResponseTimedOut(oldest.request))
+        if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
+            events.append(CloseConnection(f"nothing received for {cfg.inactivity_timeout:g} s"))
+            return events
+        if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
+                and now >= max(self._last_sent, self._last_received) + cfg.enquire_link_interval
+                and self.window_available > 0):
+            self.send_request(Command.enquire_link, now)
+        return events

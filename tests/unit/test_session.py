@@ -1,0 +1,170 @@
+"""The sans-IO session: state machine, automatic answers, window, sequence numbers, timers."""
+
+import struct
+
+import pytest
+
+from smsc.events import (
+    CloseConnection, ConnectionClosed, ProtocolError, RequestReceived, ResponseReceived, ResponseTimedOut,
+)
+from smsc.pdu.codec import MAX_SEQUENCE, Command, Pdu, decode, encode, make
+from smsc.pdu.status import CommandStatus
+from smsc.session import LocalProtocolError, Session, SessionConfig
+from smsc.states import Role, SessionState
+
+
+def replies(session: Session) -> list[Pdu]:
+    """Decode what a session queued for the wire."""
+    data, out = session.data_to_send(), []
+    while data:
+        length = struct.unpack("!I", data[:4])[0]
+        out.append(decode(data[:length]))
+        data = data[length:]
+    return out
+
+
+def bound_pair(mode: Command = Command.bind_transceiver, **config: object) -> tuple[Session, Session]:
+    esme, smsc = Session(Role.ESME, SessionConfig(**config)), Session(Role.SMSC, SessionConfig(**config))  # type: ignore[arg-type]
+    esme.send_request(mode, 0.0, system_id="acme", password="pw")
+    (bind,) = smsc.receive_data(esme.data_to_send(), 0.0)
+    assert isinstance(bind, RequestReceived)
+    smsc.respond(bind.pdu, 0.0, system_id="smsc")
+    (resp,) = esme.receive_data(smsc.data_to_send(), 0.0)
+    assert isinstance(resp, ResponseReceived) and resp.pdu.command_status == 0
+    return esme, smsc
+
+
+@pytest.mark.parametrize("bind, state", [(Command.bind_transmitter, SessionState.BOUND_TX),
+                                         (Command.bind_receiver, SessionState.BOUND_RX),
+                                         (Command.bind_transceiver, SessionState.BOUND_TRX)])
+def test_bind_moves_both_sides_to_the_bound_state(bind: Command, state: SessionState) -> None:
+    esme, smsc = bound_pair(bind)
+    assert esme.state is state and smsc.state is state
+
+
+def test_refused_bind_leaves_the_session_open_for_another_attempt() -> None:
+    esme, smsc = Session(Role.ESME), Session(Role.SMSC)
+    esme.send_request(Command.bind_transceiver, 0.0, system_id="acme", password="bad")
+    (bind,) = smsc.receive_data(esme.data_to_send(), 0.0)
+    smsc.respond(bind.pdu, 0.0, CommandStatus.ESME_RINVPASWD)  # type: ignore[union-attr]
+    (resp,) = esme.receive_data(smsc.data_to_send(), 0.0)
+    assert resp.pdu.command_status == CommandStatus.ESME_RINVPASWD  # type: ignore[union-attr]
+    assert esme.state is SessionState.OPEN and smsc.state is SessionState.OPEN
+    esme.send_request(Command.bind_transceiver, 0.0, system_id="acme", password="good")
+    (bind,) = smsc.receive_data(esme.data_to_send(), 0.0)
+    smsc.respond(bind.pdu, 0.0)  # type: ignore[union-attr]
+    esme.receive_data(smsc.data_to_send(), 0.0)
+    assert esme.state is SessionState.BOUND_TRX
+
+
+def test_submit_before_bind_gets_rinvbndsts_and_the_session_goes_on() -> None:
+    smsc = Session(Role.SMSC)
+    events = smsc.receive_data(encode(make(Command.submit_sm, 5, destination_addr="336")), 0.0)
+    assert isinstance(events[0], ProtocolError)
+    (resp,) = replies(smsc)
+    assert (resp.command, resp.sequence_number, resp.command_status) == (  # type: ignore[union-attr]
+        Command.submit_sm_resp, 5, CommandStatus.ESME_RINVBNDSTS)
+    assert smsc.state is SessionState.OPEN
+
+
+def test_second_bind_gets_ralybnd() -> None:
+    _, smsc = bound_pair()
+    smsc.receive_data(encode(make(Command.bind_transmitter, 9, system_id="x")), 0.0)
+    (resp,) = replies(smsc)
+    assert resp.command_status == CommandStatus.ESME_RALYBND  # type: ignore[union-attr]
+
+
+def test_receiver_bind_may_not_submit() -> None:
+    _, smsc = bound_pair(Command.bind_receiver)
+    smsc.receive_data(encode(make(Command.submit_sm, 3)), 0.0)
+    (resp,) = replies(smsc)
+    assert resp.command_status == CommandStatus.ESME_RINVBNDSTS  # type: ignore[union-attr]
+    esme = Session(Role.ESME)
+    with pytest.raises(LocalProtocolError):
+        esme.send_request(Command.submit_sm, 0.0)
+
+
+def test_unknown_command_id_gets_generic_nack_with_its_sequence_number() -> None:
+    _, smsc = bound_pair()
+    events = smsc.receive_data(struct.pack("!IIII", 16, 0x0000_0042, 0, 777), 0.0)
+    assert [type(e) for e in events] == [ProtocolError]
+    (nack,) = replies(smsc)
+    assert (nack.command, nack.sequence_number, nack.command_status) == (  # type: ignore[union-attr]
+        Command.generic_nack, 777, CommandStatus.ESME_RINVCMDID)
+    smsc.receive_data(encode(make(Command.enquire_link, 778)), 0.0)
+    assert [p.command for p in replies(smsc)] == [Command.enquire_link_resp]  # type: ignore[union-attr]
+
+
+def test_enquire_link_and_unbind_are_answered_by_the_session() -> None:
+    esme, smsc = bound_pair()
+    smsc.receive_data(encode(make(Command.enquire_link, 11)), 1.0)
+    (resp,) = replies(smsc)
+    assert (resp.command, resp.sequence_number) == (Command.enquire_link_resp, 11)  # type: ignore[union-attr]
+    esme.send_request(Command.unbind, 2.0)
+    assert esme.state is SessionState.UNBOUND
+    events = smsc.receive_data(esme.data_to_send(), 2.0)
+    assert isinstance(events[-1], CloseConnection) and smsc.state is SessionState.UNBOUND
+    events = esme.receive_data(smsc.data_to_send(), 2.0)
+    assert isinstance(events[0], ResponseReceived) and isinstance(events[1], CloseConnection)
+    assert esme.connection_lost() == [ConnectionClosed(clean=True, unanswered=())]
+
+
+def test_sequence_numbers_wrap_and_skip_those_in_flight() -> None:
+    esme, _ = bound_pair(window=3)
+    esme._next_seq = MAX_SEQUENCE                       # as if 2**31 requests had been sent
+    first = esme.send_request(Command.enquire_link, 0.0)
+    second = esme.send_request(Command.enquire_link, 0.0)
+    assert (first.sequence_number, second.sequence_number) == (MAX_SEQUENCE, 1)
+
+
+def test_window_limits_outstanding_requests() -> None:
+    esme, smsc = bound_pair(window=2)
+    esme.send_request(Command.submit_sm, 0.0)
+    esme.send_request(Command.submit_sm, 0.0)
+    assert esme.window_available == 0
+    with pytest.raises(LocalProtocolError):
+        esme.send_request(Command.submit_sm, 0.0)
+    for event in smsc.receive_data(esme.data_to_send(), 0.0):
+        smsc.respond(event.pdu, 0.0, message_id="m")  # type: ignore[union-attr]
+    esme.receive_data(smsc.data_to_send(), 0.0)
+    assert esme.window_available == 2
+
+
+def test_unanswered_request_times_out_at_its_deadline() -> None:
+    esme, _ = bound_pair(response_timeout=10.0, enquire_link_interval=None, inactivity_timeout=None)
+    request = esme.send_request(Command.submit_sm, 100.0)
+    assert esme.deadline() == 110.0
+    assert esme.handle_timer(109.9) == []
+    assert esme.handle_timer(110.0) == [ResponseTimedOut(request)]
+    assert esme.deadline() is None
+
+
+def test_idle_bound_session_sends_enquire_link_and_closes_when_the_peer_is_silent() -> None:
+    esme, _ = bound_pair(response_timeout=5.0, enquire_link_interval=30.0, inactivity_timeout=60.0)
+    assert esme.deadline() == 30.0
+    assert esme.handle_timer(30.0) == []
+    assert [p.command for p in replies(esme)] == [Command.enquire_link]  # type: ignore[union-attr]
+    events = esme.handle_timer(35.0)
+    assert [type(e) for e in events] == [ResponseTimedOut]
+    events = esme.handle_timer(60.0)
+    assert isinstance(events[-1], CloseConnection)
+
+
+def test_malformed_length_closes_only_after_answering_what_came_before() -> None:
+    _, smsc = bound_pair()
+    data = encode(make(Command.enquire_link, 1)) + struct.pack("!IIII", 10, 0x15, 0, 2)
+    events = smsc.receive_data(data, 0.0)
+    assert isinstance(events[-1], CloseConnection)
+    assert [p.command for p in replies(smsc)] == [Command.enquire_link_resp]  # type: ignore[union-attr]
+
+
+def test_truncated_submit_gets_an_error_response_and_the_session_goes_on() -> None:
+    _, smsc = bound_pair()
+    wire = encode(make(Command.submit_sm, 21, destination_addr="33612345678", short_message=b"x" * 50))
+    cut = struct.pack("!I", 40) + wire[4:40]
+    events = smsc.receive_data(cut + encode(make(Command.enquire_link, 22)), 0.0)
+    assert isinstance(events[0], ProtocolError)
+    resp, link = replies(smsc)
+    assert (resp.command, resp.sequence_number, resp.command_status) == (  # type: ignore[union-attr]
+        Command.submit_sm_resp, 21, CommandStatus.ESME_RINVCMDLEN)
+    assert link.command is Command.enquire_link_resp  # type: ignore[union-attr]
