@@ -19,7 +19,7 @@ from twisted.python.failure import Failure
 
 from aggregator.config import OperatorConfig
 from aggregator.delivery import DeliveryEngine, Message
-from smsc.adapter import SmppConnection, SmppFactory
+from smsc.adapter import ConnectionGone, ResponseTimeout, SmppConnection, SmppFactory
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, Pdu
 from smsc.pdu.receipt import is_receipt, parse_receipt
@@ -47,13 +47,22 @@ class OperatorConnector:
             endpoint, SmppFactory(clock, Role.ESME, self, config),
             retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0, jitter=lambda: 0.0),
             clock=clock)
-        self.bound = defer.Deferred()    # fires once, the first time the bind succeeds
+        self.bound: defer.Deferred[None] = defer.Deferred()   # fires the first time the bind succeeds
+        self._stopping = False
 
     def start(self) -> None:
         self._service.startService()
 
-    def stop(self) -> defer.Deferred[None]:
-        return self._service.stopService()
+    async def stop(self) -> None:
+        """Unbind politely (bounded wait), then stop reconnecting."""
+        self._stopping = True
+        conn = self.conn
+        if conn is not None and is_bound(conn.state):
+            try:
+                await conn.unbind().addTimeout(2.0, self.clock)
+            except (ResponseTimeout, ConnectionGone, defer.TimeoutError):
+                pass                                   # the connection is going away anyway
+        await self._service.stopService()
 
     # --- Outbox ------------------------------------------------------------------------
 
@@ -126,5 +135,8 @@ class OperatorConnector:
     def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
         if self.conn is conn:
             self.conn = None
+            if self._stopping:
+                log.info("{op}: unbound", op=self.operator.id)
+                return
             log.warn("{op}: connection lost ({n} unanswered, {q} queued); reconnecting",
                      op=self.operator.id, n=len(event.unanswered), q=len(self.queue))

@@ -57,6 +57,10 @@ def _text_observer(out: TextIO) -> ILogObserver:
 
 def start_logging(level: str, out: TextIO = sys.stdout) -> None:
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
+    # Twisted's own lifecycle chatter (ports opened/closed, reconnect scheduling) repeats what
+    # our lines already say; keep its warnings and errors.
+    for namespace in ("log_legacy", "twisted"):
+        predicate.setLogLevelForNamespace(namespace, LogLevel.warn)
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(_text_observer(out), [predicate])],
                                      redirectStandardIO=False)
 
@@ -74,7 +78,8 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
     harness = await start_harness(config, reactor, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
                                   port=args.port)
-    reactor.addSystemEventTrigger("before", "shutdown", harness.stop)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
+        "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
     accounts = ", ".join(a.system_id for a in config.accounts)
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
           f"(accounts: {accounts}; database: {args.db}); Ctrl-C stops", flush=True)

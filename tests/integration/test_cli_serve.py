@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -52,13 +53,15 @@ async def test_serve_on_defaults_delivers_a_receipt(tmp_path: Path) -> None:
         assert receipt is not None and receipt.message_id == resp["message_id"] and receipt.stat == "DELIVRD"
         esme.conn.close()  # type: ignore[union-attr]
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    assert db.exists()
+    assert process.returncode == 0
+    with sqlite3.connect(db) as check:
+        assert check.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
 
 
 def test_bad_config_stops_start_up_naming_file_line_and_field(tmp_path: Path) -> None:
