@@ -1,0 +1,43 @@
+"""SMPP time strings (schedule_delivery_time, validity_period; SMPP 3.4 §7.1.1), via smpp.pdu.
+
+"YYMMDDhhmmsstnnp": p = '+'/'-' absolute with an offset in quarter hours, 'R' relative.
+The only module that imports smpp.pdu.smpp_time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from smpp.pdu import smpp_time
+
+_DAY = 86400.0
+
+
+def seconds_until(value: str, now: float) -> float | None:
+    """How many seconds from `now` (clock seconds since the epoch) the SMPP time `value` lies;
+    None for the empty string (no value). Raises ValueError for a malformed time."""
+    if not value:
+        return None
+    try:
+        parsed = smpp_time.parse(value)
+    except Exception as error:             # smpp.pdu raises bare ValueError/IndexError/KeyError
+        raise ValueError(f"not an SMPP time: {value!r}") from error
+    if isinstance(parsed, smpp_time.SMPPRelativeTime):
+        return (parsed.years * 365 * _DAY + parsed.months * 30 * _DAY + parsed.days * _DAY
+                + parsed.hours * 3600.0 + parsed.minutes * 60.0 + parsed.seconds)
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"not an SMPP time: {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp() - now
+
+
+def relative(seconds: float) -> str:
+    """A relative SMPP time for a duration, e.g. 86400 -> '000001000000000R'."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    years, days = divmod(days, 365)
+    months, days = divmod(days, 30)
+    return f"{years:02d}{months:02d}{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
