@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from typing import Callable
 from zoneinfo import ZoneInfo
 
-__all__ = ["utc", "iso", "paris", "smpp_date"]
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from zope.interface import implementer
+
+__all__ = ["utc", "iso", "paris", "ScaledClock"]
 
 # A constant, not state: ZoneInfo instances are immutable and the tz database lookup is
 # only worth doing once.
@@ -50,10 +54,28 @@ def paris(seconds: float) -> datetime:
     return utc(seconds).astimezone(_PARIS)
 
 
-def smpp_date(seconds: float) -> str:
-    """``YYMMDDhhmm`` in UTC: the ``submit date:`` / ``done date:`` format of SMPP 3.4 Appendix B.
+@implementer(IReactorTime)
+class ScaledClock:
+    """An IReactorTime whose time runs `speed` times faster than the reactor's.
 
-    The seconds are floored, not rounded, so a receipt never claims a minute that has not
-    started yet (59.9999 s stays in the current minute).
+    `smsc-harness serve --speed 3600` uses it for simulated time (receipt delays, validity,
+    retries, outages): a day passes in 24 real seconds. It starts at the reactor's current
+    time. SMPP session timers keep the reactor's own clock: links still need real keepalives.
     """
-    return utc(math.floor(seconds)).strftime("%y%m%d%H%M")
+
+    def __init__(self, reactor: IReactorTime, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self._reactor = reactor
+        self.speed = speed
+        self._origin = reactor.seconds()
+
+    def seconds(self) -> float:
+        return self._origin + (self._reactor.seconds() - self._origin) * self.speed
+
+    def callLater(self, delay: float, callable: Callable[..., object], *args: object,
+                  **kw: object) -> IDelayedCall:
+        return self._reactor.callLater(delay / self.speed, callable, *args, **kw)
+
+    def getDelayedCalls(self) -> list[IDelayedCall]:
+        return self._reactor.getDelayedCalls()

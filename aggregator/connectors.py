@@ -1,29 +1,40 @@
-"""The aggregator's client binds to operator SMSCs (ESME role), one connector per operator.
+"""The aggregator's client binds to operator SMSCs (ESME role): one pool per operator.
 
-A connector keeps one transceiver bind up through Twisted's `ClientService` (reconnect with
-exponential backoff after a refusal or a drop), sends its queue of MTs while the session's
-window has room, and hands receipts back to the delivery engine. Messages whose submit_sm got
-no response before a drop or a timeout go back to the queue: nothing is lost. The endpoint
-and the clock are passed in, so the same code dials TCP or an in-memory link.
+A pool keeps `binds` transceiver binds up, each through Twisted's `ClientService`
+(reconnect with exponential backoff after a refusal or a drop), and sends one shared queue
+over whichever bind has window room, at most `send_rate` messages a second. Receipts and
+MOs that come back on any bind go to the delivery engine.
+
+Throttling (ESME_RTHROTTLED, ESME_RMSGQFUL) is the operator saying "slower": the message goes
+back to the head of the queue (it is not an attempt that failed) and the whole pool pauses:
+0.1 s, doubling for each new episode of refusals without a success between them, up to 5 s,
+back to 0.1 s after a success (R14). Refusals of requests already in flight when the pause
+began belong to the same episode. A submit_sm without a response (timeout, dropped connection) is sent
+again; nothing in flight is lost when a connection drops. The endpoints and both clocks are
+passed in: `clock` paces sending (simulated time), `link_clock` drives the SMPP sessions'
+timers and reconnects (real time over TCP; the same virtual clock in scenario replay).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Callable
 
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer
-from twisted.internet.interfaces import IReactorTime, IStreamClientEndpoint
+from twisted.internet.interfaces import IDelayedCall, IReactorTime, IStreamClientEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from aggregator.config import OperatorConfig
 from aggregator.delivery import DeliveryEngine, Message
-from smsc.adapter import ConnectionGone, ResponseTimeout, SmppConnection, SmppFactory
+from smsc.adapter import ResponseTimeout, SmppConnection, SmppFactory
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, Pdu
 from smsc.pdu.receipt import is_receipt, parse_receipt
+from smsc.pdu.smpptime import relative
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.ratelimit import TokenBucket
 from smsc.session import SessionConfig
 from smsc.states import Role, is_bound
 
@@ -32,75 +43,45 @@ log = Logger(namespace="aggregator.connector")
 # Keep only the esm_class bits that describe the payload (UDHI 0x40, reply path 0x80); the
 # messaging mode towards the operator is ours to choose (default store-and-forward).
 _ESM_PAYLOAD_BITS = 0xC0
+THROTTLE_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+PAUSE_FIRST, PAUSE_MAX = 0.1, 5.0
 
 
 class OperatorConnector:
-    def __init__(self, operator: OperatorConfig, clock: IReactorTime, endpoint: IStreamClientEndpoint,
-                 engine: DeliveryEngine, session_config: SessionConfig | None = None) -> None:
-        self.operator = operator
-        self.clock = clock
-        self.engine = engine
-        self.queue: deque[Message] = deque()
+    """One bind of a pool: SessionHandler of the connections its ClientService makes."""
+
+    def __init__(self, pool: OperatorPool, index: int, endpoint: IStreamClientEndpoint,
+                 link_clock: IReactorTime, session_config: SessionConfig) -> None:
+        self.pool = pool
+        self.name = f"{pool.operator.id}#{index}"
         self.conn: SmppConnection | None = None
-        config = session_config or SessionConfig(window=operator.window)
-        self._service = ClientService(
-            endpoint, SmppFactory(clock, Role.ESME, self, config),
-            retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0, jitter=lambda: 0.0),
-            clock=clock)
-        self.bound: defer.Deferred[None] = defer.Deferred()   # fires the first time the bind succeeds
         self._stopping = False
+        self._service = ClientService(
+            endpoint, SmppFactory(link_clock, Role.ESME, self, session_config),
+            retryPolicy=backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0, jitter=lambda: 0.0),
+            clock=link_clock)
 
     def start(self) -> None:
         self._service.startService()
 
     async def stop(self) -> None:
-        """Unbind politely (bounded wait), then stop reconnecting."""
+        """Send unbind, then close and stop reconnecting. We do not wait for unbind_resp:
+        a silent operator (or a virtual clock nobody advances) must not hold up a shutdown."""
         self._stopping = True
         conn = self.conn
-        if conn is not None and is_bound(conn.state):
-            try:
-                await conn.unbind().addTimeout(2.0, self.clock)
-            except (ResponseTimeout, ConnectionGone, defer.TimeoutError):
-                pass                                   # the connection is going away anyway
+        if conn is not None and is_bound(conn.state) and conn.session.window_available > 0:
+            conn.unbind().addErrback(lambda failure: None)
         await self._service.stopService()
 
-    # --- Outbox ------------------------------------------------------------------------
-
-    def enqueue(self, message: Message) -> None:
-        self.queue.append(message)
-        self._pump()
-
-    def _pump(self) -> None:
-        conn = self.conn
-        while conn is not None and self.queue and conn.session.window_available > 0:
-            self._send(conn, self.queue.popleft())
-
-    def _send(self, conn: SmppConnection, message: Message) -> None:
-        message.attempts += 1
-        sent = conn.request(
-            Command.submit_sm, message.tlvs,
-            source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
-            source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
-            destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
-            registered_delivery=1, data_coding=message.data_coding, short_message=message.short_message)
-        sent.addCallbacks(self._answered, self._unanswered, callbackArgs=(message,), errbackArgs=(message,))
-
-    def _answered(self, resp: Pdu, message: Message) -> None:
-        if resp.command_status == CommandStatus.ESME_ROK and resp.command is Command.submit_sm_resp:
-            self.engine.submitted(message, str(resp["message_id"]))
-        else:
-            self.engine.refused(message, resp.command_status or CommandStatus.ESME_RSYSERR, self.enqueue)
-        self._pump()
-
-    def _unanswered(self, failure: Failure, message: Message) -> None:
-        self.engine.refused(message, -1, self.enqueue)
-        self._pump()
+    @property
+    def ready(self) -> bool:
+        return self.conn is not None and self.conn.session.window_available > 0
 
     # --- SessionHandler ----------------------------------------------------------------
 
     def connection_made(self, conn: SmppConnection) -> None:
-        op = self.operator
-        log.info("{op}: connected to {peer}, binding as {system_id}", op=op.id, peer=conn.peer,
+        op = self.pool.operator
+        log.info("{name}: connected to {peer}, binding as {system_id}", name=self.name, peer=conn.peer,
                  system_id=op.system_id)
         bind = conn.request(Command.bind_transceiver, system_id=op.system_id, password=op.password,
                             interface_version=0x34)
@@ -108,35 +89,166 @@ class OperatorConnector:
 
     def _bind_answered(self, resp: Pdu, conn: SmppConnection) -> None:
         if resp.command_status != CommandStatus.ESME_ROK or not is_bound(conn.state):
-            log.error("{op}: bind refused: {status}", op=self.operator.id, status=status_name(resp.command_status))
+            log.error("{name}: bind refused: {status}", name=self.name, status=status_name(resp.command_status))
             conn.close()
             return
         self.conn = conn
-        log.info("{op}: bound ({n} queued)", op=self.operator.id, n=len(self.queue))
-        if not self.bound.called:
-            self.bound.callback(None)
-        self._pump()
+        log.info("{name}: bound", name=self.name)
+        self.pool.bound(self)
 
     def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
         if pdu.command is not Command.deliver_sm and pdu.command is not Command.data_sm:
             conn.respond(pdu, CommandStatus.ESME_RINVCMDID)
             return
         conn.respond(pdu)
+        engine = self.pool.engine
         if is_receipt(pdu):
             receipt = parse_receipt(pdu)
             if receipt is None:
-                log.warn("{op}: receipt without a message id ignored", op=self.operator.id)
+                log.warn("{name}: receipt without a message id ignored", name=self.name)
                 return
-            self.engine.operator_receipt(self.operator.id, receipt)
+            engine.operator_receipt(self.pool.operator.id, receipt)
         else:
-            log.info("{op}: MO from {source} ignored (MO routing comes with issue 4)",
-                     op=self.operator.id, source=pdu.get("source_addr"))
+            engine.mo_received(self.pool.operator.id, pdu)
 
     def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
-        if self.conn is conn:
-            self.conn = None
-            if self._stopping:
-                log.info("{op}: unbound", op=self.operator.id)
+        if self.conn is not conn:
+            return
+        self.conn = None
+        if self._stopping:
+            log.info("{name}: unbound", name=self.name)
+        else:
+            log.warn("{name}: connection lost ({n} unanswered); reconnecting", name=self.name,
+                     n=len(event.unanswered))
+
+
+class OperatorPool:
+    """All binds to one operator, one queue, one send rate (the engine's Outbox)."""
+
+    def __init__(self, operator: OperatorConfig, engine: DeliveryEngine, clock: IReactorTime,
+                 link_clock: IReactorTime, dial: Callable[[], IStreamClientEndpoint],
+                 session_config: SessionConfig | None = None) -> None:
+        self.operator = operator
+        self.engine = engine
+        self.clock = clock
+        config = session_config or SessionConfig(window=operator.window)
+        self.connectors = [OperatorConnector(self, i + 1, dial(), link_clock, config)
+                           for i in range(operator.binds)]
+        self.queue: deque[Message] = deque()
+        self._queries: deque[tuple[Message, defer.Deferred[Pdu]]] = deque()
+        self._bucket = TokenBucket(operator.send_rate, max(1.0, operator.send_rate / 10),
+                                   clock.seconds()) if operator.send_rate else None
+        self._next = 0                                      # round robin over connectors
+        self._paused_until = 0.0
+        self._pause = PAUSE_FIRST
+        self._wake: IDelayedCall | None = None
+        self.first_bind: defer.Deferred[None] = defer.Deferred()
+        self.throttled = 0                                  # throttling answers seen (stats)
+
+    def start(self) -> None:
+        for connector in self.connectors:
+            connector.start()
+
+    async def stop(self) -> None:
+        if self._wake is not None and self._wake.active():
+            self._wake.cancel()
+        for connector in self.connectors:
+            await connector.stop()
+
+    def bound(self, connector: OperatorConnector) -> None:
+        if not self.first_bind.called:
+            self.first_bind.callback(None)
+        self.pump()
+
+    # --- Outbox ------------------------------------------------------------------------
+
+    def enqueue(self, message: Message, front: bool = False) -> None:
+        if front:
+            self.queue.appendleft(message)
+        else:
+            self.queue.append(message)
+        self.pump()
+
+    def query(self, message: Message) -> defer.Deferred[Pdu]:
+        """query_sm about a message this operator accepted; waits for a bind if none is up."""
+        answer: defer.Deferred[Pdu] = defer.Deferred()
+        self._queries.append((message, answer))
+        self.pump()
+        return answer
+
+    # --- sending -----------------------------------------------------------------------
+
+    def _connector(self) -> OperatorConnector | None:
+        count = len(self.connectors)
+        for step in range(count):
+            connector = self.connectors[(self._next + step) % count]
+            if connector.ready:
+                self._next = (self._next + step + 1) % count
+                return connector
+        return None
+
+    def pump(self) -> None:
+        now = self.clock.seconds()
+        while self._queries:
+            connector = self._connector()
+            if connector is None:
+                break
+            message, answer = self._queries.popleft()
+            assert connector.conn is not None
+            connector.conn.request(Command.query_sm, message_id=message.operator_message_id or "",
+                                   source_addr_ton=message.source_addr_ton, source_addr=message.source_addr
+                                   ).chainDeferred(answer)
+        if now < self._paused_until:
+            self._wake_at(self._paused_until)
+            return
+        while self.queue:
+            connector = self._connector()
+            if connector is None:
+                return                                      # a response or a bind pumps again
+            if self._bucket is not None and not self._bucket.take(now):
+                self._wake_at(now + self._bucket.wait_time(now))
                 return
-            log.warn("{op}: connection lost ({n} unanswered, {q} queued); reconnecting",
-                     op=self.operator.id, n=len(event.unanswered), q=len(self.queue))
+            message = self.queue.popleft()
+            if self.engine.sending(message):
+                self._send(connector, message, now)
+
+    def _wake_at(self, when: float) -> None:
+        if self._wake is not None and self._wake.active():
+            return
+        self._wake = self.clock.callLater(max(0.0, when - self.clock.seconds()), self.pump)
+
+    def _send(self, connector: OperatorConnector, message: Message, now: float) -> None:
+        assert connector.conn is not None
+        sent = connector.conn.request(
+            Command.submit_sm, message.tlvs,
+            source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
+            source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
+            destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
+            validity_period=relative(message.deadline - now), registered_delivery=1,
+            data_coding=message.data_coding, short_message=message.short_message)
+        sent.addCallbacks(self._answered, self._unanswered, callbackArgs=(message,), errbackArgs=(message,))
+
+    def _answered(self, resp: Pdu, message: Message) -> None:
+        status = resp.command_status
+        if status == CommandStatus.ESME_ROK and resp.command is Command.submit_sm_resp:
+            self._pause = PAUSE_FIRST
+            self.engine.submitted(message, str(resp["message_id"]))
+        elif status in THROTTLE_STATUSES:
+            self.throttled += 1
+            now = self.clock.seconds()
+            if now >= self._paused_until:       # a new refusal episode (not the rest of a window)
+                self._paused_until = now + self._pause
+                log.debug("{op}: {status}, pausing {pause} s", op=self.operator.id,
+                          status=status_name(status), pause=self._pause)
+                self._pause = min(PAUSE_MAX, self._pause * 2)
+            message.attempts -= 1                           # not a failed attempt: try again
+            if self.engine.requeue(message):
+                self.queue.appendleft(message)
+        else:
+            self.engine.refused(message, status or CommandStatus.ESME_RSYSERR)
+        self.pump()
+
+    def _unanswered(self, failure: Failure, message: Message) -> None:
+        why = "no response" if failure.check(ResponseTimeout) else "connection lost"
+        self.engine.unanswered(message, why)
+        self.pump()

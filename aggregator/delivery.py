@@ -1,33 +1,53 @@
-"""The delivery engine: from an accepted MT to its final state and the client's receipt.
+"""The delivery engine: every accepted MT reaches exactly one final state, and nothing is lost.
 
-It owns the in-memory life of each message in flight and records every step in the store:
-accepted (client answered) -> submitted (operator answered, its id mapped to ours) ->
-delivered / undeliverable / rejected / expired (operator receipt or refusal). It is the only
-place that decides what the client's receipt says, and the only bridge between the
-operator's message_id and the aggregator's own.
+Life of a message (its `phase` in memory, its `state` in the store):
 
-Issue 3 scope: temporary operator refusals (ESME_RTHROTTLED, ESME_RMSGQFUL), timeouts and
-dropped connections put the message back in its connector's queue after `retry_delay`;
-every other refusal is final (REJECTD). Validity, backoff policy and restart resumption
-come with issue 4 and fit here.
+    QUEUED --(pool sends submit_sm)--> IN_FLIGHT --(submit_sm_resp OK)--> SUBMITTED --(receipt)--> FINAL
+      ^                                   |                                  |
+      |   no response / connection drop   |  temporary refusal               |  temporary receipt error
+      +-----------------------------------+  (ESME_RSYSERR, ESME_RX_T_APPN)   |  (err in the operator's
+      |                                      or temporary receipt error       |   temporary_errors)
+      +-- WAITING (backoff: retry_initial * retry_factor^n, at most retry_max) <+
+
+Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) are handled by the operator pool, which
+puts the message back at the head of its queue and slows down (aggregator/connectors.py).
+
+R9 validity: a message is valid `validity` seconds (24 h by default) from acceptance, or
+less when the client's validity_period says so. When the validity ends:
+- a message not yet accepted by an operator (QUEUED, WAITING) is EXPIRED at once;
+- a message in flight is EXPIRED if its response is not a success;
+- a message the operator accepted (SUBMITTED) is the operator's to report (it got the same
+  validity): if no receipt has come `RECEIPT_GRACE` seconds later, the engine asks the
+  operator with query_sm, records the answer if it is final, and EXPIRED otherwise.
+The client gets one final receipt when it asked for one (registered_delivery & 0x03),
+carrying the aggregator's message id.
+
+After a restart on the same database, `resume()` takes up every message that was not final:
+ACCEPTED ones are sent again; SUBMITTED ones are looked up with query_sm first and only sent
+again when the operator does not know them (a restarted simulated SMSC forgets everything).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import enum
+import heapq
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet import defer
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc.pdu.codec import Tlv
-from smsc.pdu.receipt import Receipt, receipt_date
+from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
+from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
 
 log = Logger(namespace="aggregator.delivery")
 
-TEMPORARY_STATUSES = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+RECEIPT_GRACE = 60.0            # seconds after the validity end before we ask the operator
+RETRYABLE_SUBMIT_STATUSES = frozenset({CommandStatus.ESME_RSYSERR, CommandStatus.ESME_RX_T_APPN})
 
 RECEIPT_STATE: dict[str, MessageState] = {
     "DELIVRD": MessageState.DELIVERED,
@@ -39,7 +59,15 @@ RECEIPT_STATE: dict[str, MessageState] = {
 }
 
 
-@dataclass(slots=True)
+class Phase(enum.Enum):
+    QUEUED = "queued"            # waiting in its operator pool's queue
+    WAITING = "waiting"          # waiting for a retry time
+    IN_FLIGHT = "in_flight"      # submit_sm sent, no response yet
+    SUBMITTED = "submitted"      # the operator accepted it; waiting for its receipt
+    FINAL = "final"
+
+
+@dataclass(slots=True, eq=False)
 class Message:
     """An MT in flight. `destination_addr` is the client's own spelling (echoed in the
     receipt); `msisdn` is the E.164 form it was routed on."""
@@ -57,9 +85,11 @@ class Message:
     esm_class: int
     short_message: bytes
     accepted_at: float
+    deadline: float
     tlvs: tuple[Tlv, ...] = ()              # the client's optional parameters, forwarded as-is
     operator_message_id: str | None = None
     attempts: int = 0
+    phase: Phase = Phase.QUEUED
 
     @property
     def text_head(self) -> str:
@@ -72,77 +102,203 @@ class Message:
         wanted = self.registered_delivery & 0x03
         return wanted == 1 or (wanted == 2 and not success) or (wanted == 3 and success)
 
+    def record(self, state: MessageState) -> MessageRecord:
+        return MessageRecord(
+            id=self.id, account=self.account, source_addr=self.source_addr,
+            source_addr_ton=self.source_addr_ton, destination_addr=self.msisdn,
+            operator_id=self.operator_id, operator_message_id=self.operator_message_id, state=state,
+            registered_delivery=self.registered_delivery, data_coding=self.data_coding,
+            esm_class=self.esm_class, short_message=self.short_message, created_at=self.accepted_at,
+            client_destination_addr=self.destination_addr, dest_addr_ton=self.dest_addr_ton,
+            deadline=self.deadline, attempts=self.attempts, tlvs=write_tlvs(self.tlvs))
+
+    @classmethod
+    def from_record(cls, record: MessageRecord) -> Message:
+        return cls(
+            id=record.id, account=record.account, source_addr=record.source_addr,
+            source_addr_ton=record.source_addr_ton,
+            destination_addr=record.client_destination_addr or record.destination_addr,
+            dest_addr_ton=record.dest_addr_ton, msisdn=record.destination_addr,
+            operator_id=record.operator_id, registered_delivery=record.registered_delivery,
+            data_coding=record.data_coding, esm_class=record.esm_class,
+            short_message=record.short_message, accepted_at=record.created_at,
+            deadline=record.deadline if record.deadline is not None else record.created_at,
+            tlvs=read_tlvs(record.tlvs), operator_message_id=record.operator_message_id,
+            attempts=record.attempts)
+
 
 class Outbox(Protocol):
-    """Where messages leave for an operator (aggregator/connectors.py)."""
+    """An operator's way out (aggregator/connectors.py OperatorPool)."""
 
-    def enqueue(self, message: Message) -> None: ...
+    def enqueue(self, message: Message, front: bool = False) -> None: ...
+
+    def query(self, message: Message) -> defer.Deferred[Pdu]: ...
 
 
-class ReceiptSink(Protocol):
-    """Where client receipts go (aggregator/server.py)."""
+class ClientSink(Protocol):
+    """Where deliveries to clients go (aggregator/server.py)."""
 
     def deliver_receipt(self, message: Message, receipt: Receipt) -> None: ...
 
+    def deliver_mo(self, operator_id: str, pdu: Pdu) -> None: ...
+
+
+class Timers:
+    """Many deadlines on one armed IDelayedCall (a heap), so a million messages in flight
+    cost a million heap entries, not a million reactor timers."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._call: IDelayedCall | None = None
+        self._call_at = 0.0
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, action))
+        self._arm()
+
+    def _arm(self) -> None:
+        if not self._heap:
+            return
+        first = self._heap[0][0]
+        if self._call is not None and self._call.active():
+            if self._call_at <= first:
+                return
+            self._call.cancel()
+        self._call_at = first
+        self._call = self._clock.callLater(max(0.0, first - self._clock.seconds()), self._fire)
+
+    def _fire(self) -> None:
+        self._call = None
+        now = self._clock.seconds()
+        while self._heap and self._heap[0][0] <= now:
+            _, _, action = heapq.heappop(self._heap)
+            action()
+        self._arm()
+
+    def stop(self) -> None:
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        self._heap.clear()
+
 
 class DeliveryEngine:
-    def __init__(self, store: Store, clock: IReactorTime, retry_delay: float = 1.0) -> None:
+    def __init__(self, store: Store, clock: IReactorTime, config: DeliveryConfig,
+                 temporary_errors: dict[str, frozenset[str]] | None = None) -> None:
         self.store = store
         self.clock = clock
-        self.retry_delay = retry_delay
+        self.config = config
+        self.temporary_errors = temporary_errors or {}
         self.outboxes: dict[str, Outbox] = {}
-        self.receipts: ReceiptSink | None = None
+        self.clients: ClientSink | None = None
+        self.live: dict[str, Message] = {}
+        self.timers = Timers(clock)
         self._by_operator_id: dict[tuple[str, str], Message] = {}
         self._early_receipts: dict[tuple[str, str], Receipt] = {}
-        self.in_flight = 0
+        self._not_yet_submitted: dict[str, int] = {}        # per account: QUEUED/WAITING/IN_FLIGHT
+
+    def waiting_count(self, account: str) -> int:
+        """Messages of this account not yet accepted by an operator (max_pending)."""
+        return self._not_yet_submitted.get(account, 0)
 
     # --- from the client side ------------------------------------------------------------
 
     def accept(self, message: Message) -> None:
         """Record a message the client has just been answered for, and send it on."""
-        self.store.add_message(MessageRecord(
-            id=message.id, account=message.account, source_addr=message.source_addr,
-            source_addr_ton=message.source_addr_ton, destination_addr=message.msisdn,
-            operator_id=message.operator_id, operator_message_id=None, state=MessageState.ACCEPTED,
-            registered_delivery=message.registered_delivery, data_coding=message.data_coding,
-            esm_class=message.esm_class, short_message=message.short_message,
-            created_at=message.accepted_at, submitted_at=None, done_at=None, error_code=None))
+        self.store.add_message(message.record(MessageState.ACCEPTED))
         self.store.set_state(message.id, MessageState.ACCEPTED, message.accepted_at,
                              f"from {message.account}, routed to {message.operator_id}")
-        self.in_flight += 1
-        self.outboxes[message.operator_id].enqueue(message)
+        self._track(message)
+        self._queue(message)
 
-    # --- from the connectors -------------------------------------------------------------
+    def resume(self) -> int:
+        """Take up every unfinished message of the store (after a restart). Returns how many."""
+        records = self.store.unfinished()
+        for record in records:
+            message = Message.from_record(record)
+            self._track(message)
+            if record.state is MessageState.SUBMITTED and message.operator_message_id:
+                message.phase = Phase.SUBMITTED
+                self._not_yet_submitted[message.account] -= 1
+                self._by_operator_id[(message.operator_id, message.operator_message_id)] = message
+                self._ask_operator(message, resend_if_unknown=True)
+            else:
+                self._queue(message)
+        if records:
+            log.info("resumed {n} unfinished message(s)", n=len(records))
+        return len(records)
+
+    def _track(self, message: Message) -> None:
+        self.live[message.id] = message
+        self._not_yet_submitted[message.account] = self._not_yet_submitted.get(message.account, 0) + 1
+        self.timers.at(message.deadline, lambda: self._validity_ended(message))
+
+    def _queue(self, message: Message, front: bool = False) -> None:
+        if message.phase is Phase.FINAL:
+            return
+        if self.clock.seconds() >= message.deadline:
+            self._expire(message, "validity ended before it could be sent")
+            return
+        message.phase = Phase.QUEUED
+        self.outboxes[message.operator_id].enqueue(message, front)
+
+    # --- from the operator pools -----------------------------------------------------------
+
+    def sending(self, message: Message) -> bool:
+        """The pool is about to send it: False if it went final meanwhile (skip it)."""
+        if message.phase is Phase.FINAL:
+            return False
+        message.phase = Phase.IN_FLIGHT
+        message.attempts += 1
+        return True
+
+    def requeue(self, message: Message) -> bool:
+        """The pool puts a throttled message back at the head of its queue: still worth it?"""
+        if message.phase is Phase.FINAL:
+            return False
+        if self.clock.seconds() >= message.deadline:
+            self._expire(message, "validity ended while the operator throttled us")
+            return False
+        message.phase = Phase.QUEUED
+        return True
 
     def submitted(self, message: Message, operator_message_id: str) -> None:
+        if message.phase is Phase.FINAL:
+            return
         now = self.clock.seconds()
         message.operator_message_id = operator_message_id
+        message.phase = Phase.SUBMITTED
+        self._not_yet_submitted[message.account] -= 1
         key = (message.operator_id, operator_message_id)
         self.store.set_state(message.id, MessageState.SUBMITTED, now,
-                             f"{message.operator_id} accepted as {operator_message_id}",
-                             operator_message_id=operator_message_id, submitted_at=now)
+                             f"{message.operator_id} accepted as {operator_message_id} (attempt {message.attempts})",
+                             operator_message_id=operator_message_id, submitted_at=now,
+                             attempts=message.attempts)
         early = self._early_receipts.pop(key, None)
         if early is not None:
-            self._finish(message, early)
+            self._receipt(message, early)
         else:
             self._by_operator_id[key] = message
 
-    def refused(self, message: Message, status: int, retry: Callable[[Message], None]) -> None:
-        """The operator answered submit_sm with an error, or did not answer at all (status -1)."""
-        if status == -1 or status in TEMPORARY_STATUSES:
-            why = "no response" if status == -1 else status_name(status)
-            log.info("{id} to {op}: {why}, retrying in {delay} s", id=message.id, op=message.operator_id,
-                     why=why, delay=self.retry_delay)
-            self.clock.callLater(self.retry_delay, retry, message)
+    def refused(self, message: Message, status: int) -> None:
+        """The operator answered submit_sm with an error the pool does not handle itself."""
+        if message.phase is Phase.FINAL:
             return
-        now = self.clock.seconds()
-        self.store.set_state(message.id, MessageState.REJECTED, now,
-                             f"{message.operator_id} refused: {status_name(status)}",
-                             error_code=status, done_at=now)
-        receipt = Receipt(message_id=message.id, stat="REJECTD", err=f"{status & 0xFF:03d}",
-                          dlvrd="000", submit_date=receipt_date(message.accepted_at),
-                          done_date=receipt_date(now), text=message.text_head)
-        self._notify(message, receipt, success=False)
+        if status in RETRYABLE_SUBMIT_STATUSES:
+            self._retry(message, f"{message.operator_id} answered {status_name(status)}")
+            return
+        self._final(message, MessageState.REJECTED, "REJECTD", f"{status & 0xFF:03d}",
+                    f"{message.operator_id} refused: {status_name(status)}", error_code=status)
+
+    def unanswered(self, message: Message, why: str) -> None:
+        """No submit_sm_resp (timeout or dropped connection): send it again."""
+        if message.phase is Phase.FINAL:
+            return
+        log.info("{id} to {op}: {why}; sending again", id=message.id, op=message.operator_id, why=why)
+        self._queue(message, front=True)
 
     def operator_receipt(self, operator_id: str, receipt: Receipt) -> None:
         key = (operator_id, receipt.message_id)
@@ -152,27 +308,125 @@ class DeliveryEngine:
             # until the resp maps the ids.
             self._early_receipts[key] = receipt
             return
-        self._finish(message, receipt)
+        self._receipt(message, receipt)
 
-    def _finish(self, message: Message, receipt: Receipt) -> None:
+    def mo_received(self, operator_id: str, pdu: Pdu) -> None:
+        if self.clients is not None:
+            self.clients.deliver_mo(operator_id, pdu)
+
+    # --- outcomes --------------------------------------------------------------------
+
+    def _receipt(self, message: Message, receipt: Receipt) -> None:
         now = self.clock.seconds()
-        state = RECEIPT_STATE.get(receipt.stat)
         self.store.add_receipt(ReceiptRecord(
             message_id=message.id, operator_message_id=receipt.message_id, stat=receipt.stat,
             err=receipt.err, text=receipt.render(), received_at=now))
+        state = RECEIPT_STATE.get(receipt.stat)
         if state is None:                       # ENROUTE / ACCEPTD: intermediate, not final
             self._by_operator_id[(message.operator_id, receipt.message_id)] = message
             return
+        if state is MessageState.UNDELIVERABLE and receipt.err in self.temporary_errors.get(
+                message.operator_id, frozenset()):
+            self._not_yet_submitted[message.account] += 1
+            self._retry(message, f"{message.operator_id} receipt UNDELIV err:{receipt.err} (temporary)")
+            return
         err = int(receipt.err) if receipt.err.isdigit() else None
-        self.store.set_state(message.id, state, now, f"{message.operator_id} receipt {receipt.stat} err:{receipt.err}",
-                             done_at=now, error_code=err)
-        log.info("{id} {stat} from {op}", id=message.id, stat=receipt.stat, op=message.operator_id)
-        ours = replace(receipt, message_id=message.id, submit_date=receipt_date(message.accepted_at),
-                       done_date=receipt.done_date or receipt_date(now), text=message.text_head)
-        self._notify(message, ours, success=state is MessageState.DELIVERED)
+        self._final(message, state, receipt.stat, receipt.err,
+                    f"{message.operator_id} receipt {receipt.stat} err:{receipt.err}",
+                    error_code=err, done_date=receipt.done_date, sub=receipt.sub, dlvrd=receipt.dlvrd)
 
-    def _notify(self, message: Message, receipt: Receipt, success: bool) -> None:
-        """The message is final: tell the client if it asked (receipt carries *our* id)."""
-        self.in_flight -= 1
-        if self.receipts is not None and message.wants_receipt(success):
-            self.receipts.deliver_receipt(message, receipt)
+    def _retry(self, message: Message, why: str) -> None:
+        now = self.clock.seconds()
+        cfg = self.config
+        delay = min(cfg.retry_max, cfg.retry_initial * cfg.retry_factor ** max(0, message.attempts - 1))
+        message.phase = Phase.WAITING
+        if now + delay >= message.deadline:
+            self.store.set_state(message.id, MessageState.ACCEPTED, now,
+                                 f"{why}; no retry before the validity end", attempts=message.attempts)
+            return                                             # _validity_ended will expire it
+        self.store.set_state(message.id, MessageState.ACCEPTED, now, f"{why}; retry in {delay:g} s",
+                             attempts=message.attempts)
+        self.timers.at(now + delay, lambda: self._queue(message, front=True))
+
+    def _validity_ended(self, message: Message) -> None:
+        phase = message.phase
+        if phase in (Phase.QUEUED, Phase.WAITING):
+            self._expire(message, "validity period ended before an operator accepted it")
+        elif phase is Phase.SUBMITTED:
+            self.timers.at(self.clock.seconds() + RECEIPT_GRACE,
+                           lambda: self._ask_operator(message, resend_if_unknown=False))
+        elif phase is Phase.IN_FLIGHT:
+            # Its response decides: success -> SUBMITTED (the operator reports), failure -> expire.
+            self.timers.at(self.clock.seconds() + RECEIPT_GRACE, lambda: self._validity_ended(message))
+
+    def _ask_operator(self, message: Message, resend_if_unknown: bool) -> None:
+        """query_sm the operator about a SUBMITTED message whose receipt has not come."""
+        if message.phase is not Phase.SUBMITTED:
+            return
+        asked = self.outboxes[message.operator_id].query(message)
+        asked.addCallbacks(self._query_answered, self._query_failed,
+                           callbackArgs=(message, resend_if_unknown), errbackArgs=(message, resend_if_unknown))
+
+    def _query_answered(self, resp: Pdu, message: Message, resend_if_unknown: bool) -> None:
+        if message.phase is not Phase.SUBMITTED:
+            return
+        if resp.command_status != CommandStatus.ESME_ROK:
+            if resend_if_unknown and self.clock.seconds() < message.deadline:
+                self._by_operator_id.pop((message.operator_id, message.operator_message_id or ""), None)
+                self._not_yet_submitted[message.account] += 1
+                self.store.set_state(message.id, MessageState.ACCEPTED, self.clock.seconds(),
+                                     f"{message.operator_id} does not know {message.operator_message_id}: sending again")
+                self._queue(message, front=True)
+            else:
+                self._expire(message, f"no receipt, and {message.operator_id} does not know it")
+            return
+        try:
+            state = SmppMessageState(int(resp["message_state"]))  # type: ignore[call-overload]
+        except ValueError:
+            state = SmppMessageState.UNKNOWN
+        stat = STATE_TO_STAT.get(state, "UNKNOWN")
+        if stat in ("ENROUTE", "ACCEPTD") or state is SmppMessageState.UNKNOWN:
+            if self.clock.seconds() >= message.deadline:
+                self._expire(message, f"no receipt; {message.operator_id} still says {stat}")
+            return                                             # the receipt will come
+        self._by_operator_id.pop((message.operator_id, message.operator_message_id or ""), None)
+        self._receipt(message, Receipt(message_id=message.operator_message_id or "", stat=stat,
+                                       err=f"{int(resp['error_code']):03d}"))  # type: ignore[call-overload]
+
+    def _query_failed(self, failure: object, message: Message, resend_if_unknown: bool) -> None:
+        if message.phase is not Phase.SUBMITTED:
+            return
+        if self.clock.seconds() >= message.deadline:
+            self._expire(message, f"no receipt, and {message.operator_id} did not answer query_sm")
+        else:
+            self.timers.at(self.clock.seconds() + self.config.retry_initial,
+                           lambda: self._ask_operator(message, resend_if_unknown))
+
+    def _expire(self, message: Message, why: str) -> None:
+        self._final(message, MessageState.EXPIRED, "EXPIRED", "000", why)
+
+    def _final(self, message: Message, state: MessageState, stat: str, err: str, detail: str, *,
+               error_code: int | None = None, done_date: str = "", sub: str = "001", dlvrd: str = "") -> None:
+        if message.phase is Phase.FINAL:
+            return
+        now = self.clock.seconds()
+        if message.phase is not Phase.SUBMITTED:
+            self._not_yet_submitted[message.account] -= 1
+        message.phase = Phase.FINAL
+        del self.live[message.id]
+        if message.operator_message_id is not None:
+            self._by_operator_id.pop((message.operator_id, message.operator_message_id), None)
+        self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
+                             attempts=message.attempts)
+        log.info("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
+        success = state is MessageState.DELIVERED
+        if self.clients is not None and message.wants_receipt(success):
+            self.clients.deliver_receipt(message, Receipt(
+                message_id=message.id, stat=stat, err=err, sub=sub,
+                dlvrd=dlvrd or ("001" if success else "000"), submit_date=receipt_date(message.accepted_at),
+                done_date=done_date or receipt_date(now), text=message.text_head))
+
+    def stop(self) -> None:
+        self.timers.stop()
+
+

@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
 from aggregator.config import NetworkConfig, OperatorConfig
-from aggregator.connectors import OperatorConnector
+from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Router
 from aggregator.server import AggregatorServer
@@ -46,8 +46,9 @@ def tcp_dial(reactor: IReactorTCP) -> Dial:
 
 
 def operator_profile(op: OperatorConfig) -> OperatorProfile:
+    """The simulated SMSC of an operator: its credentials and its `smsc:` behaviour."""
     return OperatorProfile(id=op.id, name=op.name, system_id=op.system_id, password=op.password,
-                           receipt_delay=op.receipt_delay)
+                           behaviour=op.behaviour)
 
 
 @dataclass
@@ -57,57 +58,67 @@ class Harness:
     engine: DeliveryEngine
     server: AggregatorServer
     operators: dict[str, OperatorSmsc]
-    connectors: dict[str, OperatorConnector]
+    pools: dict[str, OperatorPool]
     host: str
     port: int
     operator_ports: dict[str, int]
     _listening: list[IListeningPort] = field(default_factory=list)
 
     def connectors_bound(self) -> defer.Deferred[list[object]]:
-        """Fires once every connector has bound to its operator."""
-        return defer.gatherResults([c.bound for c in self.connectors.values()])
+        """Fires once every operator pool has at least one bind up."""
+        return defer.gatherResults([pool.first_bind for pool in self.pools.values()])
 
     async def stop(self) -> None:
-        for connector in self.connectors.values():
-            await connector.stop()
+        for pool in self.pools.values():
+            await pool.stop()
         for port in self._listening:
             await defer.maybeDeferred(port.stopListening)
+        for smsc in self.operators.values():
+            smsc.stop()
+        self.engine.stop()
         self.store.close()
 
 
 async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store, listen: Listen,
-                        dial: Dial, port: int | None = None) -> Harness:
-    """Start every operator SMSC, the connectors to them and the client-facing server.
-    `port` overrides the config's listening port (0 = any free port)."""
+                        dial: Dial, port: int | None = None, link_clock: IReactorTime | None = None) -> Harness:
+    """Start every operator SMSC, the connectors to them and the client-facing server, then
+    resume what the store left unfinished. `port` overrides the config's listening port
+    (0 = any free port). `clock` is simulated time (receipt delays, validity, retries, rates);
+    `link_clock` (default: `clock`) drives SMPP session timers and reconnects, which must
+    follow real time when `clock` runs faster than it."""
+    link_clock = link_clock or clock
     listening: list[IListeningPort] = []
     operators: dict[str, OperatorSmsc] = {}
     operator_ports: dict[str, int] = {}
     for op in config.operators:
-        smsc = OperatorSmsc(operator_profile(op), clock)
-        lp = await listen(op.host, op.port, SmppFactory(clock, Role.SMSC, smsc))
+        smsc = OperatorSmsc(operator_profile(op), clock, seed=config.seed, test_numbers=config.test_numbers)
+        lp = await listen(op.host, op.port, SmppFactory(link_clock, Role.SMSC, smsc))
         listening.append(lp)
         operators[op.id] = smsc
         operator_ports[op.id] = lp.getHost().port
         log.info("operator {id} ({name}) SMSC listening on {host}:{port}", id=op.id, name=op.name,
                  host=op.host, port=operator_ports[op.id])
 
-    engine = DeliveryEngine(store, clock)
-    connectors: dict[str, OperatorConnector] = {}
+    engine = DeliveryEngine(store, clock, config.delivery,
+                            {op.id: frozenset(op.temporary_errors) for op in config.operators})
+    pools: dict[str, OperatorPool] = {}
     for op in config.operators:
-        connector = OperatorConnector(op, clock, dial(op.host, operator_ports[op.id]), engine)
-        connectors[op.id] = connector
-        engine.outboxes[op.id] = connector
+        address = (op.host, operator_ports[op.id])
+        pools[op.id] = engine.outboxes[op.id] = OperatorPool(
+            op, engine, clock, link_clock, lambda address=address: dial(*address))  # type: ignore[misc]
 
     router = Router(config.operators, config.routing)
-    server = AggregatorServer(config.accounts, router, engine, clock,
-                              first_message_number=store.next_message_number())
+    server = AggregatorServer(config.accounts, router, engine, store, clock, config.delivery)
     host = config.listen.host
     lp = await listen(host, config.listen.port if port is None else port,
-                      SmppFactory(clock, Role.SMSC, server))
+                      SmppFactory(link_clock, Role.SMSC, server))
     listening.append(lp)
     actual = lp.getHost().port
     log.info("aggregator listening for SMPP clients on {host}:{port}", host=host, port=actual)
-    for connector in connectors.values():
-        connector.start()
-    return Harness(config, store, engine, server, operators, connectors, host, actual, operator_ports,
-                   listening)
+    resumed, owed = engine.resume(), server.resume()
+    if resumed or owed:
+        log.info("resuming {resumed} unfinished message(s) and {owed} unacknowledged delivery(ies)",
+                 resumed=resumed, owed=owed)
+    for pool in pools.values():
+        pool.start()
+    return Harness(config, store, engine, server, operators, pools, host, actual, operator_ports, listening)

@@ -1,12 +1,16 @@
 """`smsc-harness` command line. The only module that touches the global reactor (via task.react).
 
-    smsc-harness serve [--config FILE] [--port N] [--db PATH] [--log-level LEVEL]
+    smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
+    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import urllib.error
+import urllib.request
 from typing import Sequence, TextIO
 
 from twisted.internet import defer, task
@@ -16,7 +20,9 @@ from twisted.logger import (
 )
 from zope.interface import provider
 
+from aggregator.clock import ScaledClock
 from aggregator.config import ConfigError, load_config
+from aggregator.control import control_site
 from aggregator.harness import start_harness, tcp_dial, tcp_listen
 from aggregator.store import Store
 
@@ -38,8 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="client SMPP port (default: the config's, 2775); 0 picks a free port")
     serve.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
                        help=f"SQLite file for messages and receipts (default: ./{DEFAULT_DB})")
+    serve.add_argument("--speed", type=float, default=1.0, metavar="X",
+                       help="run simulated time X times faster than real time (receipt delays, "
+                            "validity, retries, outages); default 1")
+    serve.add_argument("--control-port", type=int, default=None, metavar="N",
+                       help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"],
                        help="how much to log (default: info)")
+
+    mo = commands.add_parser(
+        "mo", help="make a subscriber send an MO to a running stack (through its control API)",
+        description="The subscriber MSISDN sends TEXT to SHORT_CODE; the MO leaves from the operator "
+                    "that serves the MSISDN and reaches the account owning the short code.")
+    mo.add_argument("--from", dest="source", required=True, metavar="MSISDN", help="e.g. +33612345678")
+    mo.add_argument("--to", dest="destination", required=True, metavar="SHORT_CODE", help="e.g. 36180")
+    mo.add_argument("text", help="the message text, e.g. STOP")
+    mo.add_argument("--control", default="127.0.0.1:2776", metavar="HOST:PORT",
+                    help="where the stack's control API listens (default 127.0.0.1:2776)")
     return parser
 
 
@@ -74,22 +95,48 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     except OSError as error:
         print(f"smsc-harness: cannot read config: {error}", file=sys.stderr)
         raise SystemExit(2)
+    if args.speed <= 0:
+        print("smsc-harness: --speed must be > 0", file=sys.stderr)
+        raise SystemExit(2)
     start_logging(args.log_level)
+    clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
     store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
-    harness = await start_harness(config, reactor, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
-                                  port=args.port)
+    harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
+                                  port=args.port, link_clock=reactor)  # type: ignore[arg-type]
+    control_port = config.control.port if args.control_port is None else args.control_port
+    control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
         "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
     accounts = ", ".join(a.system_id for a in config.accounts)
+    speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
-          f"(accounts: {accounts}; database: {args.db}); Ctrl-C stops", flush=True)
+          f"(accounts: {accounts}; database: {args.db}; control API on "
+          f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
     await defer.Deferred()                       # run until the reactor is stopped
+
+
+def send_mo(args: argparse.Namespace) -> int:
+    body = json.dumps({"from": args.source, "to": args.destination, "text": args.text}).encode()
+    request = urllib.request.Request(f"http://{args.control}/mo", data=body, method="POST",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            print(answer.read().decode().strip())
+            return 0
+    except urllib.error.HTTPError as error:
+        print(f"smsc-harness mo: {error.read().decode().strip()}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"smsc-harness mo: cannot reach the control API at {args.control}: {error}", file=sys.stderr)
+        return 1
 
 
 def run(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         task.react(lambda reactor: defer.ensureDeferred(serve(reactor, args)))
+    elif args.command == "mo":
+        raise SystemExit(send_mo(args))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from sqlite_utils import Database
 
 from aggregator.clock import iso
 
-__all__ = ["MessageState", "MessageRecord", "MessageEvent", "ReceiptRecord", "Store"]
+__all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord", "Store"]
 
 
 class MessageState(StrEnum):
@@ -74,6 +74,37 @@ class MessageRecord:
     submitted_at: float | None = None
     done_at: float | None = None
     error_code: int | None = None
+    client_destination_addr: str = ""  # the destination as the client wrote it (echoed in receipts)
+    dest_addr_ton: int = 1
+    deadline: float | None = None  # end of validity (R9), clock seconds
+    attempts: int = 0  # submit_sm sent to operators so far
+    tlvs: bytes = b""  # the client's optional parameters, as on the wire
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A deliver_sm owed to a client (a receipt or an MO), kept until the client acknowledges
+    it, so that nothing waiting for a bind is lost across a restart."""
+
+    id: int
+    account: str
+    kind: str  # "receipt" | "mo"
+    message_id: str | None  # our message id for a receipt
+    pdu: bytes  # the encoded deliver_sm (its sequence number is replaced when sent)
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MoRecord:
+    """A mobile-originated message received from an operator."""
+
+    operator_id: str
+    source_addr: str
+    destination_addr: str
+    short_message: bytes
+    data_coding: int
+    account: str | None  # owner of the destination short code, None if nobody owns it
+    received_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +152,11 @@ _MESSAGE_COLUMNS: dict[str, Any] = {
     "done_at": float,
     "done_iso": str,
     "error_code": int,
+    "client_destination_addr": str,
+    "dest_addr_ton": int,
+    "deadline": float,
+    "attempts": int,
+    "tlvs": bytes,
 }
 _MESSAGE_NOT_NULL = (
     "id",  # a TEXT primary key would otherwise accept NULL (SQLite legacy quirk)
@@ -156,9 +192,33 @@ _RECEIPT_COLUMNS: dict[str, Any] = {
     "received_iso": str,
 }
 
+_DELIVERY_COLUMNS: dict[str, Any] = {
+    "id": int,
+    "account": str,
+    "kind": str,
+    "message_id": str,
+    "pdu": bytes,
+    "created_at": float,
+    "created_iso": str,
+    "delivered_at": float,
+    "delivered_iso": str,
+}
+_MO_COLUMNS: dict[str, Any] = {
+    "id": int,
+    "operator_id": str,
+    "source_addr": str,
+    "destination_addr": str,
+    "short_message": bytes,
+    "data_coding": int,
+    "account": str,
+    "received_at": float,
+    "received_iso": str,
+}
+
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
-_UPDATABLE = ("operator_id", "operator_message_id", "error_code", "submitted_at", "done_at")
+_UPDATABLE = ("operator_id", "operator_message_id", "error_code", "submitted_at", "done_at",
+              "attempts")
 _UPDATABLE_SET = frozenset(_UPDATABLE)
 _TIMESTAMPS = frozenset(("submitted_at", "done_at"))
 
@@ -168,7 +228,17 @@ _INSERT_MESSAGE = (
     "INSERT INTO messages (id, account, source_addr, source_addr_ton, destination_addr,"
     " operator_id, operator_message_id, state, registered_delivery, data_coding, esm_class,"
     " short_message, created_at, created_iso, submitted_at, submitted_iso, done_at, done_iso,"
-    " error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " error_code, client_destination_addr, dest_addr_ton, deadline, attempts, tlvs)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, account, kind, message_id, pdu, created_at, created_iso)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ? WHERE id = ?"
+_INSERT_MO = (
+    "INSERT INTO mo (operator_id, source_addr, destination_addr, short_message, data_coding,"
+    " account, received_at, received_iso) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # seq is computed by SQLite from the (message_id, seq) primary key: no per-message counter
 # to keep in memory, correct across reopen, and executemany applies rows in order.
@@ -215,6 +285,11 @@ class Store:
         self._updates: dict[str, dict[str, Any]] = {}
         self._events: list[tuple[str, float, str, str]] = []
         self._receipts: list[ReceiptRecord] = []
+        self._deliveries: list[DeliveryRecord] = []
+        self._deliveries_done: list[tuple[float, str, int]] = []
+        self._mos: list[MoRecord] = []
+        rows = list(self._db.query("SELECT COALESCE(MAX(id), 0) AS n FROM deliveries"))
+        self._next_delivery_id = int(rows[0]["n"]) + 1
 
     def _create_schema(self) -> None:
         """Create missing tables and indexes; an existing file keeps its data."""
@@ -233,6 +308,19 @@ class Store:
             pk="id",
             not_null=tuple(c for c in _RECEIPT_COLUMNS if c != "id"),
             if_not_exists=True,
+        )
+        db.table("deliveries").create(
+            _DELIVERY_COLUMNS, pk="id", not_null=("account", "kind", "pdu", "created_at", "created_iso"),
+            if_not_exists=True,
+        )
+        db.table("mo").create(
+            _MO_COLUMNS, pk="id",
+            not_null=("operator_id", "source_addr", "destination_addr", "short_message",
+                      "data_coding", "received_at", "received_iso"),
+            if_not_exists=True,
+        )
+        db.table("deliveries").create_index(
+            ("delivered_at", "id"), "idx_deliveries_pending", if_not_exists=True
         )
         # Receipt correlation looks a message up by the operator's id (optionally + operator).
         db.table("messages").create_index(
@@ -255,7 +343,8 @@ class Store:
         On error the transaction is rolled back and the queue is left intact (nothing is
         half-written, nothing is lost), and the exception propagates.
         """
-        if not (self._adds or self._updates or self._events or self._receipts):
+        if not (self._adds or self._updates or self._events or self._receipts or self._deliveries
+                or self._deliveries_done or self._mos):
             return
         conn = self._db.conn
         with self._db.atomic():
@@ -271,10 +360,23 @@ class Store:
                 )
             if self._receipts:
                 conn.executemany(_INSERT_RECEIPT, map(_receipt_params, self._receipts))
+            if self._deliveries:
+                conn.executemany(_INSERT_DELIVERY, (
+                    (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at))
+                    for d in self._deliveries))
+            if self._deliveries_done:
+                conn.executemany(_DELIVERY_DONE, self._deliveries_done)
+            if self._mos:
+                conn.executemany(_INSERT_MO, (
+                    (m.operator_id, m.source_addr, m.destination_addr, m.short_message, m.data_coding,
+                     m.account, m.received_at, iso(m.received_at)) for m in self._mos))
         self._adds = {}
         self._updates = {}
         self._events = []
         self._receipts = []
+        self._deliveries = []
+        self._deliveries_done = []
+        self._mos = []
 
     def close(self) -> None:
         """Flush, then close the connection. Idempotent."""
@@ -324,6 +426,11 @@ class Store:
             "submitted_at": msg.submitted_at,
             "done_at": msg.done_at,
             "error_code": msg.error_code,
+            "client_destination_addr": msg.client_destination_addr,
+            "dest_addr_ton": msg.dest_addr_ton,
+            "deadline": msg.deadline,
+            "attempts": msg.attempts,
+            "tlvs": bytes(msg.tlvs),
         }
         self._queued()
 
@@ -362,7 +469,56 @@ class Store:
         self._receipts.append(rec)
         self._queued()
 
+    def add_delivery(self, account: str, kind: str, message_id: str | None, pdu: bytes,
+                     at: float) -> DeliveryRecord:
+        """Queue a deliver_sm owed to a client; the returned record's id marks it done later."""
+        self._check_open()
+        record = DeliveryRecord(self._next_delivery_id, account, kind, message_id, pdu, at)
+        self._next_delivery_id += 1
+        self._deliveries.append(record)
+        self._queued()
+        return record
+
+    def delivery_done(self, delivery_id: int, at: float) -> None:
+        """The client acknowledged the deliver_sm (deliver_sm_resp)."""
+        self._check_open()
+        self._deliveries_done.append((at, iso(at), delivery_id))
+        self._queued()
+
+    def add_mo(self, mo: MoRecord) -> None:
+        self._check_open()
+        self._mos.append(mo)
+        self._queued()
+
     # ----------------------------------------------------------------------- reads
+
+    def pending_deliveries(self) -> list[DeliveryRecord]:
+        """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""
+        rows = self._query(
+            "SELECT id, account, kind, message_id, pdu, created_at FROM deliveries"
+            " WHERE delivered_at IS NULL ORDER BY id"
+        )
+        return [DeliveryRecord(r["id"], r["account"], r["kind"], r["message_id"], bytes(r["pdu"]),
+                               r["created_at"]) for r in rows]
+
+    def deliveries(self, account: str | None = None) -> list[tuple[DeliveryRecord, float | None]]:
+        """Every delivery with its acknowledgement time (None while pending), oldest first."""
+        sql = "SELECT * FROM deliveries" + (" WHERE account = ?" if account else "") + " ORDER BY id"
+        rows = self._query(sql, (account,) if account else ())
+        return [(DeliveryRecord(r["id"], r["account"], r["kind"], r["message_id"], bytes(r["pdu"]),
+                                r["created_at"]), r["delivered_at"]) for r in rows]
+
+    def mos(self) -> list[MoRecord]:
+        rows = self._query("SELECT * FROM mo ORDER BY id")
+        return [MoRecord(r["operator_id"], r["source_addr"], r["destination_addr"], bytes(r["short_message"]),
+                         r["data_coding"], r["account"], r["received_at"]) for r in rows]
+
+    def unfinished(self) -> list[MessageRecord]:
+        """Messages accepted but not final (resumed after a restart), oldest first."""
+        rows = self._query(
+            _SELECT_MESSAGES + " WHERE state IN ('accepted', 'submitted')" + _ORDER_MESSAGES
+        )
+        return [_message_record(r) for r in rows]
 
     def message(self, message_id: str) -> MessageRecord | None:
         """The message row, or None if unknown."""
@@ -480,6 +636,11 @@ def _message_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
         row["done_at"],
         _opt_iso(row["done_at"]),
         row["error_code"],
+        row["client_destination_addr"],
+        row["dest_addr_ton"],
+        row["deadline"],
+        row["attempts"],
+        row["tlvs"],
     )
 
 
@@ -533,4 +694,9 @@ def _message_record(r: Mapping[str, Any]) -> MessageRecord:
         submitted_at=r["submitted_at"],
         done_at=r["done_at"],
         error_code=r["error_code"],
+        client_destination_addr=r["client_destination_addr"] or "",
+        dest_addr_ton=r["dest_addr_ton"] if r["dest_addr_ton"] is not None else 1,
+        deadline=r["deadline"],
+        attempts=r["attempts"] or 0,
+        tlvs=bytes(r["tlvs"] or b""),
     )

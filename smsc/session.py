@@ -69,7 +69,7 @@ class Session:
         self._next_seq = 1
         self._last_received = now
         self._last_sent = now
-        self._unbind_requested = False
+        self._closing = False                       # a CloseConnection was emitted: no more timers
 
     # --- input -------------------------------------------------------------------------
 
@@ -82,7 +82,7 @@ class Session:
         for frame in self._framer.feed(data):
             if isinstance(frame, FrameError):
                 events.append(ProtocolError(0, 0, 0, frame.reason))
-                events.append(CloseConnection(frame.reason))
+                events.append(self._close(frame.reason))
                 break
             self._receive_frame(frame, now, events)
         return events
@@ -105,7 +105,7 @@ class Session:
         elif command is Command.unbind:
             self._queue(response_to(pdu), now)
             self.state = SessionState.UNBOUND
-            events.append(CloseConnection("unbind received"))
+            events.append(self._close("unbind received"))
         else:
             events.append(RequestReceived(pdu))
 
@@ -130,7 +130,11 @@ class Session:
         self.state = states.after_response(self.state, pdu.command, pdu.command_status)
         events.append(ResponseReceived(pdu, pending.request, pending.sent_at))
         if pdu.command is Command.unbind_resp:
-            events.append(CloseConnection("unbind acknowledged"))
+            events.append(self._close("unbind acknowledged"))
+
+    def _close(self, reason: str) -> CloseConnection:
+        self._closing = True
+        return CloseConnection(reason)
 
     def connection_lost(self) -> list[Event]:
         if self.state is SessionState.CLOSED:
@@ -196,7 +200,7 @@ class Session:
 
     def deadline(self) -> float | None:
         """The next instant `handle_timer` has work to do, or None."""
-        if self.state is SessionState.CLOSED:
+        if self.state is SessionState.CLOSED or self._closing:
             return None
         cfg = self.config
         terms: list[float] = []
@@ -222,7 +226,7 @@ class Session:
             del self._pending[seq]
             events.append(ResponseTimedOut(oldest.request))
         if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
-            events.append(CloseConnection(f"nothing received for {cfg.inactivity_timeout:g} s"))
+            events.append(self._close(f"nothing received for {cfg.inactivity_timeout:g} s"))
             return events
         if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
                 and now >= max(self._last_sent, self._last_received) + cfg.enquire_link_interval

@@ -438,6 +438,19 @@ def _read_tlvs(frame: bytes, offset: int, end: int) -> tuple[Tlv, ...]:
     return tuple(tlvs)
 
 
+def read_tlvs(raw: bytes) -> tuple[Tlv, ...]:
+    """TLVs stored as wire bytes (see write_tlvs) back to values."""
+    try:
+        return _read_tlvs(raw, 0, len(raw))
+    except _Malformed as bad:
+        raise ValueError(str(bad)) from None
+
+
+def write_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
+    """TLVs as wire bytes, for storage."""
+    return b"".join(struct.pack("!HH", tlv.tag, len(tlv.value)) + tlv.value for tlv in tlvs)
+
+
 # --- encode -----------------------------------------------------------------------------
 
 def encode(pdu: Pdu) -> bytes:
@@ -445,9 +458,8 @@ def encode(pdu: Pdu) -> bytes:
     parts: list[bytes] = []
     if pdu.params or not (pdu.command in _BODY_OPTIONAL_ON_ERROR and pdu.command_status):
         _write_params(parts, pdu.params, LAYOUTS[pdu.command], pdu.command.name)
-    for tlv in pdu.tlvs:
-        parts.append(struct.pack("!HH", tlv.tag, len(tlv.value)))
-        parts.append(tlv.value)
+    if pdu.tlvs:
+        parts.append(write_tlvs(pdu.tlvs))
     body = b"".join(parts)
     return HEADER.pack(HEADER_LEN + len(body), pdu.command, pdu.command_status,
                        pdu.sequence_number) + body

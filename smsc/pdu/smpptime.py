@@ -18,9 +18,15 @@ def seconds_until(value: str, now: float) -> float | None:
     None for the empty string (no value). Raises ValueError for a malformed time."""
     if not value:
         return None
+    if len(value) != 16:
+        raise ValueError(f"not an SMPP time (16 characters): {value!r}")
+    # smpp_time.parse() would do this dispatch, but it print()s to stdout on every call.
     try:
-        parsed = smpp_time.parse(value)
-    except Exception as error:             # smpp.pdu raises bare ValueError/IndexError/KeyError
+        if value[-1] == "R":
+            parsed = smpp_time.parse_relative_time(value)
+        else:
+            parsed = smpp_time.parse_absolute_time(value)
+    except (ValueError, IndexError, KeyError) as error:   # smpp.pdu raises all three
         raise ValueError(f"not an SMPP time: {value!r}") from error
     if isinstance(parsed, smpp_time.SMPPRelativeTime):
         return (parsed.years * 365 * _DAY + parsed.months * 30 * _DAY + parsed.days * _DAY
@@ -41,3 +47,8 @@ def relative(seconds: float) -> str:
     years, days = divmod(days, 365)
     months, days = divmod(days, 30)
     return f"{years:02d}{months:02d}{days:02d}{hours:02d}{minutes:02d}{secs:02d}000R"
+
+
+def absolute(seconds: float) -> str:
+    """An absolute SMPP time in UTC for a clock reading, e.g. '261129203000000+'."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%y%m%d%H%M%S") + "000+"

@@ -67,8 +67,10 @@ async def test_serve_on_defaults_delivers_a_receipt(tmp_path: Path) -> None:
 def test_bad_config_stops_start_up_naming_file_line_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "net.yaml"
     bad.write_text("operators:\n  - id: orange\n    name: Orange\n    carriers: [Orange France]\n"
-                   "    receipt_delay: slow\naccounts: []\n")
+                   "    smsc:\n      receipt_delay: slow\naccounts: []\n")
     result = subprocess.run(_command("serve", "--config", str(bad), "--port", "0"), capture_output=True,
                             text=True, timeout=60, cwd=tmp_path, env={**os.environ})
     assert result.returncode == 2
-    assert f"{bad}:5:20: operators[0].receipt_delay: expected a number >= 0, got \"slow\"" in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]
+    assert line.startswith(f"{bad}:6:22: operators[0].smsc.receipt_delay: expected a delay: a number of seconds >= 0")
+    assert line.endswith(', got "slow"')

@@ -14,6 +14,7 @@ from smsc.esme import Esme, connect_esme
 from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag, Tlv
 from smsc.pdu.receipt import parse_receipt
 from smsc.pdu.status import CommandStatus
+from tests.support.stack import until
 
 TIMEOUT = 10.0
 
@@ -66,9 +67,10 @@ async def test_submit_gets_resp_then_delivrd_receipt_with_the_same_id(harness: H
 async def test_routing_reaches_the_right_operator_smsc(harness: Harness, client: Esme, number: str,
                                                        operator: str) -> None:
     before = {op: smsc.submitted for op, smsc in harness.operators.items()}
-    resp: Pdu = await wait(client.submit(number, b"route me"))  # type: ignore[assignment]
+    resp: Pdu = await wait(client.submit(number, b"route me", registered_delivery=0))  # type: ignore[assignment]
     assert resp.command_status == CommandStatus.ESME_ROK
-    await wait(client.delivered.get())
+    await until(lambda: sum(smsc.submitted for smsc in harness.operators.values()) > sum(before.values()),
+                "the submit at an operator")
     after = {op: smsc.submitted for op, smsc in harness.operators.items()}
     assert {op: after[op] - before[op] for op in after} == {op: int(op == operator) for op in after}
     record = harness.store.message(str(resp["message_id"]))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-from aggregator.clock import iso, paris, smpp_date, utc
+from twisted.internet.task import Clock
+
+from aggregator.clock import ScaledClock, iso, paris, utc
 
 # 2026-11-29T19:48:44Z
 T = datetime(2026, 11, 29, 19, 48, 44, tzinfo=timezone.utc).timestamp()
@@ -63,13 +65,13 @@ def test_paris_dst_switch() -> None:
     assert paris(switch).utcoffset() == timedelta(hours=2)
 
 
-def test_smpp_date_is_utc_yymmddhhmm() -> None:
-    assert smpp_date(T) == "2611291948"
-    assert len(smpp_date(0.0)) == 10
-    assert smpp_date(0.0) == "7001010000"
-
-
-def test_smpp_date_floors_to_the_current_minute() -> None:
-    minute_end = datetime(2026, 11, 29, 19, 48, 59, tzinfo=timezone.utc).timestamp()
-    assert smpp_date(minute_end + 0.999) == "2611291948"
-    assert smpp_date(minute_end + 1) == "2611291949"
+def test_scaled_clock_runs_faster_than_its_reactor() -> None:
+    reactor = Clock()
+    reactor.advance(1000.0)
+    scaled = ScaledClock(reactor, 3600.0)
+    fired: list[float] = []
+    scaled.callLater(7200.0, lambda: fired.append(scaled.seconds()))
+    reactor.advance(1.0)
+    assert scaled.seconds() == 1000.0 + 3600.0 and fired == []
+    reactor.advance(1.0)
+    assert fired == [1000.0 + 7200.0]

@@ -9,15 +9,39 @@ import pytest
 from aggregator.config import (
     AccountConfig,
     ConfigError,
+    ControlConfig,
+    DeliveryConfig,
     ListenConfig,
     NetworkConfig,
     NodeReader,
     OperatorConfig,
     RoutingConfig,
+    TrafficClass,
     compose,
     load_config,
     parse_config,
 )
+from smsc.operators.profile import (
+    Exponential,
+    Faults,
+    Fixed,
+    LogNormal,
+    NumberRule,
+    Outage,
+    OutageMode,
+    Outcome,
+    RangeRule,
+    Reply,
+    SlowResponses,
+    SmscBehaviour,
+    Stat,
+    SubmitError,
+    SubscriberState,
+    Throughput,
+    Uniform,
+    UnknownSignal,
+)
+from smsc.pdu.status import CommandStatus
 
 # A small valid config; tests below break one thing at a time.  Line numbers
 # in expected messages refer to this text (line 1 is "listen:").
@@ -32,7 +56,7 @@ operators:
   - id: sfr
     name: SFR
     carriers: [SFR]
-    receipt_delay: 0.5
+    send_rate: 0.5
     window: 4
 accounts:
   - {system_id: demo, password: demo}
@@ -56,7 +80,7 @@ def test_default_network_loads() -> None:
     config = load_config()
     assert isinstance(config, NetworkConfig)
     assert [op.id for op in config.operators] == ["orange", "sfr", "bouygues", "free"]
-    assert config.accounts == (AccountConfig(system_id="demo", password="demo", max_binds=8),)
+    assert config.accounts == (AccountConfig(system_id="demo", password="demo", max_binds=8, short_codes=("36180",)),)
     assert config.listen == ListenConfig(host="127.0.0.1", port=2775)
     assert config.source.endswith("default_network.yaml")
 
@@ -72,7 +96,7 @@ def test_default_network_operators() -> None:
     }
     for op in config.operators:
         assert op.port == 0
-        assert op.receipt_delay == 1.0
+        assert op.behaviour.receipt_delay == LogNormal(median=2.0, p99=30.0)
 
 
 def test_default_network_mvno_hosts() -> None:
@@ -108,8 +132,9 @@ def test_valid_config_values_and_defaults() -> None:
     orange, sfr = config.operators
     assert orange == OperatorConfig(id="orange", name="Orange France", carriers=("Orange France",))
     assert (orange.host, orange.port, orange.system_id, orange.password) == ("127.0.0.1", 0, "aggregator", "secret")
-    assert (orange.receipt_delay, orange.window) == (1.0, 10)
-    assert (sfr.receipt_delay, sfr.window) == (0.5, 4)
+    assert (orange.send_rate, orange.window, orange.binds) == (None, 10, 1)
+    assert (sfr.send_rate, sfr.window) == (0.5, 4)
+    assert orange.behaviour == SmscBehaviour() and orange.temporary_errors == ("027", "031", "034")
     assert config.routing.mvno_hosts == {"La poste telecom": "sfr"}
     assert config.routing.ported == {"+33612345678": "orange"}
     assert config.source == "net.yaml"
@@ -152,13 +177,13 @@ def test_plain_dicts_and_lists_are_frozen_on_construction() -> None:
 
 
 def test_bad_number_names_file_line_column_and_field() -> None:
-    text = VALID.replace("receipt_delay: 0.5", "receipt_delay: slow")
-    assert errors(text) == ['net.yaml:11:20: operators[1].receipt_delay: expected a number >= 0, got "slow"']
+    text = VALID.replace("send_rate: 0.5", "send_rate: slow")
+    assert errors(text) == ['net.yaml:11:16: operators[1].send_rate: expected a number > 0, got "slow"']
 
 
 def test_negative_number() -> None:
-    text = VALID.replace("receipt_delay: 0.5", "receipt_delay: -1")
-    assert errors(text) == ["net.yaml:11:20: operators[1].receipt_delay: expected a number >= 0, got -1"]
+    text = VALID.replace("send_rate: 0.5", "send_rate: -1")
+    assert errors(text) == ["net.yaml:11:16: operators[1].send_rate: expected a number > 0, got -1"]
 
 
 def test_bool_is_not_an_int() -> None:
@@ -324,3 +349,435 @@ def test_node_reader_is_reusable_for_other_formats() -> None:
     with pytest.raises(ConfigError) as info:
         reader.raise_if_problems()
     assert str(info.value) == 'scenario.yaml:3:12: steps[1].send: expected an integer, got "x"'
+
+
+# -- issue 4: network-wide settings ------------------------------------------
+
+
+def test_network_defaults_when_left_out() -> None:
+    config = parse_config(VALID, "net.yaml")
+    assert config.seed == 1
+    assert config.delivery == DeliveryConfig(validity=86400.0, retry_initial=5.0, retry_max=600.0, retry_factor=2.0)
+    assert config.control == ControlConfig(host="127.0.0.1", port=2776)
+    assert config.test_numbers == ()
+
+
+def test_network_settings_are_read() -> None:
+    text = (
+        "seed: 42\n"
+        "control: {host: 0.0.0.0, port: 0}\n"
+        "delivery: {validity: 3600, retry_initial: 1, retry_max: 60, retry_factor: 1.5}\n" + VALID
+    )
+    config = parse_config(text, "net.yaml")
+    assert config.seed == 42
+    assert config.control == ControlConfig(host="0.0.0.0", port=0)
+    assert config.delivery == DeliveryConfig(validity=3600.0, retry_initial=1.0, retry_max=60.0, retry_factor=1.5)
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("seed: one", 'net.yaml:1:7: seed: expected an integer >= 0, got "one"'),
+        ("delivery: {validity: 0}", "net.yaml:1:22: delivery.validity: expected a number > 0, got 0"),
+        ("delivery: {retry_factor: 0.5}", "net.yaml:1:26: delivery.retry_factor: expected a number >= 1, got 0.5"),
+        (
+            "delivery: {retry_initial: 10, retry_max: 5}",
+            "net.yaml:1:42: delivery.retry_max: expected a number >= retry_initial (10), got 5",
+        ),
+        ("delivery: {validty: 60}", "net.yaml:1:12: delivery.validty: unknown key; did you mean 'validity'?"),
+        ("control: {port: http}", 'net.yaml:1:17: control.port: expected an integer from 0 to 65535, got "http"'),
+    ],
+)
+def test_network_settings_errors(line: str, message: str) -> None:
+    assert errors(line + "\n" + VALID) == [message]
+
+
+# -- issue 4: accounts -------------------------------------------------------
+
+
+def test_account_defaults_and_fields() -> None:
+    acc = parse_config(VALID, "net.yaml").accounts[0]
+    assert (acc.short_codes, acc.traffic, acc.rate, acc.burst, acc.max_pending) == (
+        (),
+        TrafficClass.TRANSACTIONAL,
+        None,
+        10,
+        100000,
+    )
+    text = VALID.replace(
+        "{system_id: demo, password: demo}",
+        '{system_id: demo, password: demo, short_codes: ["36180", "33612000000"], traffic: marketing,'
+        " rate: 25.5, burst: 3, max_pending: 7}",
+    )
+    acc = parse_config(text, "net.yaml").accounts[0]
+    assert acc == AccountConfig(
+        system_id="demo",
+        password="demo",
+        short_codes=("36180", "33612000000"),
+        traffic=TrafficClass.MARKETING,
+        rate=25.5,
+        burst=3,
+        max_pending=7,
+    )
+    assert parse_config(VALID.replace("password: demo}", "password: demo, rate: null}"), "x").accounts[0].rate is None
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (
+            "short_codes: [36180]",
+            "net.yaml:14:53: accounts[0].short_codes[0]: expected a short code or long number: 1 to 15 digits,"
+            " in quotes, got 36180 (put it in quotes to make it a string)",
+        ),
+        (
+            'short_codes: ["36 180"]',
+            'net.yaml:14:53: accounts[0].short_codes[0]: expected a short code or long number: 1 to 15 digits,'
+            ' in quotes, got "36 180"',
+        ),
+        (
+            "traffic: marketting",
+            'net.yaml:14:48: accounts[0].traffic: expected one of marketing, transactional, got "marketting";'
+            " did you mean 'marketing'?",
+        ),
+        ("rate: 0", "net.yaml:14:45: accounts[0].rate: expected a number > 0, got 0"),
+        ("burst: 0", "net.yaml:14:46: accounts[0].burst: expected an integer >= 1, got 0"),
+        ("max_pending: lots", 'net.yaml:14:52: accounts[0].max_pending: expected an integer >= 1, got "lots"'),
+        ("max_pendnig: 3", "net.yaml:14:39: accounts[0].max_pendnig: unknown key; did you mean 'max_pending'?"),
+    ],
+)
+def test_account_field_errors(fields: str, message: str) -> None:
+    text = VALID.replace("{system_id: demo, password: demo}", "{system_id: demo, password: demo, " + fields + "}")
+    assert errors(text) == [message]
+
+
+def test_a_short_code_belongs_to_one_account() -> None:
+    text = VALID.replace(
+        "  - {system_id: demo, password: demo}\n",
+        '  - {system_id: demo, password: demo, short_codes: ["36180"]}\n'
+        '  - {system_id: other, password: x, short_codes: ["36181", "36180"]}\n',
+    )
+    assert errors(text) == [
+        'net.yaml:15:60: accounts[1].short_codes[1]: short code "36180" already belongs to account "demo"'
+        " (accounts[0].short_codes[0], line 14)"
+    ]
+
+
+# -- issue 4: operators: aggregator side -------------------------------------
+
+
+def test_operator_aggregator_side_fields() -> None:
+    text = VALID.replace("    window: 4\n", '    window: 4\n    binds: 3\n    temporary_errors: ["031"]\n')
+    sfr = parse_config(text, "net.yaml").operators[1]
+    assert (sfr.binds, sfr.send_rate, sfr.temporary_errors) == (3, 0.5, ("031",))
+    assert parse_config(VALID.replace("send_rate: 0.5", "send_rate: null"), "x").operators[1].send_rate is None
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("binds: 0", "net.yaml:12:12: operators[1].binds: expected an integer >= 1, got 0"),
+        (
+            "temporary_errors: [027]",
+            'net.yaml:12:24: operators[1].temporary_errors[0]: expected a 3-digit receipt error code in quotes,'
+            ' e.g. "034", got 027 (unquoted, YAML reads 034 as a number)',
+        ),
+        ("temporary_errors: \"027\"", 'net.yaml:12:23: operators[1].temporary_errors: expected a list, got "027"'),
+        (
+            "receipt_delay: 0.5",
+            "net.yaml:12:5: operators[1].receipt_delay: this key has moved: write it as smsc.receipt_delay",
+        ),
+        (
+            "smsc: []",
+            "net.yaml:12:11: operators[1].smsc: expected a mapping with keys receipt_delay, validity,"
+            " country_code, throughput, per_bind, max_binds, window, throttled_status, queue_full_status,"
+            " unknown_status, unknown_subscriber, outcomes, submit_errors, subscribers, numbers, replies, faults,"
+            " got an empty list",
+        ),
+    ],
+)
+def test_operator_field_errors(line: str, message: str) -> None:
+    assert errors(VALID.replace("    window: 4\n", "    " + line + "\n")) == [message]
+
+
+# -- issue 4: the operator SMSC block (smsc:) -------------------------------
+
+SMSC = """\
+operators:
+  - id: sfr
+    name: SFR
+    carriers: [SFR]
+    smsc:
+{smsc}
+accounts: []
+"""
+
+
+def smsc(block: str) -> SmscBehaviour:
+    indented = "\n".join("      " + line for line in block.strip("\n").splitlines())
+    return parse_config(SMSC.format(smsc=indented), "net.yaml").operators[0].behaviour
+
+
+def smsc_errors(block: str) -> list[str]:
+    indented = "\n".join("      " + line for line in block.strip("\n").splitlines())
+    return errors(SMSC.format(smsc=indented))
+
+
+def test_smsc_block_every_field() -> None:
+    behaviour = smsc("""
+receipt_delay: {lognormal: {median: 2, p99: 30}}
+validity: 3600
+country_code: "41"
+throughput: {rate: 100, burst: 20}
+per_bind: {rate: 50.5, burst: 5}
+max_binds: 2
+window: 3
+throttled_status: ESME_RMSGQFUL
+queue_full_status: ESME_RTHROTTLED
+unknown_status: ESME_RINVDSTADR
+unknown_subscriber: submit_error
+outcomes:
+  - {stat: DELIVRD, weight: 97.5}
+  - {stat: UNDELIV, err: "034", weight: 2.5}
+submit_errors: [{status: ESME_RSUBMITFAIL, weight: 0.1}]
+subscribers:
+  - {prefix: "+3366", unknown: 3.0, absent: 1.0, absent_back_after: {uniform: [60, 3600]}}
+  - {prefix: "+33699", state: barred}
+numbers:
+  "+33699990001": unknown
+  "+33699990002": {state: absent, back_after: 300}
+replies: [{keyword: STOP, share: 2.0, delay: {uniform: [30, 7200]}, alphanumeric_sender_only: false}]
+faults:
+  outages: [{start: 3600, duration: 600, mode: refuse_binds}]
+  slow_responses: {share: 5.0, delay: {exponential: {mean: 3}}}
+  receipt_loss: 0.1
+""")
+    assert behaviour == SmscBehaviour(
+        receipt_delay=LogNormal(2.0, 30.0),
+        validity=3600.0,
+        country_code="41",
+        throughput=Throughput(100.0, 20),
+        per_bind=Throughput(50.5, 5),
+        max_binds=2,
+        window=3,
+        throttled_status=CommandStatus.ESME_RMSGQFUL,
+        queue_full_status=CommandStatus.ESME_RTHROTTLED,
+        unknown_status=CommandStatus.ESME_RINVDSTADR,
+        unknown_subscriber=UnknownSignal.SUBMIT_ERROR,
+        outcomes=(Outcome(Stat.DELIVRD, "000", 97.5), Outcome(Stat.UNDELIV, "034", 2.5)),
+        submit_errors=(SubmitError(CommandStatus.ESME_RSUBMITFAIL, 0.1),),
+        subscribers=(
+            RangeRule("+3366", unknown=3.0, absent=1.0, absent_back_after=Uniform(60.0, 3600.0)),
+            RangeRule("+33699", state=SubscriberState.BARRED),
+        ),
+        numbers=(
+            NumberRule("+33699990001", SubscriberState.UNKNOWN),
+            NumberRule("+33699990002", SubscriberState.ABSENT, back_after=300.0),
+        ),
+        replies=(Reply("STOP", 2.0, Uniform(30.0, 7200.0), False),),
+        faults=Faults(
+            outages=(Outage(3600.0, 600.0, OutageMode.REFUSE_BINDS),),
+            slow_responses=SlowResponses(5.0, Exponential(3.0)),
+            receipt_loss=0.1,
+        ),
+    )
+    hash(behaviour)
+
+
+@pytest.mark.parametrize(
+    "text, delay",
+    [
+        ("1.5", Fixed(1.5)),
+        ("{fixed: 0}", Fixed(0.0)),
+        ("{uniform: [1, 5]}", Uniform(1.0, 5.0)),
+        ("{exponential: {mean: 3}}", Exponential(3.0)),
+        ("{lognormal: {median: 2.0, p99: 30}}", LogNormal(2.0, 30.0)),
+    ],
+)
+def test_delay_forms(text: str, delay: object) -> None:
+    assert smsc("receipt_delay: " + text).receipt_delay == delay
+
+
+def test_null_throughput_and_never_back() -> None:
+    behaviour = smsc('throughput: null\nsubscribers: [{prefix: "+33", absent: 5, absent_back_after: null}]')
+    assert behaviour.throughput is None
+    assert behaviour.subscribers[0].absent_back_after is None
+
+
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            "receipt_delay: slow",
+            "net.yaml:6:22: operators[0].smsc.receipt_delay: expected a delay: a number of seconds >= 0, or one of"
+            " {fixed: S}, {uniform: [LOW, HIGH]}, {exponential: {mean: M}}, {lognormal: {median: M, p99: P}},"
+            ' got "slow"',
+        ),
+        (
+            "receipt_delay: {uniform: [5, 1]}",
+            "net.yaml:6:32: operators[0].smsc.receipt_delay.uniform: expected a list [LOW, HIGH] of two numbers"
+            " >= 0 with LOW <= HIGH, got a list (LOW 5 > HIGH 1)",
+        ),
+        (
+            "receipt_delay: {lognormal: {median: 2, p99: 1}}",
+            "net.yaml:6:51: operators[0].smsc.receipt_delay.lognormal.p99: expected a number >= the median (2),"
+            " got 1",
+        ),
+        (
+            "receipt_delay: {normal: 3}",
+            "net.yaml:6:23: operators[0].smsc.receipt_delay.normal: unknown key; did you mean 'lognormal'?",
+        ),
+        ("throughput: {rate: fast, burst: 10}",
+         'net.yaml:6:26: operators[0].smsc.throughput.rate: expected a number > 0, got "fast"'),
+        ("windw: 4", "net.yaml:6:7: operators[0].smsc.windw: unknown key; did you mean 'window'?"),
+        ("max_binds: 0", "net.yaml:6:18: operators[0].smsc.max_binds: expected an integer >= 1, got 0"),
+        (
+            "outcomes: [{stat: DELIVERED, weight: 1}]",
+            "net.yaml:6:25: operators[0].smsc.outcomes[0].stat: expected one of DELIVRD, UNDELIV, REJECTD, EXPIRED,"
+            " got \"DELIVERED\"; did you mean 'DELIVRD'?",
+        ),
+        (
+            "outcomes: [{stat: UNDELIV, err: 034, weight: 1}]",
+            'net.yaml:6:39: operators[0].smsc.outcomes[0].err: expected a 3-digit receipt error code in quotes,'
+            ' e.g. "034", got 034 (unquoted, YAML reads 034 as a number)',
+        ),
+        ("outcomes: []",
+         "net.yaml:6:17: operators[0].smsc.outcomes: expected a list of at least one outcome, got an empty list"),
+        (
+            "throttled_status: ESME_RTHROTLED",
+            "net.yaml:6:25: operators[0].smsc.throttled_status: expected an SMPP 3.4 command_status name,"
+            " e.g. ESME_RTHROTTLED, got \"ESME_RTHROTLED\"; did you mean 'ESME_RTHROTTLED'?",
+        ),
+        (
+            "submit_errors: [{status: ESME_RSUBMITFAIL, weight: 101}]",
+            "net.yaml:6:58: operators[0].smsc.submit_errors[0].weight: expected a number from 0 to 100, got 101",
+        ),
+        (
+            "unknown_subscriber: refuse",
+            'net.yaml:6:27: operators[0].smsc.unknown_subscriber: expected one of receipt, submit_error,'
+            ' got "refuse"',
+        ),
+        (
+            'subscribers: [{prefix: "+33", unknown: 60, absent: 50}]',
+            "net.yaml:6:21: operators[0].smsc.subscribers[0]: expected shares of unknown, absent, terminated and"
+            " barred adding up to at most 100, got a mapping (they add up to 110)",
+        ),
+        (
+            'subscribers: [{prefix: "+33", state: barred, unknown: 1}]',
+            "net.yaml:6:61: operators[0].smsc.subscribers[0].unknown: give either a state for the whole range or"
+            " shares, not both",
+        ),
+        (
+            'subscribers: [{prefix: "+33", unknwn: 1}]',
+            "net.yaml:6:37: operators[0].smsc.subscribers[0].unknwn: unknown key; did you mean 'unknown'?",
+        ),
+        (
+            'subscribers: [{prefix: "+33"}, {prefix: "+33"}]',
+            'net.yaml:6:47: operators[0].smsc.subscribers[1].prefix: duplicate prefix "+33", already given at'
+            " operators[0].smsc.subscribers[0].prefix (line 6)",
+        ),
+        (
+            'numbers: {"0612345678": unknown}',
+            'net.yaml:6:17: operators[0].smsc.numbers["0612345678"]: expected an E.164 number: \'+\' followed by'
+            ' 1 to 15 digits, got "0612345678"',
+        ),
+        (
+            'numbers: {"+33612345678": gone}',
+            'net.yaml:6:33: operators[0].smsc.numbers["+33612345678"]: expected a subscriber state (one of active,'
+            ' unknown, absent, terminated, barred) or a mapping, got "gone"',
+        ),
+        (
+            'numbers: {"+33612345678": {state: barred, back_after: 3}}',
+            'net.yaml:6:61: operators[0].smsc.numbers["+33612345678"].back_after: only applies to state absent',
+        ),
+        (
+            "replies: [{keyword: STOP, text: STOP}]",
+            "net.yaml:6:39: operators[0].smsc.replies[0]: give exactly one of keyword or text",
+        ),
+        (
+            "replies: [{keyword: STOP, share: 60}, {keyword: ARRET, share: 50}]",
+            "net.yaml:6:16: operators[0].smsc.replies: expected reply shares (percent of delivered messages)"
+            " adding up to at most 100, got a list (they add up to 110)",
+        ),
+        (
+            "faults: {outages: [{start: 0, duration: 60, mode: down}]}",
+            'net.yaml:6:57: operators[0].smsc.faults.outages[0].mode: expected one of refuse_binds, drop, silent,'
+            ' got "down"',
+        ),
+        (
+            "faults: {receipt_loss: lots}",
+            'net.yaml:6:30: operators[0].smsc.faults.receipt_loss: expected a number from 0 to 100, got "lots"',
+        ),
+        (
+            "faults: {slow_response: {share: 5}}",
+            "net.yaml:6:16: operators[0].smsc.faults.slow_response: unknown key; did you mean 'slow_responses'?",
+        ),
+    ],
+)
+def test_smsc_block_errors(block: str, message: str) -> None:
+    assert smsc_errors(block) == [message]
+
+
+# -- issue 4: magic test numbers ---------------------------------------------
+
+
+def test_test_numbers_block() -> None:
+    text = VALID + (
+        "test_numbers:\n"
+        '  "+33699990005": {submit_status: ESME_RSUBMITFAIL}\n'
+        '  "+33699990007": {delay: 1, reply: {keyword: STOP, delay: {uniform: [1, 4]}}}\n'
+        '  "+33699990009": {receipt: false}\n'
+        '  "+33699990010": {throttle_every: 2}\n'
+    )
+    assert parse_config(text, "net.yaml").test_numbers == (
+        NumberRule("+33699990005", submit_status=CommandStatus.ESME_RSUBMITFAIL),
+        NumberRule("+33699990007", delay=1.0, reply=Reply("STOP", 100.0, Uniform(1.0, 4.0))),
+        NumberRule("+33699990009", receipt=False),
+        NumberRule("+33699990010", throttle_every=2),
+    )
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("{receipt: maybe}", 'net.yaml:20:29: test_numbers["+33699990009"].receipt: expected true or false,'
+                             ' got "maybe"'),
+        ("{throttle_every: 1}", 'net.yaml:20:36: test_numbers["+33699990009"].throttle_every: expected 0 (never)'
+                                " or an integer >= 2, got 1"),
+        ("{dealy: 3}", "net.yaml:20:20: test_numbers[\"+33699990009\"].dealy: unknown key; did you mean 'delay'?"),
+    ],
+)
+def test_test_numbers_errors(entry: str, message: str) -> None:
+    assert errors(VALID + 'test_numbers:\n  "+33699990009": ' + entry + "\n") == [message]
+
+
+def test_default_network_magic_numbers() -> None:
+    config = load_config()
+    numbers = {rule.msisdn: rule for rule in config.test_numbers}
+    assert sorted(numbers) == ["+33612345678"] + [f"+336999900{n:02d}" for n in range(11)]
+    assert numbers["+33612345678"].delay == numbers["+33699990000"].delay == 0
+    assert numbers["+33699990001"].state is SubscriberState.UNKNOWN
+    assert (numbers["+33699990002"].state, numbers["+33699990002"].back_after) == (SubscriberState.ABSENT, 300)
+    assert (numbers["+33699990003"].state, numbers["+33699990003"].back_after) == (SubscriberState.ABSENT, None)
+    assert numbers["+33699990004"].state is SubscriberState.TERMINATED
+    assert numbers["+33699990005"].submit_status is CommandStatus.ESME_RSUBMITFAIL
+    assert numbers["+33699990006"].delay == 30
+    assert numbers["+33699990007"].reply is not None and numbers["+33699990007"].reply.text == "STOP"
+    assert numbers["+33699990008"].reply is not None and numbers["+33699990008"].reply.text == "CONTACT"
+    assert numbers["+33699990009"].receipt is False
+    assert numbers["+33699990010"].throttle_every == 2
+
+
+def test_default_network_french_behaviour() -> None:
+    config = load_config()
+    behaviours = {op.behaviour for op in config.operators}
+    assert len(behaviours) == 1                                  # one anchored block, shared
+    (french,) = behaviours
+    assert french.receipt_delay == LogNormal(2.0, 30.0)
+    assert sum(o.weight for o in french.outcomes) == pytest.approx(100.0)
+    assert french.subscribers == (
+        RangeRule("+33", unknown=1.5, absent=1.0, terminated=0.3, absent_back_after=LogNormal(1800.0, 43200.0)),
+    )
+    assert (french.throughput, french.per_bind, french.max_binds) == (Throughput(100, 100), Throughput(50, 50), 4)
+    assert french.unknown_subscriber is UnknownSignal.RECEIPT
+    assert config.accounts[0].short_codes == ("36180",)

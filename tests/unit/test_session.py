@@ -168,3 +168,11 @@ def test_truncated_submit_gets_an_error_response_and_the_session_goes_on() -> No
     assert (resp.command, resp.sequence_number, resp.command_status) == (  # type: ignore[union-attr]
         Command.submit_sm_resp, 21, CommandStatus.ESME_RINVCMDLEN)
     assert link.command is Command.enquire_link_resp  # type: ignore[union-attr]
+
+
+def test_no_timer_once_the_close_is_asked_for() -> None:
+    """A deadline in the past after CloseConnection would spin a virtual clock forever."""
+    esme, _ = bound_pair(inactivity_timeout=60.0, enquire_link_interval=None)
+    events = esme.handle_timer(60.0)
+    assert isinstance(events[-1], CloseConnection)
+    assert esme.deadline() is None
