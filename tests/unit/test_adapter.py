@@ -1,0 +1,103 @@
+"""The Twisted adapter with Twisted's fakes: bytes, Deferreds and the one timer."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from smsc.adapter import ConnectionGone, ResponseTimeout, SmppConnection
+from smsc.events import ConnectionClosed
+from smsc.pdu.codec import Command, Pdu, decode, encode, make, response_to
+from smsc.session import Session, SessionConfig
+from smsc.states import Role
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.requests: list[Pdu] = []
+        self.closed: list[ConnectionClosed] = []
+
+    def connection_made(self, conn: SmppConnection) -> None:
+        pass
+
+    def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
+        self.requests.append(pdu)
+        conn.respond(pdu)
+
+    def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
+        self.closed.append(event)
+
+
+def written(transport: StringTransport) -> list[Pdu]:
+    data, out = transport.value(), []
+    transport.clear()
+    while data:
+        length = struct.unpack("!I", data[:4])[0]
+        pdu = decode(data[:length])
+        assert isinstance(pdu, Pdu)
+        out.append(pdu)
+        data = data[length:]
+    return out
+
+
+def connected(role: Role = Role.ESME, **config: object) -> tuple[SmppConnection, StringTransport, Clock, Recorder]:
+    clock, transport, handler = Clock(), StringTransport(), Recorder()
+    conn = SmppConnection(Session(role, SessionConfig(**config), clock.seconds()), clock, handler)  # type: ignore[arg-type]
+    conn.makeConnection(transport)
+    return conn, transport, clock, handler
+
+
+def test_request_fires_with_its_response() -> None:
+    conn, transport, clock, _ = connected(enquire_link_interval=None)
+    answers: list[Pdu] = []
+    conn.request(Command.bind_transceiver, system_id="a", password="b").addCallback(answers.append)
+    (bind,) = written(transport)
+    conn.dataReceived(encode(response_to(bind, system_id="smsc")))
+    assert [a.command for a in answers] == [Command.bind_transceiver_resp]
+
+
+def test_unanswered_request_times_out_on_the_clock() -> None:
+    conn, transport, clock, _ = connected(response_timeout=10.0, enquire_link_interval=None,
+                                          inactivity_timeout=None)
+    failures: list[object] = []
+    conn.request(Command.enquire_link).addErrback(failures.append)
+    clock.advance(9.9)
+    assert failures == []
+    clock.advance(0.2)
+    assert len(failures) == 1 and failures[0].check(ResponseTimeout)  # type: ignore[attr-defined]
+    assert clock.getDelayedCalls() == []                                # nothing left armed
+
+
+def test_one_timer_whatever_the_traffic() -> None:
+    conn, transport, clock, _ = connected(Role.SMSC, enquire_link_interval=30.0, inactivity_timeout=300.0)
+    for seq in range(1, 50):
+        conn.dataReceived(encode(make(Command.enquire_link, seq)))
+    assert len(clock.getDelayedCalls()) == 1
+
+
+def test_requests_are_handed_to_the_handler_and_answered() -> None:
+    conn, transport, clock, handler = connected(Role.SMSC)
+    conn.dataReceived(encode(make(Command.bind_transmitter, 1, system_id="x")))
+    assert [p.command for p in handler.requests] == [Command.bind_transmitter]
+    (resp,) = written(transport)
+    assert resp.command is Command.bind_transmitter_resp
+
+
+def test_connection_loss_fails_waiting_requests_and_tells_the_handler() -> None:
+    conn, transport, clock, handler = connected()
+    failures: list[object] = []
+    conn.request(Command.bind_transceiver, system_id="a").addErrback(failures.append)
+    conn.connectionLost()
+    assert failures[0].check(ConnectionGone)  # type: ignore[attr-defined]
+    assert handler.closed and not handler.closed[0].clean
+    assert clock.getDelayedCalls() == []
+
+
+@pytest.mark.parametrize("length", [8, 1 << 20])
+def test_unframable_stream_closes_the_transport(length: int) -> None:
+    conn, transport, clock, _ = connected(Role.SMSC)
+    conn.dataReceived(struct.pack("!IIII", length, Command.enquire_link, 0, 1))
+    assert transport.disconnecting
