@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
-import signal
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest_twisted
@@ -15,35 +12,18 @@ from twisted.internet import threads
 
 from smsc.esme import connect_esme
 from smsc.pdu.receipt import parse_receipt
+from tests.support.serve import command, read_banner, start_serve, stop_serve
 
 TIMEOUT = 20.0
-
-
-def _command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "aggregator.main", *args]
-
-
-def _wait_for_port(process: subprocess.Popen[str]) -> int:
-    """Read the process's stdout until the 'SMPP server on host:port' line (bounded)."""
-    assert process.stdout is not None
-    for _ in range(200):
-        line = process.stdout.readline()
-        if not line:
-            break
-        found = re.search(r"SMPP server on 127\.0\.0\.1:(\d+)", line)
-        if found:
-            return int(found.group(1))
-    raise AssertionError("serve never said which port it listens on")
 
 
 @pytest_twisted.ensureDeferred
 async def test_serve_on_defaults_delivers_a_receipt(tmp_path: Path) -> None:
     from twisted.internet import reactor
     db = tmp_path / "serve.db"
-    process = subprocess.Popen(_command("serve", "--port", "0", "--db", str(db)), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = start_serve(tmp_path, "--db", str(db))
     try:
-        port = await threads.deferToThread(_wait_for_port, process).addTimeout(TIMEOUT, reactor)
+        port, _ = await threads.deferToThread(read_banner, process).addTimeout(TIMEOUT, reactor)
         esme = await connect_esme(reactor, "127.0.0.1", port)
         bound = await esme.bind("demo", "demo", "transceiver").addTimeout(TIMEOUT, reactor)
         assert bound.command_status == 0
@@ -53,13 +33,8 @@ async def test_serve_on_defaults_delivers_a_receipt(tmp_path: Path) -> None:
         assert receipt is not None and receipt.message_id == resp["message_id"] and receipt.stat == "DELIVRD"
         esme.conn.close()  # type: ignore[union-attr]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
+        returncode = stop_serve(process)
+    assert returncode == 0
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
 
@@ -68,7 +43,7 @@ def test_bad_config_stops_start_up_naming_file_line_and_field(tmp_path: Path) ->
     bad = tmp_path / "net.yaml"
     bad.write_text("operators:\n  - id: orange\n    name: Orange\n    carriers: [Orange France]\n"
                    "    smsc:\n      receipt_delay: slow\naccounts: []\n")
-    result = subprocess.run(_command("serve", "--config", str(bad), "--port", "0"), capture_output=True,
+    result = subprocess.run(command("serve", "--config", str(bad), "--port", "0"), capture_output=True,
                             text=True, timeout=60, cwd=tmp_path, env={**os.environ})
     assert result.returncode == 2
     (line,) = [line for line in result.stderr.splitlines() if line.startswith(str(bad))]

@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -25,6 +21,7 @@ from aggregator.routing import Router, RoutingError
 from smsc.esme import connect_esme
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.session import SessionConfig
+from tests.support.serve import read_banner, start_serve, stop_serve
 from tests.support.stack import submit_all
 
 COUNT = 1000
@@ -49,16 +46,6 @@ def random_french_mobiles(count: int, seed: int = 4) -> list[str]:
     return numbers
 
 
-def _read_banner(process: subprocess.Popen[str]) -> tuple[int, int]:
-    assert process.stdout is not None
-    for _ in range(200):
-        line = process.stdout.readline()
-        found = re.search(r"SMPP server on 127\.0\.0\.1:(\d+).*control API on http://127\.0\.0\.1:(\d+)", line)
-        if found:
-            return int(found.group(1)), int(found.group(2))
-    raise AssertionError("serve never printed its ports")
-
-
 def _status(port: int) -> dict[str, object]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as answer:
         return json.loads(answer.read())  # type: ignore[no-any-return]
@@ -68,12 +55,9 @@ def _status(port: int) -> dict[str, object]:
 async def test_thousand_messages_each_get_one_resp_and_one_final_receipt(tmp_path: Path) -> None:
     from twisted.internet import reactor, task
     numbers = random_french_mobiles(COUNT)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.main", "serve", "--port", "0", "--control-port", "0",
-         "--speed", "2000", "--db", str(tmp_path / "serve.db"), "--log-level", "warn"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+    process = start_serve(tmp_path, "--speed", "2000", "--db", str(tmp_path / "serve.db"), "--log-level", "warn")
     try:
-        port, control = await threads.deferToThread(_read_banner, process).addTimeout(30, reactor)
+        port, control = await threads.deferToThread(read_banner, process).addTimeout(30, reactor)
         esme = await connect_esme(reactor, "127.0.0.1", port, SessionConfig(window=10))
         assert (await esme.bind("demo", "demo", "transceiver").addTimeout(10, reactor)).command_status == 0
         resps = await submit_all(esme, numbers, text=b"Votre code est 1234", registered_delivery=1,
@@ -111,9 +95,4 @@ async def test_thousand_messages_each_get_one_resp_and_one_final_receipt(tmp_pat
         assert sum(messages.values()) == COUNT
         esme.conn.close()  # type: ignore[union-attr]
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_serve(process)
