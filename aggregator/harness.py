@@ -69,10 +69,13 @@ class Harness:
         return defer.gatherResults([pool.first_bind for pool in self.pools.values()])
 
     async def stop(self) -> None:
-        for pool in self.pools.values():
-            await pool.stop()
+        """Stop listening, close client connections, unbind from operators, flush the store.
+        Over a virtual clock the caller keeps the clock moving until this completes."""
         for port in self._listening:
             await defer.maybeDeferred(port.stopListening)
+        self.server.close_all()
+        for pool in self.pools.values():
+            await pool.stop()
         for smsc in self.operators.values():
             smsc.stop()
         self.engine.stop()

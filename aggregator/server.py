@@ -69,6 +69,7 @@ class AggregatorServer:
         self.clock = clock
         self.delivery = delivery
         self.binds: dict[str, list[SmppConnection]] = defaultdict(list)
+        self.connections: list[SmppConnection] = []          # every client connection, bound or not
         self._buckets = {a.system_id: TokenBucket(a.rate, a.burst, clock.seconds())
                          for a in self.accounts.values() if a.rate}
         self._outbound: dict[str, deque[DeliveryRecord]] = defaultdict(deque)
@@ -86,9 +87,17 @@ class AggregatorServer:
     # --- SessionHandler ---------------------------------------------------------------
 
     def connection_made(self, conn: SmppConnection) -> None:
+        self.connections.append(conn)
         log.info("client connected from {peer}", peer=conn.peer)
 
+    def close_all(self) -> None:
+        """Shutdown: close every client connection (what they were owed stays in the store)."""
+        for conn in list(self.connections):
+            conn.close()
+
     def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
+        if conn in self.connections:
+            self.connections.remove(conn)
         if conn.system_id is not None and conn in self.binds[conn.system_id]:
             self.binds[conn.system_id].remove(conn)
         log.info("client {system_id} at {peer} disconnected ({how})", system_id=conn.system_id or "-",
