@@ -75,7 +75,8 @@ class OperatorConnector:
 
     @property
     def ready(self) -> bool:
-        return self.conn is not None and self.conn.session.window_available > 0
+        conn = self.conn
+        return conn is not None and is_bound(conn.state) and conn.session.window_available > 0
 
     # --- SessionHandler ----------------------------------------------------------------
 

@@ -316,11 +316,14 @@ class DeliveryEngine:
 
     # --- outcomes --------------------------------------------------------------------
 
-    def _receipt(self, message: Message, receipt: Receipt) -> None:
+    def _receipt(self, message: Message, receipt: Receipt, via: str = "receipt") -> None:
+        """An operator's verdict on a message: a receipt it sent, or (via="query_sm") its
+        answer to our query, which is not stored as a received receipt."""
         now = self.clock.seconds()
-        self.store.add_receipt(ReceiptRecord(
-            message_id=message.id, operator_message_id=receipt.message_id, stat=receipt.stat,
-            err=receipt.err, text=receipt.render(), received_at=now))
+        if via == "receipt":
+            self.store.add_receipt(ReceiptRecord(
+                message_id=message.id, operator_message_id=receipt.message_id, stat=receipt.stat,
+                err=receipt.err, text=receipt.render(), received_at=now))
         state = RECEIPT_STATE.get(receipt.stat)
         if state is None:                       # ENROUTE / ACCEPTD: intermediate, not final
             self._by_operator_id[(message.operator_id, receipt.message_id)] = message
@@ -328,11 +331,11 @@ class DeliveryEngine:
         if state is MessageState.UNDELIVERABLE and receipt.err in self.temporary_errors.get(
                 message.operator_id, frozenset()):
             self._not_yet_submitted[message.account] += 1
-            self._retry(message, f"{message.operator_id} receipt UNDELIV err:{receipt.err} (temporary)")
+            self._retry(message, f"{message.operator_id} {via} UNDELIV err:{receipt.err} (temporary)")
             return
         err = int(receipt.err) if receipt.err.isdigit() else None
         self._final(message, state, receipt.stat, receipt.err,
-                    f"{message.operator_id} receipt {receipt.stat} err:{receipt.err}",
+                    f"{message.operator_id} {via} {receipt.stat} err:{receipt.err}",
                     error_code=err, done_date=receipt.done_date, sub=receipt.sub, dlvrd=receipt.dlvrd)
 
     def _retry(self, message: Message, why: str) -> None:
@@ -391,7 +394,8 @@ class DeliveryEngine:
             return                                             # the receipt will come
         self._by_operator_id.pop((message.operator_id, message.operator_message_id or ""), None)
         self._receipt(message, Receipt(message_id=message.operator_message_id or "", stat=stat,
-                                       err=f"{int(resp['error_code']):03d}"))  # type: ignore[call-overload]
+                                       err=f"{int(resp['error_code']):03d}"),  # type: ignore[call-overload]
+                      via="query_sm")
 
     def _query_failed(self, failure: object, message: Message, resend_if_unknown: bool) -> None:
         if message.phase is not Phase.SUBMITTED:

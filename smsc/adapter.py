@@ -139,11 +139,13 @@ class SmppConnection(protocol.Protocol):
             log.info("{peer} closing: {reason}", peer=self.peer, reason=event.reason)
             self.close()
         elif isinstance(event, ConnectionClosed):
+            # The application hears of the loss first, so that what it does about the failed
+            # requests (send them again) does not pick this connection.
+            self.handler.connection_lost(self, event)
             for request in event.unanswered:
                 waiting = self._waiting.pop(request.sequence_number, None)
                 if waiting is not None:
                     waiting.errback(ConnectionGone(request))
-            self.handler.connection_lost(self, event)
 
     def _flush(self) -> None:
         data = self.session.data_to_send()

@@ -247,3 +247,41 @@ async def test_restart_resumes_unfinished_messages(tmp_path: Path) -> None:
     finally:
         await close(client)
         await harness.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_magic_contact_reply_reaches_the_short_code_owner(tmp_path: Path) -> None:
+    harness, clock = await start_stack(tmp_path / "h.db")
+    client = await bound_client(harness)
+    try:
+        await submit_all(client, ["+33699990008"], source_addr="36180", source_addr_ton=3, registered_delivery=1)
+        await advance(clock, 6)
+        await until(lambda: len(client.delivered.pending) >= 2, "receipt and MO", clock=clock)
+        mos = [p for p in drain(client) if not is_receipt(p)]
+        assert [(p["source_addr"], p["short_message"]) for p in mos] == [("33699990008", b"CONTACT")]
+    finally:
+        await close(client)
+        await harness.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_lost_receipt_is_settled_by_query_sm_at_the_validity_end(tmp_path: Path) -> None:
+    """…09: the operator never sends the receipt; 60 s after the validity end the aggregator
+    asks with query_sm and reports what the operator says (delivered)."""
+    harness, clock = await start_stack(tmp_path / "h.db")
+    client = await bound_client(harness)
+    try:
+        (resp,) = await submit_all(client, ["+33699990009"], registered_delivery=1)
+        await until(lambda: harness.store.count_by_state()["submitted"] == 1, "the submit", clock=clock)
+        await close(client)
+        await advance(clock, 86_400 + 59, step=3600)
+        assert harness.store.count_by_state()["submitted"] == 1          # still waiting for a receipt
+        await advance(clock, 5, step=1)
+        client = await bound_client(harness)
+        await until(lambda: bool(client.delivered.pending), "the receipt", clock=clock)
+        (receipt,) = [parse_receipt(p) for p in drain(client)]
+        assert receipt is not None and receipt.message_id == resp["message_id"] and receipt.stat == "DELIVRD"
+        assert harness.store.receipts(str(resp["message_id"])) == []      # no operator receipt ever came
+    finally:
+        await close(client)
+        await harness.stop()
