@@ -2,6 +2,7 @@
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
+    smsc-harness check SCENARIO.yaml [...]
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("text", help="the message text, e.g. STOP")
     mo.add_argument("--control", default="127.0.0.1:2776", metavar="HOST:PORT",
                     help="where the stack's control API listens (default 127.0.0.1:2776)")
+
+    check = commands.add_parser(
+        "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
+        description="Read each scenario (and what it includes) and report every problem as "
+                    "file:line:column: field: what was expected. Running scenarios comes next.")
+    check.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
     return parser
 
 
@@ -131,12 +138,31 @@ def send_mo(args: argparse.Namespace) -> int:
         return 1
 
 
+def check_scenarios(paths: Sequence[str]) -> int:
+    from scenarios.loader import load_scenario          # scenarios build on aggregator, not the reverse
+    status = 0
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+        except ConfigError as error:
+            print(f"{error}", file=sys.stderr)
+            status = 2
+        except OSError as error:
+            print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
+            status = 2
+        else:
+            print(f"ok: {path}: {scenario.name!r}, {len(scenario.timeline)} step(s), seed {scenario.seed}")
+    return status
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         task.react(lambda reactor: defer.ensureDeferred(serve(reactor, args)))
     elif args.command == "mo":
         raise SystemExit(send_mo(args))
+    elif args.command == "check":
+        raise SystemExit(check_scenarios(args.scenarios))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,324 @@
+"""reports.html: report.html, one self-contained page a person reads after a run.
+
+Its rules: (1) nothing external: inline CSS, inline SVG (no xmlns URL is needed in HTML5), no
+script, no link, no URL of ours in the page, so it opens from a CI artifact or a mail attachment
+and prints; (2) every piece of text from the scenario goes through `html.escape`, in content and
+attributes alike; (3) charts are drawn from the report's rows only, so the same report gives the
+same SVG (only the wall-clock lines of the summary differ between runs).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+from reports.model import (
+    FINAL_STATES,
+    ScenarioReport,
+    ThroughputPoint,
+    TimelineEntry,
+    WallClock,
+    format_offset,
+    format_rate,
+    format_seconds,
+)
+
+_STATE_COLOURS = {"delivered": "#2e7d32", "undeliverable": "#ef6c00", "rejected": "#c62828", "expired": "#757575"}
+_OTHER_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#827717", "#4e342e")
+_SUBMITTED, _DELIVERED, _RULE = "#1565c0", "#2e7d32", "#c62828"
+_OPEN_TIMELINE_MAX = 200  # longer timelines start folded (<details>, no script needed)
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1000px;padding:16px}
+h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.verdict{padding:10px 14px;border-radius:6px;font-size:18px;font-weight:600;margin:8px 0 16px}
+.verdict.pass{background:#e8f5e9;color:#1b5e20;border:1px solid #a5d6a7}
+.verdict.fail{background:#ffebee;color:#b71c1c;border:1px solid #ef9a9a}
+table{border-collapse:collapse;width:100%;margin:4px 0}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#f5f5f5;font-weight:600}
+table.kv th{width:220px;background:none}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#ffebee}tr.fail td.result{color:#b71c1c;font-weight:600}
+td.result.ok{color:#1b5e20}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
+svg{display:block;max-width:100%;height:auto;margin:4px 0 12px}
+svg text{font:11px system-ui,sans-serif;fill:#333}
+.muted{color:#666}
+ul.rules{padding-left:20px}
+@media print{body{max-width:none}.chart,table{break-inside:avoid}details{display:block}}
+"""
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _nice_ceiling(v: float) -> float:
+    """The smallest 1, 2 or 5 times a power of ten that is >= v (axis top); 1 for nothing to show."""
+    if v <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(v))
+    for m in (1, 2, 5, 10):
+        if v <= m * power:
+            return float(m * power)
+    return float(10 * power)
+
+
+def _num(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}"
+
+
+def _state_colours(states: Sequence[str]) -> dict[str, str]:
+    colours: dict[str, str] = {}
+    other = 0
+    for s in states:
+        if s in _STATE_COLOURS:
+            colours[s] = _STATE_COLOURS[s]
+        else:
+            colours[s] = _OTHER_COLOURS[other % len(_OTHER_COLOURS)]
+            other += 1
+    return colours
+
+
+def _states_in_order(report: ScenarioReport) -> list[str]:
+    seen = {s for s, _ in report.outcomes} | {s for op in report.per_operator for s, _ in op.counts}
+    return [s for s in FINAL_STATES if s in seen] + sorted(seen - set(FINAL_STATES))
+
+
+def _svg_open(width: int, height: int, label: str) -> str:
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_e(label)}"><title>{_e(label)}</title>'
+    )
+
+
+def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> str:
+    out = []
+    for label, colour in items:
+        out.append(f'<rect x="{_f(x)}" y="{_f(y - 9)}" width="10" height="10" fill="{colour}"/>')
+        out.append(f'<text x="{_f(x + 14)}" y="{_f(y)}">{_e(label)}</text>')
+        x += 24 + 7 * len(label)
+    return "".join(out)
+
+
+def throughput_svg(points: Sequence[ThroughputPoint], duration: float, rules: Sequence[TimelineEntry]) -> str:
+    """Submitted vs delivered per bucket (two polylines, at bucket middles), rule events as dashed verticals."""
+    if not points:
+        return '<p class="muted">No throughput data.</p>'
+    w, h, left, right, top, bottom = 760, 260, 56, 16, 14, 48
+    pw, ph = w - left - right, h - top - bottom
+    step = points[1].t - points[0].t if len(points) > 1 else max(duration, 1.0)
+    t_end = max(duration, points[-1].t + step, 1e-9)
+    y_top = _nice_ceiling(max(max(p.submitted, p.delivered) for p in points))
+
+    def x(t: float) -> float:
+        return left + pw * min(max(t, 0.0), t_end) / t_end
+
+    def y(v: float) -> float:
+        return top + ph * (1 - v / y_top)
+
+    out = [_svg_open(w, h, "Throughput over simulated time: submitted vs delivered per bucket")]
+    for frac in (0.0, 0.5, 1.0):
+        gy = y(y_top * frac)
+        out.append(f'<line x1="{left}" y1="{_f(gy)}" x2="{left + pw}" y2="{_f(gy)}" stroke="#e0e0e0"/>')
+        out.append(f'<text x="{left - 6}" y="{_f(gy + 4)}" text-anchor="end">{_e(_num(y_top * frac))}</text>')
+    for frac in (0.0, 0.5, 1.0):
+        gx = left + pw * frac
+        out.append(f'<line x1="{_f(gx)}" y1="{top + ph}" x2="{_f(gx)}" y2="{top + ph + 4}" stroke="#999"/>')
+        anchor = "start" if frac == 0 else ("end" if frac == 1 else "middle")
+        out.append(
+            f'<text x="{_f(gx)}" y="{top + ph + 16}" text-anchor="{anchor}">{_e(format_offset(t_end * frac))}</text>'
+        )
+    out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>')
+    for e in rules:
+        rx = x(e.at)
+        out.append(
+            f'<line x1="{_f(rx)}" y1="{top}" x2="{_f(rx)}" y2="{top + ph}" stroke="{_RULE}" '
+            f'stroke-dasharray="4 3"><title>{_e(format_offset(e.at))} {_e(e.summary)}</title></line>'
+        )
+    for attr, colour in (("submitted", _SUBMITTED), ("delivered", _DELIVERED)):
+        pts = " ".join(f"{_f(x(p.t + step / 2))},{_f(y(getattr(p, attr)))}" for p in points)
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        if len(points) <= 60:  # dots keep a short series (even a single bucket) visible
+            out.extend(
+                f'<circle cx="{_f(x(p.t + step / 2))}" cy="{_f(y(getattr(p, attr)))}" r="2.5" fill="{colour}">'
+                f"<title>{_e(format_offset(p.t))}: {attr} {getattr(p, attr):,}</title></circle>"
+                for p in points
+            )
+    per = f"per {format_seconds(step)}"
+    legend = [(f"submitted {per}", _SUBMITTED), (f"delivered {per}", _DELIVERED)]
+    if rules:
+        legend.append(("rule event", _RULE))
+    out.append(_legend(legend, left, h - 8))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def operators_svg(report: ScenarioReport) -> str:
+    """One horizontal stacked bar per operator, segments by final state, scaled to the busiest operator."""
+    ops = report.per_operator
+    if not ops:
+        return '<p class="muted">No messages routed to an operator.</p>'
+    states = _states_in_order(report)
+    colours = _state_colours(states)
+    row, label_w, w, top = 26, 120, 760, 8
+    bar_w = w - label_w - 70
+    h = top + row * len(ops) + 30
+    biggest = max(op.total for op in ops) or 1
+    out = [_svg_open(w, h, "Final states per operator")]
+    for i, op in enumerate(ops):
+        y0 = top + i * row
+        out.append(f'<text x="{label_w - 8}" y="{y0 + 15}" text-anchor="end">{_e(op.operator_id)}</text>')
+        x0 = float(label_w)
+        for state, n in op.counts:
+            seg = bar_w * n / biggest
+            out.append(
+                f'<rect x="{_f(x0)}" y="{y0 + 3}" width="{_f(seg)}" height="{row - 8}" '
+                f'fill="{colours.get(state, "#999")}"><title>{_e(op.operator_id)}: {_e(state)} {n}</title></rect>'
+            )
+            x0 += seg
+        out.append(f'<text x="{_f(x0 + 6)}" y="{y0 + 15}">{op.total:,}</text>')
+    out.append(_legend([(s, colours[s]) for s in states], label_w, h - 8))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def latency_svg(report: ScenarioReport) -> str:
+    """p50 / p90 / p99 / max of accepted -> final, as horizontal bars on one scale."""
+    lat = report.latency
+    if lat is None:
+        return '<p class="muted">No message reached a final state.</p>'
+    bars = (("p50", lat.p50), ("p90", lat.p90), ("p99", lat.p99), ("max", lat.max))
+    row, label_w, w, top = 26, 60, 760, 8
+    bar_w = w - label_w - 140
+    h = top + row * len(bars) + 6
+    scale = max(lat.max, 1e-9)
+    out = [_svg_open(w, h, "Latency from accepted to final state, simulated seconds")]
+    for i, (name, v) in enumerate(bars):
+        y0 = top + i * row
+        bw = bar_w * max(v, 0.0) / scale
+        out.append(f'<text x="{label_w - 8}" y="{y0 + 15}" text-anchor="end">{name}</text>')
+        out.append(f'<rect x="{label_w}" y="{y0 + 3}" width="{_f(bw)}" height="{row - 8}" fill="#5c6bc0"/>')
+        out.append(f'<text x="{_f(label_w + bw + 6)}" y="{y0 + 15}">{_e(format_seconds(v))}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _outcomes_text(counts: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{state} {n:,}" for state, n in counts) or "none"
+
+
+def _summary_table(report: ScenarioReport, wall: WallClock | None) -> str:
+    rows: list[tuple[str, str]] = [
+        ("Scenario file", f'<code>{_e(report.source)}</code>'),
+        ("Seed", _e(report.seed)),
+        ("Simulated start", _e(report.start)),
+        ("Messages", _e(f"{report.messages:,}")),
+        ("Outcomes", _e(_outcomes_text(report.outcomes))),
+        ("Simulated duration", _e(format_seconds(report.sim_duration))),
+    ]
+    if wall is None:
+        rows.append(("Wall time", '<span class="muted">not measured</span>'))
+    else:
+        rows.append(("Wall time", _e(format_seconds(wall.wall_seconds))))
+        rows.append(("Replay speed", _e(format_rate(wall.messages_per_second(report.messages)))))
+        speedup = wall.speedup(report.sim_duration)
+        if speedup is not None:
+            rows.append(("Simulated / wall time", _e(f"{speedup:,.0f}x")))
+    if report.latency is not None:
+        lat = report.latency
+        rows.append(
+            (
+                "Latency (accepted to final)",
+                _e(
+                    f"p50 {format_seconds(lat.p50)}, p90 {format_seconds(lat.p90)}, "
+                    f"p99 {format_seconds(lat.p99)}, max {format_seconds(lat.max)}"
+                ),
+            )
+        )
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f'<table class="kv">{body}</table>'
+
+
+def _expectations_table(report: ScenarioReport) -> str:
+    if not report.expectations:
+        return '<p class="muted">This scenario has no expectations.</p>'
+    head = (
+        '<tr><th class="num">Step</th><th>Expectation</th><th>Expected</th><th>Actual</th>'
+        "<th>Result</th><th>Source</th></tr>"
+    )
+    rows = []
+    for x in report.expectations:
+        cls, result = ("", "pass") if x.passed else (' class="fail"', "FAIL")
+        ok = " ok" if x.passed else ""
+        rows.append(
+            f'<tr{cls}><td class="num">{x.step}</td><td>{_e(x.name)}</td>'
+            f'<td class="mono">{_e(x.expected)}</td><td class="mono">{_e(x.actual)}</td>'
+            f'<td class="result{ok}">{result}</td><td class="mono">{_e(x.source)}</td></tr>'
+        )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _timeline_table(events: Sequence[TimelineEntry]) -> str:
+    if not events:
+        return '<p class="muted">Empty timeline.</p>'
+    rows = "".join(
+        f'<tr><td class="mono">{_e(format_offset(e.at))}</td><td class="num">{e.step}</td>'
+        f"<td>{_e(e.kind)}</td><td>{_e(e.summary)}</td></tr>"
+        for e in events
+    )
+    table = f'<table><tr><th>Sim time</th><th class="num">Step</th><th>Kind</th><th>What</th></tr>{rows}</table>'
+    opened = " open" if len(events) <= _OPEN_TIMELINE_MAX else ""
+    return f"<details{opened}><summary>{len(events):,} entries</summary>{table}</details>"
+
+
+def _rule_list(rules: Sequence[TimelineEntry]) -> str:
+    if not rules:
+        return '<p class="muted">No rule events (purges, suspensions) in this run.</p>'
+    items = "".join(
+        f'<li><span class="mono">{_e(format_offset(e.at))}</span> (step {e.step}) {_e(e.summary)}</li>' for e in rules
+    )
+    return f'<ul class="rules">{items}</ul>'
+
+
+def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
+    """report.html for one scenario. `wall` adds wall time and replay speed to the summary; None omits them."""
+    failed = len(report.failures)
+    total = len(report.expectations)
+    if report.passed:
+        verdict = f'<div class="verdict pass">PASS: {total} of {total} expectations met</div>'
+    else:
+        verdict = f'<div class="verdict fail">FAIL: {failed} of {total} expectations failed</div>'
+    rules = report.rule_events
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{'PASS' if report.passed else 'FAIL'} {_e(report.name)} - smsc-harness report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{_e(report.name)}</h1>",
+        verdict,
+        "<h2>Summary</h2>",
+        _summary_table(report, wall),
+        "<h2>Expectations</h2>",
+        _expectations_table(report),
+        "<h2>Throughput</h2>",
+        throughput_svg(report.throughput, report.sim_duration, rules),
+        "<h2>Outcomes per operator</h2>",
+        operators_svg(report),
+        "<h2>Latency</h2>",
+        latency_svg(report),
+        "<h2>Rule events</h2>",
+        _rule_list(rules),
+        "<h2>Timeline</h2>",
+        _timeline_table(report.events),
+        '<p class="muted">smsc-harness report, format smsc-harness-report/1</p>',
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,136 @@
+"""reports.terminal: the short summary printed after a run, and a progress bar for long replays.
+
+ASCII only (CI logs and Windows consoles). Library code reads no clock: `ProgressBar` takes a
+`now` callable (the caller passes `time.monotonic` in main, a fake in tests) and a stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from reports.model import ScenarioReport, WallClock, format_rate, format_seconds
+
+
+def _outcomes(counts: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{state} {n}" for state, n in counts) or "none"
+
+
+def summary(report: ScenarioReport, wall: WallClock | None) -> str:
+    """A few lines: verdict and scenario, messages and outcomes, sim/wall time and speed, failed expectations.
+
+    Ends with a newline. Example::
+
+        FAIL  smoke  (scenarios/smoke.yaml, seed 1)
+          messages      1000: delivered 985, undeliverable 10, rejected 5
+          time          sim 1h 00m 00.000s, wall 2.500s, 400.0 msg/s (1440x real time)
+          expectations  3/4 passed
+          FAILED all delivered  [scenarios/smoke.yaml:42:5]  expected >= 990, got 985
+    """
+    verdict = "PASS" if report.passed else "FAIL"
+    lines = [
+        f"{verdict}  {report.name}  ({report.source}, seed {report.seed})",
+        f"  messages      {report.messages}: {_outcomes(report.outcomes)}",
+    ]
+    timing = f"sim {format_seconds(report.sim_duration)}"
+    if wall is not None:
+        timing += f", wall {format_seconds(wall.wall_seconds)}, {format_rate(wall.messages_per_second(report.messages))}"
+        speedup = wall.speedup(report.sim_duration)
+        if speedup is not None:
+            timing += f" ({speedup:,.0f}x real time)"
+    lines.append(f"  time          {timing}")
+    if report.latency is not None:
+        lat = report.latency
+        lines.append(
+            f"  latency       p50 {format_seconds(lat.p50)}, p90 {format_seconds(lat.p90)}, "
+            f"p99 {format_seconds(lat.p99)}, max {format_seconds(lat.max)}"
+        )
+    passed = len(report.expectations) - len(report.failures)
+    lines.append(f"  expectations  {passed}/{len(report.expectations)} passed")
+    for x in report.failures:
+        lines.append(f"  FAILED {x.name}  [{x.source}]  expected {x.expected}, got {x.actual}")
+    return "\n".join(lines) + "\n"
+
+
+class ProgressBar:
+    """`[##########..........]  50.0%  500/1000  1,234.5/s`, redrawn in place on a terminal.
+
+    Draws at most once per `min_interval` seconds of `now()`, except that the first update and a
+    completed one (done >= total) always draw. On a stream that is not a TTY (CI logs) each draw is
+    its own line and `min_interval` defaults to 10 s, so logs stay short. `finish()` ends the line.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        now: Callable[[], float],
+        *,
+        label: str = "",
+        width: int = 30,
+        min_interval: float | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self._stream = stream
+        self._now = now
+        self._label = label
+        self._width = max(1, width)
+        if interactive is None:
+            isatty = getattr(stream, "isatty", None)
+            interactive = bool(isatty()) if callable(isatty) else False
+        self._interactive = interactive
+        self._min_interval = min_interval if min_interval is not None else (0.1 if interactive else 10.0)
+        self._started: float | None = None
+        self._last_draw: float | None = None
+        self._last_state: tuple[int, int] | None = None
+        self._pending: tuple[int, int] | None = None  # last state skipped by the rate limit
+        self._line_len = 0
+        self._finished = False
+
+    def render(self, done: int, total: int, elapsed: float) -> str:
+        """The bar text for a state, without \\r or newline (pure; used by update)."""
+        frac = min(1.0, done / total) if total > 0 else 1.0
+        filled = round(frac * self._width)
+        bar = "#" * filled + "." * (self._width - filled)
+        text = f"[{bar}] {frac * 100:5.1f}%  {done}/{total}"
+        if elapsed > 0:
+            text += f"  {done / elapsed:,.1f}/s"
+        return f"{self._label}  {text}" if self._label else text
+
+    def update(self, done: int, total: int) -> None:
+        """Report progress; draws only if the rate limit allows it and the state changed."""
+        if self._finished:
+            return
+        t = self._now()
+        if self._started is None:
+            self._started = t
+        complete = total > 0 and done >= total
+        if (done, total) == self._last_state:
+            return
+        if self._last_draw is not None and not complete and t - self._last_draw < self._min_interval:
+            self._pending = (done, total)
+            return
+        self._draw(done, total, t)
+
+    def finish(self) -> None:
+        """Draw the last reported state if it was skipped, and end the line. Idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._pending is not None and self._pending != self._last_state:
+            self._draw(self._pending[0], self._pending[1], self._now())
+        if self._interactive and self._last_state is not None:
+            self._stream.write("\n")
+        self._stream.flush()
+
+    def _draw(self, done: int, total: int, t: float) -> None:
+        text = self.render(done, total, t - (self._started if self._started is not None else t))
+        if self._interactive:
+            pad = " " * max(0, self._line_len - len(text))  # erase a longer previous line
+            self._stream.write("\r" + text + pad)
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+        self._line_len = len(text)
+        self._last_draw = t
+        self._last_state = (done, total)
+        self._pending = None

@@ -1,0 +1,784 @@
+"""Scenario files: YAML text -> a checked :class:`scenarios.model.Scenario`.
+
+This is what ``smsc-harness check SCENARIO.yaml`` calls, and what the runner calls before
+it plays anything.  Rules of this module:
+
+1. It is the authority on the format (``scenarios/schema.json`` only helps editors).
+2. It never imports ``yaml``: the file is composed by :func:`aggregator.config.compose` and
+   read with :class:`aggregator.config.NodeReader`, so every problem is one line
+   ``file:line:col: field.path: expected ..., got ...`` (unknown keys get a did-you-mean)
+   and all problems of a file are reported at once, in a :class:`ConfigError`.
+3. An inline ``network:`` mapping is read by the network config's own reader, on the
+   scenario's node tree: its problems name the scenario file, with paths under
+   ``network.``.  ``network: default`` is :func:`aggregator.config.load_config`; any other
+   string is a network config file, relative to the scenario file.
+4. ``include: FILE`` (a YAML list of steps, relative to the including file) is expanded in
+   place, recursively; problems inside it name the included file, with the path of the
+   include step (``timeline[3].include[0].submit.to``).  A cycle is an error naming the chain.
+5. References are checked: accounts (network or ``accounts:``), populations
+   (``subscribers:``) and operator ids must exist.
+
+The format, with a full example::
+
+    name: smoke test of the default network
+    seed: 7                                  # optional, default: the network's seed (1)
+    clock: {start: "2026-12-01T09:00:00", timezone: Europe/Paris}
+    network: default                         # or a file, or an inline network config mapping
+    accounts:                                # added, or replacing the network's by system_id
+      - {system_id: shop, password: shop, short_codes: ["38000"], traffic: marketing, credit: 500}
+    subscribers:
+      - {name: french_mobiles, prefix: "+336", count: 1000}
+      - {name: vip, numbers: ["+33612345678", "+33699990001"]}
+    timeline:
+      - bind: {account: demo, mode: transceiver}
+      - submit: {account: demo, to: "+33612345678", text: "Bonjour", from: "36180", receipt: true}
+      - campaign: {account: demo, to: french_mobiles, count: 1000, rate: 50, text: "Promo", from: "MyShop"}
+      - mo: {from: "+33612345678", to: "36180", text: "STOP"}
+      - advance: 2h
+      - operator: {id: sfr, outage: silent}
+      - operator: {id: sfr, recover: true}
+      - operator: {id: sfr, throughput: {rate: 10, burst: 5}}
+      - expect: {name: "all delivered", messages: {state: delivered, account: demo, ">=": 990}}
+      - expect: {name: "one STOP reached demo", mos: {account: demo, text: STOP, "==": 1}}
+      - expect: {name: "receipts", receipts: {account: demo, stat: DELIVRD, ">=": 990}}
+      - include: fragments/common.yaml
+
+``scenarios/FORMAT.md`` documents every key.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator.config import (
+    AccountConfig,
+    ConfigError,
+    MappingNode,
+    NetworkConfig,
+    Node,
+    NodeReader,
+    Problem,
+    ScalarNode,
+    _ACCOUNT_OPTIONAL,
+    _ACCOUNT_REQUIRED,
+    _NetworkReader,
+    compose,
+    index_path,
+    join_path,
+    load_config,
+)
+from aggregator.store import MessageState
+from scenarios.model import (
+    SUBJECT_FILTERS,
+    Advance,
+    Bind,
+    BindMode,
+    Campaign,
+    Comparison,
+    Expect,
+    Filter,
+    Filters,
+    Mo,
+    OperatorAction,
+    OperatorChange,
+    Population,
+    Scenario,
+    ScenarioAccount,
+    ScenarioClock,
+    Step,
+    Subject,
+    Submit,
+)
+from smsc.operators.profile import OutageMode, Stat, Throughput
+
+__all__ = [
+    "ACCOUNT_KEYS",
+    "CLOCK_KEYS",
+    "DEFAULT_CLOCK",
+    "POPULATION_KEYS",
+    "STEP_KEYS",
+    "TOP_KEYS",
+    "VERBS",
+    "load_scenario",
+    "parse_duration",
+    "parse_scenario",
+]
+
+T = TypeVar("T")
+
+_TAG_STR = "tag:yaml.org,2002:str"
+_TAG_INT = "tag:yaml.org,2002:int"
+_TAG_FLOAT = "tag:yaml.org,2002:float"
+_TAG_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+# -- the format's keys (FORMAT.md and schema.json follow these; a test checks the schema) --
+TOP_REQUIRED = ("name", "timeline")
+TOP_OPTIONAL = ("seed", "clock", "network", "accounts", "subscribers")
+TOP_KEYS = (*TOP_REQUIRED, *TOP_OPTIONAL)
+CLOCK_KEYS = ("start", "timezone")
+ACCOUNT_KEYS = (*_ACCOUNT_REQUIRED, *_ACCOUNT_OPTIONAL, "credit")
+POPULATION_KEYS = ("name", "prefix", "count", "length", "numbers")
+VERBS = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "include")
+STEP_KEYS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingProxyType(
+    {  # verb -> (required keys, optional keys) for the verbs that take a mapping
+        "bind": (("account",), ("mode",)),
+        "submit": (("account", "to", "text"), ("from", "receipt")),
+        "campaign": (("account", "to", "text"), ("count", "rate", "from", "receipt")),
+        "mo": (("from", "to", "text"), ()),
+        "operator": (("id",), ("outage", "recover", "throughput")),
+        "expect": (("name",), tuple(s.value for s in Subject)),
+    }
+)
+DEFAULT_CLOCK = ScenarioClock(datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), "Europe/Paris")
+
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_PREFIX = re.compile(r"\+[0-9]{1,14}")
+_MSISDN = re.compile(r"\+[0-9]{2,15}")
+_ADDRESS = re.compile(r"\+?[0-9]{1,20}")
+_SENDER = re.compile(r"\+?[0-9]{1,15}|[A-Za-z0-9 .&'_-]{1,11}")
+_DURATION = re.compile(
+    r"(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?"
+)
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+DURATION_WHAT = 'a duration: a number of seconds > 0, or a string such as "30s", "5m", "2h", "1d" or "1h30m"'
+_POSITIVE_WHAT = "a positive number"
+
+_MODES = MappingProxyType({m.value: m for m in BindMode})
+_OUTAGES = MappingProxyType({m.value: m for m in OutageMode})
+_SUBJECTS = MappingProxyType({s.value: s for s in Subject})
+_COMPARISONS = MappingProxyType({c.value: c for c in Comparison})
+_STATES = MappingProxyType({s.value: s for s in MessageState})
+_STATS = MappingProxyType({s.value: s for s in Stat})
+
+
+def parse_duration(text: str) -> float | None:
+    """``"1h30m"`` -> 5400.0; None when ``text`` is not a duration > 0 (d, h, m, s, in that order)."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None or not any(match.groupdict().values()):
+        return None
+    seconds = sum(float(v) * _UNIT_SECONDS[unit] for unit, v in match.groupdict().items() if v is not None)
+    return seconds if seconds > 0 else None
+
+
+def _where(source: str, node: Node) -> str:
+    mark = node.start_mark
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """One file being read: its reader, where its includes are relative to, and the include
+    chain that led to it (resolved paths, for cycles; display names, for the message)."""
+
+    r: NodeReader
+    base: Path
+    chain: tuple[tuple[Path, str], ...]
+
+
+@dataclass(slots=True)
+class _Names:
+    """What steps may refer to; None = unknown because its section had a problem (no check)."""
+
+    accounts: dict[str, str] | None = None
+    populations: dict[str, Population] | None = None
+    operators: dict[str, str] | None = None
+
+
+class _ScenarioReader:
+    """Walks a scenario document and the files it includes, collecting problems."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.readers: list[NodeReader] = []
+        self.extra: list[Problem] = []  # problems from other readers (network, included files)
+        self.names = _Names()
+
+    def problems(self) -> list[Problem]:
+        return [*self.extra, *(p for r in self.readers for p in r.problems)]
+
+    def new_file(self, source: str, chain: tuple[tuple[Path, str], ...]) -> _File:
+        r = NodeReader(source)
+        self.readers.append(r)
+        return _File(r, Path(source).parent, chain)
+
+    # -- document ----------------------------------------------------------
+
+    def document(self, root: Node | None) -> Scenario | None:
+        f = self.new_file(self.source, ((_resolved(self.source), self.source),))
+        r = f.r
+        top = r.mapping(root, "", required=TOP_REQUIRED, optional=TOP_OPTIONAL)
+        if top is None:
+            return None
+        name = r.required(top, "name", "", partial(r.string, min_length=1))
+        seed = r.optional(top, "seed", "", partial(r.integer, minimum=0), None)
+        clock = r.optional(top, "clock", "", partial(self.clock, f), DEFAULT_CLOCK)
+        network = self.network(f, top["network"]) if "network" in top else self.default_network()
+        accounts = r.optional(top, "accounts", "", partial(self.accounts, f, network), ())
+        if network is not None and accounts is not None:
+            network = self.merge(f, network, accounts, top.get("accounts"))
+        if network is not None and accounts is not None:
+            self.names.accounts = {a.system_id: a.system_id for a in network.accounts}
+        if network is not None:
+            self.names.operators = {op.id: op.id for op in network.operators}
+        populations = r.optional(top, "subscribers", "", partial(self.populations, f), ())
+        if populations is not None:
+            self.names.populations = {p.name: p for p in populations}
+        timeline = r.required(top, "timeline", "", partial(self.steps, f))
+        if (
+            name is None
+            or clock is None
+            or network is None
+            or accounts is None
+            or populations is None
+            or timeline is None
+            or "seed" in top
+            and seed is None
+        ):
+            return None
+        final_seed = network.seed if seed is None else seed
+        return Scenario(
+            name=name,
+            seed=final_seed,
+            clock=clock,
+            network=replace(network, seed=final_seed),
+            timeline=tuple(timeline),
+            accounts=tuple(accounts),
+            populations=tuple(populations),
+            source=self.source,
+        )
+
+    def clock(self, f: _File, node: Node, path: str) -> ScenarioClock | None:
+        r = f.r
+        fields = r.mapping(node, path, required=("start",), optional=("timezone",))
+        if fields is None:
+            return None
+        tz_name = r.optional(fields, "timezone", path, partial(self.timezone, f), DEFAULT_CLOCK.timezone)
+        start_node = fields.get("start")
+        if tz_name is None or start_node is None:
+            return None
+        what = 'a local date and time such as "2026-12-01T09:00:00"'
+        start_path = join_path(path, "start")
+        if not isinstance(start_node, ScalarNode) or start_node.tag not in (_TAG_STR, _TAG_TIMESTAMP):
+            r.expected(start_node, start_path, what)
+            return None
+        try:
+            start = datetime.fromisoformat(start_node.value)
+        except ValueError:
+            r.expected(start_node, start_path, what)
+            return None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=ZoneInfo(tz_name))
+        return ScenarioClock(start, tz_name)
+
+    def timezone(self, f: _File, node: Node, path: str) -> str | None:
+        what = "an IANA time zone name such as Europe/Paris"
+        name = f.r.string(node, path, min_length=1, what=what)
+        if name is None:
+            return None
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            f.r.expected(node, path, what)
+            return None
+        return name
+
+    # -- network and accounts ----------------------------------------------
+
+    def default_network(self) -> NetworkConfig | None:
+        try:
+            return load_config()
+        except ConfigError as exc:  # the shipped file is broken: say so, with its own positions
+            self.extra.extend(exc.problems)
+            return None
+
+    def network(self, f: _File, node: Node) -> NetworkConfig | None:
+        r = f.r
+        if isinstance(node, ScalarNode) and node.tag == _TAG_STR:
+            if node.value == "default":
+                return self.default_network()
+            path = f.base / node.value
+            if not path.is_file():
+                r.expected(node, "network", "default, a network config file or an inline mapping", " (no such file)")
+                return None
+            try:
+                return load_config(path)
+            except ConfigError as exc:
+                self.extra.extend(exc.problems)
+                return None
+        if not isinstance(node, MappingNode):
+            r.expected(node, "network", "default, a network config file or an inline network config mapping")
+            return None
+        reader = _NetworkReader(f.r.source)
+        config = reader.document(node)
+        self.extra.extend(_under("network", reader.r.problems))
+        return None if reader.r.problems else config
+
+    def accounts(
+        self, f: _File, network: NetworkConfig | None, node: Node, path: str
+    ) -> tuple[ScenarioAccount, ...] | None:
+        nodes = f.r.sequence(node, path)
+        if nodes is None:
+            return None
+        reader = _NetworkReader(f.r.source)  # its own, so short codes are unique among these
+        seen: dict[str, object] = {}
+        read = [self.account(f, reader, seen, item, index_path(path, i)) for i, item in enumerate(nodes)]
+        self.extra.extend(reader.r.problems)
+        if reader.r.problems or any(a is None for a in read):
+            return None
+        return tuple(a for a in read if a is not None)
+
+    def account(
+        self, f: _File, reader: _NetworkReader, seen: dict[str, object], node: Node, path: str
+    ) -> ScenarioAccount | None:
+        """The network's account reader, on the mapping without ``credit`` (which is ours)."""
+        r = f.r
+        fields = r.mapping(node, path, optional=ACCOUNT_KEYS)
+        if fields is None or not isinstance(node, MappingNode):
+            return None
+        credit = r.optional(fields, "credit", path, partial(r.number, minimum=0), None)
+        stripped = copy.copy(node)
+        stripped.value = [
+            (key, value) for key, value in node.value if key.value != "credit" and fields.get(key.value) is value
+        ]
+        account = reader.account(stripped, path, seen)
+        if account is None or ("credit" in fields and credit is None):
+            return None
+        return ScenarioAccount(account, credit)
+
+    def merge(
+        self, f: _File, network: NetworkConfig, extra: tuple[ScenarioAccount, ...], node: Node | None
+    ) -> NetworkConfig | None:
+        """The network's accounts, each replaced by the scenario's one of the same system_id,
+        then the scenario's new ones; a short code may still belong to one account only."""
+        ours = {a.account.system_id: a.account for a in extra}
+        kept = [a for a in network.accounts if a.system_id not in ours]
+        owners = {code: a.system_id for a in kept for code in a.short_codes}
+        items = list(node.value) if node is not None and isinstance(node.value, list) else []
+        ok = True
+        for i, sa in enumerate(extra):
+            for code in sa.account.short_codes:
+                if code in owners:
+                    where = items[i] if i < len(items) else node
+                    f.r.problem(
+                        where,
+                        join_path(index_path("accounts", i), "short_codes"),
+                        f'short code "{code}" already belongs to network account "{owners[code]}"',
+                    )
+                    ok = False
+        if not ok:
+            return None
+        merged: list[AccountConfig] = [ours.pop(a.system_id, a) for a in network.accounts]
+        merged.extend(a.account for a in extra if a.account.system_id in ours)
+        return replace(network, accounts=tuple(merged))
+
+    # -- populations -------------------------------------------------------
+
+    def populations(self, f: _File, node: Node, path: str) -> tuple[Population, ...] | None:
+        nodes = f.r.sequence(node, path)
+        if nodes is None:
+            return None
+        seen: set[str] = set()
+        read = [self.population(f, seen, item, index_path(path, i)) for i, item in enumerate(nodes)]
+        if any(p is None for p in read):
+            return None
+        return tuple(p for p in read if p is not None)
+
+    def population(self, f: _File, seen: set[str], node: Node, path: str) -> Population | None:
+        r = f.r
+        fields = r.mapping(node, path, required=("name",), optional=POPULATION_KEYS[1:])
+        if fields is None:
+            return None
+        what = "a population name made of letters, digits, '_' and '-'"
+        name = r.required(fields, "name", path, partial(r.string, pattern=_NAME, what=what))
+        if name is not None:
+            if name in seen:
+                r.problem(fields["name"], join_path(path, "name"), f'duplicate population name "{name}"')
+                name = None
+            else:
+                seen.add(name)
+        if "numbers" in fields:
+            extra = [key for key in ("prefix", "count", "length") if key in fields]
+            if extra:
+                r.problem(fields[extra[0]], join_path(path, extra[0]), "give either numbers or prefix and count, not both")
+                return None
+            numbers = r.required(fields, "numbers", path, partial(self.number_list, f))
+            if name is None or numbers is None:
+                return None
+            return Population(name=name, numbers=numbers)
+        missing = [key for key in ("prefix", "count") if key not in fields]
+        if missing:
+            r.problem(node, join_path(path, missing[0]), "missing required key (give numbers, or prefix and count)")
+            return None
+        prefix_what = "an E.164 prefix: '+' followed by 1 to 14 digits, in quotes"
+        prefix = r.required(fields, "prefix", path, partial(r.string, pattern=_PREFIX, what=prefix_what))
+        count = r.required(fields, "count", path, partial(r.integer, minimum=1))
+        length = r.optional(fields, "length", path, partial(r.integer, minimum=2, maximum=15), Population("").length)
+        if name is None or prefix is None or count is None or length is None:
+            return None
+        free = length - (len(prefix) - 1)
+        if free < 1:
+            r.expected(fields["prefix"], join_path(path, "prefix"), f"a prefix shorter than length ({length} digits)")
+            return None
+        if count > 10**free:
+            r.expected(
+                fields["count"], join_path(path, "count"), f"an integer from 1 to {10**free} (numbers under this prefix)"
+            )
+            return None
+        return Population(name=name, prefix=prefix, count=count, length=length)
+
+    def number_list(self, f: _File, node: Node, path: str) -> tuple[str, ...] | None:
+        what = "an E.164 number: '+' followed by 2 to 15 digits, in quotes"
+        numbers = f.r.items(node, path, partial(f.r.string, pattern=_MSISDN, what=what))
+        if numbers is None:
+            return None
+        if not numbers:
+            f.r.expected(node, path, "a list of at least one number")
+            return None
+        if len(set(numbers)) != len(numbers):
+            f.r.expected(node, path, "distinct numbers")
+            return None
+        return tuple(numbers)
+
+    # -- timeline ----------------------------------------------------------
+
+    def steps(self, f: _File, node: Node, path: str) -> list[Step] | None:
+        nodes = f.r.sequence(node, path)
+        if nodes is None:
+            return None
+        out: list[Step] = []
+        ok = True
+        for i, item in enumerate(nodes):
+            read = self.step(f, item, index_path(path, i))
+            if read is None:
+                ok = False
+            else:
+                out.extend(read)
+        return out if ok else None
+
+    def step(self, f: _File, node: Node, path: str) -> list[Step] | None:
+        r = f.r
+        if not isinstance(node, MappingNode):
+            r.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
+            return None
+        before = len(r.problems)
+        fields = r.mapping(node, path, optional=VERBS)
+        if fields is None:
+            return None
+        if len(fields) != 1:
+            if len(fields) > 1:
+                r.problem(node, path, f"expected exactly one verb, got {len(fields)}: {', '.join(fields)}")
+            elif len(r.problems) == before:
+                r.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
+            return None
+        ((verb, value),) = fields.items()
+        if len(r.problems) != before:
+            return None
+        vpath = join_path(path, verb)
+        source = _where(r.source, node)
+        if verb == "include":
+            return self.include(f, value, vpath)
+        if verb == "advance":
+            seconds = self.duration(f, value, vpath)
+            return None if seconds is None else [Advance(seconds, source)]
+        required, optional = STEP_KEYS[verb]
+        sub = r.mapping(value, vpath, required=required, optional=optional)
+        if sub is None:
+            return None
+        reader: Callable[[_File, Mapping[str, Node], Node, str, str], Step | None] = getattr(self, "step_" + verb)
+        step = reader(f, sub, value, vpath, source)
+        return None if step is None else [step]
+
+    def step_bind(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        account = r.required(s, "account", path, partial(self.account_ref, f))
+        mode = r.optional(s, "mode", path, partial(r.choice, choices=_MODES), BindMode.TRANSCEIVER)
+        if account is None or mode is None:
+            return None
+        return Bind(account, mode, source)
+
+    def step_submit(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        account = r.required(s, "account", path, partial(self.account_ref, f))
+        what = "a destination number (digits, optionally after '+'), in quotes"
+        to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what=what))
+        text = r.required(s, "text", path, r.string)
+        sender = r.optional(s, "from", path, partial(self.sender, f), "")
+        receipt = r.optional(s, "receipt", path, r.boolean, False)
+        if account is None or to is None or text is None or sender is None or receipt is None:
+            return None
+        return Submit(account, to, text, sender or None, receipt, source)
+
+    def step_campaign(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        account = r.required(s, "account", path, partial(self.account_ref, f))
+        population = r.required(s, "to", path, partial(self.population_ref, f))
+        text = r.required(s, "text", path, r.string)
+        rate = r.optional(s, "rate", path, partial(self.positive, f), 0.0)
+        sender = r.optional(s, "from", path, partial(self.sender, f), "")
+        receipt = r.optional(s, "receipt", path, r.boolean, False)
+        count: int | None = None
+        if population is not None:
+            size = population.size
+            count = r.optional(s, "count", path, partial(r.integer, minimum=1, maximum=size), size)
+        elif "count" in s:
+            r.optional(s, "count", path, partial(r.integer, minimum=1), 0)
+        if (
+            account is None
+            or population is None
+            or count is None
+            or text is None
+            or rate is None
+            or sender is None
+            or receipt is None
+        ):
+            return None
+        return Campaign(account, population.name, count, text, rate or None, sender or None, receipt, source)
+
+    def step_mo(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        what = "an E.164 number: '+' followed by 2 to 15 digits, in quotes"
+        sender = r.required(s, "from", path, partial(r.string, pattern=_MSISDN, what=what))
+        to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what="a short code (digits), in quotes"))
+        text = r.required(s, "text", path, r.string)
+        if sender is None or to is None or text is None:
+            return None
+        return Mo(sender, to, text, source)
+
+    def step_operator(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        op_id = r.required(s, "id", path, partial(self.operator_ref, f))
+        given = [key for key in ("outage", "recover", "throughput") if key in s]
+        if len(given) != 1:
+            where = s[given[1]] if len(given) > 1 else node
+            got = "none" if not given else ", ".join(given)
+            r.problem(where, path, f"expected exactly one of outage, recover, throughput, got {got}")
+            return None
+        action = OperatorAction(given[0])
+        outage: OutageMode | None = None
+        throughput: Throughput | None = None
+        if action is OperatorAction.OUTAGE:
+            outage = r.required(s, "outage", path, partial(r.choice, choices=_OUTAGES))
+            if outage is None:
+                return None
+        elif action is OperatorAction.RECOVER:
+            recover = r.required(s, "recover", path, r.boolean)
+            if recover is None:
+                return None
+            if not recover:
+                r.expected(s["recover"], join_path(path, "recover"), "true (recover: true ends the outage)")
+                return None
+        else:
+            throughput = r.required(s, "throughput", path, partial(self.throughput, f))
+            if throughput is None:
+                return None
+        if op_id is None:
+            return None
+        return OperatorChange(op_id, action, outage, throughput, source)
+
+    def step_expect(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+        r = f.r
+        name = r.required(s, "name", path, partial(r.string, min_length=1))
+        given = [key for key in _SUBJECTS if key in s]
+        if len(given) != 1:
+            where = s[given[1]] if len(given) > 1 else node
+            got = "none" if not given else ", ".join(given)
+            r.problem(where, path, f"expected exactly one subject among {', '.join(_SUBJECTS)}, got {got}")
+            return None
+        subject = _SUBJECTS[given[0]]
+        counted = r.required(s, subject.value, path, partial(self.counted, f, subject))
+        if name is None or counted is None:
+            return None
+        filters, comparison, value = counted
+        return Expect(name, subject, comparison, value, filters, source)
+
+    def counted(
+        self, f: _File, subject: Subject, node: Node, path: str
+    ) -> tuple[Filters, Comparison, int] | None:
+        """``{account: demo, state: delivered, ">=": 990}``: the subject's filters and one comparison."""
+        r = f.r
+        allowed = SUBJECT_FILTERS[subject]
+        fields = r.mapping(node, path, optional=(*(x.value for x in allowed), *_COMPARISONS))
+        if fields is None:
+            return None
+        readers: Mapping[Filter, Callable[[Node, str], object]] = {
+            Filter.ACCOUNT: partial(self.account_ref, f),
+            Filter.STATE: partial(r.choice, choices=_STATES),
+            Filter.STAT: partial(r.choice, choices=_STATS),
+            Filter.OPERATOR: partial(self.operator_ref, f),
+            Filter.TEXT: r.string,
+        }
+        values = {x: r.required(fields, x.value, path, readers[x]) for x in allowed if x.value in fields}
+        ops = [key for key in _COMPARISONS if key in fields]
+        if len(ops) != 1:
+            where = fields[ops[1]] if len(ops) > 1 else node
+            got = "none" if not ops else ", ".join(ops)
+            r.problem(where, path, f"expected exactly one comparison among {', '.join(_COMPARISONS)}, got {got}")
+            return None
+        expected = r.required(fields, ops[0], path, partial(r.integer, minimum=0))
+        if expected is None or any(v is None for v in values.values()):
+            return None
+        kwargs = {x.value: v for x, v in values.items()}
+        return Filters(**kwargs), _COMPARISONS[ops[0]], expected  # type: ignore[arg-type]
+
+    def include(self, f: _File, node: Node, path: str) -> list[Step] | None:
+        r = f.r
+        name = r.string(node, path, min_length=1, what="a path to a YAML list of steps, relative to this file")
+        if name is None:
+            return None
+        target = f.base / name
+        display = os.path.normpath(os.path.join(os.path.dirname(f.r.source), name))
+        resolved = _resolved(str(target))
+        if any(p == resolved for p, _ in f.chain):
+            chain = " -> ".join([*(d for _, d in f.chain), display])
+            r.problem(node, path, f"include cycle: {chain}")
+            return None
+        try:
+            text = target.read_bytes().decode("utf-8")
+        except OSError as exc:
+            r.problem(node, path, f"cannot read included file {display}: {exc.strerror or exc}")
+            return None
+        except UnicodeDecodeError:
+            r.problem(node, path, f"included file {display} is not valid UTF-8 text")
+            return None
+        try:
+            root = compose(text, display)
+        except ConfigError as exc:
+            self.extra.extend(exc.problems)
+            return None
+        child = self.new_file(display, (*f.chain, (resolved, display)))
+        if root is None:
+            child.r.problem(None, path, "expected a list of steps, got an empty document")
+            child.r.problems[-1] = replace(child.r.problems[-1], line=1, column=1)
+            return None
+        return self.steps(child, root, path)
+
+    # -- small values ------------------------------------------------------
+
+    def positive(self, f: _File, node: Node, path: str) -> float | None:
+        if not isinstance(node, ScalarNode) or node.tag not in (_TAG_INT, _TAG_FLOAT):
+            f.r.expected(node, path, _POSITIVE_WHAT)
+            return None
+        before = len(f.r.problems)
+        value = f.r.number(node, path)
+        if value is None:
+            f.r.problems[before:] = []
+            f.r.expected(node, path, _POSITIVE_WHAT)
+            return None
+        if value <= 0:
+            f.r.expected(node, path, _POSITIVE_WHAT)
+            return None
+        return value
+
+    def duration(self, f: _File, node: Node, path: str) -> float | None:
+        if isinstance(node, ScalarNode) and node.tag in (_TAG_INT, _TAG_FLOAT):
+            before = len(f.r.problems)
+            value = f.r.number(node, path, above=0)
+            if value is None:
+                f.r.problems[before:] = []
+                f.r.expected(node, path, DURATION_WHAT)
+            return value
+        if isinstance(node, ScalarNode) and node.tag == _TAG_STR:
+            seconds = parse_duration(node.value)
+            if seconds is not None:
+                return seconds
+        f.r.expected(node, path, DURATION_WHAT)
+        return None
+
+    def sender(self, f: _File, node: Node, path: str) -> str | None:
+        what = "a sender: a short code or number (digits, in quotes) or 1 to 11 letters and digits"
+        return f.r.string(node, path, pattern=_SENDER, what=what)
+
+    def throughput(self, f: _File, node: Node, path: str) -> Throughput | None:
+        r = f.r
+        fields = r.mapping(node, path, required=("rate", "burst"))
+        if fields is None:
+            return None
+        rate = r.required(fields, "rate", path, partial(self.positive, f))
+        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1))
+        if rate is None or burst is None:
+            return None
+        return Throughput(rate, burst)
+
+    def account_ref(self, f: _File, node: Node, path: str) -> str | None:
+        return self._ref(f, node, path, self.names.accounts, "an account of the network or of accounts")
+
+    def operator_ref(self, f: _File, node: Node, path: str) -> str | None:
+        return self._ref(f, node, path, self.names.operators, "an operator id of the network")
+
+    def population_ref(self, f: _File, node: Node, path: str) -> Population | None:
+        return self._ref(f, node, path, self.names.populations, "a population of subscribers")
+
+    @staticmethod
+    def _ref(f: _File, node: Node, path: str, known: Mapping[str, T] | None, what: str) -> T | None:
+        if known is None:  # that section had problems of its own: only check the type
+            f.r.string(node, path, min_length=1)
+            return None
+        choices = ", ".join(known) if known else "none defined"
+        return f.r.choice(node, path, known, f"{what} ({choices})")
+
+
+def _resolved(source: str) -> Path:
+    try:
+        return Path(source).resolve()
+    except OSError:  # pragma: no cover - resolve() only fails on odd file systems
+        return Path(os.path.abspath(source))
+
+
+def _under(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
+    """Problems of a nested document, with their paths put under ``prefix``."""
+    out = []
+    for p in problems:
+        path = prefix if p.path in ("", "(top level)") else f"{prefix}.{p.path}"
+        out.append(replace(p, path=path))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    """Check and convert a scenario given as YAML text.
+
+    ``source`` names the file in messages, and ``include`` paths and a network file are
+    relative to its directory.  Raises :class:`ConfigError` with every problem found.
+    """
+    root = compose(text, source)
+    reader = _ScenarioReader(source)
+    scenario = reader.document(root)
+    problems = reader.problems()
+    if problems:
+        raise ConfigError(problems)
+    if scenario is None:  # pragma: no cover - a None always comes with a problem
+        raise ConfigError([Problem(source, None, None, "", "invalid scenario")])
+    return scenario
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Load and check a scenario file (see :func:`parse_scenario`)."""
+    source = os.fspath(path)
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError([Problem(source, None, None, "", f"cannot read scenario file: {reason}")]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError([Problem(source, line, column, "", "file is not valid UTF-8 text")]) from None
+    return parse_scenario(text, source)
+

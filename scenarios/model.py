@@ -1,0 +1,306 @@
+"""Typed model of a test scenario: what ``smsc-harness run SCENARIO.yaml`` plays.
+
+Rules of this module:
+
+1. It is data only: frozen, slotted dataclasses and Enums, no YAML (``scenarios/loader.py``
+   turns a file into these objects and is the only judge of what a valid file is; every
+   object here has already been checked when a caller sees it).
+2. Every step keeps ``source`` = ``"file:line:col"`` of the step in the file it came from
+   (an included fragment names the fragment), so a report can point at the step that
+   failed.
+3. Nothing here reads a clock or a global random generator: populations are drawn from
+   ``random.Random`` seeded with the scenario seed and the population name, so the same
+   scenario always sends to the same numbers.
+
+The file format is documented in ``scenarios/FORMAT.md``.
+"""
+
+from __future__ import annotations
+
+import enum
+import operator
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from aggregator.config import AccountConfig, NetworkConfig
+from aggregator.store import MessageState
+from smsc.operators.profile import OutageMode, Stat, Throughput
+
+__all__ = [
+    "Advance",
+    "Bind",
+    "BindMode",
+    "Campaign",
+    "Comparison",
+    "Expect",
+    "Filter",
+    "Filters",
+    "Mo",
+    "OperatorAction",
+    "OperatorChange",
+    "Population",
+    "Scenario",
+    "ScenarioAccount",
+    "ScenarioClock",
+    "Step",
+    "Subject",
+    "Submit",
+    "SUBJECT_FILTERS",
+]
+
+
+class BindMode(enum.Enum):
+    """The SMPP 3.4 bind the scenario's client opens (bind_transmitter, _receiver, _transceiver)."""
+
+    TRANSMITTER = "transmitter"
+    RECEIVER = "receiver"
+    TRANSCEIVER = "transceiver"
+
+
+class OperatorAction(enum.Enum):
+    """What an ``operator:`` step does to a simulated operator SMSC (OperatorSmsc's runtime API)."""
+
+    OUTAGE = "outage"  # smsc.start_outage(mode)
+    RECOVER = "recover"  # smsc.end_outage()
+    THROUGHPUT = "throughput"  # smsc.set_throughput(rate, burst)
+
+
+class Subject(enum.Enum):
+    """What an expectation counts, in the store of the run."""
+
+    MESSAGES = "messages"  # MTs the aggregator accepted
+    RECEIPTS = "receipts"  # receipts received from operators
+    MOS = "mos"  # MOs that reached the aggregator
+    DELIVERIES = "deliveries"  # deliver_sm to clients (receipts and MOs) the client acknowledged
+
+
+class Filter(enum.Enum):
+    """A filter of an expectation; which ones a subject takes is in SUBJECT_FILTERS."""
+
+    ACCOUNT = "account"  # client system_id
+    STATE = "state"  # MessageState (messages)
+    STAT = "stat"  # receipt stat (receipts)
+    OPERATOR = "operator"  # operator id
+    TEXT = "text"  # exact message text
+
+
+# The one place that says which filters each subject accepts: add a subject or a filter here
+# (and in Filters, and in the loader's reader of that filter's value).
+SUBJECT_FILTERS: Mapping[Subject, tuple[Filter, ...]] = MappingProxyType(
+    {
+        Subject.MESSAGES: (Filter.ACCOUNT, Filter.STATE, Filter.OPERATOR, Filter.TEXT),
+        Subject.RECEIPTS: (Filter.ACCOUNT, Filter.STAT, Filter.OPERATOR),
+        Subject.MOS: (Filter.ACCOUNT, Filter.OPERATOR, Filter.TEXT),
+        Subject.DELIVERIES: (Filter.ACCOUNT,),
+    }
+)
+
+
+class Comparison(enum.Enum):
+    """How the counted value is compared with the expected one."""
+
+    EQ = "=="
+    NE = "!="
+    GE = ">="
+    LE = "<="
+    GT = ">"
+    LT = "<"
+
+    def holds(self, actual: int, expected: int) -> bool:
+        """True when ``actual <op> expected``."""
+        return _COMPARATORS[self](actual, expected)
+
+
+_COMPARATORS: Mapping[Comparison, Callable[[int, int], bool]] = MappingProxyType(
+    {
+        Comparison.EQ: operator.eq,
+        Comparison.NE: operator.ne,
+        Comparison.GE: operator.ge,
+        Comparison.LE: operator.le,
+        Comparison.GT: operator.gt,
+        Comparison.LT: operator.lt,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioClock:
+    """Where simulated time starts: an aware datetime in ``timezone`` (an IANA name)."""
+
+    start: datetime
+    timezone: str = "Europe/Paris"
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("ScenarioClock.start must be an aware datetime")
+
+    @property
+    def start_seconds(self) -> float:
+        """The start as clock seconds (POSIX time), what a Twisted clock is set to."""
+        return self.start.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Named subscribers a campaign sends to: drawn numbers, or an explicit list.
+
+    Drawn: ``count`` distinct numbers ``prefix`` + random digits, ``length`` digits in all
+    (without the '+'). Listed: ``numbers`` in the file's order (``prefix`` is empty).
+    """
+
+    name: str
+    prefix: str = ""
+    count: int = 0
+    length: int = 11
+    numbers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers", tuple(self.numbers))
+
+    @property
+    def size(self) -> int:
+        return len(self.numbers) if self.numbers else self.count
+
+    def draw(self, seed: int) -> tuple[str, ...]:
+        """The population's numbers: the list, or ``count`` distinct numbers drawn with a
+        ``random.Random`` seeded with ``"{seed}:{name}"`` (same seed, same numbers)."""
+        if self.numbers:
+            return self.numbers
+        digits = self.length - (len(self.prefix) - 1)
+        rng = random.Random(f"{seed}:{self.name}")
+        picks = rng.sample(range(10**digits), self.count)
+        return tuple(f"{self.prefix}{n:0{digits}d}" for n in picks)
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioAccount:
+    """An account the scenario adds or overrides (by system_id), with its credit (None: no limit)."""
+
+    account: AccountConfig
+    credit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """A client of ``account`` binds (with the account's own password)."""
+
+    account: str
+    mode: BindMode = BindMode.TRANSCEIVER
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """One submit_sm from ``account``; ``sender`` is the ``from:`` key (source_addr)."""
+
+    account: str
+    to: str
+    text: str
+    sender: str | None = None
+    receipt: bool = False  # registered_delivery 1 when true, 0 otherwise
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    """``count`` submits from ``account`` to the first ``count`` numbers of ``population``,
+    at ``rate`` messages per simulated second (None: all at once)."""
+
+    account: str
+    population: str
+    count: int
+    text: str
+    rate: float | None = None
+    sender: str | None = None
+    receipt: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Mo:
+    """A subscriber ``sender`` sends ``text`` to ``to`` (a short code) from its operator."""
+
+    sender: str
+    to: str
+    text: str
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """Simulated time moves ``seconds`` forward (everything due meanwhile happens)."""
+
+    seconds: float
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorChange:
+    """A runtime change to one operator: an outage starts (``outage``), ends, or its
+    throughput cap changes (``throughput``); ``action`` says which field is set."""
+
+    operator: str
+    action: OperatorAction
+    outage: OutageMode | None = None
+    throughput: Throughput | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """An expectation's filters; None = not filtered on that field."""
+
+    account: str | None = None
+    state: MessageState | None = None
+    stat: Stat | None = None
+    operator: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """Checks, at this point of the timeline, that ``count(subject, filters) <comparison> value``."""
+
+    name: str
+    subject: Subject
+    comparison: Comparison
+    value: int
+    filters: Filters = Filters()
+    source: str = ""
+
+
+Step = Bind | Submit | Campaign | Mo | Advance | OperatorChange | Expect
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A whole scenario, checked.
+
+    ``network`` is the network the run uses: the named or inline network with the
+    scenario's ``accounts`` merged in (an account with the same system_id replaces the
+    network's) and its seed set to ``seed``.  ``accounts`` are the scenario's own ones (with
+    credit); ``timeline`` has every ``include`` already expanded, in order.
+    """
+
+    name: str
+    seed: int
+    clock: ScenarioClock
+    network: NetworkConfig
+    timeline: tuple[Step, ...]
+    accounts: tuple[ScenarioAccount, ...] = ()
+    populations: tuple[Population, ...] = ()
+    source: str = ""
+    _by_name: Mapping[str, Population] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timeline", tuple(self.timeline))
+        object.__setattr__(self, "accounts", tuple(self.accounts))
+        object.__setattr__(self, "populations", tuple(self.populations))
+        object.__setattr__(self, "_by_name", MappingProxyType({p.name: p for p in self.populations}))
+
+    def population(self, name: str) -> Population:
+        """The population called ``name`` (KeyError if there is none)."""
+        return self._by_name[name]

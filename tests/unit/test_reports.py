@@ -1,0 +1,267 @@
+"""reports: data in, str out. JSON is byte-stable, JUnit parses, HTML is self-contained and escaped."""
+
+from __future__ import annotations
+
+import io
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from reports.html import render_html
+from reports.json import FORMAT, render_json, render_json_many
+from reports.junit import render_junit
+from reports.model import (
+    ExpectationResult,
+    Latency,
+    OperatorOutcomes,
+    ScenarioReport,
+    ThroughputPoint,
+    TimelineEntry,
+    WallClock,
+    bucket_throughput,
+    count_outcomes,
+    format_offset,
+    format_seconds,
+    percentiles,
+)
+from reports.terminal import ProgressBar, summary
+
+BAD_NAME = "<b>bold</b> & \"quoted\""
+
+
+def sample(*, failing: bool = True) -> ScenarioReport:
+    return ScenarioReport(
+        name="smoke",
+        source="scenarios/smoke.yaml",
+        seed=7,
+        start="2026-11-30T09:00:00.000+01:00",
+        sim_duration=3600.0,
+        messages=1000,
+        outcomes=(("delivered", 985), ("undeliverable", 10), ("rejected", 5)),
+        per_operator=(
+            OperatorOutcomes("orange", (("delivered", 600), ("undeliverable", 4))),
+            OperatorOutcomes("sfr", (("delivered", 385), ("undeliverable", 6), ("rejected", 5))),
+        ),
+        latency=Latency(p50=1.0, p90=2.5, p99=30.125, max=61.0004),
+        throughput=(
+            ThroughputPoint(0.0, 400, 380),
+            ThroughputPoint(1200.0, 400, 405),
+            ThroughputPoint(2400.0, 200, 200),
+        ),
+        events=(
+            TimelineEntry(0.0, 0, "bind", "acme binds transceiver"),
+            TimelineEntry(1.0, 1, "campaign", "1000 messages to 2 operators"),
+            TimelineEntry(1800.5, 2, "rule", "R2 purge: 3 numbers removed"),
+            TimelineEntry(3600.0, 3, "expect", "check outcomes"),
+        ),
+        expectations=(
+            ExpectationResult("at least 990 delivered", 3, "scenarios/smoke.yaml:42:5", ">= 990",
+                              "985" if failing else "995", not failing),
+            ExpectationResult(BAD_NAME, 3, "scenarios/smoke.yaml:45:5", "< 1%", "0.5%", True),
+            ExpectationResult("no expiry", 3, "scenarios/smoke.yaml:47:5", "0", "0", True),
+        ),
+    )
+
+
+WALL = WallClock(wall_seconds=2.5)
+
+
+# ---- model helpers -------------------------------------------------------------------------------
+
+def test_passed_and_failures() -> None:
+    assert not sample().passed and [x.name for x in sample().failures] == ["at least 990 delivered"]
+    assert sample(failing=False).passed
+    assert [e.summary for e in sample().rule_events] == ["R2 purge: 3 numbers removed"]
+
+
+def test_wall_clock_rates() -> None:
+    assert WALL.messages_per_second(1000) == 400.0 and WALL.speedup(3600.0) == 1440.0
+    assert WallClock(0.0).messages_per_second(10) is None
+
+
+def test_percentiles_nearest_rank() -> None:
+    assert percentiles([]) is None
+    lat = percentiles(float(i) for i in range(100, 0, -1))
+    assert lat == Latency(p50=50.0, p90=90.0, p99=99.0, max=100.0)
+    assert percentiles([3.0]) == Latency(3.0, 3.0, 3.0, 3.0)
+
+
+def test_bucket_throughput_covers_every_bucket() -> None:
+    points = bucket_throughput([0.0, 0.5, 15.0, 99.0], [1.0, 31.0], bucket=10.0, duration=30.0)
+    assert points == (
+        ThroughputPoint(0.0, 2, 1),
+        ThroughputPoint(10.0, 1, 0),
+        ThroughputPoint(20.0, 1, 1),  # past the end lands in the last bucket
+    )
+    with pytest.raises(ValueError):
+        bucket_throughput([], [], bucket=0.0, duration=1.0)
+
+
+def test_count_outcomes_order() -> None:
+    states = ["enroute", "delivered", "expired", "delivered", "accepted", "rejected"]
+    assert count_outcomes(states) == (
+        ("delivered", 2), ("rejected", 1), ("expired", 1), ("accepted", 1), ("enroute", 1),
+    )
+
+
+def test_formats() -> None:
+    assert format_seconds(0.25) == "0.250s"
+    assert format_seconds(185.0) == "3m 05.000s"
+    assert format_seconds(7385.0) == "2h 03m 05.000s"
+    assert format_seconds(93785.0) == "1d 02h 03m 05.000s"
+    assert format_offset(65.25) == "+00:01:05.250"
+    assert format_offset(90000.0) == "+1d 01:00:00.000"
+
+
+# ---- JSON ----------------------------------------------------------------------------------------
+
+def test_json_is_byte_identical_and_complete() -> None:
+    text = render_json(sample())
+    assert text == render_json(sample())
+    doc = json.loads(text)
+    assert doc["format"] == FORMAT == "smsc-harness-report/1"
+    assert doc["passed"] is False
+    assert doc["seed"] == 7 and doc["messages"] == 1000 and doc["sim_duration"] == 3600.0
+    assert doc["outcomes"] == {"delivered": 985, "undeliverable": 10, "rejected": 5}
+    assert [op["operator_id"] for op in doc["per_operator"]] == ["orange", "sfr"]
+    assert doc["latency"] == {"p50": 1.0, "p90": 2.5, "p99": 30.125, "max": 61.0}  # rounded to 3 decimals
+    assert doc["throughput"][1] == {"t": 1200.0, "submitted": 400, "delivered": 405}
+    assert doc["expectations"][0] == {
+        "name": "at least 990 delivered", "step": 3, "source": "scenarios/smoke.yaml:42:5",
+        "expected": ">= 990", "actual": "985", "passed": False,
+    }
+    assert doc["expectations"][1]["name"] == BAD_NAME
+    assert doc["summary"] == {"expectations": 3, "failed": 1}
+    assert list(doc) == sorted(doc)  # stable key order
+    assert "wall" not in text
+
+
+def test_json_float_noise_does_not_change_bytes() -> None:
+    a = sample()
+    b = ScenarioReport(**{f: getattr(a, f) for f in a.__slots__ if f != "sim_duration"},
+                       sim_duration=3600.0 + 1e-9)
+    assert render_json(a) == render_json(b)
+
+
+def test_json_many() -> None:
+    doc = json.loads(render_json_many([sample(failing=False), sample()]))
+    assert doc["format"] == FORMAT and doc["passed"] is False and len(doc["scenarios"]) == 2
+
+
+# ---- JUnit ---------------------------------------------------------------------------------------
+
+def test_junit_one_testcase_per_expectation_with_failure() -> None:
+    root = ET.fromstring(render_junit([sample()], {"smoke": WALL}))
+    assert root.tag == "testsuites" and root.get("tests") == "3" and root.get("failures") == "1"
+    (suite,) = root.findall("testsuite")
+    assert suite.get("name") == "smoke" and suite.get("time") == "2.500"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == ["at least 990 delivered", BAD_NAME, "no expiry"]
+    assert {c.get("classname") for c in cases} == {"smoke"}
+    assert (cases[0].get("file"), cases[0].get("line")) == ("scenarios/smoke.yaml", "42")
+    failure = cases[0].find("failure")
+    assert failure is not None and ">= 990" in failure.get("message", "") and "985" in failure.get("message", "")
+    assert failure.text is not None and "expected: >= 990" in failure.text and "actual:   985" in failure.text
+    assert cases[1].find("failure") is None and cases[2].find("failure") is None
+
+
+def test_junit_without_wall_is_deterministic_and_survives_control_chars() -> None:
+    r = sample()
+    odd = ScenarioReport(**{f: getattr(r, f) for f in r.__slots__ if f != "expectations"},
+                         expectations=(ExpectationResult("nul\x00 esc\x1b", 0, "x.yaml:1:1", "a", "b\x07", False),))
+    text = render_junit([r, odd])
+    assert text == render_junit([r, odd]) and "time=" not in text
+    root = ET.fromstring(text)
+    assert len(root.findall("testsuite")) == 2 and root.get("tests") == "4"
+
+
+# ---- HTML ----------------------------------------------------------------------------------------
+
+def test_html_is_self_contained_and_escaped() -> None:
+    page = render_html(sample(), WALL)
+    for forbidden in ("http://", "https://", "<script", "<link", "<b>bold</b>"):
+        assert forbidden not in page, forbidden
+    assert page.count("<svg") == 3
+    assert "FAIL" in page and "1 of 3 expectations failed" in page
+    assert html_escaped(BAD_NAME) in page
+    assert "R2 purge: 3 numbers removed" in page
+    assert "2.500s" in page and "400.0 msg/s" in page  # wall time and replay speed
+    assert "1h 00m 00.000s" in page  # sim duration
+    assert 'class="fail"' in page
+    for chunk in page.split("<svg")[1:]:  # each chart is well-formed XML
+        ET.fromstring("<svg" + chunk.split("</svg>")[0] + "</svg>")
+
+
+def test_html_pass_and_no_wall() -> None:
+    page = render_html(sample(failing=False), None)
+    assert "PASS" in page and "not measured" in page and "msg/s" not in page
+
+
+def test_html_empty_report() -> None:
+    r = sample()
+    empty = ScenarioReport(r.name, r.source, r.seed, r.start, 0.0, 0, (), (), None, (), (), ())
+    page = render_html(empty, None)
+    assert "PASS" in page and "<svg" not in page
+
+
+def html_escaped(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+# ---- terminal ------------------------------------------------------------------------------------
+
+def test_summary_names_the_failure() -> None:
+    text = summary(sample(), WALL)
+    first, *rest = text.splitlines()
+    assert first.startswith("FAIL") and "smoke" in first
+    assert "delivered 985" in text and "1h 00m 00.000s" in text
+    assert "wall 2.500s" in text and "400.0 msg/s" in text
+    assert "FAILED at least 990 delivered" in text and "expected >= 990, got 985" in text
+    assert "2/3 passed" in text
+    assert text.isascii()
+
+
+def test_summary_pass_without_wall() -> None:
+    text = summary(sample(failing=False), None)
+    assert text.startswith("PASS") and "FAILED" not in text and "wall" not in text
+
+
+class FakeNow:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_progress_bar_is_rate_limited_by_the_given_clock() -> None:
+    out, now = io.StringIO(), FakeNow()
+    bar = ProgressBar(out, now, width=10, min_interval=1.0, interactive=True)
+    bar.update(0, 100)
+    now.t += 0.5
+    bar.update(10, 100)  # too soon: skipped
+    assert out.getvalue() == "\r[..........]   0.0%  0/100"
+    now.t += 0.5
+    bar.update(50, 100)
+    assert out.getvalue().endswith("\r[#####.....]  50.0%  50/100  50.0/s")
+    now.t += 0.1
+    bar.update(100, 100)  # completion always draws
+    bar.finish()
+    bar.finish()
+    assert out.getvalue().endswith("[##########] 100.0%  100/100  90.9/s\n")
+    bar.update(5, 100)  # after finish: ignored
+    assert out.getvalue().endswith("\n")
+
+
+def test_progress_bar_finish_draws_the_skipped_state_and_logs_lines_off_tty() -> None:
+    out, now = io.StringIO(), FakeNow()
+    bar = ProgressBar(out, now, width=4, min_interval=10.0, label="smoke")
+    bar.update(1, 4)
+    now.t += 1.0
+    bar.update(3, 4)
+    bar.finish()
+    assert out.getvalue().splitlines() == ["smoke  [#...]  25.0%  1/4", "smoke  [###.]  75.0%  3/4  3.0/s"]
+    assert "\r" not in out.getvalue()
