@@ -1576,17 +1576,23 @@ def load_config(path: str | os.PathLike[str] | None = None) -> NetworkConfig:
         except OSError as exc:
             raise ConfigError([Problem(source, None, None, "", f"cannot read config file: {exc}")]) from None
         return parse_config(text, source)
+    source, text = read_text_file(path, "config")
+    return parse_config(text, source)
+
+
+def read_text_file(path: str | os.PathLike[str], what: str) -> tuple[str, str]:
+    """(source name, UTF-8 text) of a YAML file, or a ConfigError naming the file (and, for
+    bad UTF-8, the line and column). `what` names the kind of file in the message."""
     source = os.fspath(path)
     try:
         data = Path(source).read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConfigError([Problem(source, None, None, "", f"cannot read config file: {reason}")]) from None
+        raise ConfigError([Problem(source, None, None, "", f"cannot read {what} file: {reason}")]) from None
     try:
-        text = data.decode("utf-8")
+        return source, data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
         raise ConfigError([Problem(source, line, column, "", "file is not valid UTF-8 text")]) from None
-    return parse_config(text, source)

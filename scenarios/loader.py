@@ -69,6 +69,7 @@ from aggregator.config import (
     NodeReader,
     Problem,
     ScalarNode,
+    read_text_file,
     _ACCOUNT_OPTIONAL,
     _ACCOUNT_REQUIRED,
     _NetworkReader,
@@ -767,18 +768,6 @@ def parse_scenario(text: str, source: str) -> Scenario:
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Load and check a scenario file (see :func:`parse_scenario`)."""
-    source = os.fspath(path)
-    try:
-        data = Path(source).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError([Problem(source, None, None, "", f"cannot read scenario file: {reason}")]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[: exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise ConfigError([Problem(source, line, column, "", "file is not valid UTF-8 text")]) from None
+    source, text = read_text_file(path, "scenario")
     return parse_scenario(text, source)
 

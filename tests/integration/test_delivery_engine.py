@@ -187,18 +187,18 @@ async def test_mo_stop_reaches_the_owning_accounts_transceiver(tmp_path: Path) -
         await harness.stop()
 
 
+@pytest.mark.parametrize("number, keyword", [("+33699990007", b"STOP"), ("+33699990008", b"CONTACT")])
 @pytest_twisted.ensureDeferred
-async def test_magic_stop_reply_reaches_the_short_code_owner(tmp_path: Path) -> None:
+async def test_magic_reply_reaches_the_short_code_owner(tmp_path: Path, number: str, keyword: bytes) -> None:
     harness, clock = await start_stack(tmp_path / "h.db")
     client = await bound_client(harness)
     try:
-        await submit_all(client, ["+33699990007"], source_addr="36180", source_addr_ton=3, registered_delivery=1)
+        await submit_all(client, [number], source_addr="36180", source_addr_ton=3, registered_delivery=1)
         await advance(clock, 6)
         await until(lambda: len(client.delivered.pending) >= 2, "receipt and MO", clock=clock)
-        delivered = drain(client)
-        mos = [p for p in delivered if not is_receipt(p)]
+        mos = [p for p in drain(client) if not is_receipt(p)]
         assert [(p["source_addr"], p["destination_addr"], p["short_message"]) for p in mos] == [
-            ("33699990007", "36180", b"STOP")]
+            (number.lstrip("+"), "36180", keyword)]
     finally:
         await close(client)
         await harness.stop()
@@ -244,21 +244,6 @@ async def test_restart_resumes_unfinished_messages(tmp_path: Path) -> None:
         receipts = [parse_receipt(p) for p in drain(client)]
         assert sorted(r.message_id for r in receipts if r) == sorted(str(r["message_id"]) for r in resps)
         assert final_states(harness) == {"delivered": 12}
-    finally:
-        await close(client)
-        await harness.stop()
-
-
-@pytest_twisted.ensureDeferred
-async def test_magic_contact_reply_reaches_the_short_code_owner(tmp_path: Path) -> None:
-    harness, clock = await start_stack(tmp_path / "h.db")
-    client = await bound_client(harness)
-    try:
-        await submit_all(client, ["+33699990008"], source_addr="36180", source_addr_ton=3, registered_delivery=1)
-        await advance(clock, 6)
-        await until(lambda: len(client.delivered.pending) >= 2, "receipt and MO", clock=clock)
-        mos = [p for p in drain(client) if not is_receipt(p)]
-        assert [(p["source_addr"], p["short_message"]) for p in mos] == [("33699990008", b"CONTACT")]
     finally:
         await close(client)
         await harness.stop()
