@@ -3,6 +3,7 @@
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
     smsc-harness check SCENARIO.yaml [...]
+    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR]
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
+import time
 import urllib.error
+from pathlib import Path
 import urllib.request
 from typing import Sequence, TextIO
 
@@ -68,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read each scenario (and what it includes) and report every problem as "
                     "file:line:column: field: what was expected. Running scenarios comes next.")
     check.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+
+    run_cmd = commands.add_parser(
+        "run", help="replay YAML scenarios in memory on a simulated clock and write reports",
+        description="Play each scenario against the whole simulated network (no sockets, virtual "
+                    "clock), check its expectations and write report.json and report.html per "
+                    "scenario and junit.xml. Exit 0 if every expectation holds, 1 if one fails, "
+                    "2 if a scenario is invalid.")
+    run_cmd.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    run_cmd.add_argument("--seed", type=int, default=None, metavar="N",
+                         help="seed for the operators' draws and the populations (default: the scenario's)")
+    run_cmd.add_argument("--report-dir", default=None, metavar="DIR",
+                         help="where reports go: DIR/<scenario stem>/report.json|html and DIR/junit.xml "
+                              "(default: reports-out/)")
     return parser
 
 
@@ -155,6 +172,57 @@ def check_scenarios(paths: Sequence[str]) -> int:
     return status
 
 
+def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None) -> int:
+    """Load every scenario first (exit 2 on any invalid one), then replay each and write reports."""
+    from reports.html import render_html
+    from reports.json import render_json
+    from reports.junit import render_junit
+    from reports.model import ScenarioReport, WallClock
+    from reports.terminal import summary
+    from scenarios.loader import load_scenario
+    from scenarios.runner import ScenarioRunError, run_scenario
+
+    loaded = []
+    invalid = False
+    for path in paths:
+        try:
+            loaded.append((Path(path), load_scenario(path)))
+        except ConfigError as error:
+            print(f"{error}", file=sys.stderr)
+            invalid = True
+    if invalid:
+        return 2
+    if seed is not None and seed < 0:
+        print("smsc-harness run: --seed must be >= 0", file=sys.stderr)
+        return 2
+    root = Path(report_dir) if report_dir is not None else Path("reports-out")
+    reports: list[ScenarioReport] = []
+    walls: dict[str, WallClock] = {}
+    broken = False
+    for path, scenario in loaded:
+        out = root / path.stem
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="smsc-harness-run-") as tmp:
+            started = time.monotonic()
+            try:
+                report = run_scenario(scenario, Path(tmp) / "run.db", seed)
+            except ScenarioRunError as error:
+                print(f"FAIL  {scenario.name}  ({path}): the replay stopped: {error}", file=sys.stderr)
+                broken = True
+                continue
+            wall = WallClock(time.monotonic() - started)
+        reports.append(report)
+        walls[report.name] = wall
+        (out / "report.json").write_text(render_json(report), encoding="utf-8")
+        (out / "report.html").write_text(render_html(report, wall), encoding="utf-8")
+        sys.stdout.write(summary(report, wall))
+        print(f"  reports       {out}/report.json, {out}/report.html")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "junit.xml").write_text(render_junit(reports, walls), encoding="utf-8")
+    print(f"junit: {root / 'junit.xml'}")
+    return 0 if not broken and all(r.passed for r in reports) else 1
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
@@ -163,6 +231,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(send_mo(args))
     elif args.command == "check":
         raise SystemExit(check_scenarios(args.scenarios))
+    elif args.command == "run":
+        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,383 @@
+"""Play a checked :class:`scenarios.model.Scenario` against the whole stack, in memory.
+
+``run_scenario(scenario, db_path, seed)`` builds the harness on a ``task.Clock`` set to the
+scenario's clock start, over ``smsc.memory.MemoryNetwork`` (no socket, no wall clock), plays
+each step in order and returns a :class:`reports.model.ScenarioReport`.  Everything the
+report holds is decided on the virtual clock, so the same scenario and seed give the same
+report (and byte-identical ``render_json``) every time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from twisted.internet import defer
+from twisted.internet.endpoints import connectProtocol
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from aggregator.harness import Harness, start_harness
+from aggregator.store import MessageState, Store
+from reports.model import (
+    ExpectationResult,
+    OperatorOutcomes,
+    ScenarioReport,
+    TimelineEntry,
+    bucket_throughput,
+    count_outcomes,
+    percentiles,
+)
+from scenarios.model import (
+    Advance,
+    Bind,
+    Campaign,
+    Expect,
+    Filters,
+    Mo,
+    OperatorAction,
+    OperatorChange,
+    Scenario,
+    Step,
+    Subject,
+    Submit,
+)
+from smsc.adapter import SmppConnection
+from smsc.esme import BIND_COMMANDS
+from smsc.events import ConnectionClosed
+from smsc.pdu.codec import Command, Pdu
+from smsc.pdu.status import CommandStatus
+from smsc.session import Session, SessionConfig
+from smsc.states import Role
+from smsc.memory import MemoryNetwork, run_until
+
+__all__ = ["run_scenario", "ScenarioRunError"]
+
+THROTTLE_RETRY = 1.0  # simulated seconds before a throttled submit is sent again
+STOP_GRACE = 600.0  # simulated seconds the stop may take (unbinds, timeouts)
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+class ScenarioRunError(RuntimeError):
+    """The replay itself could not proceed (e.g. a bind refused): reported, not a crash."""
+
+
+def encode_text(text: str) -> bytes:
+    return text.encode("latin-1", "replace")
+
+
+def source_ton(sender: str) -> int:
+    """5 (alphanumeric) if it has a letter, 1 for '+' or long numbers, 3 for short codes."""
+    if _LETTER.search(sender):
+        return 5
+    if sender.startswith("+") or len(sender) >= 10:
+        return 1
+    return 3
+
+
+def destination(to: str) -> tuple[str, int]:
+    """(destination_addr, dest_addr_ton): '+' numbers as international digits."""
+    if to.startswith("+"):
+        return to[1:], 1
+    if to.startswith("0") and len(to) == 10:
+        return to, 2
+    return to, 1
+
+
+@dataclass
+class _Outgoing:
+    to: str
+    text: str
+    sender: str
+    receipt: bool
+
+
+@dataclass
+class Client:
+    """One scenario client: its SMPP connection, a send queue that respects the window,
+    and what it received (deliver_sm receipts and MOs)."""
+
+    account: str
+    clock: Clock
+    conn: SmppConnection | None = None
+    bound: bool = False
+    queue: deque[_Outgoing] = field(default_factory=deque)
+    received: list[Pdu] = field(default_factory=list)
+    accepted: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+    # --- SessionHandler ----------------------------------------------------------------
+
+    def connection_made(self, conn: SmppConnection) -> None:
+        self.conn = conn
+
+    def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
+        conn.respond(pdu)
+        if pdu.command is Command.deliver_sm:
+            self.received.append(pdu)
+
+    def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
+        self.bound = False
+
+    # --- sending -----------------------------------------------------------------------
+
+    def enqueue(self, item: _Outgoing) -> None:
+        self.queue.append(item)
+        self.pump()
+
+    def pump(self) -> None:
+        conn = self.conn
+        while self.queue and self.bound and conn is not None and conn.session.window_available > 0:
+            item = self.queue.popleft()
+            addr, ton = destination(item.to)
+            d = conn.request(
+                Command.submit_sm, source_addr_ton=source_ton(item.sender), source_addr=item.sender,
+                dest_addr_ton=ton, dest_addr_npi=1 if ton == 1 else 0, destination_addr=addr,
+                registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
+            d.addCallbacks(self._answered, self._failed, callbackArgs=(item,), errbackArgs=(item,))
+
+    def _answered(self, resp: Pdu, item: _Outgoing) -> None:
+        status = resp.command_status
+        if status == CommandStatus.ESME_RTHROTTLED:
+            self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
+        elif status == CommandStatus.ESME_ROK:
+            self.accepted += 1
+        else:
+            name = CommandStatus(status).name if status in CommandStatus._value2member_map_ else str(status)
+            self.refused[name] = self.refused.get(name, 0) + 1
+        self.pump()
+
+    def _failed(self, failure: Failure, item: _Outgoing) -> None:
+        self.refused["no response"] = self.refused.get("no response", 0) + 1
+        self.pump()
+
+
+def _fired(d: defer.Deferred[object]) -> object:
+    out: list[object] = []
+    d.addBoth(out.append)
+    if not out:
+        raise ScenarioRunError("did not finish")
+    if isinstance(out[0], Failure):
+        out[0].raiseException()
+    return out[0]
+
+
+def _settle(clock: Clock, d: defer.Deferred[object], what: str, grace: float = 0.0) -> object:
+    """Run what is due until ``d`` fires; with ``grace``, let the clock move up to that far."""
+    limit = clock.seconds() + grace
+    for _ in range(100_000):
+        if d.called:
+            return _fired(d)
+        due = min((c.getTime() for c in clock.getDelayedCalls()), default=None)
+        if due is None or due > limit:
+            if due is None or clock.seconds() >= limit:
+                break
+            run_until(clock, limit)
+            continue
+        run_until(clock, max(due, clock.seconds()))
+    if d.called:
+        return _fired(d)
+    raise ScenarioRunError(f"{what} did not finish on the clock")
+
+
+class _Run:
+    def __init__(self, scenario: Scenario, db_path: Path, seed: int) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.start = scenario.clock.start_seconds
+        self.clock = Clock()
+        self.clock.advance(self.start)
+        self.net = MemoryNetwork(self.clock)
+        self.store = Store(db_path, schedule=self.clock.callLater)
+        config = replace(scenario.network, seed=seed)
+        self.harness: Harness = _fired(defer.ensureDeferred(start_harness(  # type: ignore[assignment]
+            config, self.clock, self.store, self.net.listen, self.net.dial, port=0, link_clock=self.clock)))
+        _settle(self.clock, self.harness.connectors_bound(), "the operator binds", grace=60.0)  # type: ignore[arg-type]
+        self.clients: dict[str, Client] = {}
+        self.events: list[TimelineEntry] = []
+        self.expectations: list[ExpectationResult] = []
+
+    @property
+    def now(self) -> float:
+        return self.clock.seconds() - self.start
+
+    def note(self, index: int, kind: str, summary: str) -> None:
+        self.events.append(TimelineEntry(at=self.now, step=index, kind=kind, summary=summary))
+
+    # --- steps ---------------------------------------------------------------------------
+
+    def play(self, index: int, step: Step) -> None:
+        handler: Callable[[int, object], None] = {
+            Bind: self.bind, Submit: self.submit, Campaign: self.campaign, Mo: self.mo,
+            Advance: self.advance, OperatorChange: self.operator, Expect: self.expect,
+        }[type(step)]  # type: ignore[assignment]
+        handler(index, step)
+
+    def bind(self, index: int, step: Bind) -> None:  # type: ignore[override]
+        if step.account in self.clients and self.clients[step.account].bound:
+            self.note(index, "bind", f"{step.account} already bound")
+            return
+        client = Client(step.account, self.clock)
+        conn = SmppConnection(Session(Role.ESME, SessionConfig(), self.clock.seconds()), self.clock, client)
+        _settle(self.clock, connectProtocol(self.net.dial("127.0.0.1", self.harness.port), conn),  # type: ignore[arg-type]
+                "the client connection")
+        account = next(a for a in self.scenario.network.accounts if a.system_id == step.account)
+        resp = _settle(self.clock, conn.request(BIND_COMMANDS[step.mode.value], system_id=account.system_id,  # type: ignore[arg-type]
+                                                password=account.password, interface_version=0x34), "the bind")
+        assert isinstance(resp, Pdu)
+        if resp.command_status != CommandStatus.ESME_ROK:
+            raise ScenarioRunError(f"{step.source}: bind of {step.account} refused (status {resp.command_status})")
+        client.bound = True
+        self.clients[step.account] = client
+        self.note(index, "bind", f"{step.account} bound as {step.mode.value}")
+
+    def _client(self, account: str, source: str) -> Client:
+        client = self.clients.get(account)
+        if client is None:
+            raise ScenarioRunError(f"{source}: account {account} sends before any bind step")
+        return client
+
+    def submit(self, index: int, step: Submit) -> None:  # type: ignore[override]
+        client = self._client(step.account, step.source)
+        client.enqueue(_Outgoing(step.to, step.text, step.sender or "SMSC", step.receipt))
+        self.note(index, "submit", f"{step.account} -> {step.to}: {step.text!r}")
+
+    def campaign(self, index: int, step: Campaign) -> None:  # type: ignore[override]
+        client = self._client(step.account, step.source)
+        numbers = self.scenario.population(step.population).draw(self.seed)[: step.count]
+        sender = step.sender or "SMSC"
+        for i, number in enumerate(numbers):
+            item = _Outgoing(number, step.text, sender, step.receipt)
+            if step.rate is None or i == 0:
+                client.queue.append(item)
+            else:
+                self.clock.callLater(i / step.rate, client.enqueue, item)
+        client.pump()
+        pace = "at once" if step.rate is None else f"at {step.rate:g}/s"
+        self.note(index, "campaign", f"{step.account}: {len(numbers)} messages to {step.population} {pace}")
+
+    def mo(self, index: int, step: Mo) -> None:  # type: ignore[override]
+        route = self.harness.server.router.route(step.sender)
+        self.harness.operators[route.operator_id].inject_mo(step.sender.lstrip("+"), step.to, step.text)
+        self.note(index, "mo", f"{step.sender} -> {step.to} via {route.operator_id}: {step.text!r}")
+
+    def advance(self, index: int, step: Advance) -> None:  # type: ignore[override]
+        run_until(self.clock, self.clock.seconds() + step.seconds)
+        self.note(index, "advance", f"advanced {step.seconds:g}s")
+
+    def operator(self, index: int, step: OperatorChange) -> None:  # type: ignore[override]
+        smsc = self.harness.operators[step.operator]
+        if step.action is OperatorAction.OUTAGE:
+            assert step.outage is not None
+            smsc.start_outage(step.outage)
+            what = f"outage {step.outage.value}"
+        elif step.action is OperatorAction.RECOVER:
+            smsc.end_outage()
+            what = "recovered"
+        else:
+            assert step.throughput is not None
+            smsc.set_throughput(step.throughput.rate, step.throughput.burst)
+            what = f"throughput {step.throughput.rate:g}/s burst {step.throughput.burst}"
+        self.note(index, "operator", f"{step.operator}: {what}")
+
+    def expect(self, index: int, step: Expect) -> None:  # type: ignore[override]
+        actual = self.count(step.subject, step.filters)
+        passed = step.comparison.holds(actual, step.value)
+        self.expectations.append(ExpectationResult(
+            name=step.name, step=index, source=step.source, expected=f"{step.comparison.value} {step.value}",
+            actual=str(actual), passed=passed))
+        self.note(index, "expect", f"{'PASS' if passed else 'FAIL'} {step.name}: "
+                                   f"{actual} {step.comparison.value} {step.value}")
+
+    # --- counting ------------------------------------------------------------------------
+
+    def count(self, subject: Subject, f: Filters) -> int:
+        store = self.store
+        if subject is Subject.MESSAGES:
+            return sum(1 for m in store.messages(f.state)
+                       if (f.account is None or m.account == f.account)
+                       and (f.operator is None or m.operator_id == f.operator)
+                       and (f.text is None or m.short_message == encode_text(f.text)))
+        if subject is Subject.RECEIPTS:
+            stat = None if f.stat is None else getattr(f.stat, "value", f.stat)
+            n = 0
+            for m in store.messages():
+                if (f.account is not None and m.account != f.account) or (
+                        f.operator is not None and m.operator_id != f.operator):
+                    continue
+                n += sum(1 for r in store.receipts(m.id) if stat is None or r.stat == stat)
+            return n
+        if subject is Subject.MOS:
+            return sum(1 for mo in store.mos()
+                       if (f.account is None or mo.account == f.account)
+                       and (f.operator is None or mo.operator_id == f.operator)
+                       and (f.text is None or mo.short_message == encode_text(f.text)))
+        if subject is Subject.DELIVERIES:
+            return sum(1 for _, done in store.deliveries(f.account) if done is not None)
+        raise AssertionError(subject)  # pragma: no cover
+
+    # --- the end -------------------------------------------------------------------------
+
+    def report(self) -> ScenarioReport:
+        messages = self.store.messages()
+        duration = self.now
+        by_op: dict[str, list[str]] = {}
+        for m in messages:
+            by_op.setdefault(m.operator_id, []).append(m.state.value)
+        order = [op.id for op in self.scenario.network.operators]
+        per_operator = tuple(OperatorOutcomes(op, count_outcomes(by_op[op]))
+                             for op in [*order, *sorted(set(by_op) - set(order))] if op in by_op)
+        latency = percentiles(m.done_at - m.created_at for m in messages if m.done_at is not None)
+        bucket = _bucket_size(duration)
+        throughput = bucket_throughput(
+            (m.created_at - self.start for m in messages),
+            (m.done_at - self.start for m in messages
+             if m.state is MessageState.DELIVERED and m.done_at is not None),
+            bucket, duration)
+        return ScenarioReport(
+            name=self.scenario.name, source=self.scenario.source, seed=self.seed,
+            start=self.scenario.clock.start.isoformat(), sim_duration=duration, messages=len(messages),
+            outcomes=count_outcomes(m.state.value for m in messages), per_operator=per_operator,
+            latency=latency, throughput=throughput, events=tuple(self.events),
+            expectations=tuple(self.expectations))
+
+    def stop(self) -> None:
+        for client in self.clients.values():
+            if client.bound and client.conn is not None:
+                try:
+                    _settle(self.clock, client.conn.unbind(), "a client's unbind", grace=60.0)  # type: ignore[arg-type]
+                except Exception:  # noqa: BLE001 - a client that cannot unbind is closed below
+                    client.conn.close()
+        _settle(self.clock, defer.ensureDeferred(self.harness.stop()), "harness.stop()",  # type: ignore[arg-type]
+                grace=STOP_GRACE)
+        for call in self.clock.getDelayedCalls():   # leftover client timers: nothing more will run
+            if call.active():
+                call.cancel()
+
+
+def _bucket_size(duration: float) -> float:
+    """About 60 buckets at most, on a round size."""
+    for size in (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0):
+        if duration / size <= 60:
+            return size
+    return float(math.ceil(duration / 60 / 86400.0) * 86400.0)
+
+
+def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None) -> ScenarioReport:
+    """Play ``scenario`` in memory on a virtual clock, with the store at ``db_path`` (a new
+    file); ``seed`` overrides the scenario's.  Returns its report; the harness is stopped."""
+    run = _Run(scenario, Path(db_path), scenario.seed if seed is None else seed)
+    try:
+        for index, step in enumerate(scenario.timeline):
+            run.play(index, step)
+        report = run.report()
+    finally:
+        try:
+            run.stop()
+        except ScenarioRunError:
+            pass
+    return report
