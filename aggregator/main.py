@@ -3,7 +3,7 @@
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
     smsc-harness check SCENARIO.yaml [...]
-    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR]
+    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import urllib.error
 from pathlib import Path
 import urllib.request
-from typing import Sequence, TextIO
+from typing import Awaitable, Callable, Sequence, TextIO
 
 from twisted.internet import defer, task
 from twisted.logger import (
@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--report-dir", default=None, metavar="DIR",
                          help="where reports go: DIR/<scenario stem>/report.json|html and DIR/junit.xml "
                               "(default: reports-out/)")
+    run_cmd.add_argument("--live", action="store_true",
+                         help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
+                              "verdicts as the in-memory replay, for short scenarios")
     return parser
 
 
@@ -173,14 +176,40 @@ def check_scenarios(paths: Sequence[str]) -> int:
 
 
 def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None) -> int:
-    """Load every scenario first (exit 2 on any invalid one), then replay each and write reports."""
+    """Load every scenario first (exit 2 on any invalid one), then replay each in memory and
+    write reports."""
+    from scenarios.runner import run_scenario
+
+    async def replay(scenario: object, db: Path, seed: int | None) -> object:
+        return run_scenario(scenario, db, seed)  # type: ignore[arg-type]
+
+    done: list[object] = []
+    defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay)).addBoth(done.append)
+    if not isinstance(done[0], int):                 # the in-memory replay never waits on a reactor
+        done[0].raiseException()  # type: ignore[attr-defined]
+    return done[0]
+
+
+async def run_scenarios_live(reactor: object, paths: Sequence[str], seed: int | None,
+                             report_dir: str | None) -> None:
+    """`run --live`: the same, over real TCP on 127.0.0.1 in real time; exits with the status."""
+    from scenarios.runner import run_scenario_live
+
+    async def replay(scenario: object, db: Path, seed: int | None) -> object:
+        return await run_scenario_live(scenario, db, reactor, seed)  # type: ignore[arg-type]
+
+    raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay))
+
+
+async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
+                         replay: Callable[[object, Path, int | None], Awaitable[object]]) -> int:
     from reports.html import render_html
     from reports.json import render_json
     from reports.junit import render_junit
     from reports.model import ScenarioReport, WallClock
     from reports.terminal import summary
     from scenarios.loader import load_scenario
-    from scenarios.runner import ScenarioRunError, run_scenario
+    from scenarios.runner import ScenarioRunError
 
     loaded = []
     invalid = False
@@ -205,12 +234,13 @@ def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None
         with tempfile.TemporaryDirectory(prefix="smsc-harness-run-") as tmp:
             started = time.monotonic()
             try:
-                report = run_scenario(scenario, Path(tmp) / "run.db", seed)
+                report = await replay(scenario, Path(tmp) / "run.db", seed)
             except ScenarioRunError as error:
                 print(f"FAIL  {scenario.name}  ({path}): the replay stopped: {error}", file=sys.stderr)
                 broken = True
                 continue
             wall = WallClock(time.monotonic() - started)
+        assert isinstance(report, ScenarioReport)
         reports.append(report)
         walls[report.name] = wall
         (out / "report.json").write_text(render_json(report), encoding="utf-8")
@@ -231,6 +261,9 @@ def run(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(send_mo(args))
     elif args.command == "check":
         raise SystemExit(check_scenarios(args.scenarios))
+    elif args.command == "run" and args.live:
+        task.react(lambda reactor: defer.ensureDeferred(
+            run_scenarios_live(reactor, args.scenarios, args.seed, args.report_dir)))
     elif args.command == "run":
         raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir))
 

@@ -33,12 +33,14 @@ async def pause(seconds: float = 0.01) -> None:
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT,
-                clock: task.Clock | None = None) -> None:
+                clock: task.Clock | None = None, tick: float = 0.0) -> None:
     """Let the real reactor carry bytes until `condition()` holds (bounded). With a clock, run
-    the calls already due on it as bytes arrive (without moving simulated time)."""
+    the calls already due on it as bytes arrive, moving simulated time `tick` seconds per
+    round: after a big jump the links may be re-binding on backoff timers of that clock, and
+    only moving time lets them finish (0 keeps time still, for exact timings)."""
     for _ in range(int(timeout / 0.01)):
         if clock is not None:
-            clock.advance(0)
+            clock.advance(tick)
         if condition():
             return
         await pause()
@@ -53,6 +55,13 @@ async def advance(clock: task.Clock, seconds: float, step: float = 1.0) -> None:
         clock.advance(delta)
         moved += delta
         await pause(0.002)
+
+
+async def settle_links(harness: Harness, clock: task.Clock) -> None:
+    """After jumps of simulated time (which idle-close links whose keepalives could not cross
+    real TCP in time), let every operator pool bind again before time moves on finely."""
+    await until(lambda: all(any(c.ready for c in pool.connectors) for pool in harness.pools.values()),
+                "every operator pool bound again", clock=clock, tick=0.25)
 
 
 async def start_stack(db: Path, config: NetworkConfig | str | None = None,
