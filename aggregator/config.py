@@ -1329,14 +1329,18 @@ class _BehaviourReader:
         return Outcome(stat, err, weight)
 
     def submit_errors(self, node: Node, path: str) -> tuple[SubmitError, ...] | None:
-        read = self.r.items(node, path, self.submit_error)
+        return self._shares(node, path, self.submit_error, lambda e: e.weight,
+                            "shares (weight, percent of submits)")
+
+    def _shares(self, node: Node, path: str, read_one: Callable[[Node, str], T | None],
+                share_of: Callable[[T], float], what: str) -> tuple[T, ...] | None:
+        """A list of items that each take a percent share: the shares add up to at most 100."""
+        read = self.r.items(node, path, read_one)
         if read is None:
             return None
-        total = sum(e.weight for e in read)
+        total = sum(share_of(item) for item in read)
         if total > 100:
-            self.r.expected(
-                node, path, "shares (weight, percent of submits) adding up to at most 100", _adding_up(total)
-            )
+            self.r.expected(node, path, f"{what} adding up to at most 100", _adding_up(total))
             return None
         return tuple(read)
 
@@ -1473,16 +1477,8 @@ class _BehaviourReader:
         )
 
     def replies(self, node: Node, path: str) -> tuple[Reply, ...] | None:
-        read = self.r.items(node, path, self.reply)
-        if read is None:
-            return None
-        total = sum(reply.share for reply in read)
-        if total > 100:
-            self.r.expected(
-                node, path, "reply shares (percent of delivered messages) adding up to at most 100", _adding_up(total)
-            )
-            return None
-        return tuple(read)
+        return self._shares(node, path, self.reply, lambda reply: reply.share,
+                            "reply shares (percent of delivered messages)")
 
     def reply(self, node: Node, path: str) -> Reply | None:
         r = self.r
