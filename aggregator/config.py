@@ -881,19 +881,21 @@ class _NetworkReader:
         name = self.r.string(node, path, min_length=1)
         if name is None:
             return None
-        first = self.carriers.get(name)
-        if first is not None:
-            owner, seen = first
-            self.r.problem(
-                node,
-                path,
-                f"carrier {_quote(name)} is already served by operator {_quote(owner)}"
-                f" ({seen.path}, line {seen.line})",
-            )
+        if not self._claim(self.carriers, name, op_id, node, path, "carrier", "is already served by operator"):
             return None
-        if op_id is not None:
-            self.carriers[name] = (op_id, _Seen(path, _position(node)[0]))
         return name
+
+    def _claim(self, table: dict[str, tuple[str, _Seen]], key: str, owner: str | None, node: Node, path: str,
+               what: str, taken: str) -> bool:
+        """Give `key` to `owner` unless an earlier entry has it (then a problem names where)."""
+        first = table.get(key)
+        if first is not None:
+            other, seen = first
+            self.r.problem(node, path, f"{what} {_quote(key)} {taken} {_quote(other)} ({seen.path}, line {seen.line})")
+            return False
+        if owner is not None:
+            table[key] = (owner, _Seen(path, _position(node)[0]))
+        return True
 
     def accounts(self, node: Node, path: str) -> tuple[AccountConfig, ...] | None:
         nodes = self.r.sequence(node, path)
@@ -970,18 +972,8 @@ class _NetworkReader:
         code = self.r.string(node, path, pattern=_SHORT_CODE, what=what)
         if code is None:
             return None
-        first = self.short_codes.get(code)
-        if first is not None:
-            other, seen = first
-            self.r.problem(
-                node,
-                path,
-                f"short code {_quote(code)} already belongs to account {_quote(other)}"
-                f" ({seen.path}, line {seen.line})",
-            )
+        if not self._claim(self.short_codes, code, owner, node, path, "short code", "already belongs to account"):
             return None
-        if owner is not None:
-            self.short_codes[code] = (owner, _Seen(path, _position(node)[0]))
         return code
 
     def routing(self, node: Node, path: str) -> RoutingConfig | None:

@@ -32,6 +32,7 @@ from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
+from tests.support.deferreds import result
 
 START = 1_795_982_400.0                    # 2026-11-29T20:00:00Z
 DAY = 86_400.0
@@ -106,21 +107,13 @@ def key_fields(pdu: Pdu) -> tuple[tuple[str, str], ...]:
     return tuple((name, repr(pdu[name])) for name in names)
 
 
-def fired(d: defer.Deferred[object]) -> object:
-    """The result of a Deferred that must have fired by now."""
-    out: list[object] = []
-    d.addBoth(out.append)
-    assert out, "not fired"
-    if isinstance(out[0], Failure):
-        out[0].raiseException()
-    return out[0]
 
 
 def settle(clock: Clock, d: defer.Deferred[object], what: str, turns: int = 100) -> object:
     """Run the calls due now until `d` fires (the clock does not move)."""
     for _ in range(turns):
         if d.called:
-            return fired(d)
+            return result(d)
         run_until(clock, clock.seconds())
     raise AssertionError(f"{what} did not finish on the clock")
 
@@ -142,7 +135,7 @@ def replay(db: Path, stepper: Callable[[Clock, float], int]) -> Replay:
     clock.advance(START)
     net = MemoryNetwork(clock)
     store = Store(db, schedule=clock.callLater)
-    harness = fired(defer.ensureDeferred(start_harness(
+    harness = result(defer.ensureDeferred(start_harness(
         load_config(), clock, store, net.listen, net.dial, port=0, link_clock=clock)))
     assert isinstance(harness, Harness)
     settle(clock, harness.connectors_bound(), "the operator binds")   # type: ignore[arg-type]

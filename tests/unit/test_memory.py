@@ -28,6 +28,7 @@ from smsc.pdu.codec import Command, Pdu
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role, SessionState
+from tests.support.deferreds import result
 
 HOST = "127.0.0.1"
 QUIET = SessionConfig(enquire_link_interval=None, inactivity_timeout=None)
@@ -95,14 +96,6 @@ class Recording(protocol.Protocol):
         return b"".join(chunk for _, chunk in self.received)
 
 
-def result(d: defer.Deferred[object]) -> object:
-    """The result of a Deferred that has fired (raises its failure)."""
-    out: list[object] = []
-    d.addBoth(out.append)
-    assert out, "the Deferred has not fired"
-    if isinstance(out[0], Failure):
-        out[0].raiseException()
-    return out[0]
 
 
 class Built(protocol.Factory):
