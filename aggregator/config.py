@@ -76,6 +76,7 @@ __all__ = [
 
 T = TypeVar("T")
 D = TypeVar("D")
+A = TypeVar("A", "ListenConfig", "ControlConfig")
 
 DEFAULT_NETWORK_RESOURCE = "default_network.yaml"
 
@@ -745,16 +746,20 @@ class _NetworkReader:
         )
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
+        return self._address(node, path, ControlConfig)
+
+    def _address(self, node: Node, path: str, kind: type[A]) -> A | None:
+        """A `{host, port}` mapping (listen, control), defaults from `kind`."""
         r = self.r
         fields = r.mapping(node, path, optional=_LISTEN_KEYS)
         if fields is None:
             return None
-        defaults = ControlConfig()
+        defaults = kind()
         host = r.optional(fields, "host", path, self._host, defaults.host)
         port = r.optional(fields, "port", path, self._port, defaults.port)
         if host is None or port is None:
             return None
-        return ControlConfig(host=host, port=port)
+        return kind(host=host, port=port)
 
     def delivery(self, node: Node, path: str) -> DeliveryConfig | None:
         r = self.r
@@ -776,16 +781,7 @@ class _NetworkReader:
         return DeliveryConfig(validity=validity, retry_initial=initial, retry_max=longest, retry_factor=factor)
 
     def listen(self, node: Node, path: str) -> ListenConfig | None:
-        r = self.r
-        fields = r.mapping(node, path, optional=_LISTEN_KEYS)
-        if fields is None:
-            return None
-        defaults = ListenConfig()
-        host = r.optional(fields, "host", path, self._host, defaults.host)
-        port = r.optional(fields, "port", path, self._port, defaults.port)
-        if host is None or port is None:
-            return None
-        return ListenConfig(host=host, port=port)
+        return self._address(node, path, ListenConfig)
 
     def operators(self, node: Node, path: str) -> tuple[OperatorConfig, ...] | None:
         nodes = self.r.sequence(node, path)

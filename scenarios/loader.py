@@ -589,13 +589,10 @@ class _ScenarioReader:
     def step_expect(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
         r = f.r
         name = r.required(s, "name", path, partial(r.string, min_length=1))
-        given = [key for key in _SUBJECTS if key in s]
-        if len(given) != 1:
-            where = s[given[1]] if len(given) > 1 else node
-            got = "none" if not given else ", ".join(given)
-            r.problem(where, path, f"expected exactly one subject among {', '.join(_SUBJECTS)}, got {got}")
+        chosen = _exactly_one(r, s, _SUBJECTS, node, path, "subject")
+        if chosen is None:
             return None
-        subject = _SUBJECTS[given[0]]
+        subject = _SUBJECTS[chosen]
         counted = r.required(s, subject.value, path, partial(self.counted, f, subject))
         if name is None or counted is None:
             return None
@@ -619,17 +616,14 @@ class _ScenarioReader:
             Filter.TEXT: r.string,
         }
         values = {x: r.required(fields, x.value, path, readers[x]) for x in allowed if x.value in fields}
-        ops = [key for key in _COMPARISONS if key in fields]
-        if len(ops) != 1:
-            where = fields[ops[1]] if len(ops) > 1 else node
-            got = "none" if not ops else ", ".join(ops)
-            r.problem(where, path, f"expected exactly one comparison among {', '.join(_COMPARISONS)}, got {got}")
+        op = _exactly_one(r, fields, _COMPARISONS, node, path, "comparison")
+        if op is None:
             return None
-        expected = r.required(fields, ops[0], path, partial(r.integer, minimum=0))
+        expected = r.required(fields, op, path, partial(r.integer, minimum=0))
         if expected is None or any(v is None for v in values.values()):
             return None
         kwargs = {x.value: v for x, v in values.items()}
-        return Filters(**kwargs), _COMPARISONS[ops[0]], expected  # type: ignore[arg-type]
+        return Filters(**kwargs), _COMPARISONS[op], expected  # type: ignore[arg-type]
 
     def include(self, f: _File, node: Node, path: str) -> list[Step] | None:
         r = f.r
@@ -771,3 +765,16 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     source, text = read_text_file(path, "scenario")
     return parse_scenario(text, source)
 
+
+def _exactly_one(r: NodeReader, fields: Mapping[str, Node], keys: Iterable[str], node: Node, path: str,
+                 what: str) -> str | None:
+    """The one key of `keys` present in `fields`; a problem (at the second one, or the mapping)
+    when there are none or several."""
+    names = list(keys)
+    given = [key for key in names if key in fields]
+    if len(given) == 1:
+        return given[0]
+    where = fields[given[1]] if len(given) > 1 else node
+    got = "none" if not given else ", ".join(given)
+    r.problem(where, path, f"expected exactly one {what} among {', '.join(names)}, got {got}")
+    return None

@@ -317,11 +317,6 @@ class _Malformed(Exception):
 
 # --- decode -----------------------------------------------------------------------------
 
-def read_header(frame: bytes) -> tuple[int, int, int, int]:
-    """(command_length, command_id, command_status, sequence_number) of a frame of >= 16 bytes."""
-    return HEADER.unpack_from(frame)
-
-
 def decode(frame: bytes) -> Pdu | DecodeFailed:
     """One whole frame (as cut by `Framer`) -> a Pdu, or DecodeFailed with the status to answer."""
     length, command_id, status, seq = HEADER.unpack_from(frame)
