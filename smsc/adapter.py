@@ -182,11 +182,11 @@ class SmppFactory(protocol.Factory):
     noisy = False                                  # our own log lines say who connects
 
     def __init__(self, clock: IReactorTime, role: Role, handler: SessionHandler,
-                 config: SessionConfig = SessionConfig()) -> None:
+                 config: SessionConfig | None = None) -> None:
         self.clock = clock
         self.role = role
         self.handler = handler
-        self.config = config
+        self.config = config or SessionConfig.for_role(role)
 
     def buildProtocol(self, addr: object) -> SmppConnection:
         return SmppConnection(Session(self.role, self.config, self.clock.seconds()), self.clock, self.handler)

@@ -51,6 +51,13 @@ class SessionConfig:
     enquire_link_interval: float | None = 30.0
     inactivity_timeout: float | None = 300.0
 
+    @classmethod
+    def for_role(cls, role: Role) -> SessionConfig:
+        """The defaults for a side: an ESME probes an idle link after 30 s, an SMSC after 60 s.
+        Both may send enquire_link (§4.11); with these, an ESME that keeps its link alive keeps
+        the SMSC's probe from ever firing, so an idle link carries one probe per 30 s, not two."""
+        return cls() if role is Role.ESME else cls(enquire_link_interval=60.0)
+
 
 @dataclass(slots=True)
 class _Pending:
