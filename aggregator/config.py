@@ -209,6 +209,7 @@ class AccountConfig:
     rate: float | None = None  # submit_sm a second the account may send (R14); None = no cap
     burst: int = 10  # submits in a row above `rate` before ESME_RTHROTTLED
     max_pending: int = 100000  # accepted but not yet handed to an operator; ESME_RMSGQFUL beyond
+    credit: int | None = None  # SMS segments the account may be billed in all (R10); None = no limit
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "short_codes", tuple(self.short_codes))
@@ -660,7 +661,7 @@ _OPERATOR_OPTIONAL = (
 )
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
 _ACCOUNT_REQUIRED = ("system_id", "password")
-_ACCOUNT_OPTIONAL = ("max_binds", "short_codes", "traffic", "rate", "burst", "max_pending")
+_ACCOUNT_OPTIONAL = ("max_binds", "short_codes", "traffic", "rate", "burst", "max_pending", "credit")
 _ROUTING_KEYS = ("default_region", "mvno_hosts", "ported")
 _SHORT_CODE = re.compile(r"[0-9]{1,15}")
 _TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({t.value: t for t in TrafficClass})
@@ -933,6 +934,7 @@ class _NetworkReader:
         rate = r.optional(fields, "rate", path, b.nullable(b.positive), d.rate or _NULL)
         burst = r.optional(fields, "burst", path, partial(r.integer, minimum=1), d.burst)
         max_pending = r.optional(fields, "max_pending", path, partial(r.integer, minimum=1), d.max_pending)
+        credit = r.optional(fields, "credit", path, b.nullable(partial(r.integer, minimum=0)), _NULL)
         if (
             system_id is None
             or password is None
@@ -942,6 +944,7 @@ class _NetworkReader:
             or rate is None
             or burst is None
             or max_pending is None
+            or credit is None
         ):
             return None
         return AccountConfig(
@@ -953,6 +956,7 @@ class _NetworkReader:
             rate=None if rate is _NULL else rate,
             burst=burst,
             max_pending=max_pending,
+            credit=None if credit is _NULL else credit,
         )
 
     def short_code_list(self, node: Node, path: str, *, owner: str | None) -> tuple[str, ...] | None:

@@ -10,10 +10,12 @@ serves gets ESME_RINVDSTADR. An accepted message is answered with the aggregator
 message_id *before* it is handed to the delivery engine, so the submit_sm_resp is on the
 wire before any receipt that could refer to it (Kannel drops a receipt that overtakes it).
 
-Per-account limits: `rate`/`burst` (token bucket, ESME_RTHROTTLED beyond, R14) and
-`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond). The client's
-validity_period (relative or absolute) shortens the default validity (R9); a malformed one gets
-ESME_RINVEXPIRY. schedule_delivery_time is accepted and not acted on yet.
+Per-account limits: `rate`/`burst` (token bucket, ESME_RTHROTTLED beyond, R14),
+`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond) and `credit` in
+SMS segments (aggregator.credit, R10: checked last, ESME_RSUBMITFAIL when the message costs more
+than what is left; billed at acceptance). The client's validity_period (relative or absolute)
+shortens the default validity (R9); a malformed one gets ESME_RINVEXPIRY. schedule_delivery_time
+is accepted and not acted on yet.
 
 Deliveries to clients (receipts, and MOs to the short codes an account owns) are written to
 the store before they are sent, go to a receiver or transceiver bind of the account (round
@@ -33,13 +35,14 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from aggregator.config import AccountConfig, DeliveryConfig
+from aggregator.credit import CreditBook, segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.routing import Router, RoutingError
-from aggregator.store import DeliveryRecord, MoRecord, Store
+from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store
+from smsc import trace
 from smsc.adapter import SmppConnection
 from smsc.events import ConnectionClosed
-from aggregator.store import MessageState
-from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, decode, encode, make
+from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag, decode, encode, make
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
@@ -72,16 +75,21 @@ class AggregatorServer:
         self.connections: list[SmppConnection] = []          # every client connection, bound or not
         self._buckets = {a.system_id: TokenBucket(a.rate, a.burst, clock.seconds())
                          for a in self.accounts.values() if a.rate}
-        self._outbound: dict[str, deque[DeliveryRecord]] = defaultdict(deque)
+        # deliver_sm owed to each account, with the PDU already built (the record keeps its
+        # bytes for the store; after a restart the PDU is read back from them)
+        self._outbound: dict[str, deque[tuple[DeliveryRecord, Pdu]]] = defaultdict(deque)
         self._busy_until: dict[str, IDelayedCall] = {}
         self._numbers = count(store.next_message_number())
+        self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
         engine.clients = self
 
     def resume(self) -> int:
         """Queue the deliveries a previous run left unacknowledged. Returns how many."""
         pending = self.store.pending_deliveries()
         for record in pending:
-            self._outbound[record.account].append(record)
+            pdu = decode(record.pdu)
+            assert isinstance(pdu, Pdu)                 # our own bytes
+            self._outbound[record.account].append((record, pdu))
         return len(pending)
 
     # --- SessionHandler ---------------------------------------------------------------
@@ -149,7 +157,8 @@ class AggregatorServer:
         if bucket is not None and not bucket.take(now):
             conn.respond(pdu, CommandStatus.ESME_RTHROTTLED)
             return
-        if self.engine.waiting_count(account) >= self.accounts[account].max_pending:
+        config = self.accounts[account]
+        if self.engine.waiting_count(account) >= config.max_pending:
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
         validity = self.delivery.validity
@@ -172,6 +181,13 @@ class AggregatorServer:
                      destination=destination, why=str(error))
             conn.respond(pdu, CommandStatus.ESME_RINVDSTADR)
             return
+        if config.credit is not None:  # R10: billed here, at acceptance; a refusal is not billed
+            payload = pdu.tlv(Tag.message_payload)
+            cost = segments(int(pdu["data_coding"]), bytes(pdu["short_message"]),  # type: ignore[call-overload, arg-type]
+                            0 if payload is None else len(payload.value))
+            if not self.credit.take(account, cost):
+                conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
+                return
         message = Message(
             id=f"{next(self._numbers):016x}", account=account, source_addr=str(pdu["source_addr"]),
             source_addr_ton=int(pdu["source_addr_ton"]), destination_addr=destination,  # type: ignore[call-overload]
@@ -181,8 +197,9 @@ class AggregatorServer:
             short_message=bytes(pdu["short_message"]), accepted_at=now,  # type: ignore[arg-type]
             deadline=now + validity, tlvs=pdu.tlvs)
         conn.respond(pdu, message_id=message.id)
-        log.info("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account, id=message.id,
-                 msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
+        if trace.ON:
+            log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
+                      id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message)
 
     def _query_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
@@ -220,7 +237,7 @@ class AggregatorServer:
 
     def _owe(self, account: str, kind: str, message_id: str | None, pdu: Pdu) -> None:
         record = self.store.add_delivery(account, kind, message_id, encode(pdu), self.clock.seconds())
-        self._outbound[account].append(record)
+        self._outbound[account].append((record, pdu))
         self._flush(account)
 
     def _flush(self, system_id: str) -> None:
@@ -231,18 +248,18 @@ class AggregatorServer:
             conn = self._receiver_for(system_id)
             if conn is None:
                 return
-            record = waiting.popleft()
-            pdu = decode(record.pdu)
-            assert isinstance(pdu, Pdu)
+            owed = waiting.popleft()
+            record, pdu = owed
             sent = conn.request(pdu.command, pdu.tlvs, **pdu.params)
-            if record.kind == "receipt":
-                log.info("{account}: receipt for {id} sent", account=system_id, id=record.message_id)
-            sent.addCallbacks(self._delivered, self._not_delivered,
-                              callbackArgs=(record,), errbackArgs=(record,))
+            if trace.ON:
+                log.debug("{account}: {kind} {id} sent", account=system_id, kind=record.kind,
+                          id=record.message_id or record.id)
+            sent.addCallbacks(self._delivered, self._not_delivered, callbackArgs=(owed,), errbackArgs=(owed,))
 
-    def _delivered(self, resp: Pdu, record: DeliveryRecord) -> None:
+    def _delivered(self, resp: Pdu, owed: tuple[DeliveryRecord, Pdu]) -> None:
+        record = owed[0]
         if resp.command_status in _CLIENT_BUSY:
-            self._outbound[record.account].appendleft(record)
+            self._outbound[record.account].appendleft(owed)
             self._busy_until[record.account] = self.clock.callLater(
                 CLIENT_BUSY_PAUSE, self._not_busy, record.account)
             return
@@ -256,10 +273,11 @@ class AggregatorServer:
         del self._busy_until[account]
         self._flush(account)
 
-    def _not_delivered(self, failure: object, record: DeliveryRecord) -> None:
+    def _not_delivered(self, failure: object, owed: tuple[DeliveryRecord, Pdu]) -> None:
+        record = owed[0]
         log.warn("{account}: {kind} deliver_sm not acknowledged; kept for the next bind", account=record.account,
                  kind=record.kind)
-        self._outbound[record.account].appendleft(record)
+        self._outbound[record.account].appendleft(owed)
 
     def _receiver_for(self, system_id: str) -> SmppConnection | None:
         """Round robin over the account's receiver/transceiver binds that have window room."""

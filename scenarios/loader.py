@@ -48,7 +48,6 @@ The format, with a full example::
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -73,6 +72,7 @@ from aggregator.config import (
     _ACCOUNT_OPTIONAL,
     _ACCOUNT_REQUIRED,
     _NetworkReader,
+    _Seen,
     compose,
     index_path,
     join_path,
@@ -94,7 +94,6 @@ from scenarios.model import (
     OperatorChange,
     Population,
     Scenario,
-    ScenarioAccount,
     ScenarioClock,
     Step,
     Subject,
@@ -127,7 +126,7 @@ TOP_REQUIRED = ("name", "timeline")
 TOP_OPTIONAL = ("seed", "clock", "network", "accounts", "subscribers")
 TOP_KEYS = (*TOP_REQUIRED, *TOP_OPTIONAL)
 CLOCK_KEYS = ("start", "timezone")
-ACCOUNT_KEYS = (*_ACCOUNT_REQUIRED, *_ACCOUNT_OPTIONAL, "credit")
+ACCOUNT_KEYS = (*_ACCOUNT_REQUIRED, *_ACCOUNT_OPTIONAL)  # credit included: the network's own keys
 POPULATION_KEYS = ("name", "prefix", "count", "length", "numbers")
 VERBS = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "include")
 STEP_KEYS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingProxyType(
@@ -326,48 +325,31 @@ class _ScenarioReader:
 
     def accounts(
         self, f: _File, network: NetworkConfig | None, node: Node, path: str
-    ) -> tuple[ScenarioAccount, ...] | None:
+    ) -> tuple[AccountConfig, ...] | None:
+        """Read by the network's own account reader (``credit`` included), in this file."""
         nodes = f.r.sequence(node, path)
         if nodes is None:
             return None
         reader = _NetworkReader(f.r.source)  # its own, so short codes are unique among these
-        seen: dict[str, object] = {}
-        read = [self.account(f, reader, seen, item, index_path(path, i)) for i, item in enumerate(nodes)]
+        seen: dict[str, _Seen] = {}
+        read = [reader.account(item, index_path(path, i), seen) for i, item in enumerate(nodes)]
         self.extra.extend(reader.r.problems)
         if reader.r.problems or any(a is None for a in read):
             return None
         return tuple(a for a in read if a is not None)
 
-    def account(
-        self, f: _File, reader: _NetworkReader, seen: dict[str, object], node: Node, path: str
-    ) -> ScenarioAccount | None:
-        """The network's account reader, on the mapping without ``credit`` (which is ours)."""
-        r = f.r
-        fields = r.mapping(node, path, optional=ACCOUNT_KEYS)
-        if fields is None or not isinstance(node, MappingNode):
-            return None
-        credit = r.optional(fields, "credit", path, partial(r.number, minimum=0), None)
-        stripped = copy.copy(node)
-        stripped.value = [
-            (key, value) for key, value in node.value if key.value != "credit" and fields.get(key.value) is value
-        ]
-        account = reader.account(stripped, path, seen)
-        if account is None or ("credit" in fields and credit is None):
-            return None
-        return ScenarioAccount(account, credit)
-
     def merge(
-        self, f: _File, network: NetworkConfig, extra: tuple[ScenarioAccount, ...], node: Node | None
+        self, f: _File, network: NetworkConfig, extra: tuple[AccountConfig, ...], node: Node | None
     ) -> NetworkConfig | None:
         """The network's accounts, each replaced by the scenario's one of the same system_id,
         then the scenario's new ones; a short code may still belong to one account only."""
-        ours = {a.account.system_id: a.account for a in extra}
+        ours = {a.system_id: a for a in extra}
         kept = [a for a in network.accounts if a.system_id not in ours]
         owners = {code: a.system_id for a in kept for code in a.short_codes}
         items = list(node.value) if node is not None and isinstance(node.value, list) else []
         ok = True
-        for i, sa in enumerate(extra):
-            for code in sa.account.short_codes:
+        for i, account in enumerate(extra):
+            for code in account.short_codes:
                 if code in owners:
                     where = items[i] if i < len(items) else node
                     f.r.problem(
@@ -379,7 +361,7 @@ class _ScenarioReader:
         if not ok:
             return None
         merged: list[AccountConfig] = [ours.pop(a.system_id, a) for a in network.accounts]
-        merged.extend(a.account for a in extra if a.account.system_id in ours)
+        merged.extend(a for a in extra if a.system_id in ours)
         return replace(network, accounts=tuple(merged))
 
     # -- populations -------------------------------------------------------

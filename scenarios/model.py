@@ -43,7 +43,6 @@ __all__ = [
     "OperatorChange",
     "Population",
     "Scenario",
-    "ScenarioAccount",
     "ScenarioClock",
     "Step",
     "Subject",
@@ -176,14 +175,6 @@ class Population:
 
 
 @dataclass(frozen=True, slots=True)
-class ScenarioAccount:
-    """An account the scenario adds or overrides (by system_id), with its credit (None: no limit)."""
-
-    account: AccountConfig
-    credit: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Bind:
     """A client of ``account`` binds (with the account's own password)."""
 
@@ -281,8 +272,8 @@ class Scenario:
 
     ``network`` is the network the run uses: the named or inline network with the
     scenario's ``accounts`` merged in (an account with the same system_id replaces the
-    network's) and its seed set to ``seed``.  ``accounts`` are the scenario's own ones (with
-    credit); ``timeline`` has every ``include`` already expanded, in order.
+    network's) and its seed set to ``seed``.  ``accounts`` are the scenario's own ones (their
+    ``credit`` is enforced by the aggregator, like any account's); ``timeline`` has every ``include`` already expanded, in order.
     """
 
     name: str
@@ -290,7 +281,7 @@ class Scenario:
     clock: ScenarioClock
     network: NetworkConfig
     timeline: tuple[Step, ...]
-    accounts: tuple[ScenarioAccount, ...] = ()
+    accounts: tuple[AccountConfig, ...] = ()
     populations: tuple[Population, ...] = ()
     source: str = ""
     _by_name: Mapping[str, Population] = field(init=False, repr=False, compare=False, hash=False)

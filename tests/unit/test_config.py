@@ -463,6 +463,35 @@ def test_a_short_code_belongs_to_one_account() -> None:
     ]
 
 
+# -- R10: account credit ------------------------------------------------------
+
+
+def test_account_credit_is_optional_segments() -> None:
+    assert parse_config(VALID, "net.yaml").accounts[0].credit is None
+    with_credit = VALID.replace("password: demo}", "password: demo, credit: 3}")
+    assert parse_config(with_credit, "net.yaml").accounts[0].credit == 3
+    zero = VALID.replace("password: demo}", "password: demo, credit: 0}")
+    assert parse_config(zero, "net.yaml").accounts[0].credit == 0
+    null = VALID.replace("password: demo}", "password: demo, credit: null}")
+    assert parse_config(null, "net.yaml").accounts[0].credit is None
+    assert load_config().accounts[0].credit is None  # the demo account has no limit
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ("credit: lots", 'net.yaml:14:47: accounts[0].credit: expected an integer >= 0, got "lots"'),
+        ("credit: -1", "net.yaml:14:47: accounts[0].credit: expected an integer >= 0, got -1"),
+        ("credit: 2.5", "net.yaml:14:47: accounts[0].credit: expected an integer >= 0, got 2.5"),
+        ("credit: true", "net.yaml:14:47: accounts[0].credit: expected an integer >= 0, got a boolean (true)"),
+        ("credits: 3", "net.yaml:14:39: accounts[0].credits: unknown key; did you mean 'credit'?"),
+    ],
+)
+def test_account_credit_errors(fields: str, message: str) -> None:
+    text = VALID.replace("{system_id: demo, password: demo}", "{system_id: demo, password: demo, " + fields + "}")
+    assert errors(text) == [message]
+
+
 # -- issue 4: operators: aggregator side -------------------------------------
 
 

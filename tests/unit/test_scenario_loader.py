@@ -91,8 +91,8 @@ def test_full_example_parses_into_the_model(tmp_path: Path) -> None:
     assert s.clock == ScenarioClock(datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), "Europe/Paris")
     assert [a.system_id for a in s.network.accounts] == ["demo", "shop"]
     (shop,) = s.accounts
-    assert shop.credit == 500.0
-    assert shop.account.traffic is TrafficClass.MARKETING and shop.account.short_codes == ("38000",)
+    assert shop.credit == 500 and s.network.accounts[1] == shop
+    assert shop.traffic is TrafficClass.MARKETING and shop.short_codes == ("38000",)
     assert s.populations == (
         Population(name="french_mobiles", prefix="+336", count=1000),
         Population(name="vip", numbers=("+33612345678", "+33699990001")),
@@ -317,7 +317,7 @@ def test_scenario_account_errors(tmp_path: Path) -> None:
     x = tmp_path / "x.yaml"
     assert problems(tmp_path, text) == [
         f"{x}:5:39: accounts[0].credti: unknown key; did you mean 'credit'?",
-        f"{x}:6:65: accounts[1].credit: expected a number >= 0, got -1",
+        f"{x}:6:65: accounts[1].credit: expected an integer >= 0, got -1",
     ]
 
 

@@ -1,0 +1,115 @@
+"""Account credit (RULES R10, first part): how many SMS a message costs, and who may still send.
+
+An account's ``credit`` (network config, ``accounts[].credit``) is a number of SMS *segments*.
+A message costs the segments it takes on the air interface, counted from its octets:
+
+* GSM 7-bit default alphabet (data_coding 0, 1 IA5, 3 Latin-1, the GSM 03.38 groups
+  with the default alphabet: 0x10-0x3F with alphabet bits 00, 0xC0-0xDF, 0xF0-0xF3 and
+  0xF8-0xFB): one segment up to 160 octets, else ``ceil(n / 153)`` (a concatenation header
+  takes 7 septets of each part);
+* everything else, UCS-2 (data_coding 8) and 8-bit data (2, 4, 0xF4...) included: one
+  segment up to 140 octets, else ``ceil(n / 134)`` (a 6-octet header in each part).
+
+The octets counted are those of ``short_message``, or of the ``message_payload`` TLV when the
+client sent one instead.  An empty message still costs one segment: everything accepted is
+billed (R10).
+
+:class:`CreditBook` keeps each limited account's remaining credit.  It starts from the
+configured credit minus what the store already holds for the account (every stored message
+was accepted, so billed, whatever became of it), so a restart on the same database does not
+refill anyone.  A submit that costs more than what is left is refused (the server answers
+ESME_RSUBMITFAIL) and not billed; refusals are only counted, not logged one by one.  The
+per-segment ledger of R10 (prices, validity of prepaid credit, re-pricing lines) is not here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from twisted.logger import Logger
+
+from aggregator.config import AccountConfig
+from aggregator.store import Store
+from smsc.pdu.codec import Tag, read_tlvs
+
+__all__ = ["CreditBook", "segments", "segments_of_octets"]
+
+log = Logger(namespace="aggregator.credit")
+
+
+def _is_gsm7(data_coding: int) -> bool:
+    if data_coding in (0, 1, 3):  # SMSC default alphabet, IA5 (ASCII), Latin-1: sent as GSM 7-bit
+        return True
+    if 0x10 <= data_coding <= 0x3F:  # GSM 03.38 general data coding: bits 3-2 = alphabet
+        return data_coding & 0x0C == 0
+    if 0xC0 <= data_coding <= 0xDF:  # message waiting indication, default alphabet
+        return True
+    if data_coding >= 0xF0:  # data coding / message class: bit 2 = 8-bit data
+        return data_coding & 0x04 == 0
+    return False
+
+
+# data_coding (one octet) -> (octets in a single SMS, octets per part of a concatenated one)
+_LIMITS: tuple[tuple[int, int], ...] = tuple((160, 153) if _is_gsm7(dc) else (140, 134) for dc in range(256))
+
+
+def segments_of_octets(data_coding: int, octets: int) -> int:
+    """SMS segments that ``octets`` octets of text in ``data_coding`` take (at least 1)."""
+    single, part = _LIMITS[data_coding & 0xFF]
+    if octets <= single:
+        return 1
+    return -(-octets // part)
+
+
+def segments(data_coding: int, short_message: bytes, message_payload_len: int = 0) -> int:
+    """SMS segments a submit_sm costs: from its message_payload TLV's length when it has one
+    (``message_payload_len`` > 0), else from ``short_message``."""
+    return segments_of_octets(data_coding, message_payload_len or len(short_message))
+
+
+def stored_segments(data_coding: int, octets: int, tlvs: bytes | None) -> int:
+    """Segments of a stored message: (data_coding, short_message length, TLVs as wire bytes)."""
+    payload = 0
+    if tlvs:
+        try:
+            payload = next((len(t.value) for t in read_tlvs(tlvs) if t.tag == Tag.message_payload), 0)
+        except ValueError:  # unreadable TLVs: count the short_message only
+            payload = 0
+    return segments_of_octets(data_coding, payload or octets)
+
+
+class CreditBook:
+    """Remaining credit (segments) of every account that has a ``credit`` limit.
+
+    ``remaining`` only holds limited accounts; ``refused`` counts refused submits per account.
+    """
+
+    def __init__(self, accounts: Iterable[AccountConfig], store: Store) -> None:
+        self.remaining: dict[str, int] = {}
+        self.refused: Counter[str] = Counter()
+        for account in accounts:
+            if account.credit is None:
+                continue
+            billed = sum(stored_segments(dc, n, tlvs) for dc, n, tlvs in store.message_sizes(account.system_id))
+            self.remaining[account.system_id] = max(0, account.credit - billed)
+            if billed:
+                log.info("{account}: {billed} segment(s) already billed, {left} of {credit} left",
+                         account=account.system_id, billed=billed, left=self.remaining[account.system_id],
+                         credit=account.credit)
+
+    def take(self, account: str, cost: int) -> bool:
+        """Bill ``cost`` segments to a limited account if it has them left; False (and a
+        refusal counted) when it has not."""
+        left = self.remaining.get(account)
+        if left is None:  # not limited
+            return True
+        if cost > left:
+            if not self.refused[account]:
+                log.warn("{account}: credit exhausted ({left} segment(s) left, a submit needs {cost});"
+                         " submits are refused ESME_RSUBMITFAIL, and counted, not logged",
+                         account=account, left=left, cost=cost)
+            self.refused[account] += 1
+            return False
+        self.remaining[account] = left - cost
+        return True
