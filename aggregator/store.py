@@ -579,6 +579,15 @@ class Store:
             )
         return [_message_record(r) for r in rows]
 
+    def message_sizes(self, account: str) -> list[tuple[int, int, bytes]]:
+        """(data_coding, octets of short_message, TLVs as wire bytes) of every message stored
+        for `account`, whatever its state: what aggregator.credit bills (R10)."""
+        rows = self._query(
+            "SELECT data_coding, length(short_message) AS octets, tlvs FROM messages WHERE account = ?",
+            (account,),
+        )
+        return [(r["data_coding"], r["octets"] or 0, bytes(r["tlvs"] or b"")) for r in rows]
+
     def count_by_state(self) -> dict[str, int]:
         """{state value: count} with every MessageState present (0 when none), so reports
         can index any state without a KeyError."""
@@ -588,6 +597,44 @@ class Store:
         ):
             counts[r["state"]] = r["n"]
         return counts
+
+    # --- counts for scenario expectations and reports: one SQL query each, so a million
+    # --- messages are counted without building a Python object per row
+
+    def count_messages(self, state: MessageState | None = None, account: str | None = None,
+                       operator_id: str | None = None, short_message: bytes | None = None) -> int:
+        """Messages matching every filter given."""
+        where, params = _filters(("state", None if state is None else MessageState(state).value),
+                                 ("account", account), ("operator_id", operator_id),
+                                 ("short_message", short_message))
+        return self._query("SELECT COUNT(*) AS n FROM messages" + where, params)[0]["n"]
+
+    def count_receipts(self, stat: str | None = None, account: str | None = None,
+                       operator_id: str | None = None) -> int:
+        """Receipts received from operators, by their message's account / operator."""
+        where, params = _filters(("r.stat", stat), ("m.account", account), ("m.operator_id", operator_id))
+        return self._query("SELECT COUNT(*) AS n FROM receipts r JOIN messages m ON m.id = r.message_id"
+                           + where, params)[0]["n"]
+
+    def count_mos(self, account: str | None = None, operator_id: str | None = None,
+                  short_message: bytes | None = None) -> int:
+        where, params = _filters(("account", account), ("operator_id", operator_id),
+                                 ("short_message", short_message))
+        return self._query("SELECT COUNT(*) AS n FROM mo" + where, params)[0]["n"]
+
+    def count_deliveries_done(self, account: str | None = None) -> int:
+        """deliver_sm (receipts and MOs) that clients acknowledged."""
+        where, params = _filters(("account", account))
+        where = (where + " AND" if where else " WHERE") + " delivered_at IS NOT NULL"
+        return self._query("SELECT COUNT(*) AS n FROM deliveries" + where, params)[0]["n"]
+
+    def message_timings(self) -> list[tuple[str, str, float, float | None]]:
+        """(operator_id, state, created_at, done_at) of every message, ORDER BY created_at, id:
+        what a report draws its outcomes, latencies and throughput from."""
+        self._check_open()
+        self.flush()
+        return self._db.conn.execute(
+            "SELECT operator_id, state, created_at, done_at FROM messages" + _ORDER_MESSAGES).fetchall()
 
     def next_message_number(self) -> int:
         """The counter value after the highest message id stored, so ids stay unique across
@@ -609,6 +656,15 @@ class Store:
 
 
 # --------------------------------------------------------------------------- row mapping
+
+
+def _filters(*pairs: tuple[str, object]) -> tuple[str, tuple[object, ...]]:
+    """' WHERE a = ? AND b = ?' and its parameters for the pairs whose value is not None."""
+    used = [(column, value) for column, value in pairs if value is not None]
+    if not used:
+        return "", ()
+    return " WHERE " + " AND ".join(f"{column} = ?" for column, _ in used), tuple(v for _, v in used)
+
 
 
 def _opt_iso(seconds: float | None) -> str | None:

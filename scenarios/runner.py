@@ -65,6 +65,11 @@ __all__ = ["run_scenario", "run_scenario_live", "ScenarioRunError"]
 
 THROTTLE_RETRY = 1.0  # simulated seconds before a throttled submit is sent again
 STOP_GRACE = 600.0  # simulated seconds the stop may take (unbinds, timeouts)
+# The store commits every 5 simulated seconds in a replay (serve: every 5 ms of real time):
+# one transaction per few hundred messages instead of per few, and a message's insert and
+# its state changes within those seconds become one row write.  Reads flush first, so the
+# expectations see everything.
+STORE_FLUSH_INTERVAL = 5.0
 LIVE_TIMEOUT = 15.0  # real seconds a live connection, bind or stop may take
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -198,12 +203,13 @@ class _Run:
         self.start = scenario.clock.start_seconds
         self.clock = VirtualClock(self.start)
         self.net = MemoryNetwork(self.clock)
-        self.store = Store(db_path, schedule=self.clock.callLater)
+        self.store = Store(db_path, schedule=self.clock.callLater, flush_interval=STORE_FLUSH_INTERVAL)
         config = replace(scenario.network, seed=seed)
         self.harness: Harness = _fired(defer.ensureDeferred(start_harness(  # type: ignore[assignment]
             config, self.clock, self.store, self.net.listen, self.net.dial, port=0, link_clock=self.clock)))
         _settle(self.clock, self.harness.connectors_bound(), "the operator binds", grace=60.0)  # type: ignore[arg-type]
         self.clients: dict[str, Client] = {}
+        self._populations: dict[str, tuple[str, ...]] = {}
         self.events: list[TimelineEntry] = []
         self.expectations: list[ExpectationResult] = []
 
@@ -254,7 +260,7 @@ class _Run:
 
     def campaign(self, index: int, step: Campaign) -> None:  # type: ignore[override]
         client = self._client(step.account, step.source)
-        numbers = self.scenario.population(step.population).draw(self.seed)[: step.count]
+        numbers = self._drawn(step.population)[: step.count]
         sender = step.sender or "SMSC"
         items = [_Outgoing(number, step.text, sender, step.receipt) for number in numbers]
         if step.rate is None:
@@ -266,6 +272,13 @@ class _Run:
         client.pump()
         pace = "at once" if step.rate is None else f"at {step.rate:g}/s"
         self.note(index, "campaign", f"{step.account}: {len(numbers)} messages to {step.population} {pace}")
+
+    def _drawn(self, name: str) -> tuple[str, ...]:
+        """A population's numbers, drawn once per run (a month of campaigns reuses them)."""
+        numbers = self._populations.get(name)
+        if numbers is None:
+            numbers = self._populations[name] = self.scenario.population(name).draw(self.seed)
+        return numbers
 
     def _pace(self, client: Client, items: list[_Outgoing], i: int, start: float, rate: float) -> None:
         """Send ``items[i]`` at ``start + i / rate``, then schedule the next one."""
@@ -314,51 +327,39 @@ class _Run:
 
     def count(self, subject: Subject, f: Filters) -> int:
         store = self.store
+        text = None if f.text is None else encode_text(f.text)
         if subject is Subject.MESSAGES:
-            return sum(1 for m in store.messages(f.state)
-                       if (f.account is None or m.account == f.account)
-                       and (f.operator is None or m.operator_id == f.operator)
-                       and (f.text is None or m.short_message == encode_text(f.text)))
+            return store.count_messages(f.state, f.account, f.operator, text)
         if subject is Subject.RECEIPTS:
             stat = None if f.stat is None else getattr(f.stat, "value", f.stat)
-            n = 0
-            for m in store.messages():
-                if (f.account is not None and m.account != f.account) or (
-                        f.operator is not None and m.operator_id != f.operator):
-                    continue
-                n += sum(1 for r in store.receipts(m.id) if stat is None or r.stat == stat)
-            return n
+            return store.count_receipts(stat, f.account, f.operator)
         if subject is Subject.MOS:
-            return sum(1 for mo in store.mos()
-                       if (f.account is None or mo.account == f.account)
-                       and (f.operator is None or mo.operator_id == f.operator)
-                       and (f.text is None or mo.short_message == encode_text(f.text)))
+            return store.count_mos(f.account, f.operator, text)
         if subject is Subject.DELIVERIES:
-            return sum(1 for _, done in store.deliveries(f.account) if done is not None)
+            return store.count_deliveries_done(f.account)
         raise AssertionError(subject)  # pragma: no cover
 
     # --- the end -------------------------------------------------------------------------
 
     def report(self) -> ScenarioReport:
-        messages = self.store.messages()
+        rows = self.store.message_timings()          # (operator_id, state, created_at, done_at)
         duration = self.now
         by_op: dict[str, list[str]] = {}
-        for m in messages:
-            by_op.setdefault(m.operator_id, []).append(m.state.value)
+        for operator_id, state, _, _ in rows:
+            by_op.setdefault(operator_id, []).append(state)
         order = [op.id for op in self.scenario.network.operators]
         per_operator = tuple(OperatorOutcomes(op, count_outcomes(by_op[op]))
                              for op in [*order, *sorted(set(by_op) - set(order))] if op in by_op)
-        latency = percentiles(m.done_at - m.created_at for m in messages if m.done_at is not None)
-        bucket = _bucket_size(duration)
+        latency = percentiles(done - created for _, _, created, done in rows if done is not None)
+        delivered = MessageState.DELIVERED.value
         throughput = bucket_throughput(
-            (m.created_at - self.start for m in messages),
-            (m.done_at - self.start for m in messages
-             if m.state is MessageState.DELIVERED and m.done_at is not None),
-            bucket, duration)
+            (created - self.start for _, _, created, _ in rows),
+            (done - self.start for _, state, _, done in rows if state == delivered and done is not None),
+            _bucket_size(duration), duration)
         return ScenarioReport(
             name=self.scenario.name, source=self.scenario.source, seed=self.seed,
-            start=self.scenario.clock.start.isoformat(), sim_duration=duration, messages=len(messages),
-            outcomes=count_outcomes(m.state.value for m in messages), per_operator=per_operator,
+            start=self.scenario.clock.start.isoformat(), sim_duration=duration, messages=len(rows),
+            outcomes=count_outcomes(state for _, state, _, _ in rows), per_operator=per_operator,
             latency=latency, throughput=throughput, events=tuple(self.events),
             expectations=tuple(self.expectations))
 
@@ -437,6 +438,7 @@ class _LiveRun(_Run):
         self.start = reactor.seconds()
         self.store = Store(db_path, schedule=reactor.callLater)
         self.clients = {}
+        self._populations = {}
         self.events = []
         self.expectations = []
 
