@@ -40,6 +40,7 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
+from smsc import trace
 from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
@@ -422,7 +423,8 @@ class DeliveryEngine:
             self._by_operator_id.pop((message.operator_id, message.operator_message_id), None)
         self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
                              attempts=message.attempts)
-        log.info("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
+        if trace.ON:
+            log.debug("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
         success = state is MessageState.DELIVERED
         if self.clients is not None and message.wants_receipt(success):
             self.clients.deliver_receipt(message, Receipt(

@@ -30,6 +30,7 @@ from aggregator.config import ConfigError, load_config
 from aggregator.control import control_site
 from aggregator.harness import start_harness, tcp_dial, tcp_listen
 from aggregator.store import Store
+from smsc import trace
 
 DEFAULT_DB = "smsc-harness.db"
 
@@ -109,6 +110,7 @@ def start_logging(level: str, out: TextIO = sys.stdout) -> None:
     # our lines already say; keep its warnings and errors.
     for namespace in ("log_legacy", "twisted"):
         predicate.setLogLevelForNamespace(namespace, LogLevel.warn)
+    trace.enable(level == "debug")           # per-message lines cost even when filtered out
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(_text_observer(out), [predicate])],
                                      redirectStandardIO=False)
 

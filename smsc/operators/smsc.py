@@ -29,6 +29,7 @@ from typing import Callable, Mapping
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from smsc import trace
 from smsc.adapter import SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.operators.behaviour import (
@@ -262,8 +263,9 @@ class OperatorSmsc:
         self.refused += 1
         if status == self.profile.behaviour.throttled_status:
             self.throttled += 1
-        log.debug("{op}: submit_sm refused: {status} ({reason})", op=self.profile.id, status=status.name,
-                  reason=reason)
+        if trace.ON:
+            log.debug("{op}: submit_sm refused: {status} ({reason})", op=self.profile.id, status=status.name,
+                      reason=reason)
         conn.respond(pdu, status)
 
     def _answer(self, conn: SmppConnection, pdu: Pdu, msisdn: str, decision: Decision, slow: bool) -> None:
@@ -289,9 +291,9 @@ class OperatorSmsc:
         self.messages[message_id] = message
         self.submitted += 1
         conn.respond(pdu, message_id=message_id)        # rule 1: the resp first...
-        log.debug("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
-                  stat=decision.stat.value, after=round(decision.done_after, 3),
-                  text_len=len(_bytes(pdu, "short_message")))
+        if trace.ON:
+            log.debug("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
+                      stat=decision.stat.value, after=round(decision.done_after, 3))
         self._later(decision.done_after, self._finish, message)   # ...then the fate, always later
 
     def _query(self, conn: SmppConnection, pdu: Pdu) -> None:
@@ -321,8 +323,9 @@ class OperatorSmsc:
             self._queue_receipt(message)
         elif asked:
             self.receipts_lost += 1
-            log.debug("{op}: receipt {id} {stat} not sent (lost)", op=self.profile.id, id=message.message_id,
-                      stat=fate.stat.value)
+            if trace.ON:
+                log.debug("{op}: receipt {id} {stat} not sent (lost)", op=self.profile.id,
+                          id=message.message_id, stat=fate.stat.value)
         if fate.reply is not None:
             self._later(fate.reply.after, self._reply, message, fate.reply)
 
@@ -398,8 +401,9 @@ class OperatorSmsc:
             self.receipts_sent += 1
         else:
             self.mo_sent += 1
-        log.debug("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value, ref=item.ref,
-                  peer=conn.peer)
+        if trace.ON:
+            log.debug("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value,
+                      ref=item.ref, peer=conn.peer)
 
         def answered(resp: Pdu) -> None:
             status = resp.command_status
