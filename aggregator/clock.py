@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -39,11 +40,15 @@ def iso(seconds: float) -> str:
     prints ``.123``.
     """
     whole, millis = divmod(round(seconds * 1000), 1000)
+    return f"{_iso_second(whole)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(whole: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a whole UTC second.  Cached: a store writes several
+    timestamps per message, mostly within the same few seconds."""
     d = datetime.fromtimestamp(whole, tz=timezone.utc)
-    return (
-        f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
-        f"T{d.hour:02d}:{d.minute:02d}:{d.second:02d}.{millis:03d}Z"
-    )
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
 
 
 def paris(seconds: float) -> datetime:

@@ -1,8 +1,15 @@
 """Thin Twisted adapters around a sans-IO `Session`. They make no SMPP decisions.
 
 `SmppConnection` moves bytes between the transport and the session, keeps exactly one timer
-armed at the session's `deadline()`, turns our requests into Deferreds that fire with the
-response, and hands incoming requests to a `SessionHandler`. The clock is passed in (the
+armed no later than the session's `deadline()`, turns our requests into Deferreds that fire
+with the response, and hands incoming requests to a `SessionHandler`.
+
+The timer: traffic only ever moves the session's deadline *later* (keepalive and inactivity
+count from the last PDU; the response timeout counts from the oldest request), except when a
+request is sent with none outstanding or the bind state changes (a bound session starts its
+keepalive).  So the timer is re-armed then, and when it fires (to the deadline as it is by
+then); other PDUs received and answered never touch it.  A timer that
+fires before anything is due just re-arms: once per keepalive interval, not once per PDU. The clock is passed in (the
 reactor over TCP, a `task.Clock` in the simulator); this module never imports the reactor.
 """
 
@@ -90,18 +97,25 @@ class SmppConnection(protocol.Protocol):
     def request(self, command: Command, tlvs: tuple[Tlv, ...] = (), **params: Value) -> defer.Deferred[Pdu]:
         """Send a request; the Deferred fires with the response PDU (which may carry an error
         status or be a generic_nack), or fails with ResponseTimeout / ConnectionGone."""
-        pdu = self.session.send_request(command, self.clock.seconds(), tlvs, **params)
+        session = self.session
+        first = not session.outstanding
+        pdu = session.send_request(command, self.clock.seconds(), tlvs, **params)
         waiting: defer.Deferred[Pdu] = defer.Deferred()
         self._waiting[pdu.sequence_number] = waiting
         self._flush()
-        self._rearm()
+        if first:
+            self._rearm()                        # the response timeout may come first now
         return waiting
 
     def respond(self, request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> None:
         if self.session.state is SessionState.CLOSED:
             return                                   # peer left before we answered: nothing to do
-        self.session.respond(request, self.clock.seconds(), status, tlvs, **params)
+        session = self.session
+        state = session.state
+        session.respond(request, self.clock.seconds(), status, tlvs, **params)
         self._flush()
+        if session.state is not state:
+            self._rearm()
 
     def unbind(self) -> defer.Deferred[Pdu]:
         return self.request(Command.unbind)
@@ -114,10 +128,12 @@ class SmppConnection(protocol.Protocol):
     # --- internals -----------------------------------------------------------------------
 
     def _process(self, events: list[Event]) -> None:
+        state = self.session.state
         for event in events:
             self._dispatch(event)
         self._flush()
-        self._rearm()
+        if self.session.state is not state:
+            self._rearm()
 
     def _dispatch(self, event: Event) -> None:
         if isinstance(event, RequestReceived):
@@ -169,6 +185,7 @@ class SmppConnection(protocol.Protocol):
     def _on_timer(self) -> None:
         self._timer = None
         self._process(self.session.handle_timer(self.clock.seconds()))
+        self._rearm()
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

@@ -15,7 +15,9 @@ Rules of this module (they are what makes a replay deterministic):
 2. Bytes keep their order per direction whatever the clock does with calls due at the same
    time: each direction of a link is a FIFO, and every scheduled delivery takes the head.
    Across directions and links, order is the clock's (for `task.Clock`: by time, then by the
-   order of the `callLater` calls).
+   order of the `callLater` calls). Writes due at the same time on one direction travel
+   together, as TCP coalesces segments: the peer gets them in one `dataReceived` call, and
+   a burst of PDUs costs one clock call, not one per PDU.
 3. `loseConnection` behaves as a FIN: data already written (by either side) that is due by
    the time the close arrives, `latency` later, is delivered first; then both protocols get
    `connectionLost(ConnectionDone)`, the side that closed first. Data due later, and writes
@@ -215,7 +217,7 @@ class _Direction:
 
     def __init__(self, receiver: IProtocol) -> None:
         self.receiver = receiver
-        self.queue: deque[tuple[float, bytes]] = deque()
+        self.queue: deque[tuple[float, list[bytes]]] = deque()   # (due, chunks written for it)
 
 
 class _Link:
@@ -234,14 +236,19 @@ class _Link:
         a.outgoing, b.outgoing = _Direction(b_protocol), _Direction(a_protocol)
 
     def send(self, direction: _Direction, data: bytes) -> None:
-        direction.queue.append((self.clock.seconds() + self.latency, data))
+        due = self.clock.seconds() + self.latency
+        queue = direction.queue
+        if queue and queue[-1][0] == due:
+            queue[-1][1].append(data)       # rides with the bytes already due then (rule 2)
+            return
+        queue.append((due, [data]))
         self.clock.callLater(self.latency, self._deliver_next, direction)
 
     def _deliver_next(self, direction: _Direction) -> None:
         if self.closed or not direction.queue:
             return                          # dropped by a close, or taken by the close's flush
-        _, data = direction.queue.popleft()
-        direction.receiver.dataReceived(data)
+        _, chunks = direction.queue.popleft()
+        direction.receiver.dataReceived(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self, initiator: MemoryTransport) -> None:
         """A FIN from `initiator`: the close arrives `latency` later (rule 3)."""

@@ -188,8 +188,11 @@ class Session:
         return pdu
 
     def data_to_send(self) -> bytes:
-        data = b"".join(self._out)
-        self._out.clear()
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         return data
 
     def _queue(self, pdu: Pdu, now: float) -> None:
@@ -206,24 +209,27 @@ class Session:
     # --- time --------------------------------------------------------------------------
 
     def deadline(self) -> float | None:
-        """The next instant `handle_timer` has work to do, or None."""
-        if self.state is SessionState.CLOSED or self._closing:
+        """The next instant `handle_timer` has work to do, or None.  (Called after every PDU:
+        written to build nothing.)"""
+        if self._closing or self.state is SessionState.CLOSED:
             return None
         cfg = self.config
-        terms: list[float] = []
-        if self._pending:
-            oldest = next(iter(self._pending.values()))
-            terms.append(oldest.sent_at + cfg.response_timeout)
-        if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
-                and self.window_available > 0):
-            terms.append(max(self._last_sent, self._last_received) + cfg.enquire_link_interval)
-        if cfg.inactivity_timeout is not None:
-            terms.append(self._last_received + cfg.inactivity_timeout)
-        return min(terms) if terms else None
+        at = None if cfg.inactivity_timeout is None else self._last_received + cfg.inactivity_timeout
+        pending = self._pending
+        if pending:
+            timeout = next(iter(pending.values())).sent_at + cfg.response_timeout
+            if at is None or timeout < at:
+                at = timeout
+        interval = cfg.enquire_link_interval
+        if interval is not None and len(pending) < cfg.window and states.is_bound(self.state):
+            last = self._last_sent if self._last_sent > self._last_received else self._last_received
+            if at is None or last + interval < at:
+                at = last + interval
+        return at
 
     def handle_timer(self, now: float) -> list[Event]:
         events: list[Event] = []
-        if self.state is SessionState.CLOSED:
+        if self._closing or self.state is SessionState.CLOSED:
             return events
         cfg = self.config
         while self._pending:

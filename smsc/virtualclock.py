@@ -6,8 +6,8 @@ thousands of receipts, retries and bytes in flight pending at once (it was three
 a scenario's wall time).  :class:`VirtualClock` is a drop-in subclass with the same
 behaviour, seen from the outside:
 
-* calls due at the same time run in the order they were scheduled (FIFO), as with the
-  stable sort of ``task.Clock``;
+* calls due at the same time run in the order they were first scheduled (FIFO), as with
+  the stable sort of ``task.Clock``, even after ``reset`` or ``delay`` moved them;
 * ``advance(amount)`` moves the time first, then runs everything due, including calls that
   those calls schedule for a time already reached;
 * ``DelayedCall.cancel``, ``reset`` and ``delay`` work (cancelled entries are skipped when
@@ -47,7 +47,8 @@ class VirtualClock(Clock):
                   **kw: object) -> IDelayedCall:
         call = DelayedCall(self.rightNow + delay, callable, args, kw, _ignore, self._moved_earlier,
                            self.seconds)
-        heapq.heappush(self._heap, (call.time, next(self._order), call))
+        call.order = order = next(self._order)     # type: ignore[attr-defined]
+        heapq.heappush(self._heap, (call.time, order, call))
         return call
 
     def getDelayedCalls(self) -> Sequence[IDelayedCall]:
@@ -61,7 +62,7 @@ class VirtualClock(Clock):
 
     def _moved_earlier(self, call: DelayedCall) -> None:
         """``reset`` to an earlier time: push it again; the old entry is skipped later."""
-        heapq.heappush(self._heap, (call.time, next(self._order), call))
+        heapq.heappush(self._heap, (call.time, call.order, call))  # type: ignore[attr-defined]
 
     # --- moving time -----------------------------------------------------------------------
 
@@ -78,7 +79,7 @@ class VirtualClock(Clock):
                 heapq.heappop(heap)
                 if due > at:            # moved later by reset/delay: file it at its new time
                     call.activate_delay()
-                    heapq.heappush(heap, (call.time, next(self._order), call))
+                    heapq.heappush(heap, (call.time, call.order, call))  # type: ignore[attr-defined]
                 continue                # moved earlier: its newer entry is (or was) in the heap
             return at, call
         return None

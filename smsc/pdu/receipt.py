@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from smsc.pdu.codec import MessageState, Pdu, Tag, Tlv
 
@@ -33,7 +34,13 @@ STATE_TO_STAT = {state: stat for stat, state in STAT_TO_STATE.items()}
 
 def receipt_date(seconds: float) -> str:
     """YYMMDDhhmm (UTC) of a clock reading, as Appendix B writes dates."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%y%m%d%H%M")
+    return _minute(int(seconds // 60))
+
+
+@lru_cache(maxsize=1024)
+def _minute(minute: int) -> str:
+    """Cached: every receipt formats two dates, mostly in the same few minutes."""
+    return datetime.fromtimestamp(minute * 60, timezone.utc).strftime("%y%m%d%H%M")
 
 
 @dataclass(frozen=True, slots=True)
