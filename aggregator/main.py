@@ -33,6 +33,8 @@ from aggregator.store import Store
 from smsc import trace
 
 DEFAULT_DB = "smsc-harness.db"
+# A progress bar (on stderr) for scenarios planning at least this many messages, or on a terminal.
+PROGRESS_MIN_MESSAGES = 10_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,10 +182,19 @@ def check_scenarios(paths: Sequence[str]) -> int:
 def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None) -> int:
     """Load every scenario first (exit 2 on any invalid one), then replay each in memory and
     write reports."""
+    from reports.terminal import ProgressBar
     from scenarios.runner import run_scenario
 
     async def replay(scenario: object, db: Path, seed: int | None) -> object:
-        return run_scenario(scenario, db, seed)  # type: ignore[arg-type]
+        total = scenario.planned_messages()  # type: ignore[attr-defined]
+        if total < PROGRESS_MIN_MESSAGES and not sys.stderr.isatty():
+            return run_scenario(scenario, db, seed)  # type: ignore[arg-type]
+        bar = ProgressBar(sys.stderr, time.monotonic, label="messages")
+        bar.update(0, total)
+        try:
+            return run_scenario(scenario, db, seed, lambda done: bar.update(done, total))  # type: ignore[arg-type]
+        finally:
+            bar.finish()
 
     done: list[object] = []
     defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay)).addBoth(done.append)

@@ -295,3 +295,9 @@ class Scenario:
     def population(self, name: str) -> Population:
         """The population called ``name`` (KeyError if there is none)."""
         return self._by_name[name]
+
+    def planned_messages(self) -> int:
+        """How many submit_sm the timeline sends (each ``submit``, each campaign's count, at
+        most its population's size): the total of a progress bar."""
+        return sum(1 if isinstance(step, Submit) else min(step.count, self.population(step.population).size)
+                   for step in self.timeline if isinstance(step, (Submit, Campaign)))

@@ -70,6 +70,7 @@ STOP_GRACE = 600.0  # simulated seconds the stop may take (unbinds, timeouts)
 # its state changes within those seconds become one row write.  Reads flush first, so the
 # expectations see everything.
 STORE_FLUSH_INTERVAL = 5.0
+PROGRESS_SLICE = 60.0  # simulated seconds between progress reports, when asked for
 LIVE_TIMEOUT = 15.0  # real seconds a live connection, bind or stop may take
 _LETTER = re.compile(r"[A-Za-z]")
 
@@ -197,9 +198,11 @@ def _settle(clock: Clock, d: defer.Deferred[object], what: str, grace: float = 0
 
 
 class _Run:
-    def __init__(self, scenario: Scenario, db_path: Path, seed: int) -> None:
+    def __init__(self, scenario: Scenario, db_path: Path, seed: int,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.scenario = scenario
         self.seed = seed
+        self.progress = progress
         self.start = scenario.clock.start_seconds
         self.clock = VirtualClock(self.start)
         self.net = MemoryNetwork(self.clock)
@@ -296,8 +299,18 @@ class _Run:
         self.note(index, "mo", f"{step.sender} -> {step.to} via {route.operator_id}: {step.text!r}")
 
     def advance(self, index: int, step: Advance) -> None:  # type: ignore[override]
-        run_until(self.clock, self.clock.seconds() + step.seconds)
+        end = self.clock.seconds() + step.seconds
+        if self.progress is None:
+            run_until(self.clock, end)
+        else:                                   # in slices, to report progress as time moves
+            while self.clock.seconds() < end:
+                run_until(self.clock, min(end, self.clock.seconds() + PROGRESS_SLICE))
+                self.progress(self.sent())
         self.note(index, "advance", f"advanced {step.seconds:g}s")
+
+    def sent(self) -> int:
+        """submit_sm answered so far (accepted or refused), all clients together."""
+        return sum(c.accepted + sum(c.refused.values()) for c in self.clients.values())
 
     def operator(self, index: int, step: OperatorChange) -> None:  # type: ignore[override]
         smsc = self.harness.operators[step.operator]
@@ -385,10 +398,13 @@ def _bucket_size(duration: float) -> float:
     return float(math.ceil(duration / 60 / 86400.0) * 86400.0)
 
 
-def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None) -> ScenarioReport:
+def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> ScenarioReport:
     """Play ``scenario`` in memory on a virtual clock, with the store at ``db_path`` (a new
-    file); ``seed`` overrides the scenario's.  Returns its report; the harness is stopped."""
-    run = _Run(scenario, Path(db_path), scenario.seed if seed is None else seed)
+    file); ``seed`` overrides the scenario's.  ``progress``, if given, is called with the
+    number of submits answered so far every minute of simulated time (out of
+    ``scenario.planned_messages()``).  Returns its report; the harness is stopped."""
+    run = _Run(scenario, Path(db_path), scenario.seed if seed is None else seed, progress)
     try:
         for index, step in enumerate(scenario.timeline):
             run.play(index, step)
@@ -432,6 +448,7 @@ class _LiveRun(_Run):
     def __init__(self, scenario: Scenario, db_path: Path, seed: int, reactor: IReactorTime) -> None:
         self.scenario = scenario
         self.seed = seed
+        self.progress = None
         self.reactor = reactor
         self.calls = _TrackedCalls(reactor)
         self.clock = self.calls  # type: ignore[assignment]
