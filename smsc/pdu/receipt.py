@@ -92,10 +92,31 @@ def is_receipt(pdu: Pdu) -> bool:
     return isinstance(esm_class, int) and bool(esm_class & (ESM_CLASS_RECEIPT | ESM_CLASS_INTERMEDIATE))
 
 
+# The Appendix B layout exactly as most SMSCs (and ours) write it: one regex match instead of
+# finding every field mark.  Values other than the text hold no ':' and no space, so they hide
+# no field mark; a text with a ':' (it might) goes to the general reader, as does anything else.
+_STANDARD = re.compile(r"id:([^\s:]*) sub:([^\s:]*) dlvrd:([^\s:]*) submit date:([^\s:]*) "
+                       r"done date:([^\s:]*) stat:([^\s:]*) err:([^\s:]*) text:([^:]*)\Z")
+
+
 def parse_receipt(pdu: Pdu) -> Receipt | None:
     """Read a receipt deliver_sm (or data_sm); None when it carries no message id at all."""
     raw = pdu.get("short_message", b"")
     text = raw.decode("latin-1") if isinstance(raw, bytes) else ""
+    standard = _STANDARD.match(text)
+    if standard is not None:
+        message_id, sub, dlvrd, submit_date, done_date, stat, err, head = standard.groups()
+        tlv_id = pdu.tlv(Tag.receipted_message_id)
+        if tlv_id is not None:
+            message_id = tlv_id.as_str()
+        if message_id and stat:
+            return Receipt(message_id=message_id, stat=stat.upper(), err=err, submit_date=submit_date,
+                           done_date=done_date, sub=sub, dlvrd=dlvrd, text=head)
+    return _parse_any(pdu, text)
+
+
+def _parse_any(pdu: Pdu, text: str) -> Receipt | None:
+    """The general reader: fields in any order and case, some missing, TLVs instead."""
     fields: dict[str, str] = {}
     marks = list(_FIELD.finditer(text))
     for mark, following in zip(marks, marks[1:] + [None]):
