@@ -52,6 +52,9 @@ _TRY_AGAIN = (CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RTHROTTLED, Comma
 _DATA_CODING_DEFAULT = 0x00
 _DATA_CODING_LATIN1 = 0x03
 _DATA_CODING_UCS2 = 0x08
+# A message stays answerable to query_sm this long after its final state, then is forgotten
+# (real SMSCs purge too; the aggregator asks within minutes of a validity end).
+QUERY_RETENTION = 48 * 3600.0
 
 
 @dataclass(slots=True)
@@ -114,6 +117,7 @@ class OperatorSmsc:
         self._submits_to: dict[str, int] = {}              # submits per exact-rule number
         self._timers: dict[int, IDelayedCall] = {}
         self._timer_ids = 0
+        self._forget: deque[tuple[float, str]] = deque()   # (when, message_id), in time order
         # counters
         self.submitted = 0                  # accepted submit_sm
         self.refused = 0                    # submit_sm answered with an error status
@@ -315,7 +319,10 @@ class OperatorSmsc:
     def _finish(self, message: _Message) -> None:
         fate = message.fate
         message.state = STAT_TO_STATE[fate.stat.value]
-        message.done_at = self.clock.seconds()
+        message.done_at = now = self.clock.seconds()
+        self._forget.append((now + QUERY_RETENTION, message.message_id))
+        while self._forget[0][0] <= now:       # times only grow: the oldest are on the left
+            self.messages.pop(self._forget.popleft()[1], None)
         delivered = fate.stat is Stat.DELIVRD
         wanted = message.receipt_wanted
         asked = wanted == 1 or (wanted == 2 and not delivered) or (wanted == 3 and delivered)

@@ -164,6 +164,27 @@ async def test_magic_number_without_receipt_is_still_known_to_query_sm(op: Opera
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_final_message_is_forgotten_48_hours_later(op: Operator) -> None:
+    esme = await op.client()
+    first = await submit(esme, "+33699990000")          # delivered at once
+    op.clock.advance(5)                                  # its fate (task.Clock: at the step's end)
+    op.clock.advance(47 * 3600)
+    second = await submit(esme, "+33699990000")         # each final state forgets what is due
+    op.clock.advance(5)
+    assert esme.conn is not None
+    known = await wait(esme.conn.request(Command.query_sm, message_id=first["message_id"]))
+    assert known.command_status == OK
+    op.clock.advance(3600 + 1)
+    third = await submit(esme, "+33699990000")
+    op.clock.advance(5)                                  # its fate: the purge runs then
+    await barrier(esme)
+    gone = await wait(esme.conn.request(Command.query_sm, message_id=first["message_id"]))
+    assert gone.command_status == CommandStatus.ESME_RQUERYFAIL
+    kept = await wait(esme.conn.request(Command.query_sm, message_id=second["message_id"]))
+    assert kept.command_status == OK and third.command_status == OK
+
+
+@pytest_twisted.ensureDeferred
 async def test_magic_number_throttled_every_other_submit(op: Operator) -> None:
     esme = await op.client()
     statuses = [(await submit(esme, "+33699990010")).command_status for _ in range(5)]
