@@ -220,14 +220,13 @@ class OperatorPool:
 
     def _send(self, connector: OperatorConnector, message: Message, now: float) -> None:
         assert connector.conn is not None
-        sent = connector.conn.request(
-            Command.submit_sm, message.tlvs,
+        connector.conn.request_then(
+            self._answered, self._unanswered, Command.submit_sm, message.tlvs, (message,),
             source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
             source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
             destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
             validity_period=relative(message.deadline - now), registered_delivery=1,
             data_coding=message.data_coding, short_message=message.short_message)
-        sent.addCallbacks(self._answered, self._unanswered, callbackArgs=(message,), errbackArgs=(message,))
 
     def _answered(self, resp: Pdu, message: Message) -> None:
         status = resp.command_status

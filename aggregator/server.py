@@ -250,11 +250,10 @@ class AggregatorServer:
                 return
             owed = waiting.popleft()
             record, pdu = owed
-            sent = conn.request(pdu.command, pdu.tlvs, **pdu.params)
+            conn.request_then(self._delivered, self._not_delivered, pdu.command, pdu.tlvs, (owed,), **pdu.params)
             if trace.ON:
                 log.debug("{account}: {kind} {id} sent", account=system_id, kind=record.kind,
                           id=record.message_id or record.id)
-            sent.addCallbacks(self._delivered, self._not_delivered, callbackArgs=(owed,), errbackArgs=(owed,))
 
     def _delivered(self, resp: Pdu, owed: tuple[DeliveryRecord, Pdu]) -> None:
         record = owed[0]

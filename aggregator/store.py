@@ -232,8 +232,8 @@ _INSERT_MESSAGE = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, account, kind, message_id, pdu, created_at, created_iso)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO deliveries (id, account, kind, message_id, pdu, created_at, created_iso,"
+    " delivered_at, delivered_iso) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ? WHERE id = ?"
 _INSERT_MO = (
@@ -285,7 +285,9 @@ class Store:
         self._updates: dict[str, dict[str, Any]] = {}
         self._events: list[tuple[str, float, str, str]] = []
         self._receipts: list[ReceiptRecord] = []
-        self._deliveries: list[DeliveryRecord] = []
+        # Deliveries not yet written, by id, with their acknowledgement time if it came
+        # before the flush (then the row is written done, with no UPDATE).
+        self._deliveries: dict[int, tuple[DeliveryRecord, float | None]] = {}
         self._deliveries_done: list[tuple[float, str, int]] = []
         self._mos: list[MoRecord] = []
         rows = list(self._db.query("SELECT COALESCE(MAX(id), 0) AS n FROM deliveries"))
@@ -362,8 +364,9 @@ class Store:
                 conn.executemany(_INSERT_RECEIPT, map(_receipt_params, self._receipts))
             if self._deliveries:
                 conn.executemany(_INSERT_DELIVERY, (
-                    (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at))
-                    for d in self._deliveries))
+                    (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at),
+                     done, None if done is None else iso(done))
+                    for d, done in self._deliveries.values()))
             if self._deliveries_done:
                 conn.executemany(_DELIVERY_DONE, self._deliveries_done)
             if self._mos:
@@ -374,7 +377,7 @@ class Store:
         self._updates = {}
         self._events = []
         self._receipts = []
-        self._deliveries = []
+        self._deliveries = {}
         self._deliveries_done = []
         self._mos = []
 
@@ -475,14 +478,18 @@ class Store:
         self._check_open()
         record = DeliveryRecord(self._next_delivery_id, account, kind, message_id, pdu, at)
         self._next_delivery_id += 1
-        self._deliveries.append(record)
+        self._deliveries[record.id] = (record, None)
         self._queued()
         return record
 
     def delivery_done(self, delivery_id: int, at: float) -> None:
         """The client acknowledged the deliver_sm (deliver_sm_resp)."""
         self._check_open()
-        self._deliveries_done.append((at, iso(at), delivery_id))
+        pending = self._deliveries.get(delivery_id)
+        if pending is not None:
+            self._deliveries[delivery_id] = (pending[0], at)
+        else:
+            self._deliveries_done.append((at, iso(at), delivery_id))
         self._queued()
 
     def add_mo(self, mo: MoRecord) -> None:

@@ -147,11 +147,11 @@ class Client:
         while self.queue and self.bound and conn is not None and conn.session.window_available > 0:
             item = self.queue.popleft()
             addr, ton = destination(item.to)
-            d = conn.request(
-                Command.submit_sm, source_addr_ton=source_ton(item.sender), source_addr=item.sender,
+            conn.request_then(
+                self._answered, self._failed, Command.submit_sm, (), (item,),
+                source_addr_ton=source_ton(item.sender), source_addr=item.sender,
                 dest_addr_ton=ton, dest_addr_npi=1 if ton == 1 else 0, destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
-            d.addCallbacks(self._answered, self._failed, callbackArgs=(item,), errbackArgs=(item,))
 
     def _answered(self, resp: Pdu, item: _Outgoing) -> None:
         status = resp.command_status

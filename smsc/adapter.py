@@ -15,7 +15,7 @@ reactor over TCP, a `task.Clock` in the simulator); this module never imports th
 
 from __future__ import annotations
 
-from typing import Protocol as TypingProtocol
+from typing import Callable, Protocol as TypingProtocol, Union
 
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -68,7 +68,7 @@ class SmppConnection(protocol.Protocol):
         self.handler = handler
         self.peer = "?"
         self.system_id: str | None = None          # set by the application once bound
-        self._waiting: dict[int, defer.Deferred[Pdu]] = {}
+        self._waiting: dict[int, _Waiting] = {}
         self._timer: IDelayedCall | None = None
         self._timer_at = 0.0
 
@@ -97,15 +97,28 @@ class SmppConnection(protocol.Protocol):
     def request(self, command: Command, tlvs: tuple[Tlv, ...] = (), **params: Value) -> defer.Deferred[Pdu]:
         """Send a request; the Deferred fires with the response PDU (which may carry an error
         status or be a generic_nack), or fails with ResponseTimeout / ConnectionGone."""
+        waiting: defer.Deferred[Pdu] = defer.Deferred()
+        self._send(waiting, command, tlvs, params)
+        return waiting
+
+    def request_then(self, answered: Callable[..., object], failed: Callable[..., object],
+                     command: Command, tlvs: tuple[Tlv, ...] = (), args: tuple[object, ...] = (),
+                     **params: Value) -> None:
+        """As `request`, with plain callbacks: ``answered(resp, *args)`` or
+        ``failed(Failure(ResponseTimeout | ConnectionGone), *args)``.  For the per-message paths
+        (submit_sm, deliver_sm), where a Deferred per PDU was a few percent of a replay.  An
+        exception raised by a callback is logged, as a Deferred would, and goes no further."""
+        self._send((answered, failed, args), command, tlvs, params)
+
+    def _send(self, waiting: _Waiting, command: Command, tlvs: tuple[Tlv, ...],
+              params: dict[str, Value]) -> None:
         session = self.session
         first = not session.outstanding
         pdu = session.send_request(command, self.clock.seconds(), tlvs, **params)
-        waiting: defer.Deferred[Pdu] = defer.Deferred()
         self._waiting[pdu.sequence_number] = waiting
         self._flush()
         if first:
             self._rearm()                        # the response timeout may come first now
-        return waiting
 
     def respond(self, request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> None:
         if self.session.state is SessionState.CLOSED:
@@ -141,13 +154,13 @@ class SmppConnection(protocol.Protocol):
         elif isinstance(event, ResponseReceived):
             waiting = self._waiting.pop(event.pdu.sequence_number, None)
             if waiting is not None:
-                waiting.callback(event.pdu)
+                _answer(waiting, event.pdu)
         elif isinstance(event, ResponseTimedOut):
             waiting = self._waiting.pop(event.request.sequence_number, None)
             log.warn("{peer} no response to {command} seq {seq}", peer=self.peer,
                      command=event.request.command.name, seq=event.request.sequence_number)
             if waiting is not None:
-                waiting.errback(ResponseTimeout(event.request))
+                _fail(waiting, ResponseTimeout(event.request))
         elif isinstance(event, ProtocolError):
             log.warn("{peer} protocol error: {reason} (answered {status})", peer=self.peer,
                      reason=event.reason, status=status_name(event.answer_status))
@@ -161,7 +174,7 @@ class SmppConnection(protocol.Protocol):
             for request in event.unanswered:
                 waiting = self._waiting.pop(request.sequence_number, None)
                 if waiting is not None:
-                    waiting.errback(ConnectionGone(request))
+                    _fail(waiting, ConnectionGone(request))
 
     def _flush(self) -> None:
         data = self.session.data_to_send()
@@ -191,6 +204,30 @@ class SmppConnection(protocol.Protocol):
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
+
+
+# Who waits for a response: a Deferred (`request`) or (answered, failed, args) (`request_then`).
+_Waiting = Union["defer.Deferred[Pdu]", tuple[Callable[..., object], Callable[..., object], tuple[object, ...]]]
+
+
+def _answer(waiting: _Waiting, resp: Pdu) -> None:
+    if isinstance(waiting, tuple):
+        try:
+            waiting[0](resp, *waiting[2])
+        except Exception:                        # noqa: BLE001 - as an unhandled Deferred error
+            log.failure("response handler failed for {command}", command=resp.command.name)
+    else:
+        waiting.callback(resp)
+
+
+def _fail(waiting: _Waiting, error: Exception) -> None:
+    if isinstance(waiting, tuple):
+        try:
+            waiting[1](Failure(error), *waiting[2])
+        except Exception:                        # noqa: BLE001 - as an unhandled Deferred error
+            log.failure("failure handler failed: {error}", error=error)
+    else:
+        waiting.errback(error)
 
 
 class SmppFactory(protocol.Factory):

@@ -403,7 +403,8 @@ class OperatorSmsc:
         return None
 
     def _send(self, conn: SmppConnection, item: _Outgoing) -> None:
-        sent = conn.request(Command.deliver_sm, item.tlvs, **item.params)
+        conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
+                          **item.params)
         if item.kind is _Kind.RECEIPT:
             self.receipts_sent += 1
         else:
@@ -412,24 +413,22 @@ class OperatorSmsc:
             log.debug("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value,
                       ref=item.ref, peer=conn.peer)
 
-        def answered(resp: Pdu) -> None:
-            status = resp.command_status
-            if status in _TRY_AGAIN:
-                log.info("{op}: {kind} {ref} refused for now ({status}); retried in {after}s",
-                         op=self.profile.id, kind=item.kind.value, ref=item.ref, status=status_name(status),
-                         after=_REDELIVER_AFTER)
-                self._later(_REDELIVER_AFTER, self._requeue, item)
-            elif status:
-                log.warn("{op}: {kind} {ref} refused ({status}); dropped", op=self.profile.id,
-                         kind=item.kind.value, ref=item.ref, status=status_name(status))
-            self._flush_outbox()
+    def _delivered(self, resp: Pdu, item: _Outgoing) -> None:
+        status = resp.command_status
+        if status in _TRY_AGAIN:
+            log.info("{op}: {kind} {ref} refused for now ({status}); retried in {after}s",
+                     op=self.profile.id, kind=item.kind.value, ref=item.ref, status=status_name(status),
+                     after=_REDELIVER_AFTER)
+            self._later(_REDELIVER_AFTER, self._requeue, item)
+        elif status:
+            log.warn("{op}: {kind} {ref} refused ({status}); dropped", op=self.profile.id,
+                     kind=item.kind.value, ref=item.ref, status=status_name(status))
+        self._flush_outbox()
 
-        def failed(reason: object) -> None:
-            log.warn("{op}: {kind} {ref} not acknowledged; kept for the next bind", op=self.profile.id,
-                     kind=item.kind.value, ref=item.ref)
-            self._outbox.append(item)
-
-        sent.addCallbacks(answered, failed)
+    def _not_delivered(self, reason: object, item: _Outgoing) -> None:
+        log.warn("{op}: {kind} {ref} not acknowledged; kept for the next bind", op=self.profile.id,
+                 kind=item.kind.value, ref=item.ref)
+        self._outbox.append(item)
 
     def _requeue(self, item: _Outgoing) -> None:
         self._outbox.append(item)

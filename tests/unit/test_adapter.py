@@ -96,6 +96,40 @@ def test_connection_loss_fails_waiting_requests_and_tells_the_handler() -> None:
     assert clock.getDelayedCalls() == []
 
 
+def test_request_then_calls_back_with_its_arguments() -> None:
+    conn, transport, clock, _ = connected(response_timeout=10.0, enquire_link_interval=None,
+                                          inactivity_timeout=None)
+    seen: list[tuple[object, ...]] = []
+    conn.request_then(lambda resp, *args: seen.append((resp.command, *args)),
+                      lambda failure, *args: seen.append(("failed", failure.type, *args)),
+                      Command.bind_transceiver, (), ("a", 1), system_id="a", password="b")
+    (bind,) = written(transport)
+    conn.dataReceived(encode(response_to(bind, system_id="smsc")))
+    assert seen == [(Command.bind_transceiver_resp, "a", 1)]
+    conn.request_then(seen.append, lambda failure, *args: seen.append(("failed", failure.type, *args)),
+                      Command.enquire_link, (), ("b",))
+    clock.advance(10.1)
+    assert seen[-1] == ("failed", ResponseTimeout, "b")
+    conn.request_then(seen.append, lambda failure, *args: seen.append(("failed", failure.type, *args)),
+                      Command.enquire_link, (), ("c",))
+    conn.connectionLost()
+    assert seen[-1] == ("failed", ConnectionGone, "c")
+
+
+def test_a_failing_response_handler_is_logged_and_the_connection_goes_on() -> None:
+    conn, transport, clock, handler = connected(enquire_link_interval=None)
+
+    def broken(resp: Pdu) -> None:
+        raise RuntimeError("bug in a handler")
+
+    conn.request_then(broken, lambda failure: None, Command.bind_transceiver, system_id="a")
+    (bind,) = written(transport)
+    conn.dataReceived(encode(response_to(bind, system_id="smsc")))   # logged, not raised
+    conn.dataReceived(encode(make(Command.enquire_link, 7)))
+    (resp,) = written(transport)
+    assert resp.command is Command.enquire_link_resp and not transport.disconnecting
+
+
 @pytest.mark.parametrize("length", [8, 1 << 20])
 def test_unframable_stream_closes_the_transport(length: int) -> None:
     conn, transport, clock, _ = connected(Role.SMSC)
