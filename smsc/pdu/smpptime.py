@@ -7,6 +7,7 @@ The only module that imports smpp.pdu.smpp_time.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from smpp.pdu import smpp_time
 
@@ -20,22 +21,30 @@ def seconds_until(value: str, now: float) -> float | None:
         return None
     if len(value) != 16:
         raise ValueError(f"not an SMPP time (16 characters): {value!r}")
+    if value[-1] == "R":
+        return _relative_seconds(value)
     # smpp_time.parse() would do this dispatch, but it print()s to stdout on every call.
     try:
-        if value[-1] == "R":
-            parsed = smpp_time.parse_relative_time(value)
-        else:
-            parsed = smpp_time.parse_absolute_time(value)
+        parsed = smpp_time.parse_absolute_time(value)
     except (ValueError, IndexError, KeyError) as error:   # smpp.pdu raises all three
         raise ValueError(f"not an SMPP time: {value!r}") from error
-    if isinstance(parsed, smpp_time.SMPPRelativeTime):
-        return (parsed.years * 365 * _DAY + parsed.months * 30 * _DAY + parsed.days * _DAY
-                + parsed.hours * 3600.0 + parsed.minutes * 60.0 + parsed.seconds)
     if not isinstance(parsed, datetime):
         raise ValueError(f"not an SMPP time: {value!r}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.timestamp() - now
+
+
+@lru_cache(maxsize=4096)
+def _relative_seconds(value: str) -> float:
+    """Seconds of a relative time.  Cached: an aggregator sends nearly the same validity with
+    every submit (24 h minus a second or two), and parsing it was on every message's path."""
+    try:
+        parsed = smpp_time.parse_relative_time(value)
+    except (ValueError, IndexError, KeyError) as error:   # smpp.pdu raises all three
+        raise ValueError(f"not an SMPP time: {value!r}") from error
+    return (parsed.years * 365 * _DAY + parsed.months * 30 * _DAY + parsed.days * _DAY
+            + parsed.hours * 3600.0 + parsed.minutes * 60.0 + parsed.seconds)
 
 
 def relative(seconds: float) -> str:
