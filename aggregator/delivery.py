@@ -344,10 +344,13 @@ class DeliveryEngine:
         cfg = self.config
         delay = min(cfg.retry_max, cfg.retry_initial * cfg.retry_factor ** max(0, message.attempts - 1))
         message.phase = Phase.WAITING
+        if now >= message.deadline:                            # _validity_ended has been: end it now
+            self._expire(message, f"{why}, after the validity end")
+            return
         if now + delay >= message.deadline:
             self.store.set_state(message.id, MessageState.ACCEPTED, now,
                                  f"{why}; no retry before the validity end", attempts=message.attempts)
-            return                                             # _validity_ended will expire it
+            return                                             # _validity_ended, still to come, expires it
         self.store.set_state(message.id, MessageState.ACCEPTED, now, f"{why}; retry in {delay:g} s",
                              attempts=message.attempts)
         self.timers.at(now + delay, lambda: self._queue(message, front=True))

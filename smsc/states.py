@@ -21,6 +21,10 @@ class Role(enum.Enum):
 
 
 class SessionState(enum.Enum):
+    # Members are singletons compared by identity: hash them so too.  Enum's own __hash__ is
+    # Python code (hash of the name), and the legality tables are read on every PDU.
+    __hash__ = object.__hash__
+
     OPEN = "open"                  # connected, not bound
     BOUND_TX = "bound_tx"
     BOUND_RX = "bound_rx"
