@@ -20,15 +20,21 @@ costs more than the rest of the hot path together. So the wire layout here is wr
 the spec (§4), and `smpp.pdu` stays the reference: `tests/unit/test_codec_oracle.py` checks
 with property-based tests that this codec and `smpp.pdu` produce and read the same bytes for
 every PDU `smpp.pdu` handles, and `smsc/pdu/status.py` is checked against its status table.
+
+`decode` and `encode` first try a fast path written out by hand for the PDUs a replay moves by
+the million (submit_sm, deliver_sm, their responses, enquire_link); `_decode_general` and
+`_encode_general`, driven by LAYOUTS, handle everything else and stay the reference the fast
+path is tested against (`tests/unit/test_codec_fast.py`). See "fast path" below.
 """
 
 from __future__ import annotations
 
 import enum
+import operator
 import struct
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Mapping, Union
+from typing import Callable, Final, Mapping, Union
 
 from smsc.pdu.status import CommandStatus
 
@@ -215,15 +221,42 @@ class DecodeFailed:
 def make(command: Command, sequence_number: int = 0, command_status: int = 0,
          tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
     """Build a PDU, filling mandatory parameters not given with their empty value."""
-    full: dict[str, Value] = {}
-    for name, kind, _ in LAYOUTS[command]:
-        if name in params:
-            full[name] = params.pop(name)
-        else:
-            full[name] = _EMPTY_VALUE[kind]
-    if params:
-        raise TypeError(f"{command.name} has no parameter(s) {sorted(params)}")
-    return Pdu(command, sequence_number, int(command_status), MappingProxyType(full), tlvs)
+    # _DEFAULTS[command] lists the layout's names in order with their empty values; merging
+    # `params` into a copy keeps that order and adds any unknown name at the end.
+    defaults = _DEFAULTS[command]
+    full = {**defaults, **params}
+    if len(full) != len(defaults):
+        raise TypeError(f"{command.name} has no parameter(s) {sorted(params.keys() - defaults.keys())}")
+    return _new_pdu(command, sequence_number, int(command_status), MappingProxyType(full), tlvs)
+
+
+# Pdu and Tlv are frozen dataclasses: their generated __init__ goes through
+# object.__setattr__ once per field, which is a visible share of decoding a short PDU.
+# These build the very same objects by setting the slots directly (no __post_init__ to miss).
+_PDU_SET = tuple(Pdu.__dict__[f].__set__ for f in ("command", "sequence_number", "command_status",
+                                                    "params", "tlvs"))
+_TLV_SET = tuple(Tlv.__dict__[f].__set__ for f in ("tag", "value"))
+
+
+def _new_pdu(command: Command, sequence_number: int, command_status: int,
+             params: Mapping[str, Value], tlvs: tuple[Tlv, ...],
+             _new=object.__new__, _set=_PDU_SET) -> Pdu:
+    """Pdu(command, sequence_number, command_status, params, tlvs), cheaper."""
+    pdu = _new(Pdu)
+    _set[0](pdu, command)
+    _set[1](pdu, sequence_number)
+    _set[2](pdu, command_status)
+    _set[3](pdu, params)
+    _set[4](pdu, tlvs)
+    return pdu
+
+
+def _new_tlv(tag: int, value: bytes, _new=object.__new__, _set=_TLV_SET) -> Tlv:
+    """Tlv(tag, value), cheaper."""
+    tlv = _new(Tlv)
+    _set[0](tlv, tag)
+    _set[1](tlv, value)
+    return tlv
 
 
 # --- layouts (SMPP 3.4 §4) ------------------------------------------------------------------
@@ -284,6 +317,11 @@ LAYOUTS: dict[Command, tuple[tuple[str, str, int], ...]] = {
                                  ("esme_addr_npi", I1, 0), ("esme_addr", C, 65)),
 }
 
+# Every layout's parameter names in order with their empty value (what `make` fills in).
+_DEFAULTS: dict[Command, dict[str, Value]] = {
+    command: {name: _EMPTY_VALUE[kind] for name, kind, _ in layout} for command, layout in LAYOUTS.items()
+}
+
 # The status a request gets when one of its fields is malformed (§5.1.3; as smpp.pdu does).
 FIELD_STATUS: dict[str, CommandStatus] = {
     "system_id": CommandStatus.ESME_RINVSYSID,
@@ -317,8 +355,8 @@ class _Malformed(Exception):
 
 # --- decode -----------------------------------------------------------------------------
 
-def decode(frame: bytes) -> Pdu | DecodeFailed:
-    """One whole frame (as cut by `Framer`) -> a Pdu, or DecodeFailed with the status to answer."""
+def _decode_general(frame: bytes) -> Pdu | DecodeFailed:
+    """`decode` for any command, driven by LAYOUTS: the reference the fast path must match."""
     length, command_id, status, seq = HEADER.unpack_from(frame)
     try:
         command = Command(command_id)
@@ -441,15 +479,19 @@ def read_tlvs(raw: bytes) -> tuple[Tlv, ...]:
         raise ValueError(str(bad)) from None
 
 
+_TLV_HEAD = struct.Struct("!HH")
+
+
 def write_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
     """TLVs as wire bytes, for storage."""
-    return b"".join(struct.pack("!HH", tlv.tag, len(tlv.value)) + tlv.value for tlv in tlvs)
+    pack = _TLV_HEAD.pack
+    return b"".join([pack(tlv.tag, len(tlv.value)) + tlv.value for tlv in tlvs])
 
 
 # --- encode -----------------------------------------------------------------------------
 
-def encode(pdu: Pdu) -> bytes:
-    """Pdu -> wire bytes. Raises ValueError for a PDU *our* code built wrong (a bug, not traffic)."""
+def _encode_general(pdu: Pdu) -> bytes:
+    """`encode` for any command, driven by LAYOUTS: the reference the fast path must match."""
     parts: list[bytes] = []
     if pdu.params or not (pdu.command in _BODY_OPTIONAL_ON_ERROR and pdu.command_status):
         _write_params(parts, pdu.params, LAYOUTS[pdu.command], pdu.command.name)
@@ -501,11 +543,235 @@ def _write_params(parts: list[bytes], params: Mapping[str, Value],
             parts.append(int(value).to_bytes(4, "big"))  # type: ignore[arg-type]
 
 
+# --- fast path ------------------------------------------------------------------------------
+# A replay moves millions of submit_sm / deliver_sm, their responses and enquire_links, so
+# `decode` and `encode` first try a reader / writer specialised for those few layouts, and
+# hand everything else to `_decode_general` / `_encode_general`, which stay the reference.
+# The fast path never builds an error of its own: a reader returns None (and a writer raises)
+# at the first thing it does not expect - a missing NUL, a field too long, a short body, stray
+# octets, odd value types - and the general path then gives the exact result, DecodeFailed or
+# ValueError included. tests/unit/test_codec_fast.py checks both paths agree on random input.
+
+_unpack_header = HEADER.unpack_from
+_pack_header = HEADER.pack
+_unpack_tlv_head = _TLV_HEAD.unpack_from
+_LATIN1 = "latin-1"
+
+
+def decode(frame: bytes) -> Pdu | DecodeFailed:
+    """One whole frame (as cut by `Framer`) -> a Pdu, or DecodeFailed with the status to answer."""
+    length, command_id, status, seq = _unpack_header(frame)
+    fast = _FAST_READERS.get(command_id)
+    if fast is not None:
+        end = len(frame)
+        if length < end:
+            end = length
+        pdu = fast[0](frame, fast[1], status, seq, end)
+        if pdu is not None:
+            return pdu
+    return _decode_general(frame)
+
+
+def _fast_tlvs(frame: bytes, offset: int, end: int) -> tuple[Tlv, ...] | None:
+    """_read_tlvs for TLVs that end exactly at `end`; None for anything else."""
+    tlvs = []
+    while offset + 4 <= end:
+        tag, size = _unpack_tlv_head(frame, offset)
+        start = offset + 4
+        offset = start + size
+        if offset > end:
+            return None
+        tlvs.append(_new_tlv(tag, frame[start:offset]))
+    if offset != end:
+        return None                                 # stray or NUL-padding octets: general path
+    return tuple(tlvs)
+
+
+def _read_message(frame: bytes, command: Command, status: int, seq: int, end: int) -> Pdu | None:
+    """The _SUBMIT layout (submit_sm, deliver_sm). The frame is decoded to latin-1 once, so
+    each C-string is one `find` and one slice of `text` (offsets are the same in both); the
+    1-octet fields between two C-strings are read from `frame` only once the next NUL has been
+    found after them, which proves they lie inside the body."""
+    text = frame.decode(_LATIN1)
+    find = text.find
+    n1 = find("\x00", 16, end)                      # service_type (at most 5 octets + NUL)
+    if n1 < 0 or n1 - 16 > 5:
+        return None
+    n2 = find("\x00", n1 + 3, end)                  # source_addr_ton, _npi, source_addr (20)
+    if n2 < 0 or n2 - n1 - 3 > 20:
+        return None
+    n3 = find("\x00", n2 + 3, end)                  # dest_addr_ton, _npi, destination_addr (20)
+    if n3 < 0 or n3 - n2 - 3 > 20:
+        return None
+    n4 = find("\x00", n3 + 4, end)                  # esm_class, protocol_id, priority_flag,
+    if n4 < 0 or n4 - n3 - 4 > 16:                  # schedule_delivery_time (16)
+        return None
+    n5 = find("\x00", n4 + 1, end)                  # validity_period (16)
+    if n5 < 0 or n5 - n4 - 1 > 16:
+        return None
+    sm_start = n5 + 6                               # 4 one-octet fields, then sm_length
+    if sm_start > end:
+        return None
+    sm_end = sm_start + frame[n5 + 5]
+    if sm_end > end:
+        return None
+    if sm_end == end:
+        tlvs: tuple[Tlv, ...] | None = ()
+    else:
+        tlvs = _fast_tlvs(frame, sm_end, end)
+        if tlvs is None:
+            return None
+    return _new_pdu(command, seq, status, MappingProxyType({
+        "service_type": text[16:n1],
+        "source_addr_ton": frame[n1 + 1],
+        "source_addr_npi": frame[n1 + 2],
+        "source_addr": text[n1 + 3:n2],
+        "dest_addr_ton": frame[n2 + 1],
+        "dest_addr_npi": frame[n2 + 2],
+        "destination_addr": text[n2 + 3:n3],
+        "esm_class": frame[n3 + 1],
+        "protocol_id": frame[n3 + 2],
+        "priority_flag": frame[n3 + 3],
+        "schedule_delivery_time": text[n3 + 4:n4],
+        "validity_period": text[n4 + 1:n5],
+        "registered_delivery": frame[n5 + 1],
+        "replace_if_present_flag": frame[n5 + 2],
+        "data_coding": frame[n5 + 3],
+        "sm_default_msg_id": frame[n5 + 4],
+        "short_message": frame[sm_start:sm_end],
+    }), tlvs)
+
+
+def _read_message_id(frame: bytes, command: Command, status: int, seq: int, end: int) -> Pdu | None:
+    """The _MESSAGE_ID layout (submit_sm_resp, deliver_sm_resp)."""
+    nul = frame.find(b"\x00", 16, end)              # message_id (at most 64 octets + NUL)
+    if nul < 0 or nul - 16 > 64:
+        if end == 16 and status and command in _BODY_OPTIONAL_ON_ERROR:
+            return _new_pdu(command, seq, status, _EMPTY, ())     # error response without body
+        return None
+    if nul + 1 == end:
+        tlvs: tuple[Tlv, ...] | None = ()
+    else:
+        tlvs = _fast_tlvs(frame, nul + 1, end)
+        if tlvs is None:
+            return None
+    return _new_pdu(command, seq, status, MappingProxyType({"message_id": frame[16:nul].decode(_LATIN1)}),
+                    tlvs)
+
+
+def _read_empty(frame: bytes, command: Command, status: int, seq: int, end: int) -> Pdu | None:
+    """An empty layout (enquire_link, enquire_link_resp)."""
+    if end != 16:
+        return None                                 # TLVs, or command_length below 16
+    return _new_pdu(command, seq, status, _EMPTY, ())
+
+
+# command_id -> (reader, Command); keyed by plain int, the type the header gives. The readers
+# and writers spell out _SUBMIT and _MESSAGE_ID as they are: a change to those layouts must be
+# made here too (tests/unit/test_codec_fast.py fails until it is).
+_Reader = Callable[[bytes, Command, int, int, int], Union[Pdu, None]]
+_FAST_READERS: dict[int, tuple[_Reader, Command]] = {
+    int(command): (reader, command) for command, reader in (
+        (Command.submit_sm, _read_message), (Command.deliver_sm, _read_message),
+        (Command.submit_sm_resp, _read_message_id), (Command.deliver_sm_resp, _read_message_id),
+        (Command.enquire_link, _read_empty), (Command.enquire_link_resp, _read_empty))
+}
+
+
+def encode(pdu: Pdu) -> bytes:
+    """Pdu -> wire bytes. Raises ValueError for a PDU *our* code built wrong (a bug, not traffic).
+    (`pdu.command` must be a Command, as typed: the writer table would also match a bare int.)"""
+    writer = _FAST_WRITERS.get(pdu.command)
+    if writer is not None:
+        try:
+            return writer(pdu)
+        except Exception:       # anything unexpected: the general path decides (and raises)
+            pass
+    return _encode_general(pdu)
+
+
+# The _SUBMIT values in layout order, in one call (KeyError if one is missing).
+_message_fields = operator.itemgetter(*(name for name, _, _ in _SUBMIT))
+
+
+def _write_message(pdu: Pdu) -> bytes:
+    """The _SUBMIT layout. All fields but short_message go through one latin-1 str: C-strings as
+    themselves plus NUL, 1-octet integers as chr(). str.join accepts str only and latin-1
+    refuses chr() above 255, so a value the general path would refuse (or write differently)
+    raises here, and `encode` falls back. Raises KeyError for a missing parameter likewise."""
+    (service_type, source_addr_ton, source_addr_npi, source_addr, dest_addr_ton, dest_addr_npi,
+     destination_addr, esm_class, protocol_id, priority_flag, schedule_delivery_time,
+     validity_period, registered_delivery, replace_if_present_flag, data_coding, sm_default_msg_id,
+     short_message) = _message_fields(pdu.params)
+    short_message = bytes(short_message)            # as the general path: any bytes-like value
+    if (len(service_type) > 5 or len(source_addr) > 20 or len(destination_addr) > 20
+            or len(schedule_delivery_time) > 16 or len(validity_period) > 16 or len(short_message) > 254):
+        raise ValueError("too long")                # the general path has the precise message
+    body = "".join((
+        service_type, "\x00", chr(source_addr_ton), chr(source_addr_npi), source_addr, "\x00",
+        chr(dest_addr_ton), chr(dest_addr_npi), destination_addr, "\x00",
+        chr(esm_class), chr(protocol_id), chr(priority_flag), schedule_delivery_time, "\x00",
+        validity_period, "\x00", chr(registered_delivery), chr(replace_if_present_flag),
+        chr(data_coding), chr(sm_default_msg_id), chr(len(short_message)),
+    )).encode(_LATIN1) + short_message
+    if pdu.tlvs:
+        body += write_tlvs(pdu.tlvs)
+    return _pack_header(16 + len(body), pdu.command, pdu.command_status, pdu.sequence_number) + body
+
+
+def _write_message_id(pdu: Pdu) -> bytes:
+    """The _MESSAGE_ID layout. Empty `params` with a non-zero status is the body-less error
+    response; a missing message_id otherwise raises KeyError, left to the general path."""
+    params = pdu.params
+    if not params and pdu.command_status and pdu.command in _BODY_OPTIONAL_ON_ERROR:
+        return _write_empty(pdu)
+    message_id = params["message_id"]
+    if len(message_id) > 64:
+        raise ValueError("too long")
+    body = (message_id + "\x00").encode(_LATIN1)   # str + str: a non-str value raises
+    if pdu.tlvs:
+        body += write_tlvs(pdu.tlvs)
+    return _pack_header(16 + len(body), pdu.command, pdu.command_status, pdu.sequence_number) + body
+
+
+def _write_empty(pdu: Pdu) -> bytes:
+    """An empty layout: the header, then any TLVs."""
+    if pdu.tlvs:
+        body = write_tlvs(pdu.tlvs)
+        return _pack_header(16 + len(body), pdu.command, pdu.command_status, pdu.sequence_number) + body
+    return _pack_header(16, pdu.command, pdu.command_status, pdu.sequence_number)
+
+
+_FAST_WRITERS: dict[Command, Callable[[Pdu], bytes]] = {
+    Command.submit_sm: _write_message, Command.deliver_sm: _write_message,
+    Command.submit_sm_resp: _write_message_id, Command.deliver_sm_resp: _write_message_id,
+    Command.enquire_link: _write_empty, Command.enquire_link_resp: _write_empty,
+}
+
+
+def _response_table() -> dict[Command, Command]:
+    """Command -> the *_resp answering it (`Command.response` costs an enum lookup per call).
+    A Command with no response (outbind, alert_notification) is left out, so `response_to`
+    still raises through `Command.response` for it."""
+    table = {}
+    for command in Command:
+        try:
+            table[command] = command.response
+        except ValueError:
+            pass
+    return table
+
+
+_RESPONSE = _response_table()
+
+
 def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
     """The *_resp answering `request`, same sequence number (§2.3)."""
-    command = request.command.response
+    command = _RESPONSE.get(request.command)
+    if command is None:
+        command = request.command.response
     if status and command in _BODY_OPTIONAL_ON_ERROR and not params:
-        return Pdu(command, request.sequence_number, int(status), _EMPTY, tlvs)
+        return _new_pdu(command, request.sequence_number, int(status), _EMPTY, tlvs)
     return make(command, request.sequence_number, status, tlvs, **params)
 
 
