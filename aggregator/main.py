@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
         description="Read each scenario (and what it includes) and report every problem as "
-                    "file:line:column: field: what was expected. Running scenarios comes next.")
+                    "file:line:column: field: what was expected. `smsc-harness run` replays them.")
     check.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
 
     run_cmd = commands.add_parser(
