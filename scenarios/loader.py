@@ -60,23 +60,23 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.config import (
+    ACCOUNT_OPTIONAL,
+    ACCOUNT_REQUIRED,
     AccountConfig,
     ConfigError,
     MappingNode,
     NetworkConfig,
+    NetworkReader,
     Node,
     NodeReader,
     Problem,
     ScalarNode,
-    read_text_file,
-    _ACCOUNT_OPTIONAL,
-    _ACCOUNT_REQUIRED,
-    _NetworkReader,
-    _Seen,
+    Seen,
     compose,
     index_path,
     join_path,
     load_config,
+    read_text_file,
 )
 from aggregator.store import MessageState
 from scenarios.model import (
@@ -126,7 +126,7 @@ TOP_REQUIRED = ("name", "timeline")
 TOP_OPTIONAL = ("seed", "clock", "network", "accounts", "subscribers")
 TOP_KEYS = (*TOP_REQUIRED, *TOP_OPTIONAL)
 CLOCK_KEYS = ("start", "timezone")
-ACCOUNT_KEYS = (*_ACCOUNT_REQUIRED, *_ACCOUNT_OPTIONAL)  # credit included: the network's own keys
+ACCOUNT_KEYS = (*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL)  # credit included: the network's own keys
 POPULATION_KEYS = ("name", "prefix", "count", "length", "numbers")
 VERBS = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "include")
 STEP_KEYS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingProxyType(
@@ -318,7 +318,7 @@ class _ScenarioReader:
         if not isinstance(node, MappingNode):
             r.expected(node, "network", "default, a network config file or an inline network config mapping")
             return None
-        reader = _NetworkReader(f.r.source)
+        reader = NetworkReader(f.r.source)
         config = reader.document(node)
         self.extra.extend(_under("network", reader.r.problems))
         return None if reader.r.problems else config
@@ -330,8 +330,8 @@ class _ScenarioReader:
         nodes = f.r.sequence(node, path)
         if nodes is None:
             return None
-        reader = _NetworkReader(f.r.source)  # its own, so short codes are unique among these
-        seen: dict[str, _Seen] = {}
+        reader = NetworkReader(f.r.source)  # its own, so short codes are unique among these
+        seen: dict[str, Seen] = {}
         read = [reader.account(item, index_path(path, i), seen) for i, item in enumerate(nodes)]
         self.extra.extend(reader.r.problems)
         if reader.r.problems or any(a is None for a in read):

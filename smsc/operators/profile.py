@@ -3,7 +3,7 @@
 Rules of this module:
 
 1. Every behaviour of an operator SMSC is a frozen value here (throughput caps, outcome
-   weights, receipt delays, subscriber ranges, replies, faults). `aggregator/config.py` builds
+   weights, receipt delays, subscriber ranges, replies, faults). `aggregator/config/behaviour.py` builds
    them from YAML; scenarios and tests build them directly. No code path reads a dict.
 2. Every field has a default. The defaults describe a *perfect* network (everything delivered
    one second after the submit_sm_resp, no caps, no faults), so an operator configured with no

@@ -1,0 +1,69 @@
+"""Network configuration: a YAML file turned into typed, frozen dataclasses.
+
+The config is checked once, at the edge of the program, and a bad file stops
+start-up with every problem as ``file:line:column: field.path: expected ..., got ...``.
+
+- :mod:`~aggregator.config.yamlreader`: YAML with positions (:func:`compose`,
+  :class:`NodeReader`, :class:`ConfigError`); generic, reused by the scenario loader.
+- :mod:`~aggregator.config.model`: the config dataclasses (:class:`NetworkConfig` ...).
+- :mod:`~aggregator.config.network`: the network format; :func:`load_config`, :func:`parse_config`.
+- :mod:`~aggregator.config.behaviour`: each operator's ``smsc:`` block.
+"""
+
+from aggregator.config.model import (
+    AccountConfig,
+    ControlConfig,
+    DeliveryConfig,
+    ListenConfig,
+    NetworkConfig,
+    OperatorConfig,
+    RoutingConfig,
+    TrafficClass,
+)
+from aggregator.config.network import (
+    ACCOUNT_OPTIONAL,
+    ACCOUNT_REQUIRED,
+    NetworkReader,
+    load_config,
+    parse_config,
+)
+from aggregator.config.yamlreader import (
+    ConfigError,
+    MappingNode,
+    Node,
+    NodeReader,
+    Problem,
+    ScalarNode,
+    Seen,
+    compose,
+    index_path,
+    join_path,
+    read_text_file,
+)
+
+__all__ = [
+    "ACCOUNT_OPTIONAL",
+    "ACCOUNT_REQUIRED",
+    "AccountConfig",
+    "ConfigError",
+    "ControlConfig",
+    "DeliveryConfig",
+    "ListenConfig",
+    "MappingNode",
+    "NetworkConfig",
+    "NetworkReader",
+    "Node",
+    "NodeReader",
+    "OperatorConfig",
+    "Problem",
+    "RoutingConfig",
+    "ScalarNode",
+    "Seen",
+    "TrafficClass",
+    "compose",
+    "index_path",
+    "join_path",
+    "load_config",
+    "parse_config",
+    "read_text_file",
+]

@@ -1,0 +1,511 @@
+"""The network config format: the YAML document read into a :class:`NetworkConfig`.
+
+Checks each section and the cross-references between them (operator ids,
+carriers, short codes, routing); operators' ``smsc:`` blocks are read by
+:mod:`aggregator.config.behaviour`.  :func:`load_config` is the entry point.
+"""
+
+import os
+import re
+from collections.abc import Mapping
+from functools import partial
+from importlib import resources
+from types import MappingProxyType
+from typing import TypeVar
+
+from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
+from aggregator.config.model import (
+    AccountConfig,
+    ControlConfig,
+    DeliveryConfig,
+    ListenConfig,
+    NetworkConfig,
+    OperatorConfig,
+    RoutingConfig,
+    TrafficClass,
+)
+from aggregator.config.yamlreader import (
+    _TAG_INT,
+    ConfigError,
+    Node,
+    NodeReader,
+    Problem,
+    ScalarNode,
+    Seen,
+    _describe_string,
+    _number_text,
+    _position,
+    _quote,
+    compose,
+    did_you_mean,
+    entry_path,
+    index_path,
+    join_path,
+    read_text_file,
+)
+
+__all__ = [
+    "ACCOUNT_OPTIONAL",
+    "ACCOUNT_REQUIRED",
+    "DEFAULT_NETWORK_RESOURCE",
+    "NetworkReader",
+    "load_config",
+    "parse_config",
+]
+
+A = TypeVar("A", "ListenConfig", "ControlConfig")
+
+DEFAULT_NETWORK_RESOURCE = "default_network.yaml"
+
+# SMPP 3.4 C-Octet strings: system_id is at most 16 octets and password at most
+# 9, both including the terminating NUL.
+_SYSTEM_ID_MAX = 15
+_PASSWORD_MAX = 8
+_OPERATOR_ID = re.compile(r"[a-z0-9_-]+")
+_REGION = re.compile(r"[A-Z]{2}")
+_SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
+
+_LISTEN_KEYS = ("host", "port")
+_TOP_REQUIRED = ("operators", "accounts")
+_TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers")
+_DELIVERY_KEYS = ("validity", "retry_initial", "retry_max", "retry_factor")
+_OPERATOR_REQUIRED = ("id", "name", "carriers")
+_OPERATOR_OPTIONAL = (
+    "host",
+    "port",
+    "system_id",
+    "password",
+    "window",
+    "binds",
+    "send_rate",
+    "temporary_errors",
+    "smsc",
+)
+_OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
+ACCOUNT_REQUIRED = ("system_id", "password")
+ACCOUNT_OPTIONAL = ("max_binds", "short_codes", "traffic", "rate", "burst", "max_pending", "credit")
+_ROUTING_KEYS = ("default_region", "mvno_hosts", "ported")
+_SHORT_CODE = re.compile(r"[0-9]{1,15}")
+_TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({t.value: t for t in TrafficClass})
+
+
+class NetworkReader:
+    """Walks one network config document; all problems land in ``self.r``."""
+
+    def __init__(self, source: str) -> None:
+        self.r = NodeReader(source)
+        self.operator_ids: dict[str, Seen] = {}
+        self.operator_ids_complete = True
+        self.carriers: dict[str, tuple[str, Seen]] = {}
+        self.short_codes: dict[str, tuple[str, Seen]] = {}
+        self.behaviour = _BehaviourReader(self.r)
+
+    # -- helpers ---------------------------------------------------------
+
+    def _host(self, node: Node, path: str) -> str | None:
+        return self.r.string(node, path, min_length=1)
+
+    def _port(self, node: Node, path: str) -> int | None:
+        return self.r.integer(node, path, minimum=0, maximum=65535)
+
+    def _smpp_string(self, node: Node, path: str, *, min_length: int, max_length: int) -> str | None:
+        what = _describe_string(min_length, max_length, "ASCII characters (no NUL)")
+        return self.r.string(
+            node, path, min_length=min_length, max_length=max_length, pattern=_SMPP_TEXT, what=what
+        )
+
+    def _system_id(self, node: Node, path: str) -> str | None:
+        return self._smpp_string(node, path, min_length=1, max_length=_SYSTEM_ID_MAX)
+
+    def _password(self, node: Node, path: str) -> str | None:
+        return self._smpp_string(node, path, min_length=0, max_length=_PASSWORD_MAX)
+
+    # -- sections --------------------------------------------------------
+
+    def document(self, root: Node | None) -> NetworkConfig | None:
+        r = self.r
+        top = r.mapping(root, "", required=_TOP_REQUIRED, optional=_TOP_OPTIONAL)
+        if top is None:
+            return None
+        d = NetworkConfig(ListenConfig(), (), (), RoutingConfig(), r.source)
+        listen = r.optional(top, "listen", "", self.listen, d.listen)
+        control = r.optional(top, "control", "", self.control, d.control)
+        seed = r.optional(top, "seed", "", partial(r.integer, minimum=0), d.seed)
+        delivery = r.optional(top, "delivery", "", self.delivery, d.delivery)
+        operators = r.required(top, "operators", "", self.operators)
+        accounts = r.required(top, "accounts", "", self.accounts)
+        routing = r.optional(top, "routing", "", self.routing, d.routing)
+        test_numbers = r.optional(top, "test_numbers", "", self.behaviour.numbers, d.test_numbers)
+        if (
+            listen is None
+            or control is None
+            or seed is None
+            or delivery is None
+            or operators is None
+            or accounts is None
+            or routing is None
+            or test_numbers is None
+        ):
+            return None
+        return NetworkConfig(
+            listen,
+            operators,
+            accounts,
+            routing,
+            r.source,
+            seed=seed,
+            delivery=delivery,
+            control=control,
+            test_numbers=test_numbers,
+        )
+
+    def control(self, node: Node, path: str) -> ControlConfig | None:
+        return self._address(node, path, ControlConfig)
+
+    def _address(self, node: Node, path: str, kind: type[A]) -> A | None:
+        """A `{host, port}` mapping (listen, control), defaults from `kind`."""
+        r = self.r
+        fields = r.mapping(node, path, optional=_LISTEN_KEYS)
+        if fields is None:
+            return None
+        defaults = kind()
+        host = r.optional(fields, "host", path, self._host, defaults.host)
+        port = r.optional(fields, "port", path, self._port, defaults.port)
+        if host is None or port is None:
+            return None
+        return kind(host=host, port=port)
+
+    def delivery(self, node: Node, path: str) -> DeliveryConfig | None:
+        r = self.r
+        fields = r.mapping(node, path, optional=_DELIVERY_KEYS)
+        if fields is None:
+            return None
+        d = DeliveryConfig()
+        positive = self.behaviour.positive
+        validity = r.optional(fields, "validity", path, positive, d.validity)
+        initial = r.optional(fields, "retry_initial", path, positive, d.retry_initial)
+        longest = r.optional(fields, "retry_max", path, positive, d.retry_max)
+        factor = r.optional(fields, "retry_factor", path, partial(r.number, minimum=1), d.retry_factor)
+        if validity is None or initial is None or longest is None or factor is None:
+            return None
+        if longest < initial:
+            where = fields.get("retry_max") or fields.get("retry_initial") or node
+            r.expected(where, join_path(path, "retry_max"), f"a number >= retry_initial ({_number_text(initial)})")
+            return None
+        return DeliveryConfig(validity=validity, retry_initial=initial, retry_max=longest, retry_factor=factor)
+
+    def listen(self, node: Node, path: str) -> ListenConfig | None:
+        return self._address(node, path, ListenConfig)
+
+    def operators(self, node: Node, path: str) -> tuple[OperatorConfig, ...] | None:
+        nodes = self.r.sequence(node, path)
+        if nodes is None:
+            self.operator_ids_complete = False
+            return None
+        if not nodes:
+            self.r.expected(node, path, "a list of at least one operator")
+            return None
+        read = [self.operator(item, index_path(path, i)) for i, item in enumerate(nodes)]
+        if any(op is None for op in read):
+            return None
+        return tuple(op for op in read if op is not None)
+
+    def operator(self, node: Node, path: str) -> OperatorConfig | None:
+        r = self.r
+        fields = r.mapping(
+            node, path, required=_OPERATOR_REQUIRED, optional=_OPERATOR_OPTIONAL, moved=_OPERATOR_MOVED
+        )
+        if fields is None:
+            self.operator_ids_complete = False
+            return None
+        d = OperatorConfig(id="", name="", carriers=())  # defaults, from the one place they live
+        op_id = r.required(fields, "id", path, self.operator_id)
+        if op_id is None:
+            self.operator_ids_complete = False
+        name = r.required(fields, "name", path, partial(r.string, min_length=1))
+        carriers = r.required(fields, "carriers", path, partial(self.carrier_list, op_id=op_id))
+        host = r.optional(fields, "host", path, self._host, d.host)
+        port = r.optional(fields, "port", path, self._port, d.port)
+        system_id = r.optional(fields, "system_id", path, self._system_id, d.system_id)
+        password = r.optional(fields, "password", path, self._password, d.password)
+        window = r.optional(fields, "window", path, partial(r.integer, minimum=1), d.window)
+        binds = r.optional(fields, "binds", path, partial(r.integer, minimum=1), d.binds)
+        b = self.behaviour
+        send_rate = r.optional(fields, "send_rate", path, b.nullable(b.positive), d.send_rate or _NULL)
+        temporary = r.optional(fields, "temporary_errors", path, b.err_codes, d.temporary_errors)
+        behaviour = r.optional(fields, "smsc", path, b.smsc, d.behaviour)
+        if (
+            op_id is None
+            or name is None
+            or carriers is None
+            or host is None
+            or port is None
+            or system_id is None
+            or password is None
+            or window is None
+            or binds is None
+            or send_rate is None
+            or temporary is None
+            or behaviour is None
+        ):
+            return None
+        return OperatorConfig(
+            id=op_id,
+            name=name,
+            carriers=carriers,
+            host=host,
+            port=port,
+            system_id=system_id,
+            password=password,
+            window=window,
+            binds=binds,
+            send_rate=None if send_rate is _NULL else send_rate,
+            temporary_errors=temporary,
+            behaviour=behaviour,
+        )
+
+    def operator_id(self, node: Node, path: str) -> str | None:
+        op_id = self.r.string(
+            node,
+            path,
+            pattern=_OPERATOR_ID,
+            what="an operator id made of a-z, 0-9, '_' and '-'",
+        )
+        if op_id is None:
+            return None
+        first = self.operator_ids.get(op_id)
+        if first is not None:
+            self.r.problem(
+                node, path, f"duplicate operator id {_quote(op_id)}, already used by {first.path} (line {first.line})"
+            )
+            return None
+        self.operator_ids[op_id] = Seen(path, _position(node)[0])
+        return op_id
+
+    def carrier_list(self, node: Node, path: str, *, op_id: str | None) -> tuple[str, ...] | None:
+        names = self.r.items(node, path, partial(self.carrier, op_id=op_id))
+        return None if names is None else tuple(names)
+
+    def carrier(self, node: Node, path: str, *, op_id: str | None) -> str | None:
+        """A carrier name; each may be served natively by one operator only."""
+        name = self.r.string(node, path, min_length=1)
+        if name is None:
+            return None
+        if not self._claim(self.carriers, name, op_id, node, path, "carrier", "is already served by operator"):
+            return None
+        return name
+
+    def _claim(self, table: dict[str, tuple[str, Seen]], key: str, owner: str | None, node: Node, path: str,
+               what: str, taken: str) -> bool:
+        """Give `key` to `owner` unless an earlier entry has it (then a problem names where)."""
+        first = table.get(key)
+        if first is not None:
+            other, seen = first
+            self.r.problem(node, path, f"{what} {_quote(key)} {taken} {_quote(other)} ({seen.path}, line {seen.line})")
+            return False
+        if owner is not None:
+            table[key] = (owner, Seen(path, _position(node)[0]))
+        return True
+
+    def accounts(self, node: Node, path: str) -> tuple[AccountConfig, ...] | None:
+        nodes = self.r.sequence(node, path)
+        if nodes is None:
+            return None
+        seen: dict[str, Seen] = {}
+        read = [self.account(item, index_path(path, i), seen) for i, item in enumerate(nodes)]
+        if any(acc is None for acc in read):
+            return None
+        return tuple(acc for acc in read if acc is not None)
+
+    def account(self, node: Node, path: str, seen: dict[str, Seen]) -> AccountConfig | None:
+        r = self.r
+        fields = r.mapping(node, path, required=ACCOUNT_REQUIRED, optional=ACCOUNT_OPTIONAL)
+        if fields is None:
+            return None
+        system_id = r.required(fields, "system_id", path, self._system_id)
+        if system_id is not None:
+            first = seen.get(system_id)
+            id_path = join_path(path, "system_id")
+            if first is not None:
+                r.problem(
+                    fields["system_id"],
+                    id_path,
+                    f"duplicate account system_id {_quote(system_id)},"
+                    f" already used by {first.path} (line {first.line})",
+                )
+                system_id = None
+            else:
+                seen[system_id] = Seen(id_path, _position(fields["system_id"])[0])
+        password = r.required(fields, "password", path, self._password)
+        d = AccountConfig(system_id="default", password="")
+        b = self.behaviour
+        max_binds = r.optional(fields, "max_binds", path, partial(r.integer, minimum=1), d.max_binds)
+        short_codes = r.optional(
+            fields, "short_codes", path, partial(self.short_code_list, owner=system_id), d.short_codes
+        )
+        traffic = r.optional(fields, "traffic", path, partial(r.choice, choices=_TRAFFIC), d.traffic)
+        rate = r.optional(fields, "rate", path, b.nullable(b.positive), d.rate or _NULL)
+        burst = r.optional(fields, "burst", path, partial(r.integer, minimum=1), d.burst)
+        max_pending = r.optional(fields, "max_pending", path, partial(r.integer, minimum=1), d.max_pending)
+        credit = r.optional(fields, "credit", path, b.nullable(partial(r.integer, minimum=0)), _NULL)
+        if (
+            system_id is None
+            or password is None
+            or max_binds is None
+            or short_codes is None
+            or traffic is None
+            or rate is None
+            or burst is None
+            or max_pending is None
+            or credit is None
+        ):
+            return None
+        return AccountConfig(
+            system_id=system_id,
+            password=password,
+            max_binds=max_binds,
+            short_codes=short_codes,
+            traffic=traffic,
+            rate=None if rate is _NULL else rate,
+            burst=burst,
+            max_pending=max_pending,
+            credit=None if credit is _NULL else credit,
+        )
+
+    def short_code_list(self, node: Node, path: str, *, owner: str | None) -> tuple[str, ...] | None:
+        codes = self.r.items(node, path, partial(self.short_code, owner=owner))
+        return None if codes is None else tuple(codes)
+
+    def short_code(self, node: Node, path: str, *, owner: str | None) -> str | None:
+        """A short code or long number (digits); MOs to it belong to one account only."""
+        what = "a short code or long number: 1 to 15 digits, in quotes"
+        if isinstance(node, ScalarNode) and node.tag == _TAG_INT:
+            self.r.expected(node, path, what, " (put it in quotes to make it a string)")
+            return None
+        code = self.r.string(node, path, pattern=_SHORT_CODE, what=what)
+        if code is None:
+            return None
+        if not self._claim(self.short_codes, code, owner, node, path, "short code", "already belongs to account"):
+            return None
+        return code
+
+    def routing(self, node: Node, path: str) -> RoutingConfig | None:
+        r = self.r
+        fields = r.mapping(node, path, optional=_ROUTING_KEYS)
+        if fields is None:
+            return None
+        d = RoutingConfig()
+        region = r.optional(
+            fields,
+            "default_region",
+            path,
+            partial(r.string, pattern=_REGION, what='a two-letter region code in capitals, e.g. "FR"'),
+            d.default_region,
+        )
+        none: dict[str, str] = {}
+        mvno_hosts = r.optional(fields, "mvno_hosts", path, self.mvno_hosts, none)
+        ported = r.optional(fields, "ported", path, self.ported, none)
+        if region is None or mvno_hosts is None or ported is None:
+            return None
+        return RoutingConfig(default_region=region, mvno_hosts=mvno_hosts, ported=ported)
+
+    def mvno_hosts(self, node: Node, path: str) -> dict[str, str] | None:
+        entries = self.r.entries(node, path)
+        if entries is None:
+            return None
+        result: dict[str, str] = {}
+        ok = True
+        for carrier, key_node, value_node in entries:
+            entry = entry_path(path, carrier)
+            name = self.r.string(key_node, entry, min_length=1, what="a carrier name (a non-empty string)")
+            op_id = self.operator_ref(value_node, entry)
+            if name is not None and name in self.carriers:
+                owner, seen = self.carriers[name]
+                self.r.problem(
+                    key_node,
+                    entry,
+                    f"carrier {_quote(name)} is served natively by operator {_quote(owner)}"
+                    f" ({seen.path}, line {seen.line}); remove it from mvno_hosts",
+                )
+                name = None
+            if name is None or op_id is None:
+                ok = False
+                continue
+            result[name] = op_id
+        return result if ok else None
+
+    def ported(self, node: Node, path: str) -> dict[str, str] | None:
+        entries = self.r.entries(node, path)
+        if entries is None:
+            return None
+        result: dict[str, str] = {}
+        ok = True
+        for prefix, key_node, value_node in entries:
+            entry = entry_path(path, prefix)
+            # The key is taken as written: unquoted, +33612345678 is an int to YAML.
+            if not isinstance(key_node, ScalarNode) or not _E164_PREFIX.fullmatch(prefix):
+                self.r.expected(key_node, entry, _E164_PREFIX_WHAT)
+                ok = False
+                prefix_ok = False
+            else:
+                prefix_ok = True
+            op_id = self.operator_ref(value_node, entry)
+            if not prefix_ok or op_id is None:
+                ok = False
+                continue
+            result[prefix] = op_id
+        return result if ok else None
+
+    def operator_ref(self, node: Node, path: str) -> str | None:
+        """An operator id that must name one of the configured operators."""
+        ids = list(self.operator_ids)
+        what = "an operator id"
+        if self.operator_ids_complete and ids:
+            what += f" (one of {', '.join(ids)})"
+        op_id = self.r.string(node, path, min_length=1, what=what)
+        if op_id is None:
+            return None
+        # If some operator could not be read, its id may be the one meant:
+        # saying "unknown operator" then would only be noise.
+        if self.operator_ids_complete and ids and op_id not in self.operator_ids:
+            self.r.expected(node, path, what, did_you_mean(op_id, ids))
+            return None
+        return op_id
+
+
+# --------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------
+
+
+def parse_config(text: str, source: str) -> NetworkConfig:
+    """Check and convert a network config given as YAML text.
+
+    ``source`` names the file in messages.  Raises :class:`ConfigError` with
+    every problem found (at least the first one, always precisely located).
+    """
+    root = compose(text, source)
+    reader = NetworkReader(source)
+    config = reader.document(root)
+    reader.r.raise_if_problems()
+    if config is None:  # pragma: no cover - a None always comes with a problem
+        raise ConfigError([Problem(source, None, None, "", "invalid configuration")])
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> NetworkConfig:
+    """Load a network config file; None loads the shipped default network.
+
+    The default is read through importlib.resources so it works from an
+    installed wheel as well as from a source checkout.
+    """
+    if path is None:
+        resource = resources.files("aggregator").joinpath(DEFAULT_NETWORK_RESOURCE)
+        source = str(resource)
+        try:
+            text = resource.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError([Problem(source, None, None, "", f"cannot read config file: {exc}")]) from None
+        return parse_config(text, source)
+    source, text = read_text_file(path, "config")
+    return parse_config(text, source)
