@@ -7,29 +7,80 @@ a scenario's wall time).  :class:`VirtualClock` is a drop-in subclass with the s
 behaviour, seen from the outside:
 
 * calls due at the same time run in the order they were first scheduled (FIFO), as with
-  the stable sort of ``task.Clock``, even after ``reset`` or ``delay`` moved them;
+  the stable sort of ``task.Clock``;
 * ``advance(amount)`` moves the time first, then runs everything due, including calls that
   those calls schedule for a time already reached;
-* ``DelayedCall.cancel``, ``reset`` and ``delay`` work (cancelled entries are skipped when
-  they reach the top of the heap; a call moved later is pushed again when its old time
-  comes, as the real reactor does).
+* the calls it returns are ``IDelayedCall``: ``cancel``, ``reset``, ``delay``, ``active``,
+  ``getTime`` behave as Twisted's (``AlreadyCancelled`` / ``AlreadyCalled`` included).  They
+  are a lighter class than ``twisted.internet.base.DelayedCall`` (a replay makes about ten
+  per message); a cancelled or moved call's old heap entry is skipped when it reaches the top.
 
-It adds :meth:`next_due` (the time of the earliest live call, O(1) amortised) and
-:meth:`run_until` (move to a time, stopping at each call's own time so that it reads the
-clock at that time; ``smsc.memory.run_until`` uses it).
+It adds :meth:`next_due` (the time of the earliest live call) and :meth:`run_until` (move to
+a time, stopping at each call's own time so that it reads the clock at that time;
+``smsc.memory.run_until`` uses it).
 """
 
 from __future__ import annotations
 
 import heapq
 from itertools import count
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from twisted.internet.base import DelayedCall
+from twisted.internet.error import AlreadyCalled, AlreadyCancelled
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.task import Clock
+from zope.interface import implementer
 
 __all__ = ["VirtualClock"]
+
+
+@implementer(IDelayedCall)
+class _Call:
+    """One pending call of a :class:`VirtualClock`."""
+
+    __slots__ = ("time", "order", "func", "args", "kw", "called", "cancelled", "_clock")
+
+    def __init__(self, clock: VirtualClock, time: float, order: int, func: Callable[..., object],
+                 args: tuple[object, ...], kw: dict[str, Any]) -> None:
+        self._clock = clock
+        self.time = time
+        self.order = order                  # first scheduled first, among calls due together
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.called = 0
+        self.cancelled = 0
+
+    def getTime(self) -> float:
+        return self.time
+
+    def active(self) -> bool:
+        return not (self.cancelled or self.called)
+
+    def cancel(self) -> None:
+        self._check()
+        self.cancelled = 1
+        self.func = self.args = self.kw = None  # type: ignore[assignment]  # let go of them now
+
+    def reset(self, secondsFromNow: float) -> None:
+        self._check()
+        self.time = self._clock.rightNow + secondsFromNow
+        self._clock._file(self)
+
+    def delay(self, secondsLater: float) -> None:
+        self._check()
+        self.time += secondsLater
+        self._clock._file(self)
+
+    def _check(self) -> None:
+        if self.cancelled:
+            raise AlreadyCancelled
+        if self.called:
+            raise AlreadyCalled
+
+    def __repr__(self) -> str:
+        state = "called" if self.called else "cancelled" if self.cancelled else "pending"
+        return f"<_Call at {self.time} {state} {getattr(self.func, '__qualname__', self.func)!r}>"
 
 
 class VirtualClock(Clock):
@@ -38,66 +89,56 @@ class VirtualClock(Clock):
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self.rightNow = float(start)
-        self._heap: list[tuple[float, int, DelayedCall]] = []
+        # (time, order, entry number, call): the entry number keeps tuples from ever
+        # comparing two calls (a call moved back to an earlier time has two entries).
+        self._heap: list[tuple[float, int, int, _Call]] = []
         self._order = count()
+        self._entries = count()
 
     # --- IReactorTime ----------------------------------------------------------------------
 
     def callLater(self, delay: float, callable: Callable[..., object], *args: object,
                   **kw: object) -> IDelayedCall:
-        call = DelayedCall(self.rightNow + delay, callable, args, kw, _ignore, self._moved_earlier,
-                           self.seconds)
-        call.order = order = next(self._order)     # type: ignore[attr-defined]
-        heapq.heappush(self._heap, (call.time, order, call))
+        call = _Call(self, self.rightNow + delay, next(self._order), callable, args, kw)
+        heapq.heappush(self._heap, (call.time, call.order, next(self._entries), call))
         return call
 
     def getDelayedCalls(self) -> Sequence[IDelayedCall]:
-        seen: set[int] = set()
-        live = []
-        for _, _, call in sorted(self._heap):
-            if not (call.cancelled or call.called) and id(call) not in seen:
-                seen.add(id(call))
-                live.append(call)
-        return live
+        live = {id(call): call for at, _, _, call in sorted(self._heap)
+                if at == call.time and not (call.cancelled or call.called)}
+        return list(live.values())
 
-    def _moved_earlier(self, call: DelayedCall) -> None:
-        """``reset`` to an earlier time: push it again; the old entry is skipped later."""
-        heapq.heappush(self._heap, (call.time, call.order, call))  # type: ignore[attr-defined]
+    def _file(self, call: _Call) -> None:
+        """A call moved (reset/delay): a new entry at its new time; the old one goes stale."""
+        heapq.heappush(self._heap, (call.time, call.order, next(self._entries), call))
 
     # --- moving time -----------------------------------------------------------------------
 
-    def _top(self) -> tuple[float, DelayedCall] | None:
-        """The earliest live entry, after dropping dead ones (and re-filing delayed ones)."""
+    def _top(self) -> _Call | None:
+        """The earliest live call, after dropping the entries of cancelled, run or moved ones."""
         heap = self._heap
         while heap:
-            at, _, call = heap[0]
-            if call.cancelled or call.called:
+            at, _, _, call = heap[0]
+            if call.cancelled or call.called or at != call.time:
                 heapq.heappop(heap)
                 continue
-            due = call.getTime()
-            if due != at:
-                heapq.heappop(heap)
-                if due > at:            # moved later by reset/delay: file it at its new time
-                    call.activate_delay()
-                    heapq.heappush(heap, (call.time, call.order, call))  # type: ignore[attr-defined]
-                continue                # moved earlier: its newer entry is (or was) in the heap
-            return at, call
+            return call
         return None
 
     def next_due(self) -> float | None:
         top = self._top()
-        return None if top is None else top[0]
+        return None if top is None else top.time
 
     def _run_due(self, now: float, set_time: bool) -> int:
         ran = 0
+        heap = self._heap
         while True:
-            top = self._top()
-            if top is None or top[0] > now:
+            call = self._top()
+            if call is None or call.time > now:
                 return ran
-            at, call = top
-            heapq.heappop(self._heap)
-            if set_time and at > self.rightNow:
-                self.rightNow = at
+            heapq.heappop(heap)
+            if set_time and call.time > self.rightNow:
+                self.rightNow = call.time
             call.called = 1
             call.func(*call.args, **call.kw)
             ran += 1
@@ -114,7 +155,3 @@ class VirtualClock(Clock):
         if when > self.rightNow:
             self.rightNow = when
         return ran
-
-
-def _ignore(call: DelayedCall) -> None:
-    """A cancelled call stays in the heap and is dropped when it reaches the top."""

@@ -107,3 +107,24 @@ def test_cancelled_and_moved_calls_do_not_run_twice() -> None:
     clock.advance(0.5)
     assert ran == ["b", "c"]
     assert clock.getDelayedCalls() == []
+
+
+def test_calls_refuse_to_be_cancelled_or_moved_twice_as_twisted_does() -> None:
+    import pytest
+    from twisted.internet.error import AlreadyCalled, AlreadyCancelled
+    from twisted.internet.interfaces import IDelayedCall
+
+    clock = VirtualClock()
+    done = clock.callLater(1.0, lambda: None)
+    gone = clock.callLater(1.0, lambda: None)
+    assert IDelayedCall.providedBy(done) and done.active()
+    gone.cancel()
+    clock.advance(1.0)
+    assert not done.active() and not gone.active()
+    for call, error in ((done, AlreadyCalled), (gone, AlreadyCancelled)):
+        with pytest.raises(error):
+            call.cancel()
+        with pytest.raises(error):
+            call.reset(1.0)
+        with pytest.raises(error):
+            call.delay(1.0)
