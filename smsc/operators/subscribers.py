@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from smsc.operators.profile import (
     Delay, Fixed, NumberRule, RangeRule, SubscriberState,
@@ -24,6 +25,7 @@ from smsc.operators.profile import (
 
 _TON_INTERNATIONAL = 1
 _TON_NATIONAL = 2
+_LOOKUP_CACHE = 65536      # numbers whose subscriber a book remembers
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +72,15 @@ class SubscriberBook:
         self._numbers = {rule.msisdn: rule for rule in numbers}
         # Longest prefix first; the sort is stable, so equal lengths keep the file order.
         self._ranges = sorted(ranges, key=lambda rule: len(rule.prefix), reverse=True)
+        # A number's subscriber never changes (the rules are fixed, its share is a hash), and
+        # campaigns send to the same numbers again and again: remember the latest ones.
+        self.lookup = lru_cache(maxsize=_LOOKUP_CACHE)(self._lookup)  # type: ignore[method-assign]
 
     def lookup(self, msisdn: str) -> Subscriber:
         """The subscriber behind an E.164 number (see `normalise`)."""
+        return self._lookup(msisdn)
+
+    def _lookup(self, msisdn: str) -> Subscriber:
         rule = self._test_numbers.get(msisdn)
         if rule is not None:
             return _from_rule(rule, test_number=True)

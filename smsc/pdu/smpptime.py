@@ -49,7 +49,12 @@ def _relative_seconds(value: str) -> float:
 
 def relative(seconds: float) -> str:
     """A relative SMPP time for a duration, e.g. 86400 -> '000001000000000R'."""
-    total = max(0, int(seconds))
+    return _relative_text(max(0, int(seconds)))
+
+
+@lru_cache(maxsize=4096)
+def _relative_text(total: int) -> str:
+    """Cached: the validity sent with every submit is nearly always the same few values."""
     days, rest = divmod(total, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
