@@ -10,7 +10,6 @@ All functions are pure: they never read the wall clock themselves.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Callable

@@ -35,7 +35,6 @@ from smsc.pdu.codec import (
     response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
-from smsc.pdu.status import CommandStatus
 from smsc.states import Role, SessionState
 
 
