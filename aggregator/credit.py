@@ -14,12 +14,13 @@ The octets counted are those of ``short_message``, or of the ``message_payload``
 client sent one instead.  An empty message still costs one segment: everything accepted is
 billed (R10).
 
-:class:`CreditBook` keeps each limited account's remaining credit.  It starts from the
-configured credit minus what the store already holds for the account (every stored message
-was accepted, so billed, whatever became of it), so a restart on the same database does not
-refill anyone.  A submit that costs more than what is left is refused (the server answers
-ESME_RSUBMITFAIL) and not billed; refusals are only counted, not logged one by one.  The
-per-segment ledger of R10 (prices, validity of prepaid credit, re-pricing lines) is not here.
+Every accepted message gets a line in the store's ledger (account, message id, segments),
+whatever becomes of it.  :class:`CreditBook` keeps each limited account's remaining credit: it
+starts from the configured credit minus what the ledger has billed the account, so a restart
+on the same database does not refill anyone.  A submit that costs more than what is left is
+refused (the server answers ESME_RSUBMITFAIL) and not billed; refusals are only counted, not
+logged one by one.  Prices, the validity of prepaid credit and re-pricing lines (the rest of
+R10) are not here yet.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from twisted.logger import Logger
 
 from aggregator.config import AccountConfig
 from aggregator.store import Store
-from smsc.pdu.codec import Tag, read_tlvs
 
 __all__ = ["CreditBook", "segments", "segments_of_octets"]
 
@@ -68,17 +68,6 @@ def segments(data_coding: int, short_message: bytes, message_payload_len: int = 
     return segments_of_octets(data_coding, message_payload_len or len(short_message))
 
 
-def stored_segments(data_coding: int, octets: int, tlvs: bytes | None) -> int:
-    """Segments of a stored message: (data_coding, short_message length, TLVs as wire bytes)."""
-    payload = 0
-    if tlvs:
-        try:
-            payload = next((len(t.value) for t in read_tlvs(tlvs) if t.tag == Tag.message_payload), 0)
-        except ValueError:  # unreadable TLVs: count the short_message only
-            payload = 0
-    return segments_of_octets(data_coding, payload or octets)
-
-
 class CreditBook:
     """Remaining credit (segments) of every account that has a ``credit`` limit.
 
@@ -91,7 +80,7 @@ class CreditBook:
         for account in accounts:
             if account.credit is None:
                 continue
-            billed = sum(stored_segments(dc, n, tlvs) for dc, n, tlvs in store.message_sizes(account.system_id))
+            billed = store.billed_segments(account.system_id)
             self.remaining[account.system_id] = max(0, account.credit - billed)
             if billed:
                 log.info("{account}: {billed} segment(s) already billed, {left} of {credit} left",

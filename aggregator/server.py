@@ -181,13 +181,14 @@ class AggregatorServer:
                      destination=destination, why=str(error))
             conn.respond(pdu, CommandStatus.ESME_RINVDSTADR)
             return
-        if config.credit is not None:  # R10: billed here, at acceptance; a refusal is not billed
-            payload = pdu.tlv(Tag.message_payload)
-            cost = segments(int(pdu["data_coding"]), bytes(pdu["short_message"]),  # type: ignore[call-overload, arg-type]
-                            0 if payload is None else len(payload.value))
-            if not self.credit.take(account, cost):
-                conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
-                return
+        # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
+        # an account with a credit is refused what it cannot pay.
+        payload = pdu.tlv(Tag.message_payload)
+        cost = segments(int(pdu["data_coding"]), bytes(pdu["short_message"]),  # type: ignore[call-overload, arg-type]
+                        0 if payload is None else len(payload.value))
+        if config.credit is not None and not self.credit.take(account, cost):
+            conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
+            return
         message = Message(
             id=f"{next(self._numbers):016x}", account=account, source_addr=str(pdu["source_addr"]),
             source_addr_ton=int(pdu["source_addr_ton"]), destination_addr=destination,  # type: ignore[call-overload]
@@ -201,6 +202,7 @@ class AggregatorServer:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message)
+        self.store.bill(account, message.id, cost, now)
 
     def _query_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         """Answer from the store, for the client's own messages only (§4.8)."""

@@ -214,6 +214,14 @@ _MO_COLUMNS: dict[str, Any] = {
     "received_at": float,
     "received_iso": str,
 }
+_LEDGER_COLUMNS: dict[str, Any] = {
+    "id": int,  # INTEGER PRIMARY KEY = rowid, i.e. billing order
+    "account": str,
+    "message_id": str,
+    "segments": int,
+    "at": float,
+    "at_iso": str,
+}
 
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
@@ -247,6 +255,7 @@ _INSERT_EVENT = (
     " (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1),"
     " ?2, ?3, ?4, ?5)"
 )
+_INSERT_LEDGER = "INSERT INTO ledger (account, message_id, segments, at, at_iso) VALUES (?, ?, ?, ?, ?)"
 _INSERT_RECEIPT = (
     "INSERT INTO receipts (message_id, operator_message_id, stat, err, text, received_at,"
     " received_iso) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -290,6 +299,7 @@ class Store:
         self._deliveries: dict[int, tuple[DeliveryRecord, float | None]] = {}
         self._deliveries_done: list[tuple[float, str, int]] = []
         self._mos: list[MoRecord] = []
+        self._ledger: list[tuple[str, str, int, float]] = []
         rows = list(self._db.query("SELECT COALESCE(MAX(id), 0) AS n FROM deliveries"))
         self._next_delivery_id = int(rows[0]["n"]) + 1
 
@@ -321,6 +331,11 @@ class Store:
                       "data_coding", "received_at", "received_iso"),
             if_not_exists=True,
         )
+        db.table("ledger").create(
+            _LEDGER_COLUMNS, pk="id", not_null=("account", "message_id", "segments", "at", "at_iso"),
+            if_not_exists=True,
+        )
+        db.table("ledger").create_index(("account",), "idx_ledger_account", if_not_exists=True)
         db.table("deliveries").create_index(
             ("delivered_at", "id"), "idx_deliveries_pending", if_not_exists=True
         )
@@ -346,7 +361,7 @@ class Store:
         half-written, nothing is lost), and the exception propagates.
         """
         if not (self._adds or self._updates or self._events or self._receipts or self._deliveries
-                or self._deliveries_done or self._mos):
+                or self._deliveries_done or self._mos or self._ledger):
             return
         conn = self._db.conn
         with self._db.atomic():
@@ -373,6 +388,9 @@ class Store:
                 conn.executemany(_INSERT_MO, (
                     (m.operator_id, m.source_addr, m.destination_addr, m.short_message, m.data_coding,
                      m.account, m.received_at, iso(m.received_at)) for m in self._mos))
+            if self._ledger:
+                conn.executemany(_INSERT_LEDGER, (
+                    (account, message_id, segments, at, iso(at)) for account, message_id, segments, at in self._ledger))
         self._adds = {}
         self._updates = {}
         self._events = []
@@ -380,6 +398,7 @@ class Store:
         self._deliveries = {}
         self._deliveries_done = []
         self._mos = []
+        self._ledger = []
 
     def close(self) -> None:
         """Flush, then close the connection. Idempotent."""
@@ -492,6 +511,13 @@ class Store:
             self._deliveries_done.append((at, iso(at), delivery_id))
         self._queued()
 
+    def bill(self, account: str, message_id: str, segments: int, at: float) -> None:
+        """Queue a ledger line (R10): ``account`` is billed ``segments`` SMS for a message it
+        had accepted."""
+        self._check_open()
+        self._ledger.append((account, message_id, segments, at))
+        self._queued()
+
     def add_mo(self, mo: MoRecord) -> None:
         self._check_open()
         self._mos.append(mo)
@@ -586,14 +612,10 @@ class Store:
             )
         return [_message_record(r) for r in rows]
 
-    def message_sizes(self, account: str) -> list[tuple[int, int, bytes]]:
-        """(data_coding, octets of short_message, TLVs as wire bytes) of every message stored
-        for `account`, whatever its state: what aggregator.credit bills (R10)."""
-        rows = self._query(
-            "SELECT data_coding, length(short_message) AS octets, tlvs FROM messages WHERE account = ?",
-            (account,),
-        )
-        return [(r["data_coding"], r["octets"] or 0, bytes(r["tlvs"] or b"")) for r in rows]
+    def billed_segments(self, account: str) -> int:
+        """SMS segments the ledger has billed to ``account`` (R10), 0 when none."""
+        rows = self._query("SELECT COALESCE(SUM(segments), 0) AS n FROM ledger WHERE account = ?", (account,))
+        return int(rows[0]["n"])
 
     def count_by_state(self) -> dict[str, int]:
         """{state value: count} with every MessageState present (0 when none), so reports
@@ -634,6 +656,19 @@ class Store:
         where, params = _filters(("account", account))
         where = (where + " AND" if where else " WHERE") + " delivered_at IS NOT NULL"
         return self._query("SELECT COUNT(*) AS n FROM deliveries" + where, params)[0]["n"]
+
+    def count_events(self, state: MessageState | None = None, account: str | None = None,
+                     operator_id: str | None = None) -> int:
+        """State changes in the messages' history (message_events), by their message."""
+        where, params = _filters(("e.state", None if state is None else MessageState(state).value),
+                                 ("m.account", account), ("m.operator_id", operator_id))
+        return self._query("SELECT COUNT(*) AS n FROM message_events e JOIN messages m ON m.id = e.message_id"
+                           + where, params)[0]["n"]
+
+    def count_ledger(self, account: str | None = None) -> int:
+        """Ledger lines (one per accepted message)."""
+        where, params = _filters(("account", account))
+        return self._query("SELECT COUNT(*) AS n FROM ledger" + where, params)[0]["n"]
 
     def message_timings(self) -> list[tuple[str, str, float, float | None]]:
         """(operator_id, state, created_at, done_at) of every message, ORDER BY created_at, id:

@@ -74,6 +74,8 @@ class Subject(enum.Enum):
     RECEIPTS = "receipts"  # receipts received from operators
     MOS = "mos"  # MOs that reached the aggregator
     DELIVERIES = "deliveries"  # deliver_sm to clients (receipts and MOs) the client acknowledged
+    EVENTS = "events"  # changes of state in the messages' history (accepted, submitted, ... again on a retry)
+    LEDGER = "ledger"  # ledger lines: one per accepted message, billed its SMS segments (R10)
 
 
 class Filter(enum.Enum):
@@ -94,6 +96,8 @@ SUBJECT_FILTERS: Mapping[Subject, tuple[Filter, ...]] = MappingProxyType(
         Subject.RECEIPTS: (Filter.ACCOUNT, Filter.STAT, Filter.OPERATOR),
         Subject.MOS: (Filter.ACCOUNT, Filter.OPERATOR, Filter.TEXT),
         Subject.DELIVERIES: (Filter.ACCOUNT,),
+        Subject.EVENTS: (Filter.ACCOUNT, Filter.STATE, Filter.OPERATOR),
+        Subject.LEDGER: (Filter.ACCOUNT,),
     }
 )
 

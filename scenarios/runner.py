@@ -350,6 +350,10 @@ class _Run:
             return store.count_mos(f.account, f.operator, text)
         if subject is Subject.DELIVERIES:
             return store.count_deliveries_done(f.account)
+        if subject is Subject.EVENTS:
+            return store.count_events(f.state, f.account, f.operator)
+        if subject is Subject.LEDGER:
+            return store.count_ledger(f.account)
         raise AssertionError(subject)  # pragma: no cover
 
     # --- the end -------------------------------------------------------------------------

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import AccountConfig
-from aggregator.credit import CreditBook, segments, segments_of_octets, stored_segments
+from aggregator.credit import CreditBook, segments, segments_of_octets
 from aggregator.store import MessageRecord, MessageState, Store
-from smsc.pdu.codec import Tag, Tlv, write_tlvs
 
 # -- segments ----------------------------------------------------------------------------
 
@@ -58,14 +57,9 @@ def test_message_payload_counts_instead_of_short_message() -> None:
     assert segments(0, b"a" * 300) == 2
 
 
-def test_segments_of_octets_and_stored_tlvs() -> None:
+def test_segments_of_octets() -> None:
     assert segments_of_octets(0, 1530) == 10
     assert segments_of_octets(8, 1340) == 10
-    payload = write_tlvs((Tlv.int2(Tag.user_message_reference, 7), Tlv(Tag.message_payload, b"x" * 200)))
-    assert stored_segments(0, 0, payload) == 2
-    assert stored_segments(0, 161, b"") == 2
-    assert stored_segments(0, 10, None) == 1
-    assert stored_segments(0, 10, b"\x04\x24\x00\xff") == 1  # unreadable TLVs: short_message counts
 
 
 # -- the credit book ----------------------------------------------------------------------
@@ -95,20 +89,17 @@ def test_book_limits_only_accounts_with_credit() -> None:
     store.close()
 
 
-def test_book_starts_from_what_the_store_already_billed(tmp_path: Path) -> None:
+def test_book_starts_from_what_the_ledger_already_billed(tmp_path: Path) -> None:
     path = tmp_path / "harness.db"
     store = Store(path)
-    store.add_message(record(1, "paid", b"a" * 10))
-    store.add_message(record(2, "paid", b"a" * 161, state=MessageState.UNDELIVERABLE))  # billed anyway: 2
-    store.add_message(record(3, "paid", b"\x00a" * 71, data_coding=8, state=MessageState.REJECTED))  # 2
-    store.add_message(record(4, "paid", b"", tlvs=write_tlvs((Tlv(Tag.message_payload, b"b" * 400),))))  # 3
-    store.add_message(record(5, "other", b"a" * 1000))
+    for i, (account, cost) in enumerate([("paid", 1), ("paid", 2), ("paid", 2), ("paid", 3), ("other", 7)]):
+        store.add_message(record(i, account, b"a"))
+        store.bill(account, f"{i:016x}", cost, 1_796_000_000.0 + i)
     store.close()
 
     reopened = Store(path)
-    assert sorted(reopened.message_sizes("paid")) == sorted(
-        [(0, 10, b""), (0, 161, b""), (8, 142, b""), (0, 0, write_tlvs((Tlv(Tag.message_payload, b"b" * 400),)))]
-    )
+    assert reopened.billed_segments("paid") == 8 and reopened.billed_segments("nobody") == 0
+    assert reopened.count_ledger("paid") == 4 and reopened.count_ledger() == 5
     book = CreditBook([AccountConfig("paid", "x", credit=10), AccountConfig("other", "x", credit=5)], reopened)
     assert book.remaining == {"paid": 10 - 8, "other": 0}  # never below 0
     assert not book.take("other", 1)

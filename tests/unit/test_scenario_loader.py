@@ -338,7 +338,7 @@ def test_expectation_needs_one_subject_and_one_comparison(tmp_path: Path) -> Non
     x = tmp_path / "x.yaml"
     assert problems(tmp_path, text) == [
         f"{x}:3:49: timeline[0].expect: expected exactly one subject among messages, receipts, mos, deliveries,"
-        " got messages, mos",
+        " events, ledger, got messages, mos",
         f"{x}:4:63: timeline[1].expect.receipts: expected exactly one comparison among ==, !=, >=, <=, >, <,"
         " got >=, <",
         f"{x}:5:36: timeline[2].expect.deliveries.state: unknown key; expected one of: account, ==, !=, >=, <=, >, <",

@@ -324,3 +324,19 @@ def test_state_enum_values() -> None:
     ]
     assert MessageState("delivered") is MessageState.DELIVERED
     assert isinstance(MessageState.DELIVERED, str)
+
+
+def test_ledger_and_event_counts(store: Store) -> None:
+    store.add_message(make_msg(1))
+    store.add_message(make_msg(2))
+    store.set_state("msg-000001", MessageState.SUBMITTED, T0 + 1)
+    store.set_state("msg-000001", MessageState.ACCEPTED, T0 + 2, "retry")
+    store.set_state("msg-000001", MessageState.DELIVERED, T0 + 3)
+    store.bill("acme", "msg-000001", 1, T0)
+    store.bill("acme", "msg-000002", 3, T0)
+    assert store.count_ledger() == 2 and store.count_ledger("nobody") == 0
+    assert store.billed_segments("acme") == 4
+    assert store.count_events() == 3
+    assert store.count_events(MessageState.ACCEPTED) == 1
+    account = store.message("msg-000001").account  # type: ignore[union-attr]
+    assert store.count_events(account=account) == 3 and store.count_events(account="nobody") == 0
