@@ -370,3 +370,21 @@ def test_schema_is_json_and_matches_the_loader_keys() -> None:
         body = steps[verb][verb]
         assert sorted(body["properties"]) == sorted((*required, *optional)), verb
         assert body["required"] == list(required), verb
+
+
+def test_ledger_and_events_expectations(tmp_path: Path) -> None:
+    text = (
+        'name: x\ntimeline:\n'
+        '  - expect: {name: billed, ledger: {account: demo, "==": 3}}\n'
+        '  - expect: {name: retried, events: {account: demo, state: accepted, operator: sfr, ">": 3}}\n'
+        '  - expect: {name: bad, ledger: {state: accepted, "==": 1}}\n'
+    )
+    x = tmp_path / "x.yaml"
+    assert problems(tmp_path, text) == [
+        f"{x}:5:34: timeline[2].expect.ledger.state: unknown key; expected one of: account, ==, !=, >=, <=, >, <",
+    ]
+    s = parse_scenario(text.rsplit("  - expect: {name: bad", 1)[0], str(x))
+    billed, retried = s.timeline
+    assert billed == Expect("billed", Subject.LEDGER, Comparison.EQ, 3, Filters(account="demo"), f"{x}:3:5")
+    assert retried == Expect("retried", Subject.EVENTS, Comparison.GT, 3,
+                             Filters(account="demo", state=MessageState.ACCEPTED, operator="sfr"), f"{x}:4:5")
