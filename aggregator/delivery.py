@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
@@ -44,6 +44,7 @@ from smsc import trace
 from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.timer import EarliestCall
 
 log = Logger(namespace="aggregator.delivery")
 
@@ -145,44 +146,30 @@ class ClientSink(Protocol):
 
 
 class Timers:
-    """Many deadlines on one armed IDelayedCall (a heap), so a million messages in flight
-    cost a million heap entries, not a million reactor timers."""
+    """Many deadlines on one armed call (a heap), so a million messages in flight cost a
+    million heap entries, not a million reactor timers."""
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
-        self._call: IDelayedCall | None = None
-        self._call_at = 0.0
+        self._call = EarliestCall(clock, self._fire)
 
     def at(self, when: float, action: Callable[[], None]) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, action))
-        self._arm()
-
-    def _arm(self) -> None:
-        if not self._heap:
-            return
-        first = self._heap[0][0]
-        if self._call is not None and self._call.active():
-            if self._call_at <= first:
-                return
-            self._call.cancel()
-        self._call_at = first
-        self._call = self._clock.callLater(max(0.0, first - self._clock.seconds()), self._fire)
+        self._call.at(self._heap[0][0])
 
     def _fire(self) -> None:
-        self._call = None
         now = self._clock.seconds()
         while self._heap and self._heap[0][0] <= now:
             _, _, action = heapq.heappop(self._heap)
             action()
-        self._arm()
+        if self._heap:
+            self._call.at(self._heap[0][0])
 
     def stop(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
-        self._call = None
+        self._call.cancel()
         self._heap.clear()
 
 

@@ -708,7 +708,6 @@ def _filters(*pairs: tuple[str, object]) -> tuple[str, tuple[object, ...]]:
     return " WHERE " + " AND ".join(f"{column} = ?" for column, _ in used), tuple(v for _, v in used)
 
 
-
 def _opt_iso(seconds: float | None) -> str | None:
     return None if seconds is None else iso(seconds)
 

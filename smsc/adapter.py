@@ -8,9 +8,11 @@ The timer: traffic only ever moves the session's deadline *later* (keepalive and
 count from the last PDU; the response timeout counts from the oldest request), except when a
 request is sent with none outstanding or the bind state changes (a bound session starts its
 keepalive).  So the timer is re-armed then, and when it fires (to the deadline as it is by
-then); other PDUs received and answered never touch it.  A timer that
-fires before anything is due just re-arms: once per keepalive interval, not once per PDU. The clock is passed in (the
-reactor over TCP, a `task.Clock` in the simulator); this module never imports the reactor.
+then); other PDUs received and answered never touch it.  A timer that fires before anything
+is due just re-arms: once per keepalive interval, not once per PDU (`smsc.timer`).
+
+The clock is passed in (the reactor over TCP, a `task.Clock` in the simulator); this module
+never imports the reactor.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from typing import Callable, Protocol as TypingProtocol, Union
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -30,6 +32,7 @@ from smsc.pdu.codec import Command, Pdu, Tlv, Value
 from smsc.pdu.status import status_name
 from smsc.session import Session, SessionConfig
 from smsc.states import Role, SessionState
+from smsc.timer import EarliestCall
 
 log = Logger(namespace="smsc.adapter")
 
@@ -69,8 +72,7 @@ class SmppConnection(protocol.Protocol):
         self.peer = "?"
         self.system_id: str | None = None          # set by the application once bound
         self._waiting: dict[int, _Waiting] = {}
-        self._timer: IDelayedCall | None = None
-        self._timer_at = 0.0
+        self._timer = EarliestCall(clock, self._on_timer)
 
     # --- Twisted side --------------------------------------------------------------------
 
@@ -84,7 +86,7 @@ class SmppConnection(protocol.Protocol):
         self._process(self.session.receive_data(data, self.clock.seconds()))
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         for event in self.session.connection_lost():
             self._dispatch(event)
 
@@ -182,28 +184,16 @@ class SmppConnection(protocol.Protocol):
             self.transport.write(data)
 
     def _rearm(self) -> None:
-        """Keep one timer at the session's deadline. A later deadline keeps the current timer
-        (it re-arms when it fires): moving a timer on every PDU costs more than the PDU."""
+        """Keep the one timer no later than the session's deadline (see the module docstring)."""
         at = self.session.deadline()
         if at is None:
-            self._cancel_timer()
-            return
-        if self._timer is not None and self._timer.active():
-            if self._timer_at <= at:
-                return
             self._timer.cancel()
-        self._timer_at = at
-        self._timer = self.clock.callLater(max(0.0, at - self.clock.seconds()), self._on_timer)
+        else:
+            self._timer.at(at)
 
     def _on_timer(self) -> None:
-        self._timer = None
         self._process(self.session.handle_timer(self.clock.seconds()))
         self._rearm()
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
 
 
 # Who waits for a response: a Deferred (`request`) or (answered, failed, args) (`request_then`).

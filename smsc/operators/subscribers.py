@@ -74,13 +74,10 @@ class SubscriberBook:
         self._ranges = sorted(ranges, key=lambda rule: len(rule.prefix), reverse=True)
         # A number's subscriber never changes (the rules are fixed, its share is a hash), and
         # campaigns send to the same numbers again and again: remember the latest ones.
-        self.lookup = lru_cache(maxsize=_LOOKUP_CACHE)(self._lookup)  # type: ignore[method-assign]
+        self.lookup = lru_cache(maxsize=_LOOKUP_CACHE)(self.lookup)  # type: ignore[method-assign]
 
     def lookup(self, msisdn: str) -> Subscriber:
         """The subscriber behind an E.164 number (see `normalise`)."""
-        return self._lookup(msisdn)
-
-    def _lookup(self, msisdn: str) -> Subscriber:
         rule = self._test_numbers.get(msisdn)
         if rule is not None:
             return _from_rule(rule, test_number=True)
