@@ -6,6 +6,13 @@ each operator and per-account caps. Pure: time comes in as `now`.
 
 from __future__ import annotations
 
+# A token due within SLACK seconds counts as there.  Float time cannot always land exactly on
+# the instant a token is due (1.8e9 s after the epoch, a double steps by 0.24 us): without the
+# slack, a sender woken "when the next token is due" could find 0.9999999 tokens, ask to be
+# woken again 1e-18 s later, which is the same instant, and spin for ever.  With it, a wait is
+# either 0 or longer than the slack, so time always moves on.
+SLACK = 1e-6
+
 
 class TokenBucket:
     def __init__(self, rate: float, burst: float, now: float = 0.0) -> None:
@@ -24,7 +31,7 @@ class TokenBucket:
     def take(self, now: float, tokens: float = 1.0) -> bool:
         """Spend `tokens` if available now."""
         self._refill(now)
-        if self._tokens >= tokens:
+        if tokens - self._tokens <= self.rate * SLACK:
             self._tokens -= tokens
             return True
         return False
@@ -33,7 +40,7 @@ class TokenBucket:
         """Seconds until `tokens` are available (0 if they are now)."""
         self._refill(now)
         missing = tokens - self._tokens
-        return 0.0 if missing <= 0 else missing / self.rate
+        return 0.0 if missing <= self.rate * SLACK else missing / self.rate
 
     def reconfigure(self, rate: float, burst: float, now: float) -> None:
         self._refill(now)
