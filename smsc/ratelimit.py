@@ -29,12 +29,11 @@ class TokenBucket:
             self._at = now
 
     def take(self, now: float, tokens: float = 1.0) -> bool:
-        """Spend `tokens` if available now."""
-        self._refill(now)
-        if tokens - self._tokens <= self.rate * SLACK:
-            self._tokens -= tokens
-            return True
-        return False
+        """Spend `tokens` if available now (exactly when `wait_time` says 0)."""
+        if self.wait_time(now, tokens) > 0:
+            return False
+        self._tokens -= tokens
+        return True
 
     def wait_time(self, now: float, tokens: float = 1.0) -> float:
         """Seconds until `tokens` are available (0 if they are now)."""
