@@ -101,16 +101,17 @@ class OperatorConnector:
         if pdu.command is not Command.deliver_sm and pdu.command is not Command.data_sm:
             conn.respond(pdu, CommandStatus.ESME_RINVCMDID)
             return
-        conn.respond(pdu)
         engine = self.pool.engine
         if is_receipt(pdu):
             receipt = parse_receipt(pdu)
             if receipt is None:
                 log.warn("{name}: receipt without a message id ignored", name=self.name)
-                return
-            engine.operator_receipt(self.pool.operator.id, receipt)
+            else:
+                engine.operator_receipt(self.pool.operator.id, receipt)
         else:
             engine.mo_received(self.pool.operator.id, pdu)
+        # The operator may forget a receipt or an MO once answered: answer once it is committed.
+        engine.store.after_commit(conn.respond, pdu)
 
     def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None:
         if self.conn is not conn:

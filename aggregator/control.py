@@ -39,7 +39,7 @@ class Status(resource.Resource):
     def render_GET(self, request: IRequest) -> bytes:
         h = self.harness
         return _reply(request, 200, {
-            "messages": h.store.count_by_state(),
+            "messages": h.store.count_by_state(committed_only=True),
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
                                   "queued_at_aggregator": len(h.pools[op_id].queue)}

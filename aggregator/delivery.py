@@ -194,12 +194,20 @@ class DeliveryEngine:
 
     # --- from the client side ------------------------------------------------------------
 
-    def accept(self, message: Message) -> None:
-        """Record a message the client has just been answered for, and send it on."""
+    def accept(self, message: Message, send: bool = True) -> None:
+        """Record a message the client is being answered for, and send it on. With
+        ``send=False`` it is recorded and counted but waits for `send` (the server calls it
+        once the record is committed and the client answered: nothing reaches an operator
+        that a crash could make the store forget)."""
         self.store.add_message(message.record(MessageState.ACCEPTED))
         self.store.set_state(message.id, MessageState.ACCEPTED, message.accepted_at,
                              f"from {message.account}, routed to {message.operator_id}")
         self._track(message)
+        if send:
+            self._queue(message)
+
+    def send(self, message: Message) -> None:
+        """Send on a message recorded with ``accept(message, send=False)``."""
         self._queue(message)
 
     def resume(self) -> int:

@@ -131,7 +131,10 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
         raise SystemExit(2)
     start_logging(args.log_level)
     clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
-    store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
+    # Group commit on the store's writer thread: a resp leaves once what it acknowledges is
+    # committed, and a locked or failing database never blocks the reactor (docs/reliability.md).
+    store = Store(args.db, schedule=reactor.callLater, call_from_thread=reactor.callFromThread,  # type: ignore[attr-defined]
+                  clock=reactor.seconds)  # type: ignore[attr-defined]
     harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
                                   port=args.port, link_clock=reactor)  # type: ignore[arg-type]
     control_port = config.control.port if args.control_port is None else args.control_port

@@ -38,7 +38,7 @@ from aggregator.config import AccountConfig, DeliveryConfig
 from aggregator.credit import CreditBook, segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.routing import Router, RoutingError
-from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store
+from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store, StoreUnavailable
 from smsc import trace
 from smsc.adapter import SmppConnection
 from smsc.events import ConnectionClosed
@@ -197,16 +197,29 @@ class AggregatorServer:
             data_coding=int(pdu["data_coding"]), esm_class=int(pdu["esm_class"]),  # type: ignore[call-overload]
             short_message=bytes(pdu["short_message"]), accepted_at=now,  # type: ignore[arg-type]
             deadline=now + validity, tlvs=pdu.tlvs)
-        conn.respond(pdu, message_id=message.id)
         if trace.ON:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
-        self.engine.accept(message)
+        self.engine.accept(message, send=False)
         self.store.bill(account, message.id, cost, now)
+        self.store.after_commit(self._accepted, conn, pdu, message)
+
+    def _accepted(self, conn: SmppConnection, pdu: Pdu, message: Message) -> None:
+        """The message is committed: answer the client, then send it on. The resp leaves
+        before anything that could bring a receipt back (Kannel drops a receipt that overtakes
+        its resp). A client gone meanwhile misses its resp; the message still goes on."""
+        conn.respond(pdu, message_id=message.id)
+        self.engine.send(message)
 
     def _query_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         """Answer from the store, for the client's own messages only (§4.8)."""
-        record = self.store.message(str(pdu["message_id"]))
+        try:
+            record = self.store.message(str(pdu["message_id"]))
+        except StoreUnavailable as error:
+            log.warn("query_sm from {account} not answered from the store: {error}", account=conn.system_id,
+                     error=str(error))
+            conn.respond(pdu, CommandStatus.ESME_RSYSERR)
+            return
         if record is None or record.account != conn.system_id:
             conn.respond(pdu, CommandStatus.ESME_RQUERYFAIL)
             return

@@ -31,16 +31,23 @@ plain ``sqlite3`` CLI.
 from __future__ import annotations
 
 import os
+import queue
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from sqlite_utils import Database
+from twisted.logger import Logger
 
 from aggregator.clock import iso
 
-__all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord", "Store"]
+__all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord", "Store",
+           "StoreUnavailable"]
+
+log = Logger(namespace="aggregator.store")
 
 
 class MessageState(StrEnum):
@@ -261,26 +268,182 @@ _INSERT_RECEIPT = (
     " received_iso) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
+# The message-id counter only ever goes up: written in the same transaction as the messages it
+# numbered, so an id handed to a client (after that commit) is never handed out again, even
+# if rows are later deleted (retention) or the process dies at any instant.
+_RAISE_COUNTER = (
+    "INSERT INTO counters (name, value) VALUES (?, ?)"
+    " ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)"
+)
+
 _SELECT_MESSAGES = "SELECT * FROM messages"
 _ORDER_MESSAGES = " ORDER BY created_at, id"
 
 
+class StoreUnavailable(RuntimeError):
+    """A read could not be answered because the database could not be reached in time
+    (locked by another process, disk error); the caller answers its client with an error
+    instead of blocking the reactor."""
+
+
+class _Batch:
+    """The changes of one transaction, and what waits for it to commit.
+
+    Adds are kept as mutable column dicts so a set_state() in the same batch folds into the
+    INSERT; updates of stored messages are merged per message.  `acks` are the callbacks
+    (a submit_sm_resp, a deliver_sm_resp to an operator...) that may only run once every
+    change made before them is committed."""
+
+    __slots__ = ("adds", "updates", "events", "receipts", "deliveries", "deliveries_done", "mos", "ledger",
+                 "acks", "committed")
+
+    def __init__(self) -> None:
+        self.adds: dict[str, dict[str, Any]] = {}
+        self.updates: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, float, str, str]] = []
+        self.receipts: list[ReceiptRecord] = []
+        # Deliveries not yet written, by id, with their acknowledgement time if it came
+        # before the write (then the row is written done, with no UPDATE).
+        self.deliveries: dict[int, tuple[DeliveryRecord, float | None]] = {}
+        self.deliveries_done: list[tuple[float, str, int]] = []
+        self.mos: list[MoRecord] = []
+        self.ledger: list[tuple[str, str, int, float]] = []
+        self.acks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
+        self.committed = False
+
+    def has_writes(self) -> bool:
+        return bool(self.adds or self.updates or self.events or self.receipts or self.deliveries
+                    or self.deliveries_done or self.mos or self.ledger)
+
+
+def _write(db: Database, batch: _Batch) -> None:
+    """Write a batch in ONE transaction, one executemany per table, in call order. Rolls back
+    and raises on error, leaving the batch as it was (so it can be written again)."""
+    conn = db.conn
+    with db.atomic():
+        if batch.adds:
+            conn.executemany(_INSERT_MESSAGE, map(_message_params, batch.adds.values()))
+            number = _message_number(next(reversed(batch.adds)))
+            if number is not None:
+                conn.execute(_RAISE_COUNTER, ("message", number + 1))
+        if batch.updates:
+            for sql, rows in _group_updates(batch.updates).items():
+                conn.executemany(sql, rows)
+        if batch.events:
+            conn.executemany(
+                _INSERT_EVENT,
+                ((mid, at, iso(at), state, detail) for mid, at, state, detail in batch.events),
+            )
+        if batch.receipts:
+            conn.executemany(_INSERT_RECEIPT, map(_receipt_params, batch.receipts))
+        if batch.deliveries:
+            conn.executemany(_INSERT_DELIVERY, (
+                (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at),
+                 done, None if done is None else iso(done))
+                for d, done in batch.deliveries.values()))
+        if batch.deliveries_done:
+            conn.executemany(_DELIVERY_DONE, batch.deliveries_done)
+        if batch.mos:
+            conn.executemany(_INSERT_MO, (
+                (m.operator_id, m.source_addr, m.destination_addr, m.short_message, m.data_coding,
+                 m.account, m.received_at, iso(m.received_at)) for m in batch.mos))
+        if batch.ledger:
+            conn.executemany(_INSERT_LEDGER, (
+                (account, message_id, segments, at, iso(at)) for account, message_id, segments, at in batch.ledger))
+
+
+class _Writer:
+    """The thread that owns the write connection (`serve`): it commits the batches it is
+    handed, one at a time, in order, and retries one that fails (database locked by another
+    process, disk full, read-only file) until it commits, so the reactor never waits on
+    SQLite and nothing accepted is dropped. It reports back through `call_from_thread`."""
+
+    RETRY_FIRST, RETRY_MAX = 0.05, 1.0      # seconds between attempts at a failing batch
+    BUSY_TIMEOUT_MS = 250                   # SQLite's own wait for a lock, per attempt
+
+    def __init__(self, path: str, call_from_thread: Callable[..., object],
+                 committed: Callable[[_Batch], None],
+                 failed: Callable[[_Batch, BaseException, int], None]) -> None:
+        self._path = path
+        self._call_from_thread = call_from_thread
+        self._committed = committed
+        self._failed = failed
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self.condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="smsc-harness store writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: _Batch) -> None:
+        self._queue.put(batch)
+
+    def stop(self, timeout: float) -> bool:
+        """Commit what was submitted (retrying for at most `timeout` seconds), then end the
+        thread. False if it had to give up."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._stopping.set()                    # give up retrying
+            self._thread.join(1.0)
+            return False
+        return True
+
+    def _run(self) -> None:
+        db = Database(self._path, execute_plugins=False)
+        db.execute(f"PRAGMA busy_timeout = {self.BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            while (batch := self._queue.get()) is not None:
+                attempt = 0
+                while True:
+                    try:
+                        _write(db, batch)
+                        break
+                    except sqlite3.Error as error:
+                        attempt += 1
+                        self._call_from_thread(self._failed, batch, error, attempt)
+                        if self._stopping.wait(min(self.RETRY_MAX, self.RETRY_FIRST * 2 ** (attempt - 1))):
+                            return
+                with self.condition:
+                    batch.committed = True
+                    self.condition.notify_all()
+                self._call_from_thread(self._committed, batch)
+        finally:
+            db.close()
+
+
 class Store:
     """SQLite store with batched writes; see the module docstring for why and how."""
+
+    # How long a shutdown waits for the last batches to commit (a database locked by another
+    # process for ever must not hang the shutdown), and a read that needs every write first.
+    CLOSE_TIMEOUT = 15.0
+    SYNC_TIMEOUT = 30.0
+    FAILURE_LOG_EVERY = 5.0                 # seconds between "still cannot commit" lines
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         schedule: Callable[[float, Callable[[], None]], object] | None = None,
         flush_interval: float = 0.005,
+        call_from_thread: Callable[..., object] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         """path: SQLite file (":memory:" allowed for tests). schedule(delay, fn) is e.g.
         reactor.callLater; when given, the first write after a flush schedules one flush()
         `flush_interval` later; when None, writes are only flushed by an explicit flush()
-        (tests, scripts)."""
+        (tests, scripts).
+
+        With `call_from_thread` (the reactor's callFromThread; `serve`), writes are committed
+        by a dedicated writer thread (group commit) and `after_commit` callbacks wait for the
+        commit of every write made before them; `clock` (the reactor's seconds) times the log
+        lines about a failing database. Without it, batches are written on the caller's thread
+        and `after_commit` callbacks run at once: a scenario replay is its own world, where a
+        crash means a re-run."""
         # Plugins are not loaded: nothing here needs them, and a plugin installed in the venv
         # must not change how the harness's database behaves.
-        self._db = Database(os.fspath(path), execute_plugins=False)
+        self._path = os.fspath(path)
+        self._db = Database(self._path, execute_plugins=False)
         self._db.enable_wal()  # readers (sqlite3 CLI, reports) never block the reactor's writes
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; no fsync per commit
         self._create_schema()
@@ -288,20 +451,29 @@ class Store:
         self._flush_interval = flush_interval
         self._flush_armed = False
         self._closed = False
-        # Pending writes. Adds are kept as mutable column dicts so a set_state() in the same
-        # batch folds into the INSERT; updates of stored messages are merged per message.
-        self._adds: dict[str, dict[str, Any]] = {}
-        self._updates: dict[str, dict[str, Any]] = {}
-        self._events: list[tuple[str, float, str, str]] = []
-        self._receipts: list[ReceiptRecord] = []
-        # Deliveries not yet written, by id, with their acknowledgement time if it came
-        # before the flush (then the row is written done, with no UPDATE).
-        self._deliveries: dict[int, tuple[DeliveryRecord, float | None]] = {}
-        self._deliveries_done: list[tuple[float, str, int]] = []
-        self._mos: list[MoRecord] = []
-        self._ledger: list[tuple[str, str, int, float]] = []
+        self._open = _Batch()                      # collecting changes
+        self._sealed: _Batch | None = None         # handed to the writer thread, not committed yet
+        self._clock = clock
+        self._failing_since: float | None = None
+        self._failure_logged_at = 0.0
+        self._writer: _Writer | None = None
+        if call_from_thread is not None:
+            if self._path == ":memory:":
+                raise ValueError("a writer thread needs a database file, not :memory:")
+            self._writer = _Writer(self._path, call_from_thread, self._committed, self._write_failed)
         rows = list(self._db.query("SELECT COALESCE(MAX(id), 0) AS n FROM deliveries"))
         self._next_delivery_id = int(rows[0]["n"]) + 1
+
+    @property
+    def acks_wait_for_commit(self) -> bool:
+        """True when `after_commit` callbacks wait for a commit (the writer thread runs)."""
+        return self._writer is not None
+
+    @property
+    def uncommitted_messages(self) -> int:
+        """Messages added but not committed yet (what a stuck database holds back)."""
+        sealed = self._sealed
+        return len(self._open.adds) + (len(sealed.adds) if sealed is not None else 0)
 
     def _create_schema(self) -> None:
         """Create missing tables and indexes; an existing file keeps its data."""
@@ -335,6 +507,8 @@ class Store:
             _LEDGER_COLUMNS, pk="id", not_null=("account", "message_id", "segments", "at", "at_iso"),
             if_not_exists=True,
         )
+        db.table("counters").create({"name": str, "value": int}, pk="name", not_null=("value",),
+                                    if_not_exists=True)
         db.table("ledger").create_index(("account",), "idx_ledger_account", if_not_exists=True)
         db.table("deliveries").create_index(
             ("delivered_at", "id"), "idx_deliveries_pending", if_not_exists=True
@@ -355,63 +529,63 @@ class Store:
     # ----------------------------------------------------------------------- lifecycle
 
     def flush(self) -> None:
-        """Write every pending change in ONE transaction (executemany per table), in order.
+        """Write every pending change now.
 
-        On error the transaction is rolled back and the queue is left intact (nothing is
-        half-written, nothing is lost), and the exception propagates.
-        """
-        if not (self._adds or self._updates or self._events or self._receipts or self._deliveries
-                or self._deliveries_done or self._mos or self._ledger):
+        Without a writer thread: ONE transaction (executemany per table), in order; on error
+        it is rolled back, the changes stay queued (nothing half-written, nothing lost) and
+        the exception propagates. With the writer thread: wait (blocking, bounded by
+        SYNC_TIMEOUT) until every change made so far is committed, then run the callbacks
+        that waited for it; raises StoreUnavailable when the database cannot be written in
+        that time (tests, shutdown and whole-table reads use it, not the per-message paths)."""
+        if self._writer is not None:
+            self._sync()
             return
-        conn = self._db.conn
-        with self._db.atomic():
-            if self._adds:
-                conn.executemany(_INSERT_MESSAGE, map(_message_params, self._adds.values()))
-            if self._updates:
-                for sql, rows in _group_updates(self._updates).items():
-                    conn.executemany(sql, rows)
-            if self._events:
-                conn.executemany(
-                    _INSERT_EVENT,
-                    ((mid, at, iso(at), state, detail) for mid, at, state, detail in self._events),
-                )
-            if self._receipts:
-                conn.executemany(_INSERT_RECEIPT, map(_receipt_params, self._receipts))
-            if self._deliveries:
-                conn.executemany(_INSERT_DELIVERY, (
-                    (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at),
-                     done, None if done is None else iso(done))
-                    for d, done in self._deliveries.values()))
-            if self._deliveries_done:
-                conn.executemany(_DELIVERY_DONE, self._deliveries_done)
-            if self._mos:
-                conn.executemany(_INSERT_MO, (
-                    (m.operator_id, m.source_addr, m.destination_addr, m.short_message, m.data_coding,
-                     m.account, m.received_at, iso(m.received_at)) for m in self._mos))
-            if self._ledger:
-                conn.executemany(_INSERT_LEDGER, (
-                    (account, message_id, segments, at, iso(at)) for account, message_id, segments, at in self._ledger))
-        self._adds = {}
-        self._updates = {}
-        self._events = []
-        self._receipts = []
-        self._deliveries = {}
-        self._deliveries_done = []
-        self._mos = []
-        self._ledger = []
+        batch = self._open
+        if not batch.has_writes():
+            return
+        _write(self._db, batch)
+        self._open = _Batch()
+
+    def after_commit(self, callback: Callable[..., object], *args: object) -> None:
+        """Run ``callback(*args)`` once every change made so far is committed: how a
+        submit_sm_resp (or a deliver_sm_resp to an operator) leaves only after what it
+        acknowledges is on disk. The callbacks of a batch run in call order, together, when
+        its transaction commits (group commit). Without a writer thread, at once."""
+        if self._writer is None:
+            callback(*args)
+            return
+        if self._open.has_writes():
+            self._open.acks.append((callback, args))
+            self._queued()
+        elif self._sealed is not None:
+            self._sealed.acks.append((callback, args))
+        else:
+            callback(*args)
 
     def close(self) -> None:
-        """Flush, then close the connection. Idempotent."""
+        """Flush, then close the connection. Idempotent. With the writer thread, waits at most
+        CLOSE_TIMEOUT seconds for the last commits (then says what was left)."""
         if self._closed:
             return
-        self.flush()
+        if self._writer is not None:
+            try:
+                self._sync(self.CLOSE_TIMEOUT)
+            except StoreUnavailable as error:
+                log.error("store: {error}; closing anyway", error=str(error))
+            self._writer.stop(1.0)
+        else:
+            self.flush()
         self._closed = True
         self._db.close()
 
     def _scheduled_flush(self) -> None:
         # Disarm before flushing so that, even if the flush raises, the next write re-arms.
         self._flush_armed = False
-        if not self._closed:
+        if self._closed:
+            return
+        if self._writer is not None:
+            self._hand_over()
+        else:
             self.flush()
 
     def _queued(self) -> None:
@@ -424,14 +598,80 @@ class Store:
         if self._closed:
             raise RuntimeError("Store is closed")
 
+    # --- the writer thread's side (reactor thread) -------------------------------------
+
+    def _hand_over(self) -> None:
+        """Give the collected changes to the writer, unless it is busy: then they wait and
+        grow until its commit ends (group commit: one transaction per disk round trip)."""
+        assert self._writer is not None
+        if self._sealed is not None or not self._open.has_writes():
+            return
+        self._sealed, self._open = self._open, _Batch()
+        self._writer.submit(self._sealed)
+
+    def _committed(self, batch: _Batch) -> None:
+        """The writer committed `batch` (called on the reactor thread; a second call for the
+        same batch, after `_sync` handled it, does nothing)."""
+        if batch is not self._sealed:
+            return
+        self._sealed = None
+        if self._failing_since is not None:
+            log.warn("store: committing again after {seconds:.1f} s of failures",
+                     seconds=self._now() - self._failing_since)
+            self._failing_since = None
+        for callback, args in batch.acks:
+            try:
+                callback(*args)
+            except Exception:                  # noqa: BLE001 - a bug in one must not hold back the others
+                log.failure("store: a callback waiting for a commit failed")
+        if not self._closed:
+            self._hand_over()
+
+    def _write_failed(self, batch: _Batch, error: BaseException, attempt: int) -> None:
+        """The writer could not commit `batch` (it retries): say so, without flooding."""
+        now = self._now()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failure_logged_at < self.FAILURE_LOG_EVERY:
+            return
+        self._failure_logged_at = now
+        log.warn("store: cannot commit ({error}) for {seconds:.1f} s; {messages} message(s) and {acks} "
+                 "response(s) wait for the commit, retrying", error=str(error),
+                 seconds=now - self._failing_since, messages=self.uncommitted_messages,
+                 acks=len(batch.acks) + len(self._open.acks))
+
+    def _sync(self, timeout: float | None = None) -> None:
+        """Block until every change made so far is committed (see `flush`)."""
+        assert self._writer is not None
+        limit = self.SYNC_TIMEOUT if timeout is None else timeout
+        condition = self._writer.condition
+        while True:
+            sealed = self._sealed
+            if sealed is None:
+                if not self._open.has_writes():
+                    acks, self._open.acks = self._open.acks, []
+                    for callback, args in acks:
+                        callback(*args)
+                    return
+                self._hand_over()
+                continue
+            with condition:
+                if not condition.wait_for(lambda: sealed.committed, limit):
+                    raise StoreUnavailable(f"{self.uncommitted_messages} message(s) not committed after "
+                                           f"{limit:g} s")
+            self._committed(sealed)
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else 0.0
+
     # ----------------------------------------------------------------------- writes
 
     def add_message(self, msg: MessageRecord) -> None:
         """Queue a new message row. The id must be new (a duplicate is a caller bug)."""
         self._check_open()
-        if msg.id in self._adds:
+        if msg.id in self._open.adds:
             raise ValueError(f"message {msg.id!r} already added")
-        self._adds[msg.id] = {
+        self._open.adds[msg.id] = {
             "id": msg.id,
             "account": msg.account,
             "source_addr": msg.source_addr,
@@ -472,23 +712,23 @@ class Store:
         if unknown:
             raise TypeError(f"set_state() cannot change {', '.join(sorted(unknown))}")
         value = MessageState(state).value
-        pending_add = self._adds.get(message_id)
+        pending_add = self._open.adds.get(message_id)
         if pending_add is not None:
             pending_add["state"] = value
             pending_add.update(changes)
         else:
-            update = self._updates.get(message_id)
+            update = self._open.updates.get(message_id)
             if update is None:
-                self._updates[message_id] = update = {}
+                self._open.updates[message_id] = update = {}
             update["state"] = value
             update.update(changes)
-        self._events.append((message_id, at, value, detail))
+        self._open.events.append((message_id, at, value, detail))
         self._queued()
 
     def add_receipt(self, rec: ReceiptRecord) -> None:
         """Queue a received delivery receipt."""
         self._check_open()
-        self._receipts.append(rec)
+        self._open.receipts.append(rec)
         self._queued()
 
     def add_delivery(self, account: str, kind: str, message_id: str | None, pdu: bytes,
@@ -497,30 +737,30 @@ class Store:
         self._check_open()
         record = DeliveryRecord(self._next_delivery_id, account, kind, message_id, pdu, at)
         self._next_delivery_id += 1
-        self._deliveries[record.id] = (record, None)
+        self._open.deliveries[record.id] = (record, None)
         self._queued()
         return record
 
     def delivery_done(self, delivery_id: int, at: float) -> None:
         """The client acknowledged the deliver_sm (deliver_sm_resp)."""
         self._check_open()
-        pending = self._deliveries.get(delivery_id)
+        pending = self._open.deliveries.get(delivery_id)
         if pending is not None:
-            self._deliveries[delivery_id] = (pending[0], at)
+            self._open.deliveries[delivery_id] = (pending[0], at)
         else:
-            self._deliveries_done.append((at, iso(at), delivery_id))
+            self._open.deliveries_done.append((at, iso(at), delivery_id))
         self._queued()
 
     def bill(self, account: str, message_id: str, segments: int, at: float) -> None:
         """Queue a ledger line (R10): ``account`` is billed ``segments`` SMS for a message it
         had accepted."""
         self._check_open()
-        self._ledger.append((account, message_id, segments, at))
+        self._open.ledger.append((account, message_id, segments, at))
         self._queued()
 
     def add_mo(self, mo: MoRecord) -> None:
         self._check_open()
-        self._mos.append(mo)
+        self._open.mos.append(mo)
         self._queued()
 
     # ----------------------------------------------------------------------- reads
@@ -554,9 +794,21 @@ class Store:
         return [_message_record(r) for r in rows]
 
     def message(self, message_id: str) -> MessageRecord | None:
-        """The message row, or None if unknown."""
-        rows = self._query(_SELECT_MESSAGES + " WHERE id = ? ORDER BY id", (message_id,))
-        return _message_record(rows[0]) if rows else None
+        """The message as it stands, or None if unknown: the committed row with the changes
+        still waiting for their commit applied, so it never waits on the database (query_sm
+        from a client). Raises StoreUnavailable when the file cannot be read now."""
+        rows = self._committed_query(_SELECT_MESSAGES + " WHERE id = ? ORDER BY id", (message_id,))
+        row: dict[str, Any] | None = rows[0] if rows else None
+        for batch in (self._sealed, self._open):
+            if batch is None:
+                continue
+            added = batch.adds.get(message_id)
+            if added is not None:
+                row = dict(added)
+            changes = batch.updates.get(message_id)
+            if changes is not None and row is not None:
+                row = {**row, **changes}
+        return _message_record(row) if row is not None else None
 
     def message_for_operator(
         self, operator_message_id: str, operator_id: str | None = None
@@ -617,13 +869,14 @@ class Store:
         rows = self._query("SELECT COALESCE(SUM(segments), 0) AS n FROM ledger WHERE account = ?", (account,))
         return int(rows[0]["n"])
 
-    def count_by_state(self) -> dict[str, int]:
+    def count_by_state(self, committed_only: bool = False) -> dict[str, int]:
         """{state value: count} with every MessageState present (0 when none), so reports
-        can index any state without a KeyError."""
+        can index any state without a KeyError. ``committed_only`` counts what is committed
+        without waiting for pending writes: a running `serve`'s /status must not wait on the
+        database (it may lag its batches by milliseconds)."""
         counts = {s.value: 0 for s in MessageState}
-        for r in self._query(
-            "SELECT state, COUNT(*) AS n FROM messages GROUP BY state ORDER BY state"
-        ):
+        query = self._committed_query if committed_only else self._query
+        for r in query("SELECT state, COUNT(*) AS n FROM messages GROUP BY state ORDER BY state"):
             counts[r["state"]] = r["n"]
         return counts
 
@@ -679,22 +932,32 @@ class Store:
             "SELECT operator_id, state, created_at, done_at FROM messages" + _ORDER_MESSAGES).fetchall()
 
     def next_message_number(self) -> int:
-        """The counter value after the highest message id stored, so ids stay unique across
-        restarts. Ids are the counter as 16 lowercase hex digits (fixed width: text order is
-        number order, so the primary key index answers this)."""
+        """The next message-id counter value: past the highest id ever committed (the
+        `counters` row, which never goes down) and past every id stored, so ids stay unique
+        across restarts and crashes. Ids are the counter as 16 lowercase hex digits (fixed
+        width: text order is number order, so the primary key index answers this)."""
         rows = self._query("SELECT id FROM messages WHERE length(id) = 16 ORDER BY id DESC LIMIT 1")
-        if not rows:
-            return 1
-        try:
-            return int(rows[0]["id"], 16) + 1
-        except ValueError:
-            return 1
+        stored = _message_number(rows[0]["id"]) if rows else None
+        counter = self._query("SELECT value FROM counters WHERE name = 'message' ORDER BY name")
+        return max(1, (stored or 0) + 1, int(counter[0]["value"]) if counter else 1)
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         """Flush, then run a SELECT: reads must see every write made before them."""
         self._check_open()
         self.flush()
         return list(self._db.query(sql, tuple(params)))
+
+    def _committed_query(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """A SELECT of what is committed, without waiting for pending writes: for the reads of
+        a running `serve` (query_sm, /status), which must never wait on a locked database.
+        Raises StoreUnavailable when the file cannot be read now."""
+        self._check_open()
+        if self._writer is None:
+            self.flush()
+        try:
+            return list(self._db.query(sql, tuple(params)))
+        except sqlite3.OperationalError as error:
+            raise StoreUnavailable(str(error)) from None
 
 
 # --------------------------------------------------------------------------- row mapping
@@ -706,6 +969,16 @@ def _filters(*pairs: tuple[str, object]) -> tuple[str, tuple[object, ...]]:
     if not used:
         return "", ()
     return " WHERE " + " AND ".join(f"{column} = ?" for column, _ in used), tuple(v for _, v in used)
+
+
+def _message_number(message_id: str) -> int | None:
+    """The counter behind an id of ours (16 hex digits), None for any other id."""
+    if len(message_id) != 16:
+        return None
+    try:
+        return int(message_id, 16)
+    except ValueError:
+        return None
 
 
 def _opt_iso(seconds: float | None) -> str | None:

@@ -8,7 +8,6 @@ slowest messages passes in about 45 s); bytes still travel over real TCP."""
 from __future__ import annotations
 
 import json
-import random
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -16,34 +15,15 @@ from pathlib import Path
 import pytest_twisted
 from twisted.internet import threads
 
-from aggregator.config import load_config
-from aggregator.routing import Router, RoutingError
 from smsc.esme import connect_esme
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.session import SessionConfig
+from tests.support.numbers import random_french_mobiles
 from tests.support.serve import read_banner, start_serve, stop_serve
 from tests.support.stack import submit_all
 
 COUNT = 1000
 WAIT_ROUNDS = 1200                    # x 0.1 s real: at most 120 s
-
-
-def random_french_mobiles(count: int, seed: int = 4) -> list[str]:
-    """Valid numbers served by some operator of the default network (the router says so)."""
-    config = load_config()
-    router = Router(config.operators, config.routing)
-    rng = random.Random(seed)
-    numbers: list[str] = []
-    while len(numbers) < count:
-        candidate = f"+33{rng.choice('67')}{rng.randrange(10**8):08d}"
-        try:
-            router.route(candidate)
-        except RoutingError:
-            continue
-        if candidate.startswith("+3369999") or candidate in numbers:   # keep clear of the magic block
-            continue
-        numbers.append(candidate)
-    return numbers
 
 
 def _status(port: int) -> dict[str, object]:

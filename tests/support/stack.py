@@ -73,7 +73,7 @@ async def start_stack(db: Path, config: NetworkConfig | str | None = None,
     if clock is None:
         clock = task.Clock()
         clock.advance(START)
-    store = Store(db, schedule=reactor().callLater)
+    store = Store(db, schedule=reactor().callLater, call_from_thread=reactor().callFromThread)
     harness = await start_harness(config, clock, store, tcp_listen(reactor()), tcp_dial(reactor()), port=0,
                                   link_clock=clock)
     bound = harness.connectors_bound()

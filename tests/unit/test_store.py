@@ -312,8 +312,8 @@ def test_failed_flush_rolls_back_and_keeps_queue(store: Store, db_path: Path) ->
     with pytest.raises(sqlite3.IntegrityError):
         store.flush()
     assert raw_count(db_path, "messages") == 1  # msg 2 was rolled back with the batch
-    assert len(store._adds) == 2  # nothing lost
-    store._adds.pop("msg-000001")  # (test-only) drop the bad row
+    assert len(store._open.adds) == 2  # nothing lost
+    store._open.adds.pop("msg-000001")  # (test-only) drop the bad row
     store.flush()
     assert raw_count(db_path, "messages") == 2
 
