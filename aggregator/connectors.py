@@ -35,7 +35,7 @@ from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.smpptime import relative
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.ratelimit import TokenBucket
-from smsc.session import SessionConfig
+from smsc.session import SessionConfig, Unsendable
 from smsc.states import Role, is_bound
 
 log = Logger(namespace="aggregator.connector")
@@ -98,6 +98,9 @@ class OperatorConnector:
         self.pool.bound(self)
 
     def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if pdu.command is Command.alert_notification:        # has no response (§4.12)
+            log.info("{name}: alert_notification ignored", name=self.name)
+            return
         if pdu.command is not Command.deliver_sm and pdu.command is not Command.data_sm:
             conn.respond(pdu, CommandStatus.ESME_RINVCMDID)
             return
@@ -221,13 +224,18 @@ class OperatorPool:
 
     def _send(self, connector: OperatorConnector, message: Message, now: float) -> None:
         assert connector.conn is not None
-        connector.conn.request_then(
-            self._answered, self._unanswered, Command.submit_sm, message.tlvs, (message,),
-            source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
-            source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
-            destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
-            validity_period=relative(message.deadline - now), registered_delivery=1,
-            data_coding=message.data_coding, short_message=message.short_message)
+        try:
+            connector.conn.request_then(
+                self._answered, self._unanswered, Command.submit_sm, message.tlvs, (message,),
+                source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
+                source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
+                destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
+                validity_period=relative(message.deadline - now), registered_delivery=1,
+                data_coding=message.data_coding, short_message=message.short_message)
+        except Unsendable as error:
+            # Defence in depth (the server checks what it accepts): this message alone ends,
+            # no window slot was taken, and the link goes on for every other message.
+            self.engine.unsendable(message, str(error))
 
     def _answered(self, resp: Pdu, message: Message) -> None:
         status = resp.command_status

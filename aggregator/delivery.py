@@ -289,6 +289,14 @@ class DeliveryEngine:
         self._final(message, MessageState.REJECTED, "REJECTD", f"{status & 0xFF:03d}",
                     f"{message.operator_id} refused: {status_name(status)}", error_code=status)
 
+    def unsendable(self, message: Message, why: str) -> None:
+        """The pool could not even build the submit_sm (a value out of range, larger than the
+        link's maximum): the message alone ends, REJECTD, with why in its history."""
+        log.error("{id} to {op} cannot be sent: {why}; rejected", id=message.id, op=message.operator_id, why=why)
+        message.attempts -= 1                              # nothing was sent
+        self._final(message, MessageState.REJECTED, "REJECTD", f"{CommandStatus.ESME_RSYSERR:03d}",
+                    f"could not be sent to {message.operator_id}: {why}", error_code=CommandStatus.ESME_RSYSERR)
+
     def unanswered(self, message: Message, why: str) -> None:
         """No submit_sm_resp (timeout or dropped connection): send it again."""
         if message.phase is Phase.FINAL:

@@ -25,28 +25,32 @@ answers deliver_sm_resp: a restart resends what was not acknowledged (at-least-o
 
 from __future__ import annotations
 
+import struct
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from itertools import count
 from typing import Iterable
 
-from twisted.internet.interfaces import IDelayedCall
-
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from aggregator.config import AccountConfig, DeliveryConfig
 from aggregator.credit import CreditBook, segments
 from aggregator.delivery import DeliveryEngine, Message
+from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
 from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store, StoreUnavailable
 from smsc import trace
-from smsc.adapter import SmppConnection
+from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag, decode, encode, make
+from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.ratelimit import TokenBucket
+from smsc.session import Unsendable
 from smsc.states import can_receive_messages
 
 log = Logger(namespace="aggregator.server")
@@ -56,6 +60,12 @@ SERVER_SYSTEM_ID = "smscharness"
 # A client answering deliver_sm with one of these is busy, not refusing: try again later.
 _CLIENT_BUSY = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL, CommandStatus.ESME_RX_T_APPN})
 CLIENT_BUSY_PAUSE = 1.0
+# After a deliver_sm timed out and no other bind could take it, try again this often (a late
+# answer or any PDU from the bind makes it usable again).
+REDELIVER_AFTER = 5.0
+# The largest PDU an operator link carries (its sessions' max_pdu): a message whose forwarded
+# submit_sm would be larger is refused at submit (aggregator.message_checks).
+OPERATOR_LINK_MAX_PDU = DEFAULT_MAX_PDU
 
 
 class AggregatorServer:
@@ -77,8 +87,10 @@ class AggregatorServer:
                          for a in self.accounts.values() if a.rate}
         # deliver_sm owed to each account, with the PDU already built (the record keeps its
         # bytes for the store; after a restart the PDU is read back from them)
-        self._outbound: dict[str, deque[tuple[DeliveryRecord, Pdu]]] = defaultdict(deque)
+        self._outbound: dict[str, deque[_Owed]] = defaultdict(deque)
         self._busy_until: dict[str, IDelayedCall] = {}
+        self._retry_at: dict[str, IDelayedCall] = {}
+        self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
         self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
         engine.clients = self
@@ -89,7 +101,7 @@ class AggregatorServer:
         for record in pending:
             pdu = decode(record.pdu)
             assert isinstance(pdu, Pdu)                 # our own bytes
-            self._outbound[record.account].append((record, pdu))
+            self._outbound[record.account].append(_Owed(record, pdu))
         return len(pending)
 
     # --- SessionHandler ---------------------------------------------------------------
@@ -108,6 +120,7 @@ class AggregatorServer:
             self.connections.remove(conn)
         if conn.system_id is not None and conn in self.binds[conn.system_id]:
             self.binds[conn.system_id].remove(conn)
+        self._suspect.pop(conn, None)
         log.info("client {system_id} at {peer} disconnected ({how})", system_id=conn.system_id or "-",
                  peer=conn.peer, how="unbound" if event.clean else "dropped")
 
@@ -181,11 +194,20 @@ class AggregatorServer:
                      destination=destination, why=str(error))
             conn.respond(pdu, CommandStatus.ESME_RINVDSTADR)
             return
+        payload = pdu.tlv(Tag.message_payload)
+        data_coding = int(pdu["data_coding"])  # type: ignore[call-overload]
+        short_message = bytes(pdu["short_message"])  # type: ignore[arg-type]
+        bad = check_message(data_coding, int(pdu["esm_class"]), short_message,  # type: ignore[call-overload]
+                            None if payload is None else payload.value,
+                            sum(4 + len(tlv.value) for tlv in pdu.tlvs), OPERATOR_LINK_MAX_PDU)
+        if bad is not None:
+            log.info("{account}: submit to {destination} refused: {why}", account=account,
+                     destination=destination, why=bad.reason)
+            conn.respond(pdu, bad.status)
+            return
         # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
         # an account with a credit is refused what it cannot pay.
-        payload = pdu.tlv(Tag.message_payload)
-        cost = segments(int(pdu["data_coding"]), bytes(pdu["short_message"]),  # type: ignore[call-overload, arg-type]
-                        0 if payload is None else len(payload.value))
+        cost = segments(data_coding, short_message, 0 if payload is None else len(payload.value))
         if config.credit is not None and not self.credit.take(account, cost):
             conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
             return
@@ -194,8 +216,8 @@ class AggregatorServer:
             source_addr_ton=int(pdu["source_addr_ton"]), destination_addr=destination,  # type: ignore[call-overload]
             dest_addr_ton=dest_ton, msisdn=route.msisdn, operator_id=route.operator_id,
             registered_delivery=int(pdu["registered_delivery"]),  # type: ignore[call-overload]
-            data_coding=int(pdu["data_coding"]), esm_class=int(pdu["esm_class"]),  # type: ignore[call-overload]
-            short_message=bytes(pdu["short_message"]), accepted_at=now,  # type: ignore[arg-type]
+            data_coding=data_coding, esm_class=int(pdu["esm_class"]),  # type: ignore[call-overload]
+            short_message=short_message, accepted_at=now,
             deadline=now + validity, tlvs=pdu.tlvs)
         if trace.ON:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
@@ -251,8 +273,16 @@ class AggregatorServer:
         self._owe(account, "mo", None, pdu)
 
     def _owe(self, account: str, kind: str, message_id: str | None, pdu: Pdu) -> None:
-        record = self.store.add_delivery(account, kind, message_id, encode(pdu), self.clock.seconds())
-        self._outbound[account].append((record, pdu))
+        try:
+            data = encode(pdu)
+        except (ValueError, OverflowError, struct.error) as error:
+            # Defence in depth: nothing an operator can send us makes one, but if it did, that
+            # deliver_sm alone is dropped, and said so.
+            log.error("{account}: {kind} deliver_sm cannot be encoded ({why}); dropped", account=account, kind=kind,
+                      why=str(error))
+            return
+        record = self.store.add_delivery(account, kind, message_id, data, self.clock.seconds())
+        self._outbound[account].append(_Owed(record, pdu))
         self._flush(account)
 
     def _flush(self, system_id: str) -> None:
@@ -260,48 +290,116 @@ class AggregatorServer:
         if system_id in self._busy_until:
             return
         while waiting:
+            if waiting[0].settled:                  # a late answer settled it while it waited
+                waiting.popleft()
+                continue
             conn = self._receiver_for(system_id)
             if conn is None:
                 return
-            owed = waiting.popleft()
-            record, pdu = owed
-            conn.request_then(self._delivered, self._not_delivered, pdu.command, pdu.tlvs, (owed,), **pdu.params)
-            if trace.ON:
-                log.debug("{account}: {kind} {id} sent", account=system_id, kind=record.kind,
-                          id=record.message_id or record.id)
+            self._send(conn, waiting.popleft())
 
-    def _delivered(self, resp: Pdu, owed: tuple[DeliveryRecord, Pdu]) -> None:
-        record = owed[0]
+    def _send(self, conn: SmppConnection, owed: _Owed) -> None:
+        pdu = owed.pdu
+        try:
+            conn.request_then(self._delivered, self._not_delivered, pdu.command, pdu.tlvs, (owed, conn),
+                              late=self._late_answer, **pdu.params)
+        except Unsendable as error:
+            # This deliver_sm alone ends; the bind, its window and the other deliveries go on.
+            record = owed.record
+            log.error("{account}: {kind} {id} cannot be sent ({why}); given up", account=record.account,
+                      kind=record.kind, id=record.message_id or record.id, why=str(error))
+            owed.settled = True
+            self.store.delivery_done(record.id, self.clock.seconds(), failure=str(error))
+            return
+        if trace.ON:
+            log.debug("{account}: {kind} {id} sent", account=owed.record.account, kind=owed.record.kind,
+                      id=owed.record.message_id or owed.record.id)
+
+    def _delivered(self, resp: Pdu, owed: _Owed, conn: SmppConnection) -> None:
+        record = owed.record
+        if owed.settled:                            # a late answer on another bind came first
+            self._flush(record.account)
+            return
         if resp.command_status in _CLIENT_BUSY:
             self._outbound[record.account].appendleft(owed)
             self._busy_until[record.account] = self.clock.callLater(
                 CLIENT_BUSY_PAUSE, self._not_busy, record.account)
             return
+        self._settle(owed, resp)
+        self._flush(record.account)
+
+    def _settle(self, owed: _Owed, resp: Pdu) -> None:
+        record = owed.record
         if resp.command_status != CommandStatus.ESME_ROK:
             log.warn("{account} refused a {kind} deliver_sm: {status}; not sent again", account=record.account,
                      kind=record.kind, status=status_name(resp.command_status))
+        owed.settled = True
         self.store.delivery_done(record.id, self.clock.seconds())
-        self._flush(record.account)
+
+    def _late_answer(self, resp: Pdu, owed: _Owed, conn: SmppConnection) -> None:
+        """The client answered after our timeout: it is alive, and the deliver_sm it answers is
+        settled (not sent again) unless the answer says "busy" (then it is already queued)."""
+        self._suspect.pop(conn, None)
+        if not owed.settled and resp.command_status not in _CLIENT_BUSY:
+            self._settle(owed, resp)
+        self._flush(owed.record.account)
 
     def _not_busy(self, account: str) -> None:
         del self._busy_until[account]
         self._flush(account)
 
-    def _not_delivered(self, failure: object, owed: tuple[DeliveryRecord, Pdu]) -> None:
-        record = owed[0]
-        log.warn("{account}: {kind} deliver_sm not acknowledged; kept for the next bind", account=record.account,
-                 kind=record.kind)
+    def _not_delivered(self, failure: Failure, owed: _Owed, conn: SmppConnection) -> None:
+        record = owed.record
+        if owed.settled:
+            return
+        if failure.check(ResponseTimeout):
+            # A bind that lets a deliver_sm time out gets nothing more until it shows life
+            # (its late answer, or any PDU); the deliver_sm goes to another bind of the account.
+            self._suspect[conn] = conn.clock.seconds()
+            log.warn("{account}: no deliver_sm_resp from {peer} for a {kind}; sent to another bind of the "
+                     "account if one is up, and nothing more to that bind until it answers",
+                     account=record.account, peer=conn.peer, kind=record.kind)
+        else:
+            log.warn("{account}: {kind} deliver_sm not acknowledged; kept for the next bind", account=record.account,
+                     kind=record.kind)
         self._outbound[record.account].appendleft(owed)
+        self._flush(record.account)
+        if self._outbound[record.account] and record.account not in self._retry_at:
+            self._retry_at[record.account] = self.clock.callLater(REDELIVER_AFTER, self._retry, record.account)
+
+    def _retry(self, account: str) -> None:
+        del self._retry_at[account]
+        self._flush(account)
+        if self._outbound.get(account) and account not in self._retry_at and self.binds.get(account):
+            self._retry_at[account] = self.clock.callLater(REDELIVER_AFTER, self._retry, account)
 
     def _receiver_for(self, system_id: str) -> SmppConnection | None:
-        """Round robin over the account's receiver/transceiver binds that have window room."""
+        """Round robin over the account's receiver/transceiver binds that have window room and
+        have not let a deliver_sm time out since they last said anything."""
         binds = self.binds.get(system_id, [])
         for _ in range(len(binds)):
             conn = binds.pop(0)
             binds.append(conn)
-            if can_receive_messages(conn.state) and conn.session.window_available > 0:
-                return conn
+            if not (can_receive_messages(conn.state) and conn.session.window_available > 0):
+                continue
+            since = self._suspect.get(conn)
+            if since is not None:
+                if conn.session.last_received <= since:
+                    continue
+                del self._suspect[conn]
+            return conn
         return None
+
+
+@dataclass(slots=True, eq=False)
+class _Owed:
+    """A deliver_sm owed to a client, from its record in the store to the client's answer.
+    `settled` once answered (or given up): a copy still queued or in flight on another bind
+    is then dropped, so a client that answers gets one final receipt per message."""
+
+    record: DeliveryRecord
+    pdu: Pdu
+    settled: bool = False
 
 
 QUERY_STATES: dict[MessageState, SmppMessageState] = {

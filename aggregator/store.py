@@ -209,6 +209,7 @@ _DELIVERY_COLUMNS: dict[str, Any] = {
     "created_iso": str,
     "delivered_at": float,
     "delivered_iso": str,
+    "failure": str,  # why it was given up instead of acknowledged (NULL when the client answered)
 }
 _MO_COLUMNS: dict[str, Any] = {
     "id": int,
@@ -248,9 +249,9 @@ _INSERT_MESSAGE = (
 )
 _INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, account, kind, message_id, pdu, created_at, created_iso,"
-    " delivered_at, delivered_iso) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " delivered_at, delivered_iso, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ? WHERE id = ?"
+_DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ?, failure = ? WHERE id = ?"
 _INSERT_MO = (
     "INSERT INTO mo (operator_id, source_addr, destination_addr, short_message, data_coding,"
     " account, received_at, received_iso) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -304,8 +305,8 @@ class _Batch:
         self.receipts: list[ReceiptRecord] = []
         # Deliveries not yet written, by id, with their acknowledgement time if it came
         # before the write (then the row is written done, with no UPDATE).
-        self.deliveries: dict[int, tuple[DeliveryRecord, float | None]] = {}
-        self.deliveries_done: list[tuple[float, str, int]] = []
+        self.deliveries: dict[int, tuple[DeliveryRecord, float | None, str | None]] = {}
+        self.deliveries_done: list[tuple[float, str, str | None, int]] = []
         self.mos: list[MoRecord] = []
         self.ledger: list[tuple[str, str, int, float]] = []
         self.acks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
@@ -339,8 +340,8 @@ def _write(db: Database, batch: _Batch) -> None:
         if batch.deliveries:
             conn.executemany(_INSERT_DELIVERY, (
                 (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at),
-                 done, None if done is None else iso(done))
-                for d, done in batch.deliveries.values()))
+                 done, None if done is None else iso(done), failure)
+                for d, done, failure in batch.deliveries.values()))
         if batch.deliveries_done:
             conn.executemany(_DELIVERY_DONE, batch.deliveries_done)
         if batch.mos:
@@ -497,6 +498,8 @@ class Store:
             _DELIVERY_COLUMNS, pk="id", not_null=("account", "kind", "pdu", "created_at", "created_iso"),
             if_not_exists=True,
         )
+        if "failure" not in db.table("deliveries").columns_dict:   # a store made by an older version
+            db.table("deliveries").add_column("failure", str)
         db.table("mo").create(
             _MO_COLUMNS, pk="id",
             not_null=("operator_id", "source_addr", "destination_addr", "short_message",
@@ -737,18 +740,19 @@ class Store:
         self._check_open()
         record = DeliveryRecord(self._next_delivery_id, account, kind, message_id, pdu, at)
         self._next_delivery_id += 1
-        self._open.deliveries[record.id] = (record, None)
+        self._open.deliveries[record.id] = (record, None, None)
         self._queued()
         return record
 
-    def delivery_done(self, delivery_id: int, at: float) -> None:
-        """The client acknowledged the deliver_sm (deliver_sm_resp)."""
+    def delivery_done(self, delivery_id: int, at: float, failure: str | None = None) -> None:
+        """The client acknowledged the deliver_sm (deliver_sm_resp), or, with `failure`, it was
+        given up for that reason (it could not be sent at all)."""
         self._check_open()
         pending = self._open.deliveries.get(delivery_id)
         if pending is not None:
-            self._open.deliveries[delivery_id] = (pending[0], at)
+            self._open.deliveries[delivery_id] = (pending[0], at, failure)
         else:
-            self._open.deliveries_done.append((at, iso(at), delivery_id))
+            self._open.deliveries_done.append((at, iso(at), failure, delivery_id))
         self._queued()
 
     def bill(self, account: str, message_id: str, segments: int, at: float) -> None:
@@ -972,13 +976,15 @@ def _filters(*pairs: tuple[str, object]) -> tuple[str, tuple[object, ...]]:
 
 
 def _message_number(message_id: str) -> int | None:
-    """The counter behind an id of ours (16 hex digits), None for any other id."""
+    """The counter behind an id of ours (16 hex digits, below 2**63: SQLite's INTEGER), None
+    for any other id."""
     if len(message_id) != 16:
         return None
     try:
-        return int(message_id, 16)
+        number = int(message_id, 16)
     except ValueError:
         return None
+    return number if number < 2**63 - 1 else None
 
 
 def _opt_iso(seconds: float | None) -> str | None:

@@ -25,12 +25,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from smsc.events import (
-    CloseConnection, ConnectionClosed, Event, ProtocolError, RequestReceived, ResponseReceived,
+    CloseConnection, ConnectionClosed, Event, LateResponse, ProtocolError, RequestReceived, ResponseReceived,
     ResponseTimedOut,
 )
 from smsc.pdu.codec import Command, Pdu, Tlv, Value
 from smsc.pdu.status import status_name
-from smsc.session import Session, SessionConfig
+from smsc.session import LATE_MEMORY, Session, SessionConfig
 from smsc.states import Role, SessionState
 from smsc.timer import EarliestCall
 
@@ -72,6 +72,9 @@ class SmppConnection(protocol.Protocol):
         self.peer = "?"
         self.system_id: str | None = None          # set by the application once bound
         self._waiting: dict[int, _Waiting] = {}
+        # request_then calls that timed out with a `late` callback, by sequence number, for the
+        # response that may still come (bounded like the session's own memory of them)
+        self._late: dict[int, tuple[Callable[..., object], tuple[object, ...]]] = {}
         self._timer = EarliestCall(clock, self._on_timer)
 
     # --- Twisted side --------------------------------------------------------------------
@@ -105,12 +108,14 @@ class SmppConnection(protocol.Protocol):
 
     def request_then(self, answered: Callable[..., object], failed: Callable[..., object],
                      command: Command, tlvs: tuple[Tlv, ...] = (), args: tuple[object, ...] = (),
-                     **params: Value) -> None:
+                     late: Callable[..., object] | None = None, **params: Value) -> None:
         """As `request`, with plain callbacks: ``answered(resp, *args)`` or
-        ``failed(Failure(ResponseTimeout | ConnectionGone), *args)``.  For the per-message paths
+        ``failed(Failure(ResponseTimeout | ConnectionGone), *args)``, then, after a timeout,
+        ``late(resp, *args)`` if the response still comes.  For the per-message paths
         (submit_sm, deliver_sm), where a Deferred per PDU was a few percent of a replay.  An
-        exception raised by a callback is logged, as a Deferred would, and goes no further."""
-        self._send((answered, failed, args), command, tlvs, params)
+        exception raised by a callback is logged, as a Deferred would, and goes no further.
+        Raises `Unsendable` (nothing sent, no window slot taken) for a PDU that cannot be sent."""
+        self._send((answered, failed, args, late), command, tlvs, params)
 
     def _send(self, waiting: _Waiting, command: Command, tlvs: tuple[Tlv, ...],
               params: dict[str, Value]) -> None:
@@ -158,11 +163,23 @@ class SmppConnection(protocol.Protocol):
             if waiting is not None:
                 _answer(waiting, event.pdu)
         elif isinstance(event, ResponseTimedOut):
-            waiting = self._waiting.pop(event.request.sequence_number, None)
+            seq = event.request.sequence_number
+            waiting = self._waiting.pop(seq, None)
             log.warn("{peer} no response to {command} seq {seq}", peer=self.peer,
-                     command=event.request.command.name, seq=event.request.sequence_number)
+                     command=event.request.command.name, seq=seq)
             if waiting is not None:
+                if isinstance(waiting, tuple) and waiting[3] is not None:
+                    self._late[seq] = (waiting[3], waiting[2])
+                    if len(self._late) > LATE_MEMORY:
+                        del self._late[next(iter(self._late))]
                 _fail(waiting, ResponseTimeout(event.request))
+        elif isinstance(event, LateResponse):
+            late = self._late.pop(event.pdu.sequence_number, None)
+            log.info("{peer} late response to {command} seq {seq}: {status}", peer=self.peer,
+                     command=event.request.command.name, seq=event.pdu.sequence_number,
+                     status=status_name(event.pdu.command_status))
+            if late is not None:
+                _answer((late[0], late[0], late[1], None), event.pdu)
         elif isinstance(event, ProtocolError):
             log.warn("{peer} protocol error: {reason} (answered {status})", peer=self.peer,
                      reason=event.reason, status=status_name(event.answer_status))
@@ -196,8 +213,9 @@ class SmppConnection(protocol.Protocol):
         self._rearm()
 
 
-# Who waits for a response: a Deferred (`request`) or (answered, failed, args) (`request_then`).
-_Waiting = Union["defer.Deferred[Pdu]", tuple[Callable[..., object], Callable[..., object], tuple[object, ...]]]
+# Who waits for a response: a Deferred (`request`) or (answered, failed, args, late) (`request_then`).
+_Waiting = Union["defer.Deferred[Pdu]", tuple[Callable[..., object], Callable[..., object], tuple[object, ...],
+                                               Callable[..., object] | None]]
 
 
 def _answer(waiting: _Waiting, resp: Pdu) -> None:

@@ -33,6 +33,15 @@ class ResponseTimedOut:
 
 
 @dataclass(frozen=True, slots=True)
+class LateResponse:
+    """The answer to one of our requests that had already timed out (`ResponseTimedOut`):
+    the peer was slow, not gone. A deliver_sm it settles must not be sent again."""
+
+    pdu: Pdu
+    request: Pdu
+
+
+@dataclass(frozen=True, slots=True)
 class ProtocolError:
     """The peer sent something we could not accept; the session already answered it
     (with `answer_status`, or not at all when it was a response) and goes on."""
@@ -58,4 +67,5 @@ class ConnectionClosed:
     unanswered: tuple[Pdu, ...]
 
 
-Event = RequestReceived | ResponseReceived | ResponseTimedOut | ProtocolError | CloseConnection | ConnectionClosed
+Event = (RequestReceived | ResponseReceived | ResponseTimedOut | LateResponse | ProtocolError | CloseConnection
+         | ConnectionClosed)

@@ -16,30 +16,46 @@ What the session does on its own, because the spec leaves no choice:
   the maximum): no resynchronisation is possible, and only this connection is affected;
 - sends enquire_link after `enquire_link_interval` without traffic, and asks for the close
   after `inactivity_timeout` without anything received;
+- answers a request that has no response (outbind, alert_notification) from a peer that may
+  not send it with generic_nack ESME_RINVCMDID;
 - numbers its requests 1..0x7FFFFFFF, wrapping, never reusing a number still awaiting a
-  response; keeps at most `window` requests outstanding; times them out after
-  `response_timeout`.
+  response or recently timed out; keeps at most `window` requests outstanding; times them out
+  after `response_timeout`, and remembers the last `LATE_MEMORY` that timed out, so that a
+  response arriving after its timeout is reported (`LateResponse`), not lost;
+- refuses to send a PDU it cannot encode or that is larger than `max_pdu` (`Unsendable`),
+  without taking a window slot: one bad message never blocks the session.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from smsc import states
 from smsc.events import (
-    CloseConnection, ConnectionClosed, Event, ProtocolError, RequestReceived,
+    CloseConnection, ConnectionClosed, Event, LateResponse, ProtocolError, RequestReceived,
     ResponseReceived, ResponseTimedOut,
 )
 from smsc.pdu.codec import (
-    MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack, make,
-    response_to,
+    MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack, has_response,
+    make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
+from smsc.pdu.status import CommandStatus
 from smsc.states import Role, SessionState
 
 
 class LocalProtocolError(Exception):
     """Our own code tried something illegal (wrong state, full window): a bug, not traffic."""
+
+
+class Unsendable(LocalProtocolError):
+    """This one PDU cannot be sent: a value cannot be encoded, or the PDU is larger than
+    `max_pdu` (the peer would drop the link as unframable). The message is at fault, not the
+    session: nothing was queued and no window slot was taken."""
+
+
+LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +88,7 @@ class Session:
         self._framer = Framer(config.max_pdu)
         self._out: list[bytes] = []
         self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
+        self._timed_out: dict[int, Pdu] = {}          # the last LATE_MEMORY requests that timed out
         self._next_seq = 1
         self._last_received = now
         self._last_sent = now
@@ -104,10 +121,15 @@ class Session:
         elif command is Command.enquire_link:
             self._queue(response_to(pdu), now)
         elif not states.may_receive(self.role, self.state, command):
-            status = states.refusal_status(self.state, command)
-            self._queue(response_to(pdu, status), now)
-            events.append(ProtocolError(command, pdu.sequence_number, status,
-                                        f"{command.name} not allowed in state {self.state.value}"))
+            if has_response(command):
+                status = states.refusal_status(self.state, command)
+                self._queue(response_to(pdu, status), now)
+                why = f"{command.name} not allowed in state {self.state.value}"
+            else:                                    # outbind, alert_notification: no *_resp exists
+                status = CommandStatus.ESME_RINVCMDID
+                self._queue(generic_nack(pdu.sequence_number, status), now)
+                why = f"{command.name} not accepted from this peer"
+            events.append(ProtocolError(command, pdu.sequence_number, status, why))
         elif command is Command.unbind:
             self._queue(response_to(pdu), now)
             self.state = SessionState.UNBOUND
@@ -130,6 +152,10 @@ class Session:
     def _receive_response(self, pdu: Pdu, events: list[Event]) -> None:
         pending = self._pending.pop(pdu.sequence_number, None)
         if pending is None:
+            late = self._timed_out.pop(pdu.sequence_number, None)
+            if late is not None:
+                events.append(LateResponse(pdu, late))
+                return
             events.append(ProtocolError(pdu.command, pdu.sequence_number, 0,
                                         f"{pdu.command.name} answers no request of ours"))
             return
@@ -161,6 +187,11 @@ class Session:
     def outstanding(self) -> int:
         return len(self._pending)
 
+    @property
+    def last_received(self) -> float:
+        """When the peer last sent anything (the `now` of the last `receive_data`)."""
+        return self._last_received
+
     def send_request(self, command: Command, now: float, tlvs: tuple[Tlv, ...] = (),
                      **params: Value) -> Pdu:
         """Number, record and queue a request. Raises LocalProtocolError if the state forbids it
@@ -169,11 +200,19 @@ class Session:
             raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
         if len(self._pending) >= self.config.window:
             raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
-        pdu = make(command, self._take_seq(), 0, tlvs, **params)
+        try:
+            pdu = make(command, self._take_seq(), 0, tlvs, **params)
+            data = encode(pdu)
+        except (ValueError, OverflowError, struct.error) as error:
+            raise Unsendable(f"{command.name} cannot be encoded: {error}") from None
+        if len(data) > self.config.max_pdu:
+            raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
+                             "maximum of the link")
         self._pending[pdu.sequence_number] = _Pending(pdu, now)
         if command is Command.unbind:
             self.state = SessionState.UNBOUND
-        self._queue(pdu, now)
+        self._out.append(data)
+        self._last_sent = now
         return pdu
 
     def respond(self, request: Pdu, now: float, status: int = 0, tlvs: tuple[Tlv, ...] = (),
@@ -181,6 +220,8 @@ class Session:
         """Queue the response to a request we received; a successful bind_*_resp binds."""
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("session is closed")
+        if not has_response(request.command):
+            raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
         self.state = states.after_response(self.state, pdu.command, pdu.command_status)
         self._queue(pdu, now)
@@ -200,7 +241,7 @@ class Session:
 
     def _take_seq(self) -> int:
         seq = self._next_seq
-        while seq in self._pending:
+        while seq in self._pending or seq in self._timed_out:
             seq = 1 if seq >= MAX_SEQUENCE else seq + 1
         self._next_seq = 1 if seq >= MAX_SEQUENCE else seq + 1
         return seq
@@ -236,6 +277,9 @@ class Session:
             if now < oldest.sent_at + cfg.response_timeout:
                 break
             del self._pending[seq]
+            self._timed_out[seq] = oldest.request
+            if len(self._timed_out) > LATE_MEMORY:
+                del self._timed_out[next(iter(self._timed_out))]
             events.append(ResponseTimedOut(oldest.request))
         if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
             events.append(self._close(f"nothing received for {cfg.inactivity_timeout:g} s"))

@@ -765,6 +765,11 @@ def _response_table() -> dict[Command, Command]:
 _RESPONSE = _response_table()
 
 
+def has_response(command: Command) -> bool:
+    """Does this request have a *_resp? (outbind and alert_notification do not, §4.1.7, §4.12.)"""
+    return command in _RESPONSE and not command.is_response
+
+
 def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
     """The *_resp answering `request`, same sequence number (§2.3)."""
     command = _RESPONSE.get(request.command)

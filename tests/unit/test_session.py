@@ -5,11 +5,12 @@ import struct
 import pytest
 
 from smsc.events import (
-    CloseConnection, ConnectionClosed, ProtocolError, RequestReceived, ResponseReceived, ResponseTimedOut,
+    CloseConnection, ConnectionClosed, LateResponse, ProtocolError, RequestReceived, ResponseReceived,
+    ResponseTimedOut,
 )
-from smsc.pdu.codec import MAX_SEQUENCE, Command, Pdu, decode, encode, make
+from smsc.pdu.codec import MAX_SEQUENCE, Command, Pdu, Tag, Tlv, decode, encode, make
 from smsc.pdu.status import CommandStatus
-from smsc.session import LocalProtocolError, Session, SessionConfig
+from smsc.session import LocalProtocolError, Session, SessionConfig, Unsendable
 from smsc.states import Role, SessionState
 
 
@@ -176,3 +177,47 @@ def test_no_timer_once_the_close_is_asked_for() -> None:
     events = esme.handle_timer(60.0)
     assert isinstance(events[-1], CloseConnection)
     assert esme.deadline() is None
+
+
+@pytest.mark.parametrize("command", [Command.outbind, Command.alert_notification])
+@pytest.mark.parametrize("bound", [False, True])
+def test_a_request_without_a_response_from_a_client_gets_generic_nack(command: Command, bound: bool) -> None:
+    smsc = bound_pair()[1] if bound else Session(Role.SMSC)
+    events = smsc.receive_data(encode(make(command, 77)), 0.0)
+    assert [type(e) for e in events] == [ProtocolError]
+    (nack,) = replies(smsc)
+    assert (nack.command, nack.sequence_number, nack.command_status) == (
+        Command.generic_nack, 77, CommandStatus.ESME_RINVCMDID)
+    smsc.receive_data(encode(make(Command.enquire_link, 78)), 0.0)          # and it goes on
+    assert [p.command for p in replies(smsc)] == [Command.enquire_link_resp]
+
+
+def test_a_pdu_that_cannot_be_encoded_takes_no_window_slot_and_queues_nothing() -> None:
+    esme, _ = bound_pair(window=1)
+    with pytest.raises(Unsendable):
+        esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678", short_message=b"x" * 255)
+    with pytest.raises(Unsendable):
+        esme.send_request(Command.submit_sm, 0.0, destination_addr="3" * 30)
+    assert esme.window_available == 1 and esme.data_to_send() == b""
+    esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678", short_message=b"ok")
+    assert esme.window_available == 0
+
+
+def test_a_pdu_larger_than_the_link_maximum_is_refused_before_it_is_sent() -> None:
+    esme, _ = bound_pair(max_pdu=1024)
+    payload = Tlv(Tag.message_payload, b"x" * 1000)
+    with pytest.raises(Unsendable, match="above the 1024-octet maximum"):
+        esme.send_request(Command.submit_sm, 0.0, (payload,), destination_addr="33612345678")
+    assert esme.outstanding == 0 and esme.data_to_send() == b""
+
+
+def test_a_response_after_its_timeout_is_reported_late_not_lost() -> None:
+    esme, smsc = bound_pair(response_timeout=30.0)
+    request = esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678")
+    (submit,) = smsc.receive_data(esme.data_to_send(), 0.0)
+    assert [type(e) for e in esme.handle_timer(30.0)] == [ResponseTimedOut]
+    smsc.respond(submit.pdu, 31.0, message_id="m1")  # type: ignore[union-attr]
+    (late,) = esme.receive_data(smsc.data_to_send(), 31.0)
+    assert isinstance(late, LateResponse) and late.request == request and late.pdu["message_id"] == "m1"
+    # its sequence number was not reused meanwhile, and a second copy is a plain protocol error
+    assert esme.send_request(Command.enquire_link, 31.0).sequence_number != request.sequence_number
