@@ -164,6 +164,9 @@ async def test_plain_smpp_on_the_tls_port_fails_alone(secure: Harness, tmp_path:
         bind.addErrback(lambda failure: failure.value)      # it fails: keep the reason as a value
         await wait(confused.closed)                         # the server closes it: no bind_resp
         assert isinstance(await wait(bind), ConnectionGone)
+        backwards = await connect_tls_esme(secure.port, tmp_path / "client.crt")   # TLS to the plain port
+        backwards.bind("demo", "demo").addErrback(lambda failure: None)
+        await wait(backwards.closed)                        # closed too (its ClientHello is no PDU)
 
         # Everyone else goes on: the other TLS client, the plain port, a new TLS connection.
         _, deliver = await submit_and_get_receipt(tls_client, b"still here")
