@@ -2,7 +2,12 @@
 
 `start_harness` takes the clock, a `listen` function and a `dial` function, so the same
 wiring runs over TCP (`tcp_listen` / `tcp_dial`, used by `smsc-harness serve` and the
-integration tests) and, later, over in-memory links on a virtual clock for scenario replay.
+integration tests) and over in-memory links on a virtual clock for scenario replay.
+
+TLS (`listen.tls`, `operators[i].tls`) needs two more functions, `listen_tls` and `dial_tls`
+(`tls_listen` / `tls_dial`: Twisted's `ssl` endpoints over TCP). A network that passes none,
+as the in-memory one of scenario replay, has no TLS: operators with `tls` are played as plain
+links and the client TLS port is not opened (scenarios are about behaviour, not transport).
 """
 
 from __future__ import annotations
@@ -11,17 +16,18 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime, IStreamClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from aggregator.config import NetworkConfig, OperatorConfig
+from aggregator.config import NetworkConfig, OperatorConfig, TlsConfig
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Router
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
+from aggregator.tls import client_options, server_options
 from smsc.adapter import SmppFactory
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import OperatorSmsc
@@ -31,6 +37,8 @@ log = Logger(namespace="aggregator.harness")
 
 Listen = Callable[[str, int, Factory], Awaitable[IListeningPort]]
 Dial = Callable[[str, int], IStreamClientEndpoint]
+ListenTls = Callable[[str, int, Factory, TlsConfig], Awaitable[IListeningPort]]
+DialTls = Callable[[str, int, TlsConfig], IStreamClientEndpoint]
 
 
 def tcp_listen(reactor: IReactorTCP) -> Listen:
@@ -42,6 +50,23 @@ def tcp_listen(reactor: IReactorTCP) -> Listen:
 def tcp_dial(reactor: IReactorTCP) -> Dial:
     def dial(host: str, port: int) -> IStreamClientEndpoint:
         return TCP4ClientEndpoint(reactor, host, port, timeout=10)
+    return dial
+
+
+def tls_listen(reactor: IReactorTCP) -> ListenTls:
+    """Listen with TLS, presenting `tls`'s certificate (and chain). Each connection's protocol
+    is made at once, before the handshake, so the session's timers (the bind timeout) cover a
+    client that never finishes its handshake."""
+    def listen(host: str, port: int, factory: Factory, tls: TlsConfig) -> Awaitable[IListeningPort]:
+        return SSL4ServerEndpoint(reactor, port, server_options(tls), interface=host).listen(factory)
+    return listen
+
+
+def tls_dial(reactor: IReactorTCP) -> DialTls:
+    """Dial with TLS, trusting only `tls`'s certificates and checking they name `host`
+    (aggregator.tls, rule 3). The endpoint is reused by ClientService for every reconnect."""
+    def dial(host: str, port: int, tls: TlsConfig) -> IStreamClientEndpoint:
+        return wrapClientTLS(client_options(tls, host), TCP4ClientEndpoint(reactor, host, port, timeout=10))
     return dial
 
 
@@ -62,6 +87,7 @@ class Harness:
     host: str
     port: int
     operator_ports: dict[str, int]
+    tls_port: int | None = None                   # the client TLS port, when there is one
     _listening: list[IListeningPort] = field(default_factory=list)
 
     def connectors_bound(self) -> defer.Deferred[list[object]]:
@@ -83,45 +109,74 @@ class Harness:
 
 
 async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store, listen: Listen,
-                        dial: Dial, port: int | None = None, link_clock: IReactorTime | None = None) -> Harness:
+                        dial: Dial, port: int | None = None, link_clock: IReactorTime | None = None,
+                        listen_tls: ListenTls | None = None, dial_tls: DialTls | None = None,
+                        tls_port: int | None = None) -> Harness:
     """Start every operator SMSC, the connectors to them and the client-facing server, then
     resume what the store left unfinished. `port` overrides the config's listening port
     (0 = any free port). `clock` is simulated time (receipt delays, validity, retries, rates);
     `link_clock` (default: `clock`) drives SMPP session timers and reconnects, which must
-    follow real time when `clock` runs faster than it."""
+    follow real time when `clock` runs faster than it. Without `listen_tls` and `dial_tls`
+    the config's TLS settings are played as plain links (module docstring); `tls_port`
+    overrides `listen.tls.port` as `port` does the plain one."""
     link_clock = link_clock or clock
+    if listen_tls is None or dial_tls is None:
+        listen_tls, dial_tls = None, None
+        if config.listen.tls is not None or any(op.tls is not None for op in config.operators):
+            log.info("this network has no TLS: the config's TLS port is not opened and its TLS operator"
+                     " links are plain")
     listening: list[IListeningPort] = []
     operators: dict[str, OperatorSmsc] = {}
     operator_ports: dict[str, int] = {}
     for op in config.operators:
         smsc = OperatorSmsc(operator_profile(op), clock, seed=config.seed, test_numbers=config.test_numbers)
-        lp = await listen(op.host, op.port, SmppFactory(link_clock, Role.SMSC, smsc))
+        factory = SmppFactory(link_clock, Role.SMSC, smsc)
+        if op.tls is not None and listen_tls is not None:
+            lp = await listen_tls(op.host, op.port, factory, op.tls)
+        else:
+            lp = await listen(op.host, op.port, factory)
         listening.append(lp)
         operators[op.id] = smsc
         operator_ports[op.id] = lp.getHost().port
-        log.info("operator {id} ({name}) SMSC listening on {host}:{port}", id=op.id, name=op.name,
-                 host=op.host, port=operator_ports[op.id])
+        log.info("operator {id} ({name}) SMSC listening on {host}:{port}{tls}", id=op.id, name=op.name,
+                 host=op.host, port=operator_ports[op.id], tls=" with TLS" if op.tls and listen_tls else "")
 
     engine = DeliveryEngine(store, clock, config.delivery,
                             {op.id: frozenset(op.temporary_errors) for op in config.operators})
     pools: dict[str, OperatorPool] = {}
     for op in config.operators:
-        address = (op.host, operator_ports[op.id])
         pools[op.id] = engine.outboxes[op.id] = OperatorPool(
-            op, engine, clock, link_clock, lambda address=address: dial(*address))  # type: ignore[misc]
+            op, engine, clock, link_clock, _dialler(op, operator_ports[op.id], dial, dial_tls))
 
     router = Router(config.operators, config.routing)
     server = AggregatorServer(config.accounts, router, engine, store, clock, config.delivery)
     host = config.listen.host
-    lp = await listen(host, config.listen.port if port is None else port,
-                      SmppFactory(link_clock, Role.SMSC, server))
+    factory = SmppFactory(link_clock, Role.SMSC, server)      # one for both ports: one server
+    lp = await listen(host, config.listen.port if port is None else port, factory)
     listening.append(lp)
     actual = lp.getHost().port
     log.info("aggregator listening for SMPP clients on {host}:{port}", host=host, port=actual)
+    actual_tls: int | None = None
+    if config.listen.tls is not None and listen_tls is not None:
+        tls_lp = await listen_tls(host, config.listen.tls_port if tls_port is None else tls_port, factory,
+                                  config.listen.tls)
+        listening.append(tls_lp)
+        actual_tls = tls_lp.getHost().port
+        log.info("aggregator listening for SMPP clients over TLS on {host}:{port}", host=host, port=actual_tls)
     resumed, owed = engine.resume(), server.resume()
     if resumed or owed:
         log.info("resuming {resumed} unfinished message(s) and {owed} unacknowledged delivery(ies)",
                  resumed=resumed, owed=owed)
     for pool in pools.values():
         pool.start()
-    return Harness(config, store, engine, server, operators, pools, host, actual, operator_ports, listening)
+    return Harness(config, store, engine, server, operators, pools, host, actual, operator_ports,
+                   tls_port=actual_tls, _listening=listening)
+
+
+def _dialler(op: OperatorConfig, port: int, dial: Dial, dial_tls: DialTls | None) -> Callable[[], IStreamClientEndpoint]:
+    """What OperatorPool calls once per bind for its endpoint: TLS when the operator has it
+    and the network can (the SMSC then listens with TLS too), plain otherwise."""
+    tls = op.tls
+    if tls is not None and dial_tls is not None:
+        return lambda: dial_tls(op.host, port, tls)
+    return lambda: dial(op.host, port)

@@ -14,13 +14,15 @@ import sys
 import tempfile
 import time
 import urllib.error
+from datetime import datetime, timezone
 from pathlib import Path
 import urllib.request
 from typing import Awaitable, Callable, Sequence, TextIO
 
 from twisted.internet import defer, task
+from twisted.internet.error import CannotListenError
 from twisted.logger import (
-    FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, formatEvent,
+    FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, Logger, formatEvent,
     globalLogBeginner,
 )
 from zope.interface import provider
@@ -28,13 +30,16 @@ from zope.interface import provider
 from aggregator.clock import ScaledClock
 from aggregator.config import ConfigError, load_config
 from aggregator.control import control_site
-from aggregator.harness import start_harness, tcp_dial, tcp_listen
+from aggregator.harness import start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
+from aggregator.tls import expired_listen_certificate, expired_operator_certificate
 from aggregator.store import Store
 from smsc import trace
 
 DEFAULT_DB = "smsc-harness.db"
 # A progress bar (on stderr) for scenarios planning at least this many messages, or on a terminal.
 PROGRESS_MIN_MESSAGES = 10_000
+
+log = Logger(namespace="aggregator.main")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,7 +99,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _text_observer(out: TextIO) -> ILogObserver:
+class HeldOutput:
+    """Log lines written before `release()` are held, then written in order: `serve` releases
+    them after its banner, so the banner is the first line on stdout (users and
+    tests/support/serve.py read the ports from it) and no start-up line is lost."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._held: list[str] | None = []
+
+    def write(self, text: str) -> None:
+        if self._held is None:
+            self._out.write(text)
+        else:
+            self._held.append(text)
+
+    def flush(self) -> None:
+        if self._held is None:
+            self._out.flush()
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._out.write("".join(held))
+        self._out.flush()
+
+
+def _text_observer(out: TextIO | HeldOutput) -> ILogObserver:
     @provider(ILogObserver)
     def observe(event: dict[str, object]) -> None:
         text = formatEvent(event)
@@ -106,7 +137,7 @@ def _text_observer(out: TextIO) -> ILogObserver:
     return observe
 
 
-def start_logging(level: str, out: TextIO = sys.stdout) -> None:
+def start_logging(level: str, out: TextIO | HeldOutput = sys.stdout) -> None:
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
     # Twisted's own lifecycle chatter (ports opened/closed, reconnect scheduling) repeats what
     # our lines already say; keep its warnings and errors.
@@ -129,24 +160,48 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     if args.speed <= 0:
         print("smsc-harness: --speed must be > 0", file=sys.stderr)
         raise SystemExit(2)
-    start_logging(args.log_level)
+    stale = expired_operator_certificate(config, datetime.now(timezone.utc))
+    if stale is not None:
+        print(f"smsc-harness: {stale}", file=sys.stderr)
+        raise SystemExit(2)
+    held = HeldOutput(sys.stdout)                # released after the banner, or when a start-up error stops
+    start_logging(args.log_level, held)
+    reactor.addSystemEventTrigger("before", "shutdown", held.release)  # type: ignore[attr-defined]
+    listen_stale = expired_listen_certificate(config, datetime.now(timezone.utc))
+    if listen_stale is not None:
+        log.warn("{problem}; clients that check it will refuse the TLS port", problem=listen_stale)
     clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
     # Group commit on the store's writer thread: a resp leaves once what it acknowledges is
     # committed, and a locked or failing database never blocks the reactor (docs/reliability.md).
     store = Store(args.db, schedule=reactor.callLater, call_from_thread=reactor.callFromThread,  # type: ignore[attr-defined]
                   clock=reactor.seconds)  # type: ignore[attr-defined]
     harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
-                                  port=args.port, link_clock=reactor)  # type: ignore[arg-type]
+                                  port=args.port, link_clock=reactor,  # type: ignore[arg-type]
+                                  listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor))  # type: ignore[arg-type]
     control_port = config.control.port if args.control_port is None else args.control_port
     control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
         "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
+    tls = "" if harness.tls_port is None else f"TLS on {harness.host}:{harness.tls_port}; "
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
-          f"(accounts: {accounts}; database: {args.db}; control API on "
+          f"({tls}accounts: {accounts}; database: {args.db}; control API on "
           f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
+    held.release()
     await defer.Deferred()                       # run until the reactor is stopped
+
+
+async def serve_or_refuse(reactor: object, args: argparse.Namespace) -> None:
+    """`serve`, with a port that cannot be opened (in use; the TLS port is one more that can
+    clash) said in one line, exit status 2, instead of a traceback."""
+    try:
+        await serve(reactor, args)
+    except CannotListenError as error:
+        reason = getattr(error.socketError, "strerror", None) or error.socketError
+        print(f"smsc-harness: cannot listen on {error.interface or '0.0.0.0'}:{error.port}: {reason}",
+              file=sys.stderr)
+        raise SystemExit(2)
 
 
 def send_mo(args: argparse.Namespace) -> int:
@@ -272,7 +327,7 @@ async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str
 def run(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        task.react(lambda reactor: defer.ensureDeferred(serve(reactor, args)))
+        task.react(lambda reactor: defer.ensureDeferred(serve_or_refuse(reactor, args)))
     elif args.command == "mo":
         raise SystemExit(send_mo(args))
     elif args.command == "check":

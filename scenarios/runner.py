@@ -26,7 +26,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 
-from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen
+from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import MessageState, Store
 from reports.model import (
     ExpectationResult,
@@ -467,7 +467,8 @@ class _LiveRun(_Run):
         config = replace(self.scenario.network, seed=self.seed)
         reactor = self.reactor
         self.harness = await start_harness(config, reactor, self.store, tcp_listen(reactor),  # type: ignore[arg-type]
-                                           tcp_dial(reactor), port=0)  # type: ignore[arg-type]
+                                           tcp_dial(reactor), port=0, tls_port=0,  # type: ignore[arg-type]
+                                           listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor))  # type: ignore[arg-type]
         try:
             await self.harness.connectors_bound().addTimeout(LIVE_TIMEOUT, reactor)
         except defer.TimeoutError:

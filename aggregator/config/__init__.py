@@ -18,6 +18,7 @@ from aggregator.config.model import (
     NetworkConfig,
     OperatorConfig,
     RoutingConfig,
+    TlsConfig,
     TrafficClass,
 )
 from aggregator.config.network import (
@@ -59,6 +60,7 @@ __all__ = [
     "RoutingConfig",
     "ScalarNode",
     "Seen",
+    "TlsConfig",
     "TrafficClass",
     "compose",
     "index_path",

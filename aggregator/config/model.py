@@ -19,6 +19,7 @@ __all__ = [
     "NetworkConfig",
     "OperatorConfig",
     "RoutingConfig",
+    "TlsConfig",
     "TrafficClass",
 ]
 
@@ -33,11 +34,26 @@ def _empty_mapping() -> Mapping[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """A PEM certificate (the server's first, then its chain) and its private key, as read
+    and checked when the config was loaded (aggregator.tls): nothing re-reads the files, so
+    what was checked is what is served. The PEM bytes stay out of repr (a key)."""
+
+    certificate: str  # the file's path, as resolved from the config file's directory
+    key: str
+    certificate_pem: bytes = field(default=b"", repr=False)
+    key_pem: bytes = field(default=b"", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class ListenConfig:
-    """Where the aggregator's own SMPP server listens for client binds."""
+    """Where the aggregator's own SMPP server listens for client binds: a plain port, and a
+    TLS port beside it when `tls` is set (the same server behind both)."""
 
     host: str = "127.0.0.1"
     port: int = 2775  # 0 = pick a free port
+    tls: TlsConfig | None = None  # listen.tls: certificate and key of the TLS port
+    tls_port: int = 2777  # listen.tls.port; 0 = pick a free port; used only with `tls`
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,7 @@ class OperatorConfig:
     send_rate: float | None = None  # submit_sm a second the aggregator sends, whole pool; None = no cap
     temporary_errors: tuple[str, ...] = TEMPORARY_ERRORS  # receipt err codes the aggregator retries
     behaviour: SmscBehaviour = SmscBehaviour()  # what the simulated SMSC does (the `smsc:` block)
+    tls: TlsConfig | None = None  # the SMSC listens with TLS, the aggregator dials it with TLS
 
     def __post_init__(self) -> None:
         # A list passed by a caller would make the "frozen" object mutable.

@@ -7,6 +7,7 @@ carriers, short codes, routing); operators' ``smsc:`` blocks are read by
 
 import os
 import re
+from pathlib import Path
 from collections.abc import Mapping
 from functools import partial
 from importlib import resources
@@ -22,6 +23,7 @@ from aggregator.config.model import (
     NetworkConfig,
     OperatorConfig,
     RoutingConfig,
+    TlsConfig,
     TrafficClass,
 )
 from aggregator.config.yamlreader import (
@@ -43,6 +45,7 @@ from aggregator.config.yamlreader import (
     join_path,
     read_text_file,
 )
+from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
 
 __all__ = [
     "ACCOUNT_OPTIONAL",
@@ -66,6 +69,9 @@ _REGION = re.compile(r"[A-Z]{2}")
 _SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
 
 _LISTEN_KEYS = ("host", "port")
+_LISTEN_OPTIONAL = ("host", "port", "tls")
+_TLS_REQUIRED = ("certificate", "key")
+_LISTEN_TLS_OPTIONAL = ("port",)
 _TOP_REQUIRED = ("operators", "accounts")
 _TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers")
 _DELIVERY_KEYS = ("validity", "retry_initial", "retry_max", "retry_factor")
@@ -80,6 +86,7 @@ _OPERATOR_OPTIONAL = (
     "send_rate",
     "temporary_errors",
     "smsc",
+    "tls",
 )
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
 ACCOUNT_REQUIRED = ("system_id", "password")
@@ -99,6 +106,7 @@ class NetworkReader:
         self.carriers: dict[str, tuple[str, Seen]] = {}
         self.short_codes: dict[str, tuple[str, Seen]] = {}
         self.behaviour = _BehaviourReader(self.r)
+        self._tls_port_node: Node | None = None  # where listen.tls.port was given (or its block)
 
     # -- helpers ---------------------------------------------------------
 
@@ -136,6 +144,8 @@ class NetworkReader:
         accounts = r.required(top, "accounts", "", self.accounts)
         routing = r.optional(top, "routing", "", self.routing, d.routing)
         test_numbers = r.optional(top, "test_numbers", "", self.behaviour.numbers, d.test_numbers)
+        if listen is not None and control is not None:
+            self._tls_port_free(listen, control)
         if (
             listen is None
             or control is None
@@ -195,7 +205,86 @@ class NetworkReader:
         return DeliveryConfig(validity=validity, retry_initial=initial, retry_max=longest, retry_factor=factor)
 
     def listen(self, node: Node, path: str) -> ListenConfig | None:
-        return self._address(node, path, ListenConfig)
+        """`{host, port}`, and `tls: {port, certificate, key}` for a TLS port beside the plain one."""
+        r = self.r
+        fields = r.mapping(node, path, optional=_LISTEN_OPTIONAL)
+        if fields is None:
+            return None
+        d = ListenConfig()
+        host = r.optional(fields, "host", path, self._host, d.host)
+        port = r.optional(fields, "port", path, self._port, d.port)
+        secure: tuple[TlsConfig, int] | None = None
+        if "tls" in fields:
+            tls_path = join_path(path, "tls")
+            tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED, optional=_LISTEN_TLS_OPTIONAL)
+            if tls_fields is None:
+                return None
+            tls_port = r.optional(tls_fields, "port", tls_path, self._port, d.tls_port)
+            self._tls_port_node = tls_fields.get("port") or fields["tls"]
+            files = self.tls_files(tls_fields, tls_path, dialled_host=None)
+            if tls_port is None or files is None:
+                return None
+            secure = (files, tls_port)
+        if host is None or port is None:
+            return None
+        if secure is None:
+            return ListenConfig(host=host, port=port)
+        return ListenConfig(host=host, port=port, tls=secure[0], tls_port=secure[1])
+
+    def _tls_port_free(self, listen: ListenConfig, control: ControlConfig) -> None:
+        """The TLS port cannot be the plain port, nor the control API's on the same host (0 is
+        a new free port each time, so it never clashes)."""
+        node = self._tls_port_node
+        if listen.tls is None or listen.tls_port == 0 or node is None:
+            return
+        clash = None
+        if listen.tls_port == listen.port:
+            clash = "listen.port"
+        elif listen.tls_port == control.port and listen.host == control.host:
+            clash = "control.port"
+        if clash is not None:
+            self.r.expected(node, "listen.tls.port", f"a port other than {clash} ({listen.tls_port})")
+
+    def tls_files(self, fields: Mapping[str, Node], path: str, *, dialled_host: str | None) -> TlsConfig | None:
+        """`certificate` and `key`: PEM files, relative to this config file's directory, read
+        and checked now (aggregator.tls). With `dialled_host`, the certificate must name that
+        host, which the aggregator checks at every handshake when it dials."""
+        r = self.r
+        cert_node, key_node = fields.get("certificate"), fields.get("key")
+        if cert_node is None or key_node is None:      # reported by mapping()
+            return None
+        cert_field, key_field = join_path(path, "certificate"), join_path(path, "key")
+        what = "a path to a PEM file"
+        cert_file = self._file_path(cert_node, cert_field, what)
+        key_file = self._file_path(key_node, key_field, what)
+        if cert_file is None or key_file is None:
+            return None
+        try:
+            cert_pem = read_pem(cert_file, "certificate")
+            certificates = read_certificates(cert_pem, cert_file)
+        except TlsProblem as problem:
+            r.problem(cert_node, cert_field, str(problem))
+            return None
+        try:
+            key_pem = read_pem(key_file, "key")
+            check_key(key_pem, key_file, certificates[0], cert_file)
+        except TlsProblem as problem:
+            r.problem(key_node, key_field, str(problem))
+            return None
+        if dialled_host is not None:
+            try:
+                check_names(certificates[0], dialled_host, cert_file)
+            except TlsProblem as problem:
+                r.problem(cert_node, cert_field, str(problem))
+                return None
+        return TlsConfig(certificate=cert_file, key=key_file, certificate_pem=cert_pem, key_pem=key_pem)
+
+    def _file_path(self, node: Node, path: str, what: str) -> str | None:
+        """A file name, relative to the directory of the file being read (as `include` is)."""
+        name = self.r.string(node, path, min_length=1, what=what)
+        if name is None:
+            return None
+        return os.fspath(Path(self.r.source).parent / name)
 
     def operators(self, node: Node, path: str) -> tuple[OperatorConfig, ...] | None:
         nodes = self.r.sequence(node, path)
@@ -234,6 +323,14 @@ class NetworkReader:
         send_rate = r.optional(fields, "send_rate", path, b.nullable(b.positive), d.send_rate or _NULL)
         temporary = r.optional(fields, "temporary_errors", path, b.err_codes, d.temporary_errors)
         behaviour = r.optional(fields, "smsc", path, b.smsc, d.behaviour)
+        tls_config: TlsConfig | None = None
+        tls_ok = True
+        if "tls" in fields:
+            tls_path = join_path(path, "tls")
+            tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED)
+            if tls_fields is not None and host is not None:
+                tls_config = self.tls_files(tls_fields, tls_path, dialled_host=host)
+            tls_ok = tls_config is not None
         if (
             op_id is None
             or name is None
@@ -247,6 +344,7 @@ class NetworkReader:
             or send_rate is None
             or temporary is None
             or behaviour is None
+            or not tls_ok
         ):
             return None
         return OperatorConfig(
@@ -262,6 +360,7 @@ class NetworkReader:
             send_rate=None if send_rate is _NULL else send_rate,
             temporary_errors=temporary,
             behaviour=behaviour,
+            tls=tls_config,
         )
 
     def operator_id(self, node: Node, path: str) -> str | None:

@@ -13,7 +13,7 @@ from typing import Callable
 from twisted.internet import defer, task
 
 from aggregator.config import NetworkConfig, load_config, parse_config
-from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen
+from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import Store
 from smsc.esme import Esme, connect_esme
 from smsc.pdu.codec import Pdu
@@ -75,7 +75,8 @@ async def start_stack(db: Path, config: NetworkConfig | str | None = None,
         clock.advance(START)
     store = Store(db, schedule=reactor().callLater, call_from_thread=reactor().callFromThread)
     harness = await start_harness(config, clock, store, tcp_listen(reactor()), tcp_dial(reactor()), port=0,
-                                  link_clock=clock)
+                                  link_clock=clock, listen_tls=tls_listen(reactor()), dial_tls=tls_dial(reactor()),
+                                  tls_port=0)
     bound = harness.connectors_bound()
     await until(lambda: bound.called, "operator binds")
     return harness, clock

@@ -223,7 +223,7 @@ def test_unknown_key_with_did_you_mean() -> None:
 
 def test_unknown_key_without_close_match_lists_keys() -> None:
     text = VALID.replace("  port: 2775", "  colour: blue")
-    assert errors(text) == ["net.yaml:3:3: listen.colour: unknown key; expected one of: host, port"]
+    assert errors(text) == ["net.yaml:3:3: listen.colour: unknown key; expected one of: host, port, tls"]
 
 
 def test_missing_required_key_names_the_mapping() -> None:
