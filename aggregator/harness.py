@@ -12,7 +12,7 @@ links and the client TLS port is not opened (scenarios are about behaviour, not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 from twisted.internet import defer
@@ -21,16 +21,17 @@ from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTim
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from aggregator.config import NetworkConfig, OperatorConfig, TlsConfig
+from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsConfig
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Router
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
-from smsc.adapter import SmppFactory
+from smsc.adapter import ConnectionGate, SmppFactory
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import OperatorSmsc
+from smsc.session import SessionConfig
 from smsc.states import Role
 
 log = Logger(namespace="aggregator.harness")
@@ -108,10 +109,24 @@ class Harness:
         self.store.close()
 
 
+def client_session_config(limits: LimitsConfig) -> SessionConfig:
+    """The sessions of the client-facing server: an SMSC's defaults with the config's limits."""
+    return replace(SessionConfig.for_role(Role.SMSC), bind_timeout=limits.bind_timeout,
+                   frame_timeout=limits.frame_timeout, max_unanswered=limits.max_unanswered,
+                   unread_timeout=limits.unread_timeout)
+
+
+def client_gate(limits: LimitsConfig, clock: IReactorTime, max_connections: int | None) -> ConnectionGate:
+    """The connection caps of the client-facing server; `max_connections` (what the process's
+    file-descriptor limit allows, from `serve`) lowers the configured one."""
+    total = limits.max_connections if max_connections is None else min(limits.max_connections, max_connections)
+    return ConnectionGate(clock, total, limits.max_connections_per_address)
+
+
 async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store, listen: Listen,
                         dial: Dial, port: int | None = None, link_clock: IReactorTime | None = None,
                         listen_tls: ListenTls | None = None, dial_tls: DialTls | None = None,
-                        tls_port: int | None = None) -> Harness:
+                        tls_port: int | None = None, max_connections: int | None = None) -> Harness:
     """Start every operator SMSC, the connectors to them and the client-facing server, then
     resume what the store left unfinished. `port` overrides the config's listening port
     (0 = any free port). `clock` is simulated time (receipt delays, validity, retries, rates);
@@ -149,9 +164,10 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
             op, engine, clock, link_clock, _dialler(op, operator_ports[op.id], dial, dial_tls))
 
     router = Router(config.operators, config.routing)
-    server = AggregatorServer(config.accounts, router, engine, store, clock, config.delivery)
+    server = AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, config.limits)
     host = config.listen.host
-    factory = SmppFactory(link_clock, Role.SMSC, server)      # one for both ports: one server
+    factory = SmppFactory(link_clock, Role.SMSC, server, client_session_config(config.limits),
+                          client_gate(config.limits, link_clock, max_connections))   # one for both ports
     lp = await listen(host, config.listen.port if port is None else port, factory)
     listening.append(lp)
     actual = lp.getHost().port

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -177,7 +178,8 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
                   clock=reactor.seconds)  # type: ignore[attr-defined]
     harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
                                   port=args.port, link_clock=reactor,  # type: ignore[arg-type]
-                                  listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor))  # type: ignore[arg-type]
+                                  listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor),  # type: ignore[arg-type]
+                                  max_connections=connections_the_fd_limit_allows(config.limits.max_connections))
     control_port = config.control.port if args.control_port is None else args.control_port
     control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
@@ -190,6 +192,33 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
           f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
     held.release()
     await defer.Deferred()                       # run until the reactor is stopped
+
+
+# File descriptors kept for what is not a client connection: the store (database, WAL, shared
+# memory), the operator SMSCs' listeners and the aggregator's binds to them, the control API,
+# the log, Python's own.
+RESERVED_FDS = 100
+
+
+def connections_the_fd_limit_allows(wanted: int) -> int:
+    """How many client connections this process can hold open: the file-descriptor limit is
+    raised to its hard maximum first (as servers do), and the client cap kept below it, so
+    that a flood of connections is refused with a log line instead of making accept() fail
+    for everyone (EMFILE)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 65536 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    allowed = max(1, soft - RESERVED_FDS)
+    if allowed < wanted:
+        log.warn("limits.max_connections lowered from {wanted} to {allowed}: the file-descriptor limit is {soft}",
+                 wanted=wanted, allowed=allowed, soft=soft)
+        return allowed
+    return wanted
 
 
 async def serve_or_refuse(reactor: object, args: argparse.Namespace) -> None:

@@ -25,6 +25,7 @@ answers deliver_sm_resp: a restart resends what was not acknowledged (at-least-o
 
 from __future__ import annotations
 
+import hmac
 import struct
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from aggregator.config import AccountConfig, DeliveryConfig
+from aggregator.bindguard import FailedBinds
+from aggregator.config import AccountConfig, DeliveryConfig, LimitsConfig
 from aggregator.credit import CreditBook, segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
@@ -51,7 +53,7 @@ from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.ratelimit import TokenBucket
 from smsc.session import Unsendable
-from smsc.states import can_receive_messages
+from smsc.states import can_receive_messages, is_bound
 
 log = Logger(namespace="aggregator.server")
 
@@ -72,7 +74,8 @@ class AggregatorServer:
     """SessionHandler for client connections, shared by all of them."""
 
     def __init__(self, accounts: Iterable[AccountConfig], router: Router, engine: DeliveryEngine,
-                 store: Store, clock: IReactorTime, delivery: DeliveryConfig) -> None:
+                 store: Store, clock: IReactorTime, delivery: DeliveryConfig,
+                 limits: LimitsConfig = LimitsConfig()) -> None:
         self.accounts = {account.system_id: account for account in accounts}
         self.short_codes = {code: account.system_id for account in self.accounts.values()
                             for code in account.short_codes}
@@ -93,6 +96,8 @@ class AggregatorServer:
         self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
         self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
+        self.limits = limits
+        self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         engine.clients = self
 
     def resume(self) -> int:
@@ -141,14 +146,23 @@ class AggregatorServer:
     def _bind(self, conn: SmppConnection, pdu: Pdu) -> None:
         system_id = str(pdu["system_id"])
         account = self.accounts.get(system_id)
+        now = conn.clock.seconds()                  # real time, whatever --speed does to ours
+        limited = self.failed_binds.refused(conn.peer_host, system_id, account is not None, now)
+        if limited is not None:
+            log.warn("bind refused for {system_id} from {peer}: {why} (ESME_RBINDFAIL until the rate allows)",
+                     system_id=system_id, peer=conn.peer, why=limited)
+            conn.respond(pdu, CommandStatus.ESME_RBINDFAIL)
+            return
         if account is None:
             status = CommandStatus.ESME_RINVSYSID
-        elif pdu["password"] != account.password:
+        elif not password_matches(account, str(pdu["password"])):
             status = CommandStatus.ESME_RINVPASWD
-        elif len(self.binds[system_id]) >= account.max_binds:
+        elif sum(1 for c in self.binds[system_id] if is_bound(c.state)) >= account.max_binds:
             status = CommandStatus.ESME_RBINDFAIL
         else:
             status = CommandStatus.ESME_ROK
+        if status in (CommandStatus.ESME_RINVSYSID, CommandStatus.ESME_RINVPASWD):
+            self.failed_binds.failed(conn.peer_host, system_id, account is not None, now)
         if status:
             log.info("bind refused for {system_id} from {peer}: {status}", system_id=system_id,
                      peer=conn.peer, status=status.name)
@@ -172,6 +186,11 @@ class AggregatorServer:
             return
         config = self.accounts[account]
         if self.engine.waiting_count(account) >= config.max_pending:
+            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
+            return
+        if self.store.uncommitted_messages >= self.limits.max_uncommitted:
+            # The database has not taken a commit for a while (locked, full): accept no more
+            # than can wait in memory; the client tries again later.
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
         validity = self.delivery.validity
@@ -400,6 +419,11 @@ class _Owed:
     record: DeliveryRecord
     pdu: Pdu
     settled: bool = False
+
+
+def password_matches(account: AccountConfig, given: str) -> bool:
+    """The bind's password against the account's, in constant time (no timing oracle)."""
+    return hmac.compare_digest(given.encode("latin-1", "replace"), account.password.encode("latin-1", "replace"))
 
 
 QUERY_STATES: dict[MessageState, SmppMessageState] = {

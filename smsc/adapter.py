@@ -20,9 +20,11 @@ from __future__ import annotations
 from typing import Callable, Protocol as TypingProtocol, Union
 
 from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from smsc.events import (
     CloseConnection, ConnectionClosed, Event, LateResponse, ProtocolError, RequestReceived, ResponseReceived,
@@ -35,6 +37,9 @@ from smsc.states import Role, SessionState
 from smsc.timer import EarliestCall
 
 log = Logger(namespace="smsc.adapter")
+
+PROTOCOL_ERRORS_LOGGED = 5          # per connection, then one line every ERRORS_LOG_EVERY seconds
+ERRORS_LOG_EVERY = 10.0
 
 
 class ResponseTimeout(Exception):
@@ -64,13 +69,29 @@ class SessionHandler(TypingProtocol):
     def connection_lost(self, conn: SmppConnection, event: ConnectionClosed) -> None: ...
 
 
+@implementer(IPushProducer)
 class SmppConnection(protocol.Protocol):
-    def __init__(self, session: Session, clock: IReactorTime, handler: SessionHandler) -> None:
+    """On the SMSC side, also the transport's producer: when the peer does not read what we write and the
+    transport's buffer fills, Twisted pauses us, and we stop reading the peer's requests (so
+    we stop making answers) until the buffer drains. Output is bounded by the transport's
+    buffer plus the answers to one read; input by the framer's `max_pdu` plus one read. A peer
+    that leaves our output unread for `unread_timeout` (paused that long, or after we asked
+    for the close) is cut off: its bind slot and buffers are not held for it."""
+
+    def __init__(self, session: Session, clock: IReactorTime, handler: SessionHandler,
+                 gate: ConnectionGate | None = None) -> None:
         self.session = session
         self.clock = clock
         self.handler = handler
+        self.gate = gate
         self.peer = "?"
+        self.peer_host = "?"
         self.system_id: str | None = None          # set by the application once bound
+        self._admitted = False
+        self._abort: IDelayedCall | None = None      # after close(): cut off if it does not happen
+        self._stalled: IDelayedCall | None = None    # paused by the transport: cut off if it lasts
+        self._protocol_errors = 0
+        self._errors_logged_at = 0.0
         self._waiting: dict[int, _Waiting] = {}
         # request_then calls that timed out with a `late` callback, by sequence number, for the
         # response that may still come (bounded like the session's own memory of them)
@@ -81,17 +102,55 @@ class SmppConnection(protocol.Protocol):
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+        self.peer_host = str(getattr(peer, "host", "?"))
+        self.peer = f"{self.peer_host}:{getattr(peer, 'port', '?')}"
+        if self.gate is not None and not self.gate.admit(self.peer_host):
+            self.transport.abortConnection()         # over a connection cap: the gate said so in the log
+            return
+        self._admitted = True
+        if self.session.role is Role.SMSC:
+            # Only the side that serves pauses its reading: were both sides to do it, two
+            # peers that pipeline could each wait for the other to read, for ever.
+            self.transport.registerProducer(self, True)
         self.handler.connection_made(self)
         self._rearm()
 
     def dataReceived(self, data: bytes) -> None:
-        self._process(self.session.receive_data(data, self.clock.seconds()))
+        if self._admitted:
+            self._process(self.session.receive_data(data, self.clock.seconds()))
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._timer.cancel()
+        for call in (self._abort, self._stalled):
+            if call is not None and call.active():
+                call.cancel()
+        if not self._admitted:
+            return
+        self._admitted = False
+        if self.gate is not None:
+            self.gate.release(self.peer_host)
+        if not reason.check(ConnectionDone):
+            log.info("{peer} connection lost: {why}", peer=self.peer, why=reason.getErrorMessage())
         for event in self.session.connection_lost():
             self._dispatch(event)
+
+    # --- IPushProducer: the transport's buffer is full (the peer is not reading) -------------
+
+    def pauseProducing(self) -> None:
+        log.info("{peer} is not reading what we send: reading from it paused", peer=self.peer)
+        self.transport.pauseProducing()
+        if self._stalled is None:
+            self._stalled = self.clock.callLater(self.session.config.unread_timeout, self._cut_off)
+
+    def resumeProducing(self) -> None:
+        if self._stalled is not None:
+            if self._stalled.active():
+                self._stalled.cancel()
+            self._stalled = None
+        self.transport.resumeProducing()
+
+    def stopProducing(self) -> None:
+        """The transport is going away; connectionLost follows."""
 
     # --- application side ----------------------------------------------------------------
 
@@ -141,9 +200,21 @@ class SmppConnection(protocol.Protocol):
         return self.request(Command.unbind)
 
     def close(self) -> None:
+        """Close after what is written has left; a peer that does not read it within the
+        response timeout is cut off (its bind slot and memory must not wait on it)."""
         self._flush()
-        if self.transport is not None:
-            self.transport.loseConnection()
+        if self.transport is None or self._abort is not None:
+            return
+        if self._admitted and self.session.role is Role.SMSC:
+            self.transport.unregisterProducer()     # else Twisted waits for us before closing
+        self.transport.loseConnection()
+        self._abort = self.clock.callLater(self.session.config.unread_timeout, self._cut_off)
+
+    def _cut_off(self) -> None:
+        self._abort = self._stalled = None
+        log.warn("{peer} left what we sent unread for {seconds:g} s: connection cut", peer=self.peer,
+                 seconds=self.session.config.unread_timeout)
+        self.transport.abortConnection()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -181,8 +252,15 @@ class SmppConnection(protocol.Protocol):
             if late is not None:
                 _answer((late[0], late[0], late[1], None), event.pdu)
         elif isinstance(event, ProtocolError):
-            log.warn("{peer} protocol error: {reason} (answered {status})", peer=self.peer,
-                     reason=event.reason, status=status_name(event.answer_status))
+            self._protocol_errors += 1
+            now = self.clock.seconds()
+            if self._protocol_errors <= PROTOCOL_ERRORS_LOGGED or now - self._errors_logged_at >= ERRORS_LOG_EVERY:
+                # A client that repeats a fault thousands of times must not flood the log
+                # (nor block serve on a full stdout): the first few, then one line every 10 s.
+                log.warn("{peer} protocol error: {reason} (answered {status}; {n} from this connection)",
+                         peer=self.peer, reason=event.reason, status=status_name(event.answer_status),
+                         n=self._protocol_errors)
+                self._errors_logged_at = now
         elif isinstance(event, CloseConnection):
             log.info("{peer} closing: {reason}", peer=self.peer, reason=event.reason)
             self.close()
@@ -238,17 +316,67 @@ def _fail(waiting: _Waiting, error: Exception) -> None:
         waiting.errback(error)
 
 
+class ConnectionGate:
+    """Caps on the connections of one listener: `max_total` at once, `max_per_address` from one
+    source address. A connection over a cap is closed as soon as it is accepted, and the log
+    says so (once, then a count every `LOG_EVERY` seconds): a client that opens sockets by the
+    thousand cannot lock the others out, nor run the process out of file descriptors."""
+
+    LOG_EVERY = 10.0
+
+    def __init__(self, clock: IReactorTime, max_total: int, max_per_address: int) -> None:
+        self.clock = clock
+        self.max_total = max_total
+        self.max_per_address = max_per_address
+        self.total = 0
+        self.by_address: dict[str, int] = {}
+        self.refused = 0
+        self._refused_since_log = 0
+        self._logged_at: float | None = None
+
+    def admit(self, host: str) -> bool:
+        here = self.by_address.get(host, 0)
+        if self.total >= self.max_total:
+            why = f"{self.total} connections (limit {self.max_total})"
+        elif here >= self.max_per_address:
+            why = f"{here} connections from that address (limit {self.max_per_address})"
+        else:
+            self.total += 1
+            self.by_address[host] = here + 1
+            return True
+        self.refused += 1
+        self._refused_since_log += 1
+        now = self.clock.seconds()
+        if self._logged_at is None or now - self._logged_at >= self.LOG_EVERY:
+            log.warn("refusing connections: {why}; {n} refused from {host} and others since the last such line",
+                     why=why, n=self._refused_since_log, host=host)
+            self._logged_at = now
+            self._refused_since_log = 0
+        return False
+
+    def release(self, host: str) -> None:
+        self.total -= 1
+        left = self.by_address.get(host, 1) - 1
+        if left > 0:
+            self.by_address[host] = left
+        else:
+            self.by_address.pop(host, None)
+
+
 class SmppFactory(protocol.Factory):
-    """Builds one SmppConnection per TCP connection, all sharing one handler."""
+    """Builds one SmppConnection per TCP connection, all sharing one handler (and one
+    ConnectionGate, when given)."""
 
     noisy = False                                  # our own log lines say who connects
 
     def __init__(self, clock: IReactorTime, role: Role, handler: SessionHandler,
-                 config: SessionConfig | None = None) -> None:
+                 config: SessionConfig | None = None, gate: ConnectionGate | None = None) -> None:
         self.clock = clock
         self.role = role
         self.handler = handler
         self.config = config or SessionConfig.for_role(role)
+        self.gate = gate
 
     def buildProtocol(self, addr: object) -> SmppConnection:
-        return SmppConnection(Session(self.role, self.config, self.clock.seconds()), self.clock, self.handler)
+        return SmppConnection(Session(self.role, self.config, self.clock.seconds()), self.clock, self.handler,
+                              self.gate)

@@ -96,10 +96,11 @@ class MemoryNetwork:
         factory.doStart()                      # what a TCP Port does in startListening
         return defer.succeed(listening)
 
-    def dial(self, host: str, port: int) -> MemoryClientEndpoint:
+    def dial(self, host: str, port: int, source_host: str = CLIENT_HOST) -> MemoryClientEndpoint:
         """An endpoint that connects to whatever listens on `port` when the connection is made
-        (not when the endpoint is built), as a TCP endpoint does: ClientService reuses it."""
-        return MemoryClientEndpoint(self, host, port)
+        (not when the endpoint is built), as a TCP endpoint does: ClientService reuses it.
+        `source_host` is the address its connections come from (a TCP endpoint's bindAddress)."""
+        return MemoryClientEndpoint(self, host, port, source_host)
 
     # --- used by the endpoint and the ports -------------------------------------------------
 
@@ -115,10 +116,10 @@ class MemoryNetwork:
         self._next_listen_port += 1
         return port
 
-    def _client_address(self) -> IPv4Address:
+    def _client_address(self, host: str = CLIENT_HOST) -> IPv4Address:
         port = self._next_client_port
         self._next_client_port += 1
-        return IPv4Address("TCP", CLIENT_HOST, port)
+        return IPv4Address("TCP", host, port)
 
     def _listener(self, host: str, port: int) -> MemoryListeningPort | None:
         listening = self._listeners.get(port)
@@ -165,10 +166,11 @@ class MemoryClientEndpoint:
     (`latency`) later, like a TCP handshake; cancelling the Deferred before that abandons it
     (ClientService does this when stopped while connecting)."""
 
-    def __init__(self, network: MemoryNetwork, host: str, port: int) -> None:
+    def __init__(self, network: MemoryNetwork, host: str, port: int, source_host: str = CLIENT_HOST) -> None:
         self._network = network
         self.host = host
         self.port = port
+        self.source_host = source_host
 
     def connect(self, protocolFactory: IProtocolFactory) -> defer.Deferred[IProtocol]:
         call: IDelayedCall | None = None
@@ -188,7 +190,7 @@ class MemoryClientEndpoint:
             connected.errback(Failure(ConnectionRefusedError(f"nothing listens on {self.host}:{self.port}")))
             return
         server_address = IPv4Address("TCP", self.host, self.port)
-        client_address = network._client_address()
+        client_address = network._client_address(self.source_host)
         factory.doStart()                  # what a TCP Connector does for each attempt
         client = factory.buildProtocol(server_address)
         if client is None:
@@ -346,6 +348,17 @@ class MemoryTransport:
 
     def getHost(self) -> IAddress:
         return self._host
+
+    # --- IPushProducer (reading): a memory link has no buffer to fill, so nobody pauses it ---
+
+    def pauseProducing(self) -> None:
+        """Never called here (see IConsumer below); present because a transport is one."""
+
+    def resumeProducing(self) -> None:
+        """See pauseProducing."""
+
+    def stopProducing(self) -> None:
+        self.abortConnection()
 
     # --- IConsumer: there is no buffer to fill, so producers are never paused --------------
 

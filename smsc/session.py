@@ -16,6 +16,13 @@ What the session does on its own, because the spec leaves no choice:
   the maximum): no resynchronisation is possible, and only this connection is affected;
 - sends enquire_link after `enquire_link_interval` without traffic, and asks for the close
   after `inactivity_timeout` without anything received;
+- on the SMSC side, asks for the close of a connection still unbound `bind_timeout` after it
+  opened, and frames at most `unbound_max_pdu` octets before the bind (a bind is ~100), so an
+  idle or half-sent connection holds neither a slot nor memory for long;
+- asks for the close when a PDU that has started to arrive is still incomplete
+  `frame_timeout` later (a peer that stops mid-PDU, or trickles one in);
+- answers ESME_RTHROTTLED to a request that would make more than `max_unanswered` of the
+  peer's requests wait for our answer (a peer pipelining past any sane window);
 - answers a request that has no response (outbind, alert_notification) from a peer that may
   not send it with generic_nack ESME_RINVCMDID;
 - numbers its requests 1..0x7FFFFFFF, wrapping, never reusing a number still awaiting a
@@ -56,6 +63,7 @@ class Unsendable(LocalProtocolError):
 
 
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
+UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +73,22 @@ class SessionConfig:
     response_timeout: float = 30.0
     enquire_link_interval: float | None = 30.0
     inactivity_timeout: float | None = 300.0
+    frame_timeout: float | None = 10.0       # a PDU begun must be whole within this
+    max_unanswered: int = 5000               # peer's requests awaiting our answer; ESME_RTHROTTLED beyond
+    bind_timeout: float | None = None        # SMSC side: close a connection not bound within this
+    unbound_max_pdu: int | None = None       # SMSC side: largest PDU before the bind
+    unread_timeout: float = 30.0             # (adapter) a peer leaving our output unread this long is cut off
 
     @classmethod
     def for_role(cls, role: Role) -> SessionConfig:
         """The defaults for a side: an ESME probes an idle link after 30 s, an SMSC after 60 s.
         Both may send enquire_link (§4.11); with these, an ESME that keeps its link alive keeps
-        the SMSC's probe from ever firing, so an idle link carries one probe per 30 s, not two."""
-        return cls() if role is Role.ESME else cls(enquire_link_interval=60.0)
+        the SMSC's probe from ever firing, so an idle link carries one probe per 30 s, not two.
+        An SMSC closes a connection not bound within 10 s, and frames at most 512 octets before
+        the bind (docs/reliability.md)."""
+        if role is Role.ESME:
+            return cls()
+        return cls(enquire_link_interval=60.0, bind_timeout=10.0, unbound_max_pdu=UNBOUND_MAX_PDU)
 
 
 @dataclass(slots=True)
@@ -85,13 +102,17 @@ class Session:
         self.role = role
         self.config = config
         self.state = SessionState.OPEN
-        self._framer = Framer(config.max_pdu)
+        limit = config.unbound_max_pdu if role is Role.SMSC and config.unbound_max_pdu else config.max_pdu
+        self._framer = Framer(limit)
         self._out: list[bytes] = []
         self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
         self._timed_out: dict[int, Pdu] = {}          # the last LATE_MEMORY requests that timed out
         self._next_seq = 1
         self._last_received = now
         self._last_sent = now
+        self._opened_at = now
+        self._partial_since: float | None = None    # when the incomplete PDU in the framer began
+        self._unanswered = 0                        # peer's requests we have not answered yet
         self._closing = False                       # a CloseConnection was emitted: no more timers
 
     # --- input -------------------------------------------------------------------------
@@ -102,12 +123,17 @@ class Session:
             return self.connection_lost()
         events: list[Event] = []
         self._last_received = now
-        for frame in self._framer.feed(data):
+        frames = self._framer.feed(data)
+        for frame in frames:
             if isinstance(frame, FrameError):
                 events.append(ProtocolError(0, 0, 0, frame.reason))
                 events.append(self._close(frame.reason))
                 break
             self._receive_frame(frame, now, events)
+        if not self._framer.pending:
+            self._partial_since = None
+        elif frames or self._partial_since is None:
+            self._partial_since = now               # a new PDU has begun
         return events
 
     def _receive_frame(self, frame: bytes, now: float, events: list[Event]) -> None:
@@ -134,7 +160,13 @@ class Session:
             self._queue(response_to(pdu), now)
             self.state = SessionState.UNBOUND
             events.append(self._close("unbind received"))
+        elif self._unanswered >= self.config.max_unanswered and has_response(command):
+            self._queue(response_to(pdu, CommandStatus.ESME_RTHROTTLED), now)
+            events.append(ProtocolError(command, pdu.sequence_number, CommandStatus.ESME_RTHROTTLED,
+                                        f"{self._unanswered} requests already wait for an answer"))
         else:
+            if has_response(command):
+                self._unanswered += 1
             events.append(RequestReceived(pdu))
 
     def _answer_failure(self, failed: DecodeFailed, now: float, events: list[Event]) -> None:
@@ -223,7 +255,12 @@ class Session:
         if not has_response(request.command):
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
-        self.state = states.after_response(self.state, pdu.command, pdu.command_status)
+        state = self.state
+        self.state = states.after_response(state, pdu.command, pdu.command_status)
+        if self.state is not state and states.is_bound(self.state):
+            self._framer.max_pdu = self.config.max_pdu           # bound: full-size PDUs from now
+        if self._unanswered:
+            self._unanswered -= 1
         self._queue(pdu, now)
         return pdu
 
@@ -255,6 +292,14 @@ class Session:
             return None
         cfg = self.config
         at = None if cfg.inactivity_timeout is None else self._last_received + cfg.inactivity_timeout
+        if self._partial_since is not None and cfg.frame_timeout is not None:
+            frame_due = self._partial_since + cfg.frame_timeout
+            if at is None or frame_due < at:
+                at = frame_due
+        if cfg.bind_timeout is not None and self.state is SessionState.OPEN:
+            bind_due = self._opened_at + cfg.bind_timeout
+            if at is None or bind_due < at:
+                at = bind_due
         pending = self._pending
         if pending:
             timeout = next(iter(pending.values())).sent_at + cfg.response_timeout
@@ -283,6 +328,15 @@ class Session:
             events.append(ResponseTimedOut(oldest.request))
         if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
             events.append(self._close(f"nothing received for {cfg.inactivity_timeout:g} s"))
+            return events
+        if cfg.bind_timeout is not None and self.state is SessionState.OPEN \
+                and now >= self._opened_at + cfg.bind_timeout:
+            events.append(self._close(f"not bound within {cfg.bind_timeout:g} s"))
+            return events
+        if self._partial_since is not None and cfg.frame_timeout is not None \
+                and now >= self._partial_since + cfg.frame_timeout:
+            events.append(self._close(f"a PDU begun {now - self._partial_since:g} s ago is still incomplete "
+                                      f"({self._framer.pending} octets)"))
             return events
         if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
                 and now >= max(self._last_sent, self._last_received) + cfg.enquire_link_interval

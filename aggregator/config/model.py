@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from smsc.operators.profile import TEMPORARY_ERRORS, NumberRule, SmscBehaviour
+from smsc.operators.profile import TEMPORARY_ERRORS, NumberRule, SmscBehaviour, Throughput
 
 __all__ = [
     "AccountConfig",
     "ControlConfig",
     "DeliveryConfig",
+    "LimitsConfig",
     "ListenConfig",
     "NetworkConfig",
     "OperatorConfig",
@@ -142,6 +143,22 @@ class RoutingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """What protects the client-facing SMPP server from a client that misbehaves, on purpose or
+    not (docs/reliability.md gives each default and why)."""
+
+    max_connections: int = 1000  # client connections at once (also kept below the fd limit)
+    max_connections_per_address: int = 100  # from one source address
+    bind_timeout: float = 10.0  # seconds a connection may stay unbound
+    frame_timeout: float = 10.0  # seconds a PDU that has begun to arrive may take to be whole
+    unread_timeout: float = 30.0  # seconds a client may leave what we send unread before it is cut off
+    max_unanswered: int = 5000  # a bind's requests waiting for our answer; ESME_RTHROTTLED beyond
+    failed_binds_per_address: Throughput = Throughput(rate=1.0, burst=10)  # then ESME_RBINDFAIL
+    failed_binds_per_system_id: Throughput = Throughput(rate=1.0, burst=20)
+    max_uncommitted: int = 20000  # accepted messages waiting for their commit; ESME_RMSGQFUL beyond
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkConfig:
     """The whole simulated network: aggregator listener, operators, clients, routing."""
 
@@ -154,6 +171,7 @@ class NetworkConfig:
     delivery: DeliveryConfig = DeliveryConfig()
     control: ControlConfig = ControlConfig()
     test_numbers: tuple[NumberRule, ...] = ()  # magic numbers, on whichever operator gets them
+    limits: LimitsConfig = LimitsConfig()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operators", tuple(self.operators))

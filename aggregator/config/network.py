@@ -19,6 +19,7 @@ from aggregator.config.model import (
     AccountConfig,
     ControlConfig,
     DeliveryConfig,
+    LimitsConfig,
     ListenConfig,
     NetworkConfig,
     OperatorConfig,
@@ -73,7 +74,9 @@ _LISTEN_OPTIONAL = ("host", "port", "tls")
 _TLS_REQUIRED = ("certificate", "key")
 _LISTEN_TLS_OPTIONAL = ("port",)
 _TOP_REQUIRED = ("operators", "accounts")
-_TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers")
+_TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers", "limits")
+_LIMITS_KEYS = ("max_connections", "max_connections_per_address", "bind_timeout", "frame_timeout", "unread_timeout",
+                "max_unanswered", "failed_binds_per_address", "failed_binds_per_system_id", "max_uncommitted")
 _DELIVERY_KEYS = ("validity", "retry_initial", "retry_max", "retry_factor")
 _OPERATOR_REQUIRED = ("id", "name", "carriers")
 _OPERATOR_OPTIONAL = (
@@ -144,6 +147,7 @@ class NetworkReader:
         accounts = r.required(top, "accounts", "", self.accounts)
         routing = r.optional(top, "routing", "", self.routing, d.routing)
         test_numbers = r.optional(top, "test_numbers", "", self.behaviour.numbers, d.test_numbers)
+        limits = r.optional(top, "limits", "", self.limits, d.limits)
         if listen is not None and control is not None:
             self._tls_port_free(listen, control)
         if (
@@ -155,6 +159,7 @@ class NetworkReader:
             or accounts is None
             or routing is None
             or test_numbers is None
+            or limits is None
         ):
             return None
         return NetworkConfig(
@@ -167,7 +172,38 @@ class NetworkReader:
             delivery=delivery,
             control=control,
             test_numbers=test_numbers,
+            limits=limits,
         )
+
+    def limits(self, node: Node, path: str) -> LimitsConfig | None:
+        r = self.r
+        fields = r.mapping(node, path, optional=_LIMITS_KEYS)
+        if fields is None:
+            return None
+        d = LimitsConfig()
+        count = partial(r.integer, minimum=1, maximum=1_000_000)
+        seconds = partial(r.number, above=0, maximum=3600)
+        rate = self.behaviour.throughput
+        values = {
+            "max_connections": r.optional(fields, "max_connections", path, count, d.max_connections),
+            "max_connections_per_address": r.optional(fields, "max_connections_per_address", path, count,
+                                                      d.max_connections_per_address),
+            "bind_timeout": r.optional(fields, "bind_timeout", path, seconds, d.bind_timeout),
+            "frame_timeout": r.optional(fields, "frame_timeout", path, seconds, d.frame_timeout),
+            "unread_timeout": r.optional(fields, "unread_timeout", path, seconds, d.unread_timeout),
+            "max_unanswered": r.optional(fields, "max_unanswered", path, count, d.max_unanswered),
+            "failed_binds_per_address": r.optional(fields, "failed_binds_per_address", path, rate,
+                                                   d.failed_binds_per_address),
+            "failed_binds_per_system_id": r.optional(fields, "failed_binds_per_system_id", path, rate,
+                                                     d.failed_binds_per_system_id),
+            "max_uncommitted": r.optional(fields, "max_uncommitted", path, count, d.max_uncommitted),
+        }
+        if any(v is None or v is _NULL for v in values.values()):
+            for key in ("failed_binds_per_address", "failed_binds_per_system_id"):
+                if values[key] is _NULL:
+                    r.expected(fields[key], join_path(path, key), "{rate: R, burst: B}")
+            return None
+        return LimitsConfig(**values)  # type: ignore[arg-type]
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
         return self._address(node, path, ControlConfig)

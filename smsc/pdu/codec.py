@@ -765,9 +765,12 @@ def _response_table() -> dict[Command, Command]:
 _RESPONSE = _response_table()
 
 
+_HAS_RESPONSE = frozenset(command for command in _RESPONSE if not command.is_response)
+
+
 def has_response(command: Command) -> bool:
     """Does this request have a *_resp? (outbind and alert_notification do not, §4.1.7, §4.12.)"""
-    return command in _RESPONSE and not command.is_response
+    return command in _HAS_RESPONSE
 
 
 def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:

@@ -25,7 +25,7 @@ class FrameError:
 
 class Framer:
     def __init__(self, max_pdu: int = DEFAULT_MAX_PDU) -> None:
-        self._max = max_pdu
+        self.max_pdu = max_pdu               # may change between feeds (an SMSC raises it at bind)
         self._buffer = bytearray()
         self._broken: FrameError | None = None
 
@@ -45,8 +45,8 @@ class Framer:
         size = len(buffer)
         while size - offset >= 4:
             length = int.from_bytes(buffer[offset:offset + 4], "big")
-            if length < HEADER_LEN or length > self._max:
-                why = "below the 16-octet header" if length < HEADER_LEN else f"above the {self._max}-octet maximum"
+            if length < HEADER_LEN or length > self.max_pdu:
+                why = "below the 16-octet header" if length < HEADER_LEN else f"above the {self.max_pdu}-octet maximum"
                 self._broken = FrameError(length, f"command_length {length} is {why}",
                                           bytes(buffer[offset:offset + HEADER_LEN]))
                 del buffer[:]

@@ -1,8 +1,8 @@
 """Issue 10, point 1: an acknowledged message is durable, whatever instant `serve` dies at.
 
 A real process, a real SQLite file and `kill -9`: 2,000 pipelined submit_sm, and SIGKILL as
-the 1,000th ESME_ROK arrives (every resp that reached the client, before or just after the
-kill, counts as acknowledged). After a restart on the same file: every acknowledged id is in
+the 1,000th ESME_ROK arrives (mid-stream), or as the 2,000th does (every resp that reached
+the client, before or just after the kill, counts as acknowledged). After a restart on the same file: every acknowledged id is in
 the store (0 missing), ids handed out afterwards were never handed out before (0 reused), and
 every id gets a final receipt. Receipts are at-least-once across a crash: a receipt the
 client acknowledged just before the kill may come again after the restart (its
@@ -19,6 +19,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 from twisted.internet import defer, task, threads
 
@@ -29,7 +30,6 @@ from smsc.session import SessionConfig
 from tests.support.serve import read_banner, start_serve, stop_serve
 
 COUNT = 2000
-KILL_AT = 1000                        # the kill comes as the 1,000th resp arrives
 TIMEOUT = 30.0
 FINAL = frozenset({"DELIVRD", "UNDELIV", "REJECTD", "EXPIRED"})
 # delivered at once, delivered after 30 s, absent then delivered after 5 min (simulated)
@@ -54,8 +54,9 @@ async def _bound(reactor: object, port: int, window: int) -> Esme:
     return esme
 
 
+@pytest.mark.parametrize("kill_at", [1000, COUNT], ids=["mid-stream", "after-all"])
 @pytest_twisted.ensureDeferred
-async def test_kill_9_after_2000_acknowledged_submits_loses_nothing_and_reuses_no_id(tmp_path: Path) -> None:
+async def test_kill_9_among_2000_pipelined_submits_loses_nothing_and_reuses_no_id(tmp_path: Path, kill_at: int) -> None:
     from twisted.internet import reactor
     db = tmp_path / "serve.db"
     receipts: Counter[str] = Counter()
@@ -66,7 +67,7 @@ async def test_kill_9_after_2000_acknowledged_submits_loses_nothing_and_reuses_n
     def answered(resp: Pdu) -> None:
         if resp.command_status == 0:
             acknowledged.append(str(resp["message_id"]))
-        if len(acknowledged) == KILL_AT:
+        if len(acknowledged) == kill_at:
             first.kill()                              # SIGKILL mid-stream: no shutdown code runs
 
     try:
@@ -79,7 +80,7 @@ async def test_kill_9_after_2000_acknowledged_submits_loses_nothing_and_reuses_n
     finally:
         first.kill()
         first.wait()
-    assert len(acknowledged) >= KILL_AT
+    assert len(acknowledged) >= kill_at
     assert len(set(acknowledged)) == len(acknowledged)
 
     with sqlite3.connect(db) as check:

@@ -19,7 +19,7 @@ from twisted.internet import defer, task, threads
 from smsc.esme import connect_esme
 from smsc.pdu.codec import Command
 from smsc.session import SessionConfig
-from tests.support.serve import read_banner, start_serve, stop_serve
+from tests.support.serve import output, read_banner, start_serve, stop_serve
 
 TIMEOUT = 20.0
 LOCK_SECONDS = 10.0
@@ -75,8 +75,7 @@ async def test_a_write_lock_held_by_another_process_for_10_s_blocks_nothing_and_
         if locker is not None:
             locker.wait(TIMEOUT)
         stop_serve(serve)
-    assert serve.stdout is not None
-    log = serve.stdout.read()
+    log = output(serve)
     assert "store: cannot commit (database is locked)" in log
     assert "store: committing again after" in log
     with sqlite3.connect(db) as check:

@@ -144,12 +144,12 @@ class MemStack:
     def store(self) -> Store:
         return self.harness.store
 
-    def connect(self, handler: Client | None = None, window: int = 10) -> Client:
-        """A client connection (not bound)."""
+    def connect(self, handler: Client | None = None, window: int = 10, source: str = "127.0.0.1") -> Client:
+        """A client connection (not bound), from the address `source`."""
         client = handler or Client(self.clock)
         conn = SmppConnection(Session(Role.ESME, SessionConfig(window=window), self.clock.seconds()),
                               self.clock, client)
-        self.wait(connectProtocol(self.net.dial("127.0.0.1", self.harness.port), _Tap(conn, client)),
+        self.wait(connectProtocol(self.net.dial("127.0.0.1", self.harness.port, source), _Tap(conn, client)),
                   "the connection")
         return client
 

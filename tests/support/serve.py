@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 BANNER = re.compile(r"SMPP server on 127\.0\.0\.1:(\d+).*control API on http://127\.0\.0\.1:(\d+)")
@@ -30,8 +31,29 @@ def read_banner(process: subprocess.Popen[str]) -> tuple[int, int]:
             break
         found = BANNER.search(line)
         if found:
+            _drain(process)
             return int(found.group(1)), int(found.group(2))
     raise AssertionError("serve never said which ports it listens on")
+
+
+_DRAINS: dict[int, tuple[threading.Thread, list[str]]] = {}
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    """Read serve's output from now on in a thread, so that a full pipe never blocks its
+    reactor (a test that does not read it would otherwise freeze serve at its first 64 KB)."""
+    lines: list[str] = []
+    assert process.stdout is not None
+    thread = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
+    thread.start()
+    _DRAINS[process.pid] = (thread, lines)
+
+
+def output(process: subprocess.Popen[str], timeout: float = 15.0) -> str:
+    """What serve wrote after its banner, once it has exited."""
+    thread, lines = _DRAINS.pop(process.pid)
+    thread.join(timeout)
+    return "".join(lines)
 
 
 def stop_serve(process: subprocess.Popen[str], timeout: float = 15.0) -> int:

@@ -19,9 +19,10 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[Pdu] = []
         self.closed: list[ConnectionClosed] = []
+        self.made = 0
 
     def connection_made(self, conn: SmppConnection) -> None:
-        pass
+        self.made += 1
 
     def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
         self.requests.append(pdu)
@@ -135,3 +136,58 @@ def test_unframable_stream_closes_the_transport(length: int) -> None:
     conn, transport, clock, _ = connected(Role.SMSC)
     conn.dataReceived(struct.pack("!IIII", length, Command.enquire_link, 0, 1))
     assert transport.disconnecting
+
+
+class AbortableTransport(StringTransport):
+    """A StringTransport that records an abort (a peer that never reads: loseConnection never
+    completes by itself)."""
+
+    aborted = False
+
+    def abortConnection(self) -> None:
+        self.aborted = True
+
+
+def test_a_peer_that_does_not_read_after_we_close_is_cut_off_after_unread_timeout() -> None:
+    clock, transport, handler = Clock(), AbortableTransport(), Recorder()
+    conn = SmppConnection(Session(Role.SMSC, SessionConfig(unread_timeout=30.0), 0.0), clock, handler)
+    conn.makeConnection(transport)
+    assert transport.producer is conn                     # registered: Twisted can pause us
+    conn.close()
+    assert transport.disconnecting and transport.producer is None    # unregistered, so it can close
+    clock.advance(29.9)
+    assert not transport.aborted
+    clock.advance(0.2)
+    assert transport.aborted
+
+
+def test_a_paused_connection_stops_reading_and_is_cut_off_if_it_stays_paused() -> None:
+    clock, transport, handler = Clock(), AbortableTransport(), Recorder()
+    conn = SmppConnection(Session(Role.SMSC, SessionConfig(unread_timeout=30.0), 0.0), clock, handler)
+    conn.makeConnection(transport)
+    conn.pauseProducing()                                 # Twisted: the write buffer is full
+    assert transport.producerState == "paused"
+    clock.advance(20.0)
+    conn.resumeProducing()                                # it read, the buffer drained
+    assert transport.producerState == "producing"
+    clock.advance(20.0)
+    assert not transport.aborted                          # the clock restarts at each pause
+    conn.pauseProducing()
+    clock.advance(30.1)
+    assert transport.aborted
+
+
+def test_a_connection_over_a_cap_is_closed_before_its_handler_hears_of_it() -> None:
+    from smsc.adapter import ConnectionGate
+    clock = Clock()
+    gate = ConnectionGate(clock, max_total=10, max_per_address=1)
+    handlers, transports = [], []
+    for _ in range(2):
+        transport, handler = AbortableTransport(peerAddress=None), Recorder()
+        conn = SmppConnection(Session(Role.SMSC, SessionConfig(), 0.0), clock, handler, gate)
+        conn.makeConnection(transport)
+        handlers.append(handler)
+        transports.append(transport)
+    assert [t.aborted for t in transports] == [False, True]
+    assert [h.made for h in handlers] == [1, 0]
+    assert gate.total == 1 and gate.refused == 1

@@ -221,3 +221,41 @@ def test_a_response_after_its_timeout_is_reported_late_not_lost() -> None:
     assert isinstance(late, LateResponse) and late.request == request and late.pdu["message_id"] == "m1"
     # its sequence number was not reused meanwhile, and a second copy is a plain protocol error
     assert esme.send_request(Command.enquire_link, 31.0).sequence_number != request.sequence_number
+
+
+def test_a_peer_pipelining_past_max_unanswered_gets_throttled_until_we_answer() -> None:
+    esme, smsc = bound_pair(max_unanswered=2, window=5)
+    for _ in range(3):
+        esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678")
+    events = smsc.receive_data(esme.data_to_send(), 0.0)
+    assert [type(e) for e in events] == [RequestReceived, RequestReceived, ProtocolError]
+    (throttled,) = replies(smsc)
+    assert throttled.command_status == CommandStatus.ESME_RTHROTTLED and throttled.sequence_number == 4
+    smsc.respond(events[0].pdu, 0.0, message_id="m1")  # type: ignore[union-attr]
+    esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678")
+    assert [type(e) for e in smsc.receive_data(esme.data_to_send(), 0.0)] == [RequestReceived]
+
+
+def test_an_smsc_closes_a_connection_not_bound_in_time_and_frames_little_before_the_bind() -> None:
+    smsc = Session(Role.SMSC, SessionConfig.for_role(Role.SMSC), 100.0)
+    assert smsc.deadline() == 110.0
+    assert smsc.handle_timer(109.9) == []
+    (closing,) = smsc.handle_timer(110.0)
+    assert isinstance(closing, CloseConnection) and "not bound within 10 s" in closing.reason
+    big = Session(Role.SMSC, SessionConfig.for_role(Role.SMSC), 0.0)
+    events = big.receive_data(struct.pack("!IIII", 600, Command.bind_transceiver, 0, 1), 0.0)
+    assert isinstance(events[-1], CloseConnection) and "above the 512-octet maximum" in events[-1].reason
+
+
+def test_a_pdu_begun_and_not_finished_in_time_closes_the_connection() -> None:
+    esme, smsc = bound_pair(frame_timeout=10.0)
+    frame = encode(make(Command.enquire_link, 9))
+    assert [type(e) for e in smsc.receive_data(frame[:7], 50.0)] == []
+    smsc.receive_data(frame[7:12], 55.0)                  # progress does not reset the clock
+    assert smsc.deadline() == 60.0
+    (closing,) = smsc.handle_timer(60.0)
+    assert isinstance(closing, CloseConnection) and "still incomplete" in closing.reason
+    esme2, smsc2 = bound_pair(frame_timeout=10.0)
+    smsc2.receive_data(frame + frame[:3], 50.0)           # a whole PDU, then a new one begins
+    smsc2.receive_data(frame[3:], 59.0)
+    assert smsc2.deadline() != 60.0                       # it completed: no frame deadline
