@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
 from aggregator.config.model import (
+    CONTROL_TOKEN_MAX,
+    CONTROL_TOKEN_MIN,
     AccountConfig,
     ControlConfig,
     DeliveryConfig,
@@ -26,6 +28,7 @@ from aggregator.config.model import (
 )
 from aggregator.config.yamlreader import (
     _TAG_INT,
+    _TAG_STR,
     ConfigError,
     Node,
     NodeReader,
@@ -66,6 +69,8 @@ _REGION = re.compile(r"[A-Z]{2}")
 _SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
 
 _LISTEN_KEYS = ("host", "port")
+_CONTROL_KEYS = ("host", "port", "token")
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _TOP_REQUIRED = ("operators", "accounts")
 _TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers")
 _DELIVERY_KEYS = ("validity", "retry_initial", "retry_max", "retry_factor")
@@ -160,7 +165,34 @@ class NetworkReader:
         )
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
-        return self._address(node, path, ControlConfig)
+        r = self.r
+        fields = r.mapping(node, path, optional=_CONTROL_KEYS)
+        if fields is None:
+            return None
+        d = ControlConfig()
+        host = r.optional(fields, "host", path, self._host, d.host)
+        port = r.optional(fields, "port", path, self._port, d.port)
+        token = r.optional(fields, "token", path, self._token, _NULL)
+        if host is None or port is None or token is None:
+            return None
+        return ControlConfig(host=host, port=port, token=None if token is _NULL else token)
+
+    def _token(self, node: Node, path: str) -> str | None:
+        """The control API's bearer token (docs/control-api.md). An error never shows its value:
+        it is a secret, and a config error may end up in a CI log."""
+        what = (f"a token of {CONTROL_TOKEN_MIN} to {CONTROL_TOKEN_MAX} characters of A-Z a-z 0-9 - . _ ~ + / "
+                "(then '=' padding)")
+        if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
+            self.r.problem(node, path, f"expected {what}, got something that is not a string (put it in quotes)")
+            return None
+        value: str = node.value
+        if not _TOKEN.fullmatch(value):
+            self.r.problem(node, path, f"expected {what}, got characters outside that alphabet")
+            return None
+        if not CONTROL_TOKEN_MIN <= len(value) <= CONTROL_TOKEN_MAX:
+            self.r.problem(node, path, f"expected {what}, got {len(value)} characters")
+            return None
+        return value
 
     def _address(self, node: Node, path: str, kind: type[A]) -> A | None:
         """A `{host, port}` mapping (listen, control), defaults from `kind`."""
