@@ -1,7 +1,7 @@
 """`smsc-harness` command line. The only module that touches the global reactor (via task.react).
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
-    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
+    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness check SCENARIO.yaml [...]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live]
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -26,8 +27,10 @@ from twisted.logger import (
 from zope.interface import provider
 
 from aggregator.clock import ScaledClock
-from aggregator.config import ConfigError, load_config
-from aggregator.control import control_site
+from aggregator.config import ConfigError, NetworkConfig, load_config
+from aggregator.control import (
+    control_file_path, control_site, read_control_file, remove_control_file, write_control_file,
+)
 from aggregator.harness import start_harness, tcp_dial, tcp_listen
 from aggregator.store import Store
 from smsc import trace
@@ -67,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--from", dest="source", required=True, metavar="MSISDN", help="e.g. +33612345678")
     mo.add_argument("--to", dest="destination", required=True, metavar="SHORT_CODE", help="e.g. 36180")
     mo.add_argument("text", help="the message text, e.g. STOP")
-    mo.add_argument("--control", default="127.0.0.1:2776", metavar="HOST:PORT",
-                    help="where the stack's control API listens (default 127.0.0.1:2776)")
+    mo.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                    help=f"the database of the running serve: its control API's address and token are "
+                         f"read from PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
+    mo.add_argument("--control", default=None, metavar="HOST:PORT",
+                    help="the control API's address, instead of the one in the control file")
+    mo.add_argument("--token", default=None, metavar="TOKEN",
+                    help="the control API's bearer token, instead of the one in the control file")
 
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
@@ -129,37 +137,109 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     if args.speed <= 0:
         print("smsc-harness: --speed must be > 0", file=sys.stderr)
         raise SystemExit(2)
+    trace.enable(args.log_level == "debug")
+    try:
+        banner = await _start_serving(reactor, args, config)
+    except BaseException:
+        start_logging(args.log_level)            # what start-up logged, then why it failed
+        raise
+    # One line, first on stdout (start-up's log lines are held until it is out):
+    # tests/support/serve.py reads the ports and the control file from it.
+    print(banner, flush=True)
     start_logging(args.log_level)
+    await defer.Deferred()                       # run until the reactor is stopped
+
+
+async def _start_serving(reactor: object, args: argparse.Namespace, config: NetworkConfig) -> str:
+    """Everything listening, the control file written and its removal planned: the banner."""
     clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
     store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
     harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
                                   port=args.port, link_clock=reactor)  # type: ignore[arg-type]
     control_port = config.control.port if args.control_port is None else args.control_port
-    control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
+    token = config.control.token or secrets.token_urlsafe(32)
+    control = await tcp_listen(reactor)(config.control.host, control_port,  # type: ignore[arg-type]
+                                        control_site(harness, token, reactor))  # type: ignore[arg-type]
+    url = f"http://{_url_host(config.control.host)}:{control.getHost().port}"
+    control_file = control_file_path(args.db)
+    try:
+        write_control_file(control_file, url, token)
+    except OSError as error:
+        print(f"smsc-harness: cannot write the control file {control_file}: {error.strerror}", file=sys.stderr)
+        await defer.maybeDeferred(control.stopListening)
+        await harness.stop()
+        raise SystemExit(2)
+
+    async def shutdown() -> None:
+        remove_control_file(control_file, token)         # no client finds a stopping instance
+        await harness.stop()
+
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
+        "before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
-    print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
-          f"(accounts: {accounts}; database: {args.db}; control API on "
-          f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
-    await defer.Deferred()                       # run until the reactor is stopped
+    return (f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
+            f"(accounts: {accounts}; database: {args.db}; control API on {url}, token in {control_file}"
+            f"{speed}); Ctrl-C stops")
+
+
+def _url_host(host: str) -> str:
+    """The address a client on this machine uses for a listening `host`."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def send_mo(args: argparse.Namespace) -> int:
+    """POST /mo to the serve that owns `--db`, with its token (from its control file)."""
+    url, token = None, None
+    if args.control is None or args.token is None:
+        path = control_file_path(args.db)
+        try:
+            found = read_control_file(path)
+        except FileNotFoundError:
+            print(f"smsc-harness mo: no control file {path}: is `smsc-harness serve --db {args.db}` running? "
+                  "(or give --control and --token)", file=sys.stderr)
+            return 1
+        except OSError as error:
+            print(f"smsc-harness mo: cannot read the control file {path}: {error.strerror}", file=sys.stderr)
+            return 1
+        except ValueError as error:
+            print(f"smsc-harness mo: {error}", file=sys.stderr)
+            return 1
+        url, token = found.url, found.token
+    if args.control is not None:
+        url = args.control if "://" in args.control else f"http://{args.control}"
+    if args.token is not None:
+        token = args.token
     body = json.dumps({"from": args.source, "to": args.destination, "text": args.text}).encode()
-    request = urllib.request.Request(f"http://{args.control}/mo", data=body, method="POST",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(f"{url}/mo", data=body, method="POST",
+                                     headers={"content-type": "application/json",
+                                              "authorization": f"Bearer {token}"})
+    # Never through a proxy from the environment: the token is for this machine's serve only.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with opener.open(request, timeout=10) as answer:
             print(answer.read().decode().strip())
             return 0
     except urllib.error.HTTPError as error:
-        print(f"smsc-harness mo: {error.read().decode().strip()}", file=sys.stderr)
+        print(f"smsc-harness mo: {error.code} {_error_text(error.read())}", file=sys.stderr)
         return 1
-    except OSError as error:
-        print(f"smsc-harness mo: cannot reach the control API at {args.control}: {error}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        print(f"smsc-harness mo: cannot reach the control API at {url}: {reason}", file=sys.stderr)
         return 1
+
+
+def _error_text(body: bytes) -> str:
+    """The "error" of a JSON answer, else the body itself, on one line."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return " ".join(body.decode("utf-8", "replace").split())[:300]
 
 
 def check_scenarios(paths: Sequence[str]) -> int:
