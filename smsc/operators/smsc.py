@@ -435,22 +435,10 @@ class OperatorSmsc:
         Raises MoRefused if it could never be sent (rule 6). MOs are few, so this one encodes
         the PDU once to be sure of it; receipts, built by this SMSC from fields it decoded,
         only get the cheap size bound of `_send`."""
-        if (bad := _LONE_SURROGATE.search(text)) is not None:
-            raise MoRefused("text", f"a lone surrogate (U+{ord(bad.group()):04X}) at character {bad.start()}: "
-                                    "no SMS alphabet can carry it")
-        if text.isascii():
-            coding, payload = _DATA_CODING_DEFAULT, text.encode("ascii")
-        else:
-            try:
-                coding, payload = _DATA_CODING_LATIN1, text.encode("latin-1")
-            except UnicodeEncodeError:
-                coding, payload = _DATA_CODING_UCS2, text.encode("utf-16-be")
-        segments = _segments(coding, len(payload))
-        if segments > MO_MAX_SEGMENTS:
-            alphabet = "UCS-2" if coding == _DATA_CODING_UCS2 else "GSM 7-bit"
-            raise MoRefused("text", f"{len(text)} characters take {segments} SMS segments in {alphabet}; at most "
-                                    f"{MO_MAX_SEGMENTS}, the parts a concatenated SMS can have: "
-                                    f"{MO_TEXT_MAX_GSM} characters in GSM 7-bit, {MO_TEXT_MAX_UCS2} in UCS-2")
+        problem = mo_text_problem(text)
+        if problem is not None:
+            raise MoRefused("text", problem)
+        coding, payload = _mo_payload(text)
         tlvs: tuple[Tlv, ...] = ()
         short_message = payload
         if len(payload) > _SHORT_MESSAGE_MAX:
@@ -605,6 +593,32 @@ class OperatorSmsc:
 # data_coding -> (octets in one SMS, octets per part of a concatenated one), as aggregator/credit.py
 # counts them: GSM 7-bit for ASCII and Latin-1 (sent as GSM 7-bit), UCS-2 otherwise.
 _SEGMENT_OCTETS = {_DATA_CODING_DEFAULT: (160, 153), _DATA_CODING_LATIN1: (160, 153), _DATA_CODING_UCS2: (140, 134)}
+
+
+def mo_text_problem(text: str) -> str | None:
+    """Why `text` can never be an MO (rule 6), or None: a lone surrogate (no SMS alphabet
+    carries one), or more than MO_MAX_SEGMENTS segments. Pure: a scenario loader may check
+    its `mo` steps with it."""
+    if (bad := _LONE_SURROGATE.search(text)) is not None:
+        return f"a lone surrogate (U+{ord(bad.group()):04X}) at character {bad.start()}: no SMS alphabet can carry it"
+    coding, payload = _mo_payload(text)
+    segments = _segments(coding, len(payload))
+    if segments > MO_MAX_SEGMENTS:
+        alphabet = "UCS-2" if coding == _DATA_CODING_UCS2 else "GSM 7-bit"
+        return (f"{len(text)} characters take {segments} SMS segments in {alphabet}; at most {MO_MAX_SEGMENTS}, "
+                f"the parts a concatenated SMS can have: {MO_TEXT_MAX_GSM} characters in GSM 7-bit, "
+                f"{MO_TEXT_MAX_UCS2} in UCS-2")
+    return None
+
+
+def _mo_payload(text: str) -> tuple[int, bytes]:
+    """(data_coding, octets) of an MO: ASCII as is, else Latin-1, else UCS-2 (UTF-16 BE)."""
+    if text.isascii():
+        return _DATA_CODING_DEFAULT, text.encode("ascii")
+    try:
+        return _DATA_CODING_LATIN1, text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _DATA_CODING_UCS2, text.encode("utf-16-be")
 
 
 def _segments(coding: int, octets: int) -> int:

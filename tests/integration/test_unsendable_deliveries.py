@@ -21,7 +21,7 @@ from smsc.memory import MemoryNetwork, run_until
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import (
     MAX_LINK_LOSSES, MO_MAX_SEGMENTS, MO_TEXT_MAX_GSM, MO_TEXT_MAX_UCS2, MoRefused, OperatorSmsc, _Kind,
-    _Outgoing,
+    _Outgoing, mo_text_problem,
 )
 from smsc.pdu.codec import Pdu, Tag
 from smsc.pdu.receipt import parse_receipt
@@ -232,3 +232,14 @@ def test_a_response_timeout_frees_the_slot_for_the_outbox_at_once() -> None:
     # Each timed-out one went back in the outbox, and the freed slots were used at once: the
     # one that waited, then nine of the ten again.
     assert len(mute.delivered.pending) == 2 * window
+
+
+def test_mo_text_problem_is_the_check_inject_mo_makes() -> None:
+    """Pure, for a scenario loader to refuse at `check` what `run` could not send."""
+    assert mo_text_problem("STOP") is None and mo_text_problem("") is None
+    assert mo_text_problem("x" * MO_TEXT_MAX_GSM) is None and mo_text_problem("€" * MO_TEXT_MAX_UCS2) is None
+    assert mo_text_problem("😀" * (MO_TEXT_MAX_UCS2 // 2)) is None       # two UTF-16 units each
+    too_long = mo_text_problem("x" * (MO_TEXT_MAX_GSM + 1))
+    assert too_long is not None and too_long.startswith("39016 characters take 256 SMS segments in GSM 7-bit")
+    surrogate = mo_text_problem("ab\ud83d")
+    assert surrogate is not None and surrogate.startswith("a lone surrogate (U+D83D) at character 2")
