@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,3 +64,14 @@ def stop_serve(process: subprocess.Popen[str], timeout: float = 15.0) -> int:
         process.kill()
         process.wait()
         raise AssertionError("serve did not stop on SIGTERM")
+
+
+def control_get(banner: Banner, path: str = "/status") -> object:
+    """GET a path of serve's control API with the token from its control file (blocking:
+    run it in a thread from reactor code)."""
+    assert banner.control_file is not None, "serve's banner names no control file"
+    found = json.loads(banner.control_file.read_text())
+    request = urllib.request.Request(f"{found['url']}{path}", headers={"Authorization": f"Bearer {found['token']}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as answer:
+        return json.loads(answer.read())
