@@ -165,6 +165,7 @@ class OperatorSmsc:
         self._mo_counter = 0
         self._outbox: deque[_Outgoing] = deque()
         self._unanswered: dict[SmppConnection, int] = {}   # slow submit_sm_resp still owed, per bind
+        self._healing: dict[SmppConnection, bool] = {}     # links with a look-out after a failed send
         self._submits_to: dict[str, int] = {}              # submits per exact-rule number
         self._timers: dict[int, IDelayedCall] = {}
         self._timer_ids = 0
@@ -522,8 +523,14 @@ class OperatorSmsc:
         """After a send that failed in the session: the session may have kept a window slot for
         the request it could not encode, and frees it only when that request times out, at its
         next timer (up to its keepalive interval later). Nothing else would flush the outbox
-        then, so look again each response timeout while this link is full and items wait."""
+        then, so look again each response timeout while this link is full and items wait (one
+        look-out per link, however many sends failed)."""
+        if conn in self._healing:
+            return
+        self._healing[conn] = True
+
         def heal() -> None:
+            del self._healing[conn]
             if conn not in self.binds:
                 return
             if conn.session.window_available == 0 and self._outbox:
