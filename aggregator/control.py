@@ -1,44 +1,209 @@
-"""A small HTTP control API for a running stack (twisted.web, JSON), on 127.0.0.1 by default.
+"""The HTTP control API of a running `serve` (twisted.web, JSON), for whoever started it only.
 
     GET  /status   message counts by state, client binds per account, operator counters
     POST /mo       {"from": "+33612345678", "to": "36180", "text": "STOP"}: the subscriber
                    sends an MO; it leaves from the operator that serves "from" (routing and
                    portability included), as a deliver_sm to the aggregator.
 
-`smsc-harness mo` is the command-line client of POST /mo. The later dashboard and
-Prometheus metrics belong here too.
+`smsc-harness mo` is the command-line client of POST /mo; docs/control-api.md is the user's
+reference. Rules of this module (issue 10), checked in this order:
+
+1. A body longer than `MAX_BODY` is refused with 413 as soon as its Content-Length says so,
+   or as soon as that many octets of it (chunked or not) have come, and the connection is
+   closed: a body is never read past the limit, so no client can make us hold more.
+2. `Host` must name the loopback interface (`localhost`, 127.0.0.0/8, `[::1]`, any port), or
+   421: a web page whose name an attacker re-points at 127.0.0.1 (DNS rebinding) sends its
+   own name as Host, and is refused before anything else is looked at.
+3. Every request carries `Authorization: Bearer <token>`, compared in constant time, or 401.
+   The token is generated at start-up and written with the API's URL to the control file
+   next to the store (`control_file_path`), readable by its owner only; or set in the config.
+4. Unknown paths get 404, other methods 405 (with Allow), all JSON.
+5. A body must be `application/json` (415 otherwise): a browser cannot send that cross-site
+   without a CORS preflight, which this API never answers. POST /mo always has one.
+6. Client input never gets a 500: bad JSON or fields get 400 with `{"error": ..., "field":
+   ...}` naming the field. The MO itself is checked by `OperatorSmsc.inject_mo` (what SMPP
+   can carry), whose refusal becomes that 400. A 500 means a bug: it is logged with its
+   traceback and answered without details.
 """
 
 from __future__ import annotations
 
+import hmac
+import io
+import ipaddress
 import json
-from typing import TYPE_CHECKING
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
 
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.web import resource, server
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
 from aggregator.routing import RoutingError
+from smsc.operators.smsc import MoRefused
 
 if TYPE_CHECKING:
     from aggregator.harness import Harness
 
+__all__ = [
+    "ControlFile", "MAX_BODY", "control_file_path", "control_site", "read_control_file",
+    "remove_control_file", "write_control_file",
+]
 
-def _reply(request: IRequest, code: int, body: object) -> bytes:
-    request.setResponseCode(code)
-    request.setHeader(b"content-type", b"application/json")
+log = Logger(namespace="aggregator.control")
+
+# The largest valid POST /mo is an MO of 255 segments of UCS-2 (17,085 UTF-16 code units,
+# smsc.operators.smsc.MO_TEXT_MAX_UCS2), each written as a 6-octet "\uXXXX" escape by JSON
+# encoders that escape non-ASCII (Python's json.dumps does by default): 102,510 octets plus
+# the envelope. 128 KiB holds it with room, and holding that much per request is nothing.
+MAX_BODY = 128 * 1024
+# A control client sends its whole request at once; a connection idle this long is closed.
+IDLE_TIMEOUT = 30.0
+
+_JSON = "application/json"
+_MO_FIELDS = ("from", "to", "text")
+_MO_SHAPE = '{"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'
+_NUMBER = re.compile(r"\+?[0-9]{1,20}")
+_HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
+_ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
+_REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
+            405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
+            421: b"Misdirected Request", 500: b"Internal Server Error"}
+_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    code: int
+    body: Mapping[str, object]
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+
+def _error(code: int, message: str, field: str | None = None,
+           headers: tuple[tuple[bytes, bytes], ...] = ()) -> _Reply:
+    body: dict[str, object] = {"error": message}
+    if field is not None:
+        body["field"] = field
+    return _Reply(code, body, headers)
+
+
+def _json_bytes(body: Mapping[str, object]) -> bytes:
     return json.dumps(body, indent=2, sort_keys=True).encode() + b"\n"
 
 
-class Status(resource.Resource):
+# --- the checks, pure -------------------------------------------------------------------
+
+def host_is_loopback(host: bytes) -> bool:
+    """Does a Host header name this machine's loopback interface? (`localhost`, 127.0.0.0/8,
+    `[::1]`, each with or without a port; rule 2)."""
+    try:
+        text = host.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return False
+    found = _HOST.fullmatch(text)
+    if found is None:
+        return False
+    name = found.group("name").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bearer_matches(headers: list[bytes] | None, token: bytes) -> bool:
+    """Exactly one `Authorization: Bearer <token>` header with our token (the scheme's case
+    does not matter, RFC 7235 §2.1), compared in constant time."""
+    if headers is None or len(headers) != 1:
+        return False
+    scheme, _, given = headers[0].strip().partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+
+
+def media_type(headers: list[bytes] | None) -> str | None:
+    """`type/subtype` of the one Content-Type header, lower case, without its parameters."""
+    if headers is None or len(headers) != 1:
+        return None
+    return headers[0].split(b";", 1)[0].strip().lower().decode("latin-1")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return "a string"
+
+
+def _shown(value: str, limit: int = 24) -> str:
+    """A value for an error message: JSON-quoted (ASCII-safe), cut with its length when long."""
+    if len(value) <= limit:
+        return json.dumps(value)
+    return f"{json.dumps(value[:limit])}... ({len(value)} characters)"
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+# --- the API ----------------------------------------------------------------------------
+
+class ControlApi(resource.Resource):
+    """The whole API as one leaf resource: every path and method is answered here, in JSON
+    (twisted.web's own 404 and 405 pages are HTML)."""
+
     isLeaf = True
 
-    def __init__(self, harness: Harness) -> None:
+    def __init__(self, harness: Harness, token: str) -> None:
         super().__init__()
         self.harness = harness
+        self._token = token.encode("ascii")
 
-    def render_GET(self, request: IRequest) -> bytes:
+    def render(self, request: IRequest) -> bytes:
+        reply = self.handle(request.method, request.path, request.requestHeaders,  # type: ignore[attr-defined]
+                            request.content.read())  # type: ignore[attr-defined]
+        return _write(request, reply)
+
+    def handle(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> _Reply:
+        hosts = headers.getRawHeaders(b"host")
+        if hosts is None or len(hosts) != 1 or not host_is_loopback(hosts[0]):
+            log.info("control API: request for {path} refused: Host {host} is not a loopback name or address",
+                     path=path[:64], host=hosts)
+            return _error(421, "the Host header must name the loopback interface: localhost, 127.0.0.1 or [::1]")
+        if not bearer_matches(headers.getRawHeaders(b"authorization"), self._token):
+            log.info("control API: request for {path} refused: no valid bearer token", path=path[:64])
+            return _error(401, "a bearer token is required: Authorization: Bearer <token> (see the control "
+                               "file next to the database, named in serve's first line)",
+                          headers=((b"WWW-Authenticate", b'Bearer realm="smsc-harness"'),))
+        methods = _ROUTES.get(path)
+        if methods is None:
+            return _error(404, f"no such resource; there are {', '.join(p.decode() for p in _ROUTES)}")
+        if method not in methods:
+            allowed = b", ".join(methods)
+            return _error(405, f"{path.decode()} takes {allowed.decode()}", headers=((b"Allow", allowed),))
+        if (body or method == b"POST") and media_type(headers.getRawHeaders(b"content-type")) != _JSON:
+            return _error(415, f"the body must be {_JSON} (Content-Type: {_JSON})")
+        if path == b"/status":
+            return self.status()
+        return self.mo(body)
+
+    def status(self) -> _Reply:
         h = self.harness
-        return _reply(request, 200, {
+        return _Reply(200, {
             "messages": h.store.count_by_state(committed_only=True),
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
@@ -46,32 +211,182 @@ class Status(resource.Resource):
                           for op_id, smsc in h.operators.items()},
         })
 
-
-class InjectMo(resource.Resource):
-    isLeaf = True
-
-    def __init__(self, harness: Harness) -> None:
-        super().__init__()
-        self.harness = harness
-
-    def render_POST(self, request: IRequest) -> bytes:
+    def mo(self, raw: bytes) -> _Reply:
         try:
-            body = json.loads(request.content.read() or b"{}")  # type: ignore[attr-defined]
-            source, destination, text = str(body["from"]), str(body["to"]), str(body["text"])
-        except (ValueError, KeyError, TypeError):
-            return _reply(request, 400, {"error": 'expected JSON {"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'})
+            body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            return _error(400, "body: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)", "body")
+        except (ValueError, RecursionError) as error:
+            return _error(400, f"body: not JSON: {str(error)[:120]}; expected {_MO_SHAPE}", "body")
+        if not isinstance(body, dict):
+            return _error(400, f"body: expected a JSON object {_MO_SHAPE}, got {_json_type(body)}", "body")
+        for name in body:
+            if name not in _MO_FIELDS:
+                return _error(400, f"{_shown(name)}: unknown field; expected {_MO_SHAPE}", name[:64])
+        for name in _MO_FIELDS:
+            if name not in body:
+                return _error(400, f"{name}: missing; expected {_MO_SHAPE}", name)
+            if not isinstance(body[name], str):
+                return _error(400, f"{name}: expected a string, got {_json_type(body[name])}", name)
+        source, destination, text = body["from"], body["to"], body["text"]
+        if not _NUMBER.fullmatch(source):
+            return _error(400, "from: expected the subscriber's number: 1 to 20 digits, with a '+' first for "
+                               f"E.164, got {_shown(source)}", "from")
         try:
             route = self.harness.server.router.route(source, 1 if source.startswith("+") else 0)
         except RoutingError as error:
-            return _reply(request, 400, {"error": f"from: {error}"})
-        self.harness.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
-        return _reply(request, 202, {"operator": route.operator_id, "from": route.msisdn, "to": destination})
+            return _error(400, f"from: {error}", "from")
+        try:
+            self.harness.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
+        except MoRefused as refused:
+            field = _ARGUMENT_FIELD.get(refused.argument, refused.argument)
+            return _error(400, f"{field}: {refused.reason}", field)
+        return _Reply(202, {"operator": route.operator_id, "from": route.msisdn, "to": destination})
 
 
-def control_site(harness: Harness) -> server.Site:
-    root = resource.Resource()
-    root.putChild(b"status", Status(harness))
-    root.putChild(b"mo", InjectMo(harness))
-    site = server.Site(root)
-    site.noisy = False
-    return site
+def _write(request: IRequest, reply: _Reply) -> bytes:
+    request.setResponseCode(reply.code, _REASONS.get(reply.code))
+    request.setHeader(b"content-type", _JSON.encode())
+    request.setHeader(b"cache-control", b"no-store")
+    request.setHeader(b"x-content-type-options", b"nosniff")
+    for name, value in reply.headers:
+        request.setHeader(name, value)
+    return _json_bytes(reply.body)
+
+
+class _ControlRequest(server.Request):
+    """A Request that never holds more than the site's `max_body` octets of body (rule 1)
+    and answers an unexpected error in JSON, logged with its traceback (rule 6)."""
+
+    _received = 0
+    _refused = False
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = io.BytesIO()
+        if length is not None and length > self._limit():
+            self._too_large()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._limit():
+            self._too_large()
+            return
+        self.content.write(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """As twisted.web's, without parsing form bodies into `args` (this API takes JSON only,
+        and a broken multipart body would get twisted.web's bare 400)."""
+        if self._refused:               # answered already
+            return
+        self.content.seek(0, 0)
+        self.args = {}
+        self.method, self.uri, self.clientproto = command, path, version
+        self.path = path.split(b"?", 1)[0]
+        self.process()
+
+    def process(self) -> None:
+        if self.path == b"*":           # OPTIONS * and the like: an unknown path of ours, not
+            self.site = self.channel.site   # twisted.web's bare answer that skips every check
+            try:
+                self.render(self.site.resource)
+            except Exception:           # noqa: BLE001 - as twisted.web's process does
+                self.processingFailed(Failure())
+            return
+        super().process()
+
+    def processingFailed(self, reason: Failure) -> Failure:
+        log.failure("control API: {method} {path} failed", failure=reason, method=self.method,
+                    path=self.path[:64])
+        body = _json_bytes({"error": "internal error (logged by the server)"})
+        self.setResponseCode(500, _REASONS[500])
+        self.setHeader(b"content-type", _JSON.encode())
+        self.setHeader(b"content-length", b"%d" % len(body))
+        self.write(body)
+        self.finish()
+        return reason
+
+    def _limit(self) -> int:
+        return int(getattr(self.channel.site, "max_body", MAX_BODY))
+
+    def _too_large(self) -> None:
+        """Answer 413 now and close: the rest of the body is never read, let alone kept."""
+        self._refused = True
+        self.content = io.BytesIO()
+        self.requestHeaders.removeHeader(b"expect")       # no "100 Continue" after our answer
+        body = _json_bytes({"error": f"body: larger than {self._limit()} octets", "field": "body"})
+        self.channel.transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\ncontent-type: " + _JSON.encode()
+            + b"\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body)
+        self.channel.loseConnection()
+
+
+class ControlSite(server.Site):
+    requestFactory = _ControlRequest
+    noisy = False
+
+    def __init__(self, api: ControlApi, clock: IReactorTime, max_body: int = MAX_BODY) -> None:
+        super().__init__(api, timeout=IDLE_TIMEOUT, reactor=clock)
+        self.max_body = max_body
+
+    def log(self, request: object) -> None:
+        """No access log: the API's own lines say what matters (refusals, failures)."""
+
+
+def control_site(harness: Harness, token: str, clock: IReactorTime, max_body: int = MAX_BODY) -> ControlSite:
+    return ControlSite(ControlApi(harness, token), clock, max_body)
+
+
+# --- the control file -----------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ControlFile:
+    """What `serve` writes next to its store so that `smsc-harness mo` (and the user, with
+    curl) finds this instance's control API and may use it."""
+
+    url: str
+    token: str
+
+
+def control_file_path(db: str | os.PathLike[str]) -> Path:
+    """`<db>.control.json`: one per store, so a client names the instance by its database."""
+    return Path(f"{os.fspath(db)}.control.json")
+
+
+def write_control_file(path: Path, url: str, token: str) -> None:
+    """Write atomically (a temporary file in the same directory, then a rename) with mode
+    0600 from its creation: there is no instant at which another user could read the token,
+    nor one at which a reader finds half a file."""
+    data = json.dumps({"url": url, "token": token, "pid": os.getpid()}, indent=2).encode() + b"\n"
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_control_file(path: Path) -> ControlFile:
+    """Raises OSError if it cannot be read, ValueError if it is not what `serve` writes."""
+    try:
+        data = json.loads(path.read_bytes())
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("url"), str) or not isinstance(data.get("token"), str):
+        raise ValueError(f'{path}: expected {{"url": ..., "token": ...}} as written by smsc-harness serve')
+    return ControlFile(data["url"], data["token"])
+
+
+def remove_control_file(path: Path, token: str) -> None:
+    """Remove the file if it is still ours (another serve on the same store may have replaced it)."""
+    try:
+        if read_control_file(path).token == token:
+            path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -1,7 +1,7 @@
 """`smsc-harness` command line. The only module that touches the global reactor (via task.react).
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
-    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
+    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness check SCENARIO.yaml [...]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import secrets
 import sys
 import tempfile
 import time
@@ -29,8 +30,10 @@ from twisted.logger import (
 from zope.interface import provider
 
 from aggregator.clock import ScaledClock
-from aggregator.config import ConfigError, load_config
-from aggregator.control import control_site
+from aggregator.config import ConfigError, NetworkConfig, load_config
+from aggregator.control import (
+    control_file_path, control_site, read_control_file, remove_control_file, write_control_file,
+)
 from aggregator.harness import start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.tls import expired_listen_certificate, expired_operator_certificate
 from aggregator.store import Store
@@ -73,8 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--from", dest="source", required=True, metavar="MSISDN", help="e.g. +33612345678")
     mo.add_argument("--to", dest="destination", required=True, metavar="SHORT_CODE", help="e.g. 36180")
     mo.add_argument("text", help="the message text, e.g. STOP")
-    mo.add_argument("--control", default="127.0.0.1:2776", metavar="HOST:PORT",
-                    help="where the stack's control API listens (default 127.0.0.1:2776)")
+    mo.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                    help=f"the database of the running serve: its control API's address and token are "
+                         f"read from PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
+    mo.add_argument("--control", default=None, metavar="HOST:PORT",
+                    help="the control API's address, instead of the one in the control file")
+    mo.add_argument("--token", default=None, metavar="TOKEN",
+                    help="the control API's bearer token, instead of the one in the control file")
 
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
@@ -100,33 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class HeldOutput:
-    """Log lines written before `release()` are held, then written in order: `serve` releases
-    them after its banner, so the banner is the first line on stdout (users and
-    tests/support/serve.py read the ports from it) and no start-up line is lost."""
-
-    def __init__(self, out: TextIO) -> None:
-        self._out = out
-        self._held: list[str] | None = []
-
-    def write(self, text: str) -> None:
-        if self._held is None:
-            self._out.write(text)
-        else:
-            self._held.append(text)
-
-    def flush(self) -> None:
-        if self._held is None:
-            self._out.flush()
-
-    def release(self) -> None:
-        held, self._held = self._held, None
-        if held:
-            self._out.write("".join(held))
-        self._out.flush()
-
-
-def _text_observer(out: TextIO | HeldOutput) -> ILogObserver:
+def _text_observer(out: TextIO) -> ILogObserver:
     @provider(ILogObserver)
     def observe(event: dict[str, object]) -> None:
         text = formatEvent(event)
@@ -138,7 +120,7 @@ def _text_observer(out: TextIO | HeldOutput) -> ILogObserver:
     return observe
 
 
-def start_logging(level: str, out: TextIO | HeldOutput = sys.stdout) -> None:
+def start_logging(level: str, out: TextIO = sys.stdout) -> None:
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
     # Twisted's own lifecycle chatter (ports opened/closed, reconnect scheduling) repeats what
     # our lines already say; keep its warnings and errors.
@@ -165,9 +147,21 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     if stale is not None:
         print(f"smsc-harness: {stale}", file=sys.stderr)
         raise SystemExit(2)
-    held = HeldOutput(sys.stdout)                # released after the banner, or when a start-up error stops
-    start_logging(args.log_level, held)
-    reactor.addSystemEventTrigger("before", "shutdown", held.release)  # type: ignore[attr-defined]
+    trace.enable(args.log_level == "debug")
+    try:
+        banner = await _start_serving(reactor, args, config)
+    except BaseException:
+        start_logging(args.log_level)            # what start-up logged, then why it failed
+        raise
+    # One line, first on stdout (start-up's log lines are held until it is out):
+    # tests/support/serve.py reads the ports and the control file from it.
+    print(banner, flush=True)
+    start_logging(args.log_level)
+    await defer.Deferred()                       # run until the reactor is stopped
+
+
+async def _start_serving(reactor: object, args: argparse.Namespace, config: NetworkConfig) -> str:
+    """Everything listening, the control file written and its removal planned: the banner."""
     listen_stale = expired_listen_certificate(config, datetime.now(timezone.utc))
     if listen_stale is not None:
         log.warn("{problem}; clients that check it will refuse the TLS port", problem=listen_stale)
@@ -181,17 +175,38 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
                                   listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor),  # type: ignore[arg-type]
                                   max_connections=connections_the_fd_limit_allows(config.limits.max_connections))
     control_port = config.control.port if args.control_port is None else args.control_port
-    control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
+    token = config.control.token or secrets.token_urlsafe(32)
+    control = await tcp_listen(reactor)(config.control.host, control_port,  # type: ignore[arg-type]
+                                        control_site(harness, token, reactor))  # type: ignore[arg-type]
+    url = f"http://{_url_host(config.control.host)}:{control.getHost().port}"
+    control_file = control_file_path(args.db)
+    try:
+        write_control_file(control_file, url, token)
+    except OSError as error:
+        print(f"smsc-harness: cannot write the control file {control_file}: {error.strerror}", file=sys.stderr)
+        await defer.maybeDeferred(control.stopListening)
+        await harness.stop()
+        raise SystemExit(2)
+
+    async def shutdown() -> None:
+        remove_control_file(control_file, token)         # no client finds a stopping instance
+        await harness.stop()
+
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
+        "before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
     tls = "" if harness.tls_port is None else f"TLS on {harness.host}:{harness.tls_port}; "
-    print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
-          f"({tls}accounts: {accounts}; database: {args.db}; control API on "
-          f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
-    held.release()
-    await defer.Deferred()                       # run until the reactor is stopped
+    return (f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
+            f"({tls}accounts: {accounts}; database: {args.db}; control API on {url}, token in {control_file}"
+            f"{speed}); Ctrl-C stops")
+
+
+def _url_host(host: str) -> str:
+    """The address a client on this machine uses for a listening `host`."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 # File descriptors kept for what is not a client connection: the store (database, WAL, shared
@@ -234,19 +249,55 @@ async def serve_or_refuse(reactor: object, args: argparse.Namespace) -> None:
 
 
 def send_mo(args: argparse.Namespace) -> int:
+    """POST /mo to the serve that owns `--db`, with its token (from its control file)."""
+    url, token = None, None
+    if args.control is None or args.token is None:
+        path = control_file_path(args.db)
+        try:
+            found = read_control_file(path)
+        except FileNotFoundError:
+            print(f"smsc-harness mo: no control file {path}: is `smsc-harness serve --db {args.db}` running? "
+                  "(or give --control and --token)", file=sys.stderr)
+            return 1
+        except OSError as error:
+            print(f"smsc-harness mo: cannot read the control file {path}: {error.strerror}", file=sys.stderr)
+            return 1
+        except ValueError as error:
+            print(f"smsc-harness mo: {error}", file=sys.stderr)
+            return 1
+        url, token = found.url, found.token
+    if args.control is not None:
+        url = args.control if "://" in args.control else f"http://{args.control}"
+    if args.token is not None:
+        token = args.token
     body = json.dumps({"from": args.source, "to": args.destination, "text": args.text}).encode()
-    request = urllib.request.Request(f"http://{args.control}/mo", data=body, method="POST",
-                                     headers={"content-type": "application/json"})
+    request = urllib.request.Request(f"{url}/mo", data=body, method="POST",
+                                     headers={"content-type": "application/json",
+                                              "authorization": f"Bearer {token}"})
+    # Never through a proxy from the environment: the token is for this machine's serve only.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with opener.open(request, timeout=10) as answer:
             print(answer.read().decode().strip())
             return 0
     except urllib.error.HTTPError as error:
-        print(f"smsc-harness mo: {error.read().decode().strip()}", file=sys.stderr)
+        print(f"smsc-harness mo: {error.code} {_error_text(error.read())}", file=sys.stderr)
         return 1
-    except OSError as error:
-        print(f"smsc-harness mo: cannot reach the control API at {args.control}: {error}", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        print(f"smsc-harness mo: cannot reach the control API at {url}: {reason}", file=sys.stderr)
         return 1
+
+
+def _error_text(body: bytes) -> str:
+    """The "error" of a JSON answer, else the body itself, on one line."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return data["error"]
+    return " ".join(body.decode("utf-8", "replace").split())[:300]
 
 
 def check_scenarios(paths: Sequence[str]) -> int:

@@ -11,6 +11,8 @@ start-up with every problem as ``file:line:column: field.path: expected ..., got
 """
 
 from aggregator.config.model import (
+    CONTROL_TOKEN_MAX,
+    CONTROL_TOKEN_MIN,
     AccountConfig,
     ControlConfig,
     DeliveryConfig,
@@ -46,6 +48,8 @@ from aggregator.config.yamlreader import (
 __all__ = [
     "ACCOUNT_OPTIONAL",
     "ACCOUNT_REQUIRED",
+    "CONTROL_TOKEN_MAX",
+    "CONTROL_TOKEN_MIN",
     "AccountConfig",
     "ConfigError",
     "ControlConfig",

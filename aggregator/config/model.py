@@ -12,6 +12,8 @@ from types import MappingProxyType
 from smsc.operators.profile import TEMPORARY_ERRORS, NumberRule, SmscBehaviour, Throughput
 
 __all__ = [
+    "CONTROL_TOKEN_MAX",
+    "CONTROL_TOKEN_MIN",
     "AccountConfig",
     "ControlConfig",
     "DeliveryConfig",
@@ -57,12 +59,22 @@ class ListenConfig:
     tls_port: int = 2777  # listen.tls.port; 0 = pick a free port; used only with `tls`
 
 
+# A configured control token: the bearer-token alphabet (RFC 6750 §2.1), and at least 16
+# characters (about 96 bits: beyond guessing over HTTP). The generated one,
+# secrets.token_urlsafe(32), has 43 (256 bits).
+CONTROL_TOKEN_MIN = 16
+CONTROL_TOKEN_MAX = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class ControlConfig:
-    """Where the HTTP control API listens (scenarios, MO injection, runtime faults)."""
+    """Where the HTTP control API listens (scenarios, MO injection, runtime faults), and the
+    bearer token it requires (docs/control-api.md)."""
 
     host: str = "127.0.0.1"
     port: int = 2776  # 0 = pick a free port
+    # None: `serve` generates one at start-up and writes it to <db>.control.json (mode 0600)
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
 from aggregator.config.model import (
+    CONTROL_TOKEN_MAX,
+    CONTROL_TOKEN_MIN,
     AccountConfig,
     ControlConfig,
     DeliveryConfig,
@@ -29,6 +31,7 @@ from aggregator.config.model import (
 )
 from aggregator.config.yamlreader import (
     _TAG_INT,
+    _TAG_STR,
     ConfigError,
     Node,
     NodeReader,
@@ -73,6 +76,8 @@ _LISTEN_KEYS = ("host", "port")
 _LISTEN_OPTIONAL = ("host", "port", "tls")
 _TLS_REQUIRED = ("certificate", "key")
 _LISTEN_TLS_OPTIONAL = ("port",)
+_CONTROL_KEYS = ("host", "port", "token")
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _TOP_REQUIRED = ("operators", "accounts")
 _TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers", "limits")
 _LIMITS_KEYS = ("max_connections", "max_connections_per_address", "bind_timeout", "frame_timeout", "unread_timeout",
@@ -206,7 +211,34 @@ class NetworkReader:
         return LimitsConfig(**values)  # type: ignore[arg-type]
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
-        return self._address(node, path, ControlConfig)
+        r = self.r
+        fields = r.mapping(node, path, optional=_CONTROL_KEYS)
+        if fields is None:
+            return None
+        d = ControlConfig()
+        host = r.optional(fields, "host", path, self._host, d.host)
+        port = r.optional(fields, "port", path, self._port, d.port)
+        token = r.optional(fields, "token", path, self._token, _NULL)
+        if host is None or port is None or token is None:
+            return None
+        return ControlConfig(host=host, port=port, token=None if token is _NULL else token)
+
+    def _token(self, node: Node, path: str) -> str | None:
+        """The control API's bearer token (docs/control-api.md). An error never shows its value:
+        it is a secret, and a config error may end up in a CI log."""
+        what = (f"a token of {CONTROL_TOKEN_MIN} to {CONTROL_TOKEN_MAX} characters of A-Z a-z 0-9 - . _ ~ + / "
+                "(then '=' padding)")
+        if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
+            self.r.problem(node, path, f"expected {what}, got something that is not a string (put it in quotes)")
+            return None
+        value: str = node.value
+        if not _TOKEN.fullmatch(value):
+            self.r.problem(node, path, f"expected {what}, got characters outside that alphabet")
+            return None
+        if not CONTROL_TOKEN_MIN <= len(value) <= CONTROL_TOKEN_MAX:
+            self.r.problem(node, path, f"expected {what}, got {len(value)} characters")
+            return None
+        return value
 
     def _address(self, node: Node, path: str, kind: type[A]) -> A | None:
         """A `{host, port}` mapping (listen, control), defaults from `kind`."""

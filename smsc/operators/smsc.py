@@ -16,28 +16,39 @@ clock. Rules of this module:
 4. Time comes only from the injected clock: outages are placed relative to the clock reading
    at construction; `clock.advance()` on a task.Clock moves everything.
 5. Logs carry ids, states and lengths, never message bodies.
+6. One deliver_sm that cannot go never holds up the others (issue 10). `inject_mo` refuses,
+   with `MoRefused`, an MO that no SMSC could send: an address longer than SMPP's 20
+   characters, text no SMS alphabet can carry (a lone surrogate), or more than 255
+   concatenated segments. Whatever gets into the outbox anyway and would not fit the peer's
+   frame limit, or fails to be built or sent, is dropped alone, counted in
+   `deliveries_dropped` and logged with the reason; so is one that was in flight on
+   `MAX_LINK_LOSSES` links that died (it may be what kills them). It is never put back for
+   ever, and the link and the rest of the outbox go on.
 """
 
 from __future__ import annotations
 
 import enum
 import random
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from smsc import trace
-from smsc.adapter import SmppConnection
+from smsc.adapter import ConnectionGone, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.operators.behaviour import (
     Accepted, Admission, Decision, PlannedReply, Refusal, SubmitFacts, decide,
 )
 from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, normalise
-from smsc.pdu.codec import Command, MessageState, Pdu, Tag, Tlv, Value
+from smsc.pdu.codec import Command, MessageState, Pdu, Tag, Tlv, Value, encode, make
+from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
@@ -55,6 +66,38 @@ _DATA_CODING_UCS2 = 0x08
 # A message stays answerable to query_sm this long after its final state, then is forgotten
 # (real SMSCs purge too; the aggregator asks within minutes of a validity end).
 QUERY_RETENTION = 48 * 3600.0
+
+# --- what an MO may be (rule 6) ---
+# source_addr and destination_addr are C-Octet Strings of at most 21 octets with their NUL
+# (SMPP 3.4 §5.2.8, §5.2.9): 20 digits, the '+' of E.164 left out.
+ADDRESS_MAX = 20
+_MO_ADDRESS = re.compile(r"\+?[0-9]{1,%d}" % ADDRESS_MAX)
+# The concatenation header counts the parts of a message in one octet (3GPP TS 23.040
+# §9.2.3.24.1), so no handset sends, and none reassembles, more than 255 segments. At 153
+# GSM 7-bit characters (or 134 octets of UCS-2) a segment, that is 39,015 characters, or
+# 17,085 UTF-16 code units: at most 39,015 octets in message_payload, well inside a frame.
+MO_MAX_SEGMENTS = 255
+MO_TEXT_MAX_GSM = MO_MAX_SEGMENTS * 153
+MO_TEXT_MAX_UCS2 = MO_MAX_SEGMENTS * 134 // 2
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# A deliver_sm that was outstanding on this many links that were lost is dropped: it may be
+# what makes the peer close them (a frame it cannot read), and an SMSC that re-sends it to
+# every new bind for ever stops everything queued behind it.
+MAX_LINK_LOSSES = 5
+# Header and every mandatory deliver_sm field at its longest, short_message aside (§4.6.1):
+# a PDU whose short_message and TLVs fit in the frame limit minus this needs no encoding to
+# know it fits (a receipt is about 200 octets).
+_DELIVER_SM_FIXED_MAX = 16 + 6 + 2 + 21 + 2 + 21 + 3 + 17 + 17 + 4 + 1
+
+
+class MoRefused(ValueError):
+    """An MO that can never be sent as a deliver_sm. `argument` names what is wrong:
+    "source", "destination" or "text" (the parameters of `OperatorSmsc.inject_mo`)."""
+
+    def __init__(self, argument: str, reason: str) -> None:
+        super().__init__(f"{argument}: {reason}")
+        self.argument = argument
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -89,6 +132,11 @@ class _Outgoing:
     ref: str                                # message id or MO number, for logs
     params: Mapping[str, Value]
     tlvs: tuple[Tlv, ...] = field(default_factory=tuple)
+    # Known to encode within the frame limit: an MO encoded once when built, or a receipt, built
+    # by this SMSC from fields it decoded (bounded) and its own ids. Anything else is encoded
+    # once before it is sent, so that the session never meets a PDU it cannot encode.
+    checked: bool = False
+    link_losses: int = 0                    # links lost while it was outstanding on them
 
 
 class OperatorSmsc:
@@ -98,8 +146,11 @@ class OperatorSmsc:
     its subscriber states; `test_numbers` are the network's magic numbers."""
 
     def __init__(self, profile: OperatorProfile, clock: IReactorTime, seed: int = 1,
-                 test_numbers: tuple[NumberRule, ...] = ()) -> None:
+                 test_numbers: tuple[NumberRule, ...] = (), max_pdu: int = DEFAULT_MAX_PDU) -> None:
+        """`max_pdu`: the largest PDU (octets) the peer frames; the aggregator's sessions take
+        the same default as ours, 64 KiB. A deliver_sm above it is dropped, not sent."""
         behaviour = profile.behaviour
+        self.max_pdu = max_pdu
         self.profile = profile
         self.clock = clock
         self.started_at = clock.seconds()
@@ -114,6 +165,7 @@ class OperatorSmsc:
         self._mo_counter = 0
         self._outbox: deque[_Outgoing] = deque()
         self._unanswered: dict[SmppConnection, int] = {}   # slow submit_sm_resp still owed, per bind
+        self._healing: dict[SmppConnection, bool] = {}     # links with a look-out after a failed send
         self._submits_to: dict[str, int] = {}              # submits per exact-rule number
         self._timers: dict[int, IDelayedCall] = {}
         self._timer_ids = 0
@@ -126,6 +178,7 @@ class OperatorSmsc:
         self.receipts_lost = 0
         self.mo_sent = 0
         self.mo_dropped = 0
+        self.deliveries_dropped = 0         # deliver_sm (receipt or MO) that could not go (rule 6)
         for outage in behaviour.faults.outages:
             self._later(outage.start, self.start_outage, outage.mode)
             self._later(outage.start + outage.duration, self.end_outage)
@@ -155,12 +208,23 @@ class OperatorSmsc:
     def inject_mo(self, source: str, destination: str, text: str, destination_ton: int | None = None) -> None:
         """A subscriber sends an MO: `source` is the subscriber's number (E.164, '+' optional),
         `destination` the short code or number it was sent to. Without `destination_ton`, a
-        '+' or 10+ digits is international (TON 1), anything shorter a short code (TON 0)."""
+        '+' or 10+ digits is international (TON 1), anything shorter a short code (TON 0).
+
+        Raises `MoRefused` (a ValueError), and queues nothing, for an MO that could never be
+        sent (rule 6): an address that is not 1 to 20 digits after an optional '+', a lone
+        surrogate in `text`, more than `MO_MAX_SEGMENTS` segments, or a deliver_sm above the
+        peer's frame limit."""
+        for argument, address in (("source", source), ("destination", destination)):
+            if not _MO_ADDRESS.fullmatch(address):
+                raise MoRefused(argument, f"expected 1 to {ADDRESS_MAX} digits after an optional '+' "
+                                          f"(SMPP addresses are at most {ADDRESS_MAX + 1} octets with their NUL), "
+                                          f"got {_shown(address)}")
         dest = destination
         if destination_ton is None:
             destination_ton = 1 if dest.startswith("+") or len(dest) >= 10 else 0
         dest = dest.lstrip("+")
-        self._queue_mo(source, dest, destination_ton, 1 if destination_ton == 1 else 0, text)
+        item = self._build_mo(source, dest, destination_ton, 1 if destination_ton == 1 else 0, text)
+        self._queue_built_mo(item, len(text))
 
     def stop(self) -> None:
         """Cancel every pending timer (receipts, replies, outages, slow responses)."""
@@ -345,7 +409,8 @@ class OperatorSmsc:
                           text=message.text_head.decode("latin-1"))
         params = receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
                                            message.source_addr, message.source_addr_ton)
-        self._outbox.append(_Outgoing(message.system_id, _Kind.RECEIPT, message.message_id, params, receipt.tlvs()))
+        self._outbox.append(_Outgoing(message.system_id, _Kind.RECEIPT, message.message_id, params, receipt.tlvs(),
+                                      checked=True))
         self._flush_outbox()
 
     def _reply(self, message: _Message, reply: PlannedReply) -> None:
@@ -355,33 +420,50 @@ class OperatorSmsc:
                      op=self.profile.id, id=message.message_id, sender=message.source_addr,
                      text_len=len(reply.text))
             return
-        self._queue_mo(message.msisdn, message.source_addr, message.source_addr_ton, message.source_addr_npi,
-                       reply.text, message.system_id)
+        try:
+            item = self._build_mo(message.msisdn, message.source_addr, message.source_addr_ton,
+                                  message.source_addr_npi, reply.text, message.system_id)
+        except MoRefused as refused:
+            self.mo_dropped += 1
+            log.warn("{op}: MO reply to {id} dropped: {reason}", op=self.profile.id, id=message.message_id,
+                     reason=str(refused))
+            return
+        self._queue_built_mo(item, len(reply.text))
 
-    def _queue_mo(self, source: str, destination: str, dest_ton: int, dest_npi: int, text: str,
-                  system_id: str | None = None) -> None:
-        """An MO deliver_sm (esm_class 0): from the subscriber (TON 1 NPI 1) to `destination`."""
-        if text.isascii():
-            coding, payload = _DATA_CODING_DEFAULT, text.encode("ascii")
-        else:
-            try:
-                coding, payload = _DATA_CODING_LATIN1, text.encode("latin-1")
-            except UnicodeEncodeError:
-                coding, payload = _DATA_CODING_UCS2, text.encode("utf-16-be")
+    def _build_mo(self, source: str, destination: str, dest_ton: int, dest_npi: int, text: str,
+                  system_id: str | None = None) -> _Outgoing:
+        """An MO deliver_sm (esm_class 0): from the subscriber (TON 1 NPI 1) to `destination`.
+        Raises MoRefused if it could never be sent (rule 6). MOs are few, so this one encodes
+        the PDU once to be sure of it; receipts, built by this SMSC from fields it decoded,
+        only get the cheap size bound of `_send`."""
+        problem = mo_text_problem(text)
+        if problem is not None:
+            raise MoRefused("text", problem)
+        coding, payload = _mo_payload(text)
         tlvs: tuple[Tlv, ...] = ()
         short_message = payload
         if len(payload) > _SHORT_MESSAGE_MAX:
             tlvs, short_message = (Tlv(Tag.message_payload, payload),), b""
-        self._mo_counter += 1
-        ref = f"mo{self._mo_counter}"
         params: dict[str, Value] = {
             "source_addr_ton": 1, "source_addr_npi": 1, "source_addr": source.lstrip("+"),
             "dest_addr_ton": dest_ton, "dest_addr_npi": dest_npi, "destination_addr": destination,
             "esm_class": 0, "data_coding": coding, "short_message": short_message,
         }
-        log.info("{op}: MO {ref} queued for {destination}", op=self.profile.id, ref=ref,
-                 destination=destination, text_len=len(text))
-        self._outbox.append(_Outgoing(system_id or self.profile.system_id, _Kind.MO, ref, params, tlvs))
+        try:
+            size = len(encode(make(Command.deliver_sm, 1, 0, tlvs, **params)))
+        except Exception as error:     # noqa: BLE001 - whatever the codec refuses, the MO cannot go
+            raise MoRefused("text", f"the deliver_sm cannot be built: {error}") from None
+        if size > self.max_pdu:
+            raise MoRefused("text", f"the deliver_sm would be {size} octets, above the peer's "
+                                    f"{self.max_pdu}-octet frame limit")
+        return _Outgoing(system_id or self.profile.system_id, _Kind.MO, "", params, tlvs, checked=True)
+
+    def _queue_built_mo(self, item: _Outgoing, text_len: int) -> None:
+        self._mo_counter += 1
+        item.ref = f"mo{self._mo_counter}"
+        log.info("{op}: MO {ref} queued for {destination}", op=self.profile.id, ref=item.ref,
+                 destination=item.params["destination_addr"], text_len=text_len)
+        self._outbox.append(item)
         self._flush_outbox()
 
     def _flush_outbox(self) -> None:
@@ -403,8 +485,20 @@ class OperatorSmsc:
         return None
 
     def _send(self, conn: SmppConnection, item: _Outgoing) -> None:
-        conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
-                          **item.params)
+        """Send one deliver_sm; one that is too big or cannot be sent is dropped alone (rule 6)."""
+        problem = self._too_big(item) if item.checked else self._unsendable(item)
+        if problem is not None:
+            self._drop(item, problem)
+            return
+        try:
+            conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
+                              **item.params)
+        except Exception:              # noqa: BLE001 - a bug of ours: this item goes, the link stays
+            self.deliveries_dropped += 1
+            log.failure("{op}: {kind} {ref} could not be sent to {peer}; dropped", op=self.profile.id,
+                        kind=item.kind.value, ref=item.ref, peer=conn.peer)
+            self._heal_later(conn)
+            return
         if item.kind is _Kind.RECEIPT:
             self.receipts_sent += 1
         else:
@@ -425,10 +519,65 @@ class OperatorSmsc:
                      kind=item.kind.value, ref=item.ref, status=status_name(status))
         self._flush_outbox()
 
+    def _heal_later(self, conn: SmppConnection) -> None:
+        """After a send that failed in the session: the session may have kept a window slot for
+        the request it could not encode, and frees it only when that request times out, at its
+        next timer (up to its keepalive interval later). Nothing else would flush the outbox
+        then, so look again each response timeout while this link is full and items wait (one
+        look-out per link, however many sends failed)."""
+        if conn in self._healing:
+            return
+        self._healing[conn] = True
+
+        def heal() -> None:
+            del self._healing[conn]
+            if conn not in self.binds:
+                return
+            if conn.session.window_available == 0 and self._outbox:
+                self._heal_later(conn)
+            else:
+                self._flush_outbox()
+        self._later(conn.session.config.response_timeout + 1.0, heal)
+
+    def _too_big(self, item: _Outgoing) -> str | None:
+        """Why a checked `item` would not fit the peer's frame limit, or None: without encoding
+        as long as its variable parts fit with room to spare (every receipt, about 200 octets;
+        encoding each would cost a replay about 6 us per message)."""
+        short_message = item.params.get("short_message", b"")
+        variable = (len(short_message) if isinstance(short_message, bytes) else 0) \
+            + sum(4 + len(tlv.value) for tlv in item.tlvs)
+        if _DELIVER_SM_FIXED_MAX + variable <= self.max_pdu:
+            return None
+        return self._unsendable(item)
+
+    def _unsendable(self, item: _Outgoing) -> str | None:
+        """Why `item` cannot be encoded, or would not fit the peer's frame limit, or None."""
+        try:
+            size = len(encode(make(Command.deliver_sm, 1, 0, item.tlvs, **item.params)))
+        except Exception as error:     # noqa: BLE001 - whatever the codec refuses cannot go
+            return f"it cannot be encoded: {error}"
+        if size > self.max_pdu:
+            return f"{size} octets, above the peer's {self.max_pdu}-octet frame limit"
+        return None
+
+    def _drop(self, item: _Outgoing, why: str) -> None:
+        self.deliveries_dropped += 1
+        log.error("{op}: {kind} {ref} dropped: {why}", op=self.profile.id, kind=item.kind.value,
+                  ref=item.ref, why=why)
+
     def _not_delivered(self, reason: object, item: _Outgoing) -> None:
+        lost_link = isinstance(reason, Failure) and isinstance(reason.value, ConnectionGone)
+        if lost_link:
+            item.link_losses += 1
+            if item.link_losses >= MAX_LINK_LOSSES:
+                self._drop(item, f"outstanding on {item.link_losses} links that were lost; "
+                                 "taken to be what breaks them")
+                return
         log.warn("{op}: {kind} {ref} not acknowledged; kept for the next bind", op=self.profile.id,
                  kind=item.kind.value, ref=item.ref)
         self._outbox.append(item)
+        if not lost_link:
+            self._flush_outbox()      # a response timeout freed a window slot: use it
 
     def _requeue(self, item: _Outgoing) -> None:
         self._outbox.append(item)
@@ -446,6 +595,49 @@ class OperatorSmsc:
             action(*args)
 
         self._timers[key] = self.clock.callLater(max(0.0, delay), fire)
+
+
+# data_coding -> (octets in one SMS, octets per part of a concatenated one), as aggregator/credit.py
+# counts them: GSM 7-bit for ASCII and Latin-1 (sent as GSM 7-bit), UCS-2 otherwise.
+_SEGMENT_OCTETS = {_DATA_CODING_DEFAULT: (160, 153), _DATA_CODING_LATIN1: (160, 153), _DATA_CODING_UCS2: (140, 134)}
+
+
+def mo_text_problem(text: str) -> str | None:
+    """Why `text` can never be an MO (rule 6), or None: a lone surrogate (no SMS alphabet
+    carries one), or more than MO_MAX_SEGMENTS segments. Pure: a scenario loader may check
+    its `mo` steps with it."""
+    if (bad := _LONE_SURROGATE.search(text)) is not None:
+        return f"a lone surrogate (U+{ord(bad.group()):04X}) at character {bad.start()}: no SMS alphabet can carry it"
+    coding, payload = _mo_payload(text)
+    segments = _segments(coding, len(payload))
+    if segments > MO_MAX_SEGMENTS:
+        alphabet = "UCS-2" if coding == _DATA_CODING_UCS2 else "GSM 7-bit"
+        return (f"{len(text)} characters take {segments} SMS segments in {alphabet}; at most {MO_MAX_SEGMENTS}, "
+                f"the parts a concatenated SMS can have: {MO_TEXT_MAX_GSM} characters in GSM 7-bit, "
+                f"{MO_TEXT_MAX_UCS2} in UCS-2")
+    return None
+
+
+def _mo_payload(text: str) -> tuple[int, bytes]:
+    """(data_coding, octets) of an MO: ASCII as is, else Latin-1, else UCS-2 (UTF-16 BE)."""
+    if text.isascii():
+        return _DATA_CODING_DEFAULT, text.encode("ascii")
+    try:
+        return _DATA_CODING_LATIN1, text.encode("latin-1")
+    except UnicodeEncodeError:
+        return _DATA_CODING_UCS2, text.encode("utf-16-be")
+
+
+def _segments(coding: int, octets: int) -> int:
+    single, part = _SEGMENT_OCTETS[coding]
+    return 1 if octets <= single else -(-octets // part)
+
+
+def _shown(value: str, limit: int = 24) -> str:
+    """A value for an error message: quoted, and cut with its length when long."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 def _int(pdu: Pdu, name: str) -> int:

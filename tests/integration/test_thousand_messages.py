@@ -7,8 +7,6 @@ slowest messages passes in about 45 s); bytes still travel over real TCP."""
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -19,16 +17,13 @@ from smsc.esme import connect_esme
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.session import SessionConfig
 from tests.support.numbers import random_french_mobiles
-from tests.support.serve import read_banner, start_serve, stop_serve
+from tests.support.serve import control_get, read_full_banner, start_serve, stop_serve
 from tests.support.stack import submit_all
 
 COUNT = 1000
 WAIT_ROUNDS = 1200                    # x 0.1 s real: at most 120 s
 
 
-def _status(port: int) -> dict[str, object]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=10) as answer:
-        return json.loads(answer.read())  # type: ignore[no-any-return]
 
 
 @pytest_twisted.ensureDeferred
@@ -37,7 +32,8 @@ async def test_thousand_messages_each_get_one_resp_and_one_final_receipt(tmp_pat
     numbers = random_french_mobiles(COUNT)
     process = start_serve(tmp_path, "--speed", "2000", "--db", str(tmp_path / "serve.db"), "--log-level", "warn")
     try:
-        port, control = await threads.deferToThread(read_banner, process).addTimeout(30, reactor)
+        banner = await threads.deferToThread(read_full_banner, process).addTimeout(30, reactor)
+        port = banner.smpp_port
         esme = await connect_esme(reactor, "127.0.0.1", port, SessionConfig(window=10))
         assert (await esme.bind("demo", "demo", "transceiver").addTimeout(10, reactor)).command_status == 0
         resps = await submit_all(esme, numbers, text=b"Votre code est 1234", registered_delivery=1,
@@ -69,7 +65,8 @@ async def test_thousand_messages_each_get_one_resp_and_one_final_receipt(tmp_pat
         assert 0.94 <= share.get("DELIVRD", 0) <= 0.995, stats
         assert 0.005 <= share.get("UNDELIV", 0) <= 0.04, stats
         assert share.get("REJECTD", 0) <= 0.02 and share.get("EXPIRED", 0) <= 0.02, stats
-        status = await threads.deferToThread(_status, control)
+        status = await threads.deferToThread(control_get, banner)       # with serve's token
+        assert isinstance(status, dict)
         messages = status["messages"]
         assert isinstance(messages, dict) and messages["accepted"] == 0 and messages["submitted"] == 0
         assert sum(messages.values()) == COUNT
