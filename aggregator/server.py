@@ -130,7 +130,7 @@ class AggregatorServer:
         account = self.accounts.get(system_id)
         if account is None:
             status = CommandStatus.ESME_RINVSYSID
-        elif pdu["password"] != account.password:
+        elif not account.password.matches(str(pdu["password"])):
             status = CommandStatus.ESME_RINVPASWD
         elif len(self.binds[system_id]) >= account.max_binds:
             status = CommandStatus.ESME_RBINDFAIL
