@@ -2,8 +2,8 @@
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
-    smsc-harness check SCENARIO.yaml [...]
-    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live]
+    smsc-harness check SCENARIO.yaml [...] [--allow-outside]
+    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from aggregator.store import Store
 from smsc import trace
 
 DEFAULT_DB = "smsc-harness.db"
+_ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario's directory tree "
+                       "(by default they must be inside it, symlinks and .. resolved)")
 # A progress bar (on stderr) for scenarios planning at least this many messages, or on a terminal.
 PROGRESS_MIN_MESSAGES = 10_000
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read each scenario (and what it includes) and report every problem as "
                     "file:line:column: field: what was expected. `smsc-harness run` replays them.")
     check.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    check.add_argument("--allow-outside", action="store_true", help=_ALLOW_OUTSIDE_HELP)
 
     run_cmd = commands.add_parser(
         "run", help="replay YAML scenarios in memory on a simulated clock and write reports",
@@ -88,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--report-dir", default=None, metavar="DIR",
                          help="where reports go: DIR/<scenario stem>/report.json|html and DIR/junit.xml "
                               "(default: reports-out/)")
+    run_cmd.add_argument("--allow-outside", action="store_true", help=_ALLOW_OUTSIDE_HELP)
     run_cmd.add_argument("--live", action="store_true",
                          help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
                               "verdicts as the in-memory replay, for short scenarios")
@@ -162,12 +166,12 @@ def send_mo(args: argparse.Namespace) -> int:
         return 1
 
 
-def check_scenarios(paths: Sequence[str]) -> int:
+def check_scenarios(paths: Sequence[str], allow_outside: bool = False) -> int:
     from scenarios.loader import load_scenario          # scenarios build on aggregator, not the reverse
     status = 0
     for path in paths:
         try:
-            scenario = load_scenario(path)
+            scenario = load_scenario(path, allow_outside=allow_outside)
         except ConfigError as error:
             print(f"{error}", file=sys.stderr)
             status = 2
@@ -179,7 +183,8 @@ def check_scenarios(paths: Sequence[str]) -> int:
     return status
 
 
-def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None) -> int:
+def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
+                  allow_outside: bool = False) -> int:
     """Load every scenario first (exit 2 on any invalid one), then replay each in memory and
     write reports."""
     from reports.terminal import ProgressBar
@@ -197,25 +202,26 @@ def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None
             bar.finish()
 
     done: list[object] = []
-    defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay)).addBoth(done.append)
+    defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay, allow_outside)).addBoth(done.append)
     if not isinstance(done[0], int):                 # the in-memory replay never waits on a reactor
         done[0].raiseException()  # type: ignore[attr-defined]
     return done[0]
 
 
 async def run_scenarios_live(reactor: object, paths: Sequence[str], seed: int | None,
-                             report_dir: str | None) -> None:
+                             report_dir: str | None, allow_outside: bool = False) -> None:
     """`run --live`: the same, over real TCP on 127.0.0.1 in real time; exits with the status."""
     from scenarios.runner import run_scenario_live
 
     async def replay(scenario: object, db: Path, seed: int | None) -> object:
         return await run_scenario_live(scenario, db, reactor, seed)  # type: ignore[arg-type]
 
-    raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay))
+    raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay, allow_outside))
 
 
 async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
-                         replay: Callable[[object, Path, int | None], Awaitable[object]]) -> int:
+                         replay: Callable[[object, Path, int | None], Awaitable[object]],
+                         allow_outside: bool = False) -> int:
     from reports.html import render_html
     from reports.json import render_json
     from reports.junit import render_junit
@@ -228,7 +234,7 @@ async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str
     invalid = False
     for path in paths:
         try:
-            loaded.append((Path(path), load_scenario(path)))
+            loaded.append((Path(path), load_scenario(path, allow_outside=allow_outside)))
         except ConfigError as error:
             print(f"{error}", file=sys.stderr)
             invalid = True
@@ -273,12 +279,12 @@ def run(argv: Sequence[str] | None = None) -> None:
     elif args.command == "mo":
         raise SystemExit(send_mo(args))
     elif args.command == "check":
-        raise SystemExit(check_scenarios(args.scenarios))
+        raise SystemExit(check_scenarios(args.scenarios, args.allow_outside))
     elif args.command == "run" and args.live:
         task.react(lambda reactor: defer.ensureDeferred(
-            run_scenarios_live(reactor, args.scenarios, args.seed, args.report_dir)))
+            run_scenarios_live(reactor, args.scenarios, args.seed, args.report_dir, args.allow_outside)))
     elif args.command == "run":
-        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir))
+        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir, args.allow_outside))
 
 
 if __name__ == "__main__":

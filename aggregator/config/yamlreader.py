@@ -186,6 +186,14 @@ class NodeBudget:
         self.limit = limit
         self.used = 0
         self.exhausted = False  # a charge was refused
+        self.described = limit  # the limit messages name (a child's is its parent's)
+
+    def child(self) -> "NodeBudget":
+        """A budget for one more document: what is left of this one (charge this one with
+        its ``used`` afterwards)."""
+        budget = NodeBudget(self.limit - self.used)
+        budget.described = self.described
+        return budget
 
     def charge(self, nodes: int) -> bool:
         """Spend ``nodes``; False (and nothing spent) when that would pass the limit."""
@@ -222,7 +230,7 @@ class _BoundedLoader(yaml.SafeLoader):
         if not self._budget.charge(nodes):
             raise _LimitExceeded(
                 None, None,
-                f"expected at most {self._budget.limit} YAML nodes in all, counting each alias"
+                f"expected at most {self._budget.described} YAML nodes in all, counting each alias"
                 " (and each included file) in full, got more", mark)
         self.nodes += nodes
 
