@@ -4,43 +4,92 @@
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--control HOST:PORT]
     smsc-harness check SCENARIO.yaml [...] [--allow-outside]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
+    smsc-harness hash-password [--scheme scrypt|pbkdf2]
+
+Start-up problems (bad arguments, config, database, ports) end with one line on stderr naming
+the problem and exit status 2, never a traceback: they are the user's to fix, not bugs.  Once
+`serve` runs, its log goes to stdout, after the banner line (`--port 0` users read the port
+from the first line), and a logged failure carries its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import math
+import os
+import socket
+import sqlite3
 import sys
 import tempfile
 import time
 import urllib.error
 from pathlib import Path
 import urllib.request
-from typing import Awaitable, Callable, Sequence, TextIO
+from typing import TYPE_CHECKING, Awaitable, Callable, NoReturn, Sequence, TextIO
 
 from twisted.internet import defer, task
+from twisted.internet.error import CannotListenError
 from twisted.logger import (
     FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, formatEvent,
     globalLogBeginner,
 )
+from twisted.python.failure import Failure
 from zope.interface import provider
 
-from aggregator.clock import ScaledClock
-from aggregator.config import ConfigError, load_config
-from aggregator.control import control_site
-from aggregator.harness import start_harness, tcp_dial, tcp_listen
-from aggregator.store import Store
+from aggregator.config import ConfigError, NetworkConfig, load_config
+from aggregator.passwords import hash_password
 from smsc import trace
+
+if TYPE_CHECKING:
+    from aggregator.harness import Harness
+    from aggregator.store import Store
 
 DEFAULT_DB = "smsc-harness.db"
 _ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario's directory tree "
                        "(by default they must be inside it, symlinks and .. resolved)")
 # A progress bar (on stderr) for scenarios planning at least this many messages, or on a terminal.
 PROGRESS_MIN_MESSAGES = 10_000
+# --speed above this: a year of simulated time passes in 32 real seconds; beyond, every
+# simulated delay rounds to nothing in real time, and ScaledClock's products lose precision.
+MAX_SPEED = 1_000_000.0
+SQLITE_HEADER = b"SQLite format 3\x00"
+STOP_TIMEOUT = 5.0  # real seconds a harness stopped on a start-up failure may take
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line for a bad command line (argparse prints its usage first): the same shape as
+    every other start-up problem."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """A TCP port for --port / --control-port: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return value
+
+
+def speed_factor(text: str) -> float:
+    """--speed: a finite number > 0 (nan, inf, 0 and negatives would stop or reverse time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_SPEED):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and <= {MAX_SPEED:g}, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="smsc-harness",
         description="SMSC simulator and operator test harness for SMS aggregators (SMPP 3.4).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -50,14 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "clients, one simulated SMSC per operator, and the aggregator's binds to them.")
     serve.add_argument("--config", metavar="FILE",
                        help="network config (YAML); default: the shipped French network")
-    serve.add_argument("--port", type=int, default=None, metavar="N",
+    serve.add_argument("--port", type=port_number, default=None, metavar="N",
                        help="client SMPP port (default: the config's, 2775); 0 picks a free port")
     serve.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
                        help=f"SQLite file for messages and receipts (default: ./{DEFAULT_DB})")
-    serve.add_argument("--speed", type=float, default=1.0, metavar="X",
+    serve.add_argument("--speed", type=speed_factor, default=1.0, metavar="X",
                        help="run simulated time X times faster than real time (receipt delays, "
                             "validity, retries, outages); default 1")
-    serve.add_argument("--control-port", type=int, default=None, metavar="N",
+    serve.add_argument("--control-port", type=port_number, default=None, metavar="N",
                        help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"],
                        help="how much to log (default: info)")
@@ -95,22 +144,46 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--live", action="store_true",
                          help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
                               "verdicts as the in-memory replay, for short scenarios")
+
+    hashing = commands.add_parser(
+        "hash-password", help="print a salted hash of a password, for an account's password_hash",
+        description="Reads the password from a prompt (or from stdin when it is not a terminal) "
+                    "and prints the hash to put in the network config as password_hash, instead "
+                    "of password. The password must be what password accepts: 1 to 8 ASCII "
+                    "characters (SMPP's limit).")
+    hashing.add_argument("--scheme", choices=["scrypt", "pbkdf2"], default="scrypt",
+                         help="scrypt (default) or pbkdf2 (PBKDF2-SHA256); both take about 50 ms a check")
     return parser
 
 
 def _text_observer(out: TextIO) -> ILogObserver:
+    """One line per event; a failure (``log.failure``, Twisted's "Unhandled error in Deferred")
+    adds its traceback under the line, and its error message when the event has no text of
+    its own (the traceback is the only record of an unexpected error)."""
     @provider(ILogObserver)
     def observe(event: dict[str, object]) -> None:
         text = formatEvent(event)
+        failure = event.get("log_failure")
+        if not isinstance(failure, Failure):
+            failure = None
+        if not text:
+            text = failure.getErrorMessage() if failure is not None else "(no message)"
+            if failure is not None:
+                text = f"{failure.type.__name__}: {text}" if failure.type is not None else text
         namespace = str(event.get("log_namespace", "-"))
         level = event.get("log_level")
         name = level.name if isinstance(level, type(LogLevel.info)) else "-"
         out.write(f"{namespace:<22} {name:<5} {text}\n")
+        if failure is not None:
+            for line in failure.getTraceback().rstrip("\n").splitlines():
+                out.write(f"    {line}\n")
         out.flush()
     return observe
 
 
 def start_logging(level: str, out: TextIO = sys.stdout) -> None:
+    """Log to ``out`` from now on.  Events logged before (while `serve` starts) were kept by
+    Twisted's global log beginner and come out now, after the banner."""
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
     # Twisted's own lifecycle chatter (ports opened/closed, reconnect scheduling) repeats what
     # our lines already say; keep its warnings and errors.
@@ -121,33 +194,165 @@ def start_logging(level: str, out: TextIO = sys.stdout) -> None:
                                      redirectStandardIO=False)
 
 
+def _fail(message: str) -> NoReturn:
+    """A start-up problem: one line on stderr, exit status 2."""
+    print(f"smsc-harness: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def listeners(config: NetworkConfig, port: int | None, control_port: int | None) -> list[tuple[str, str, int]]:
+    """(what, host, port) of every socket `serve` listens on, with the command line's
+    overrides: the SMPP server, the control API, each operator's SMSC."""
+    smpp = ("the SMPP server (--port)" if port is not None else "the SMPP server (listen.port)",
+            config.listen.host, config.listen.port if port is None else port)
+    control = ("the control API (--control-port)" if control_port is not None else "the control API (control.port)",
+               config.control.host, config.control.port if control_port is None else control_port)
+    operators = [(f"operator {op.id}'s SMSC (operators[{i}].port)", op.host, op.port)
+                 for i, op in enumerate(config.operators)]
+    return [smpp, control, *operators]
+
+
+def port_clash(wanted: Sequence[tuple[str, str, int]]) -> str | None:
+    """Two listeners on one non-zero port (the config reader refuses that within a file; the
+    command line's --port and --control-port can still make it)."""
+    seen: dict[int, str] = {}
+    for what, _, port in wanted:
+        if port and port in seen:
+            return f"port {port} is asked for by both {seen[port]} and {what}; give one of them another port"
+        seen.setdefault(port, what)
+    return None
+
+
+def port_in_use(wanted: Sequence[tuple[str, str, int]]) -> str | None:
+    """Try each fixed port before anything starts (then nothing has to be undone), binding as
+    Twisted will (SO_REUSEADDR, so a port in TIME_WAIT is not mistaken for a busy one).  A
+    port taken between this check and the real listen is still caught: see ``_listen_failed``."""
+    for what, host, port in wanted:
+        if not port:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except OSError as error:
+            return f"cannot listen on {host}:{port} for {what}: {error.strerror or error}"
+    return None
+
+
+def _listen_failed(error: CannotListenError, wanted: Sequence[tuple[str, str, int]]) -> str:
+    reason = getattr(error.socketError, "strerror", None) or str(error.socketError)
+    what = next((w for w, _, port in wanted if port == error.port and port), "a listener")
+    return f"cannot listen on {error.interface or '0.0.0.0'}:{error.port} for {what}: {reason}"
+
+
+def database_problem(path: str) -> str | None:
+    """Why ``--db PATH`` cannot be the store, before SQLite is asked: a directory, a missing or
+    read-only directory (WAL mode writes PATH-wal and PATH-shm beside it), a read-only file, a
+    file that is not SQLite.  None when it looks usable (an empty or missing file is a new
+    store).  Deeper damage is SQLite's to find (see ``serve``)."""
+    db = Path(path)
+    if db.is_dir():
+        return f"--db {path}: is a directory, not a database file"
+    parent = db.parent
+    if not parent.is_dir():
+        return f"--db {path}: directory {parent} does not exist"
+    if db.exists():
+        if not db.is_file():
+            return f"--db {path}: not a regular file"
+        try:
+            fd = os.open(db, os.O_RDWR | os.O_NONBLOCK)
+        except OSError as error:
+            return f"--db {path}: cannot open it for writing ({error.strerror}); is it read-only?"
+        try:
+            header = os.read(fd, len(SQLITE_HEADER))
+        finally:
+            os.close(fd)
+        if header and header != SQLITE_HEADER:
+            return f"--db {path}: not an SQLite database (it does not start with the SQLite header)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return (f"--db {path}: directory {parent} is read-only (SQLite writes {db.name}-wal and"
+                f" {db.name}-shm beside the database)")
+    return None
+
+
 async def serve(reactor: object, args: argparse.Namespace) -> None:
+    # Imported here, not at the top: a bad command line or config is answered in a tenth of
+    # a second instead of after importing the whole stack (sqlite_utils, phonenumbers, ...).
+    from aggregator.clock import ScaledClock
+    from aggregator.control import control_site
+    from aggregator.harness import start_harness, tcp_dial, tcp_listen
+    from aggregator.store import Store
+
     try:
         config = load_config(args.config)
     except ConfigError as error:
-        print(f"smsc-harness: invalid config:\n{error}", file=sys.stderr)
+        print(f"{error}", file=sys.stderr)         # one line per problem, each naming file:line:column
         raise SystemExit(2)
     except OSError as error:
-        print(f"smsc-harness: cannot read config: {error}", file=sys.stderr)
-        raise SystemExit(2)
-    if args.speed <= 0:
-        print("smsc-harness: --speed must be > 0", file=sys.stderr)
-        raise SystemExit(2)
-    start_logging(args.log_level)
+        _fail(f"cannot read config: {error.strerror or error}")
+    wanted = listeners(config, args.port, args.control_port)
+    problem = port_clash(wanted) or port_in_use(wanted) or database_problem(args.db)
+    if problem is not None:
+        _fail(problem)
+    try:
+        store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
+    except (sqlite3.Error, OSError) as error:
+        _fail(f"--db {args.db}: cannot open the database: {error}")
+    trace.enable(args.log_level == "debug")  # before anything logs; the lines come out after the banner
     clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
-    store = Store(args.db, schedule=reactor.callLater)  # type: ignore[attr-defined]
-    harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
-                                  port=args.port, link_clock=reactor)  # type: ignore[arg-type]
-    control_port = config.control.port if args.control_port is None else args.control_port
-    control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
+    harness: Harness | None = None
+    try:
+        harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
+                                      port=args.port, link_clock=reactor)  # type: ignore[arg-type]
+        control_port = config.control.port if args.control_port is None else args.control_port
+        control = await tcp_listen(reactor)(config.control.host, control_port, control_site(harness))  # type: ignore[arg-type]
+    except CannotListenError as error:
+        await _undo(reactor, harness, store)
+        _fail(_listen_failed(error, wanted))
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))
+        "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))  # type: ignore[union-attr]
+    # task.react runs this before reactor.run(): wait for the reactor to run (its SIGTERM and
+    # SIGINT handlers installed), so a client that reads the banner and stops us stops us cleanly.
+    await task.deferLater(reactor, 0, lambda: None)  # type: ignore[arg-type]
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
           f"(accounts: {accounts}; database: {args.db}; control API on "
           f"http://{config.control.host}:{control.getHost().port}{speed}); Ctrl-C stops", flush=True)
+    start_logging(args.log_level)                # after the banner: it is the first line on stdout
     await defer.Deferred()                       # run until the reactor is stopped
+
+
+async def _undo(reactor: object, harness: Harness | None, store: Store) -> None:
+    """What a failed start-up had started, stopped within STOP_TIMEOUT (the store closed)."""
+    try:
+        if harness is not None:
+            await defer.ensureDeferred(harness.stop()).addTimeout(STOP_TIMEOUT, reactor)  # type: ignore[arg-type]
+        else:
+            store.close()
+    except Exception:  # noqa: BLE001 - the start-up error is the one to report
+        pass
+
+
+def read_password(stdin: TextIO = sys.stdin) -> str:
+    """The password to hash: asked twice on a terminal (getpass, not echoed), else the first
+    line of stdin (for scripts: ``echo secret | smsc-harness hash-password``)."""
+    if stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            _fail("hash-password: the two passwords differ")
+        return first
+    return stdin.readline().rstrip("\r\n")
+
+
+def hash_password_command(args: argparse.Namespace, stdin: TextIO = sys.stdin) -> int:
+    from aggregator.config.network import PASSWORD_MAX, SMPP_TEXT
+    password = read_password(stdin)
+    if not password or len(password) > PASSWORD_MAX or not SMPP_TEXT.fullmatch(password):
+        _fail(f"hash-password: expected a password of 1 to {PASSWORD_MAX} ASCII characters (no NUL),"
+              f" as SMPP carries it; got {len(password)} characters")
+    print(hash_password(password, args.scheme))
+    return 0
 
 
 def send_mo(args: argparse.Namespace) -> int:
@@ -278,6 +483,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         task.react(lambda reactor: defer.ensureDeferred(serve(reactor, args)))
     elif args.command == "mo":
         raise SystemExit(send_mo(args))
+    elif args.command == "hash-password":
+        raise SystemExit(hash_password_command(args))
     elif args.command == "check":
         raise SystemExit(check_scenarios(args.scenarios, args.allow_outside))
     elif args.command == "run" and args.live:
