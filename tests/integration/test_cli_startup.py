@@ -86,6 +86,7 @@ def test_bad_arguments_config_and_database_each_end_with_one_line_and_status_2(t
     damaged_db = tmp_path / "damaged.db"
     damaged_db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4080)
     (tmp_path / "dir.db").mkdir()
+    os.mkfifo(tmp_path / "fifo.yaml")   # opened for reading, it would block start-up for ever
     window = network(tmp_path / "window.yaml", ", window: 1001")
     binds = network(tmp_path / "binds.yaml", ", binds: 65")
     same_port = network(tmp_path / "same.yaml", ", port: 2900", ", port: 2900")
@@ -107,6 +108,8 @@ def test_bad_arguments_config_and_database_each_end_with_one_line_and_status_2(t
              f"smsc-harness: --db {tmp_path / 'dir.db'}: is a directory, not a database file"),
         Case("missing directory", [*base, "--db", str(tmp_path / "nowhere" / "x.db")],
              f"smsc-harness: --db {tmp_path / 'nowhere' / 'x.db'}: directory {tmp_path / 'nowhere'} does not exist"),
+        Case("config is a FIFO", [*base, "--config", str(tmp_path / "fifo.yaml")],
+             f"{tmp_path / 'fifo.yaml'}: cannot read config file: expected a regular file, got a FIFO (named pipe)"),
         Case("window past 1000", [*base, "--config", window],
              f"{window}:2:51: operators[0].window: expected an integer from 1 to 1000, got 1001"),
         Case("binds past 64", [*base, "--config", binds],
