@@ -309,6 +309,9 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     except CannotListenError as error:
         await _undo(reactor, harness, store)
         _fail(_listen_failed(error, wanted))
+    except sqlite3.DatabaseError as error:  # damage SQLite only meets when resume reads the rows
+        await _undo(reactor, harness, store)
+        _fail(f"--db {args.db}: cannot read the database: {error}")
     reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
         "before", "shutdown", lambda: defer.ensureDeferred(harness.stop()))  # type: ignore[union-attr]
     # task.react runs this before reactor.run(): wait for the reactor to run (its SIGTERM and
