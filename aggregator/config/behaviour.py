@@ -133,10 +133,6 @@ class _BehaviourReader:
 
     # -- small values ----------------------------------------------------
 
-    def positive(self, node: Node, path: str) -> float | None:
-        """A finite number > 0."""
-        return self.r.number(node, path, above=0)
-
     def seconds(self, node: Node, path: str) -> float | None:
         """A duration in seconds > 0, at most ``limits.MAX_SECONDS`` (366 days)."""
         return self.r.number(node, path, above=0, maximum=MAX_SECONDS)
