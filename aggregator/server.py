@@ -25,7 +25,6 @@ answers deliver_sm_resp: a restart resends what was not acknowledged (at-least-o
 
 from __future__ import annotations
 
-import hmac
 import struct
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -155,7 +154,7 @@ class AggregatorServer:
             return
         if account is None:
             status = CommandStatus.ESME_RINVSYSID
-        elif not password_matches(account, str(pdu["password"])):
+        elif not account.password.matches(str(pdu["password"])):
             status = CommandStatus.ESME_RINVPASWD
         elif sum(1 for c in self.binds[system_id] if is_bound(c.state)) >= account.max_binds:
             status = CommandStatus.ESME_RBINDFAIL
@@ -419,11 +418,6 @@ class _Owed:
     record: DeliveryRecord
     pdu: Pdu
     settled: bool = False
-
-
-def password_matches(account: AccountConfig, given: str) -> bool:
-    """The bind's password against the account's, in constant time (no timing oracle)."""
-    return hmac.compare_digest(given.encode("latin-1", "replace"), account.password.encode("latin-1", "replace"))
 
 
 QUERY_STATES: dict[MessageState, SmppMessageState] = {

@@ -17,6 +17,16 @@ it plays anything.  Rules of this module:
    include step (``timeline[3].include[0].submit.to``).  A cycle is an error naming the chain.
 5. References are checked: accounts (network or ``accounts:``), populations
    (``subscribers:``) and operator ids must exist.
+6. Files are input, and ``check`` refuses what ``run`` cannot do.  Every file read (the
+   scenario, its includes, a network file) is a regular file of at most
+   ``limits.MAX_FILE_BYTES``, and an include or network file must lie in the scenario's
+   directory tree: the directory of the top scenario file, for includes of includes too
+   (after ``..`` and symlinks are resolved), unless ``allow_outside`` (``--allow-outside``).
+   A scenario that ``run`` could not finish is refused with the bound it passes: simulated
+   time (``MAX_TIMELINE``), messages (``MAX_MESSAGES``), population sizes
+   (``MAX_POPULATION``), rates, steps after expansion (``MAX_STEPS``), include depth
+   (``MAX_INCLUDE_DEPTH``), YAML nesting, scalar length and alias expansion
+   (:mod:`aggregator.config.limits`, charged across the scenario and all its includes).
 
 The format, with a full example::
 
@@ -72,12 +82,16 @@ from aggregator.config import (
     Problem,
     ScalarNode,
     Seen,
+    SequenceNode,
     compose,
     index_path,
     join_path,
     load_config,
+    parse_config,
     read_text_file,
 )
+from aggregator.config.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
+from aggregator.config.yamlreader import FileRefused, NodeBudget, decode_utf8, read_limited
 from aggregator.store import MessageState
 from scenarios.model import (
     SUBJECT_FILTERS,
@@ -151,7 +165,32 @@ _DURATION = re.compile(
 )
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 DURATION_WHAT = 'a duration: a number of seconds > 0, or a string such as "30s", "5m", "2h", "1d" or "1h30m"'
-_POSITIVE_WHAT = "a positive number"
+_RATE_WHAT = f"a positive number of messages a second, at most {MAX_RATE:g}"
+_TEXT_WHAT = "a message text of at most 254 characters (one submit_sm's short_message)"
+
+# -- what `run` can do (see rule 6 above; docs/reliability.md lists them with their reasons) --
+# Simulated time of the whole timeline, the sum of its advances: a leap year.  A month of a
+# million messages (scenarios/million_month.yaml, 31 days) passes; 10,000 days would replay 28
+# million keepalives per SMPP link and not end in a working day.
+MAX_TIMELINE = MAX_SECONDS
+# Messages the timeline sends (submits plus campaign counts).  The replay runs about 2,500
+# messages a wall second: ten million is about an hour and a few GB of store; a few million
+# over a month still pass.
+MAX_MESSAGES = 10_000_000
+# Numbers in one population.  Drawing them holds them all in memory (a million is about
+# 100 MB, with the campaign's queue); million_month uses 24,000.
+MAX_POPULATION = 1_000_000
+# Steps once every include is expanded.  The month has about 130; a file included in a loop
+# of files could otherwise multiply steps beyond memory.
+MAX_STEPS = 100_000
+# Includes within includes.  The month uses one level.
+MAX_INCLUDE_DEPTH = 8
+# Distinct bytes read for one scenario (the file, its includes, its network file): four
+# files of the largest size; the month reads 5.5 KB.  Each file is read and composed once.
+MAX_SCENARIO_BYTES = 4 * MAX_FILE_BYTES
+# A scenario clock starting outside these years would put timestamps out of datetime's range
+# once the timeline runs (year 9999 + a year of timeline), or before the POSIX epoch.
+START_YEARS = (1970, 9998)
 
 _MODES = MappingProxyType({m.value: m for m in BindMode})
 _OUTAGES = MappingProxyType({m.value: m for m in OutageMode})
@@ -195,13 +234,29 @@ class _Names:
 
 
 class _ScenarioReader:
-    """Walks a scenario document and the files it includes, collecting problems."""
+    """Walks a scenario document and the files it includes, collecting problems.
 
-    def __init__(self, source: str) -> None:
+    It also keeps the tallies of rule 6 (steps, simulated time, messages, bytes and YAML
+    nodes read), in timeline order, so the step that passes a bound is the one named."""
+
+    def __init__(self, source: str, *, allow_outside: bool = False, budget: NodeBudget | None = None,
+                 bytes_read: int = 0) -> None:
         self.source = source
         self.readers: list[NodeReader] = []
         self.extra: list[Problem] = []  # problems from other readers (network, included files)
         self.names = _Names()
+        # The scenario's directory tree: where the top file is, symlinks resolved.
+        self.root = _resolved(os.path.dirname(source) or os.curdir)
+        self.allow_outside = allow_outside
+        self.budget = NodeBudget() if budget is None else budget
+        self.bytes_read = bytes_read
+        self.composed: dict[Path, tuple[Node | None, int]] = {}  # included file -> (root, nodes expanded)
+        self.refused: set[Path] = set()  # included files whose problems are already reported
+        self.steps_read = 0
+        self.elapsed = 0.0
+        self.messages = 0
+        self.stopped = False  # a bound of rule 6 was passed: read no further steps
+        self.hashed: set[str] = set()  # accounts with a password_hash: a scenario cannot bind them
 
     def problems(self) -> list[Problem]:
         return [*self.extra, *(p for r in self.readers for p in r.problems)]
@@ -228,6 +283,7 @@ class _ScenarioReader:
             network = self.merge(f, network, accounts, top.get("accounts"))
         if network is not None and accounts is not None:
             self.names.accounts = {a.system_id: a.system_id for a in network.accounts}
+            self.hashed = {a.system_id for a in network.accounts if a.password.plain is None}
         if network is not None:
             self.names.operators = {op.id: op.id for op in network.operators}
         populations = r.optional(top, "subscribers", "", partial(self.populations, f), ())
@@ -276,6 +332,10 @@ class _ScenarioReader:
         except ValueError:
             r.expected(start_node, start_path, what)
             return None
+        low, high = START_YEARS
+        if not low <= start.year <= high:
+            r.expected(start_node, start_path, f"{what}, in the years {low} to {high}")
+            return None
         if start.tzinfo is None:
             start = start.replace(tzinfo=ZoneInfo(tz_name))
         return ScenarioClock(start, tz_name)
@@ -307,11 +367,14 @@ class _ScenarioReader:
             if node.value == "default":
                 return self.default_network()
             path = f.base / node.value
-            if not path.is_file():
+            if not os.path.lexists(path):
                 r.expected(node, "network", "default, a network config file or an inline mapping", " (no such file)")
                 return None
+            text = self.read_file(f, node, "network", path, str(path), "network config")
+            if text is None:
+                return None
             try:
-                return load_config(path)
+                return parse_config(text, str(path))
             except ConfigError as exc:
                 self.extra.extend(exc.problems)
                 return None
@@ -404,7 +467,7 @@ class _ScenarioReader:
             return None
         prefix_what = "an E.164 prefix: '+' followed by 1 to 14 digits, in quotes"
         prefix = r.required(fields, "prefix", path, partial(r.string, pattern=_PREFIX, what=prefix_what))
-        count = r.required(fields, "count", path, partial(r.integer, minimum=1))
+        count = r.required(fields, "count", path, partial(r.integer, minimum=1, maximum=MAX_POPULATION))
         length = r.optional(fields, "length", path, partial(r.integer, minimum=2, maximum=15), Population("").length)
         if name is None or prefix is None or count is None or length is None:
             return None
@@ -441,6 +504,8 @@ class _ScenarioReader:
         out: list[Step] = []
         ok = True
         for i, item in enumerate(nodes):
+            if self.stopped:
+                return None
             read = self.step(f, item, index_path(path, i))
             if read is None:
                 ok = False
@@ -470,9 +535,22 @@ class _ScenarioReader:
         source = _where(r.source, node)
         if verb == "include":
             return self.include(f, value, vpath)
+        self.steps_read += 1
+        if self.steps_read > MAX_STEPS:
+            r.problem(node, path, f"expected at most {MAX_STEPS} steps once includes are expanded, got more")
+            self.stopped = True
+            return None
         if verb == "advance":
             seconds = self.duration(f, value, vpath)
-            return None if seconds is None else [Advance(seconds, source)]
+            if seconds is None:
+                return None
+            self.elapsed += seconds
+            if self.elapsed > MAX_TIMELINE:
+                r.expected(value, vpath, f"a duration that keeps the timeline within {MAX_TIMELINE / 86400:g} days"
+                                         f" of simulated time (it would reach {self.elapsed / 86400:g} days)")
+                self.stopped = True
+                return None
+            return [Advance(seconds, source)]
         required, optional = STEP_KEYS[verb]
         sub = r.mapping(value, vpath, required=required, optional=optional)
         if sub is None:
@@ -485,6 +563,11 @@ class _ScenarioReader:
         r = f.r
         account = r.required(s, "account", path, partial(self.account_ref, f))
         mode = r.optional(s, "mode", path, partial(r.choice, choices=_MODES), BindMode.TRANSCEIVER)
+        if account is not None and account in self.hashed:
+            r.problem(s["account"], join_path(path, "account"),
+                      f"account {account!r} has a password_hash: the scenario's client binds with the plain"
+                      " password, so give that account a password in the scenario's accounts")
+            return None
         if account is None or mode is None:
             return None
         return Bind(account, mode, source)
@@ -494,19 +577,31 @@ class _ScenarioReader:
         account = r.required(s, "account", path, partial(self.account_ref, f))
         what = "a destination number (digits, optionally after '+'), in quotes"
         to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what=what))
-        text = r.required(s, "text", path, r.string)
+        text = r.required(s, "text", path, partial(r.string, max_length=254, what=_TEXT_WHAT))
         sender = r.optional(s, "from", path, partial(self.sender, f), "")
         receipt = r.optional(s, "receipt", path, r.boolean, False)
+        if not self.count_messages(f, node, path, 1):
+            return None
         if account is None or to is None or text is None or sender is None or receipt is None:
             return None
         return Submit(account, to, text, sender or None, receipt, source)
+
+    def count_messages(self, f: _File, node: Node, path: str, count: int) -> bool:
+        """Adds ``count`` to the messages the timeline sends; False (a problem) past MAX_MESSAGES."""
+        self.messages += count
+        if self.messages <= MAX_MESSAGES:
+            return True
+        f.r.problem(node, path, f"expected a timeline of at most {MAX_MESSAGES} messages in all,"
+                                f" got {self.messages} by this step")
+        self.stopped = True
+        return False
 
     def step_campaign(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
         r = f.r
         account = r.required(s, "account", path, partial(self.account_ref, f))
         population = r.required(s, "to", path, partial(self.population_ref, f))
-        text = r.required(s, "text", path, r.string)
-        rate = r.optional(s, "rate", path, partial(self.positive, f), 0.0)
+        text = r.required(s, "text", path, partial(r.string, max_length=254, what=_TEXT_WHAT))
+        rate = r.optional(s, "rate", path, partial(self.rate, f), 0.0)
         sender = r.optional(s, "from", path, partial(self.sender, f), "")
         receipt = r.optional(s, "receipt", path, r.boolean, False)
         count: int | None = None
@@ -515,6 +610,8 @@ class _ScenarioReader:
             count = r.optional(s, "count", path, partial(r.integer, minimum=1, maximum=size), size)
         elif "count" in s:
             r.optional(s, "count", path, partial(r.integer, minimum=1), 0)
+        if count is not None and not self.count_messages(f, node, path, count):
+            return None
         if (
             account is None
             or population is None
@@ -619,42 +716,73 @@ class _ScenarioReader:
             chain = " -> ".join([*(d for _, d in f.chain), display])
             r.problem(node, path, f"include cycle: {chain}")
             return None
-        try:
-            text = target.read_bytes().decode("utf-8")
-        except OSError as exc:
-            r.problem(node, path, f"cannot read included file {display}: {exc.strerror or exc}")
+        if len(f.chain) > MAX_INCLUDE_DEPTH:
+            r.problem(node, path, f"expected includes nested at most {MAX_INCLUDE_DEPTH} deep, got deeper:"
+                                  f" {' -> '.join([*(d for _, d in f.chain), display])}")
+            self.stopped = True
             return None
-        except UnicodeDecodeError:
-            r.problem(node, path, f"included file {display} is not valid UTF-8 text")
+        if resolved in self.refused:  # its problems are already reported, once
             return None
-        try:
-            root = compose(text, display)
-        except ConfigError as exc:
-            self.extra.extend(exc.problems)
-            return None
+        if resolved not in self.composed:
+            text = self.read_file(f, node, path, target, display, "included")
+            if text is None:
+                self.refused.add(resolved)
+                return None
+            own = self.budget.child()
+            try:
+                composed = compose(text, display, own, root_kind=SequenceNode, root_what="a list of steps")
+            except ConfigError as exc:
+                self.extra.extend(exc.problems)
+                self.refused.add(resolved)
+                self.stopped = self.stopped or own.exhausted
+                return None
+            self.composed[resolved] = (composed, own.used)
+        root, size = self.composed[resolved]
         child = self.new_file(display, (*f.chain, (resolved, display)))
         if root is None:
             child.r.problem(None, path, "expected a list of steps, got an empty document")
             child.r.problems[-1] = replace(child.r.problems[-1], line=1, column=1)
             return None
+        if not self.budget.charge(size):
+            r.problem(node, path, f"expected at most {self.budget.described} YAML nodes in all, counting each alias"
+                                  " and each included file in full, got more")
+            self.stopped = True
+            return None
         return self.steps(child, root, path)
+
+    def read_file(self, f: _File, node: Node, path: str, target: Path, display: str, what: str) -> str | None:
+        """The text of a file the scenario names (an include, a network file), or None with a
+        problem at ``node``: outside the scenario's directory tree, not a regular file, too
+        large, past the scenario's byte budget, or not UTF-8.  Never its content."""
+        r = f.r
+        resolved = _resolved(str(target))
+        if not self.allow_outside and not resolved.is_relative_to(self.root):
+            r.problem(node, path, f"expected a file inside {self.root} (the scenario's directory;"
+                                  f" --allow-outside lifts this), got {display}")
+            return None
+        try:
+            data = read_limited(target)
+        except FileRefused as exc:
+            r.problem(node, path, f"cannot read {what} file {display}: {exc}")
+            return None
+        self.bytes_read += len(data)
+        if self.bytes_read > MAX_SCENARIO_BYTES:
+            r.problem(node, path, f"expected at most {MAX_SCENARIO_BYTES} bytes of YAML in all (the scenario,"
+                                  " its includes and its network file), got more")
+            self.stopped = True
+            return None
+        try:
+            return decode_utf8(data, display)
+        except ConfigError as exc:
+            self.extra.extend(exc.problems)
+            return None
 
     # -- small values ------------------------------------------------------
 
-    def positive(self, f: _File, node: Node, path: str) -> float | None:
-        if not isinstance(node, ScalarNode) or node.tag not in (_TAG_INT, _TAG_FLOAT):
-            f.r.expected(node, path, _POSITIVE_WHAT)
-            return None
-        before = len(f.r.problems)
-        value = f.r.number(node, path)
-        if value is None:
-            f.r.problems[before:] = []
-            f.r.expected(node, path, _POSITIVE_WHAT)
-            return None
-        if value <= 0:
-            f.r.expected(node, path, _POSITIVE_WHAT)
-            return None
-        return value
+    def rate(self, f: _File, node: Node, path: str) -> float | None:
+        """Messages a second: > 0 and at most MAX_RATE (1e308 would be "all at once" by
+        accident, and 1e-308 a campaign spread past any timeline)."""
+        return f.r.number(node, path, above=0, maximum=MAX_RATE, what=_RATE_WHAT)
 
     def duration(self, f: _File, node: Node, path: str) -> float | None:
         if isinstance(node, ScalarNode) and node.tag in (_TAG_INT, _TAG_FLOAT):
@@ -680,8 +808,8 @@ class _ScenarioReader:
         fields = r.mapping(node, path, required=("rate", "burst"))
         if fields is None:
             return None
-        rate = r.required(fields, "rate", path, partial(self.positive, f))
-        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1))
+        rate = r.required(fields, "rate", path, partial(self.rate, f))
+        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1, maximum=MAX_BURST))
         if rate is None or burst is None:
             return None
         return Throughput(rate, burst)
@@ -725,14 +853,17 @@ def _under(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
 # --------------------------------------------------------------------------
 
 
-def parse_scenario(text: str, source: str) -> Scenario:
+def parse_scenario(text: str, source: str, *, allow_outside: bool = False) -> Scenario:
     """Check and convert a scenario given as YAML text.
 
     ``source`` names the file in messages, and ``include`` paths and a network file are
-    relative to its directory.  Raises :class:`ConfigError` with every problem found.
+    relative to its directory, and must stay inside it unless ``allow_outside``.  Raises
+    :class:`ConfigError` with every problem found.
     """
-    root = compose(text, source)
-    reader = _ScenarioReader(source)
+    budget = NodeBudget()
+    root = compose(text, source, budget, root_kind=MappingNode, root_what="a scenario: a YAML mapping")
+    reader = _ScenarioReader(source, allow_outside=allow_outside, budget=budget,
+                             bytes_read=len(text.encode("utf-8", "surrogatepass")))
     scenario = reader.document(root)
     problems = reader.problems()
     if problems:
@@ -742,10 +873,12 @@ def parse_scenario(text: str, source: str) -> Scenario:
     return scenario
 
 
-def load_scenario(path: str | os.PathLike[str]) -> Scenario:
-    """Load and check a scenario file (see :func:`parse_scenario`)."""
+def load_scenario(path: str | os.PathLike[str], *, allow_outside: bool = False) -> Scenario:
+    """Load and check a scenario file (see :func:`parse_scenario`): a regular file of at most
+    ``limits.MAX_FILE_BYTES``, whose includes and network file stay in its directory tree
+    unless ``allow_outside``."""
     source, text = read_text_file(path, "scenario")
-    return parse_scenario(text, source)
+    return parse_scenario(text, source, allow_outside=allow_outside)
 
 
 def _exactly_one(r: NodeReader, fields: Mapping[str, Node], keys: Iterable[str], node: Node, path: str,

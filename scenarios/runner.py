@@ -242,7 +242,7 @@ class _Run:
                 "the client connection")
         account = next(a for a in self.scenario.network.accounts if a.system_id == step.account)
         resp = _settle(self.clock, conn.request(BIND_COMMANDS[step.mode.value], system_id=account.system_id,  # type: ignore[arg-type]
-                                                password=account.password, interface_version=0x34), "the bind")
+                                                password=account.password.plain or "", interface_version=0x34), "the bind")
         assert isinstance(resp, Pdu)
         if resp.command_status != CommandStatus.ESME_ROK:
             raise ScenarioRunError(f"{step.source}: bind of {step.account} refused (status {resp.command_status})")
@@ -499,7 +499,7 @@ class _LiveRun(_Run):
         account = next(a for a in self.scenario.network.accounts if a.system_id == step.account)
         try:
             resp = await conn.request(BIND_COMMANDS[step.mode.value], system_id=account.system_id,
-                                      password=account.password, interface_version=0x34,
+                                      password=account.password.plain or "", interface_version=0x34,
                                       ).addTimeout(LIVE_TIMEOUT, reactor)
         except defer.TimeoutError:
             conn.close()

@@ -12,6 +12,15 @@ from functools import partial
 from types import MappingProxyType
 from typing import TypeVar
 
+from aggregator.config.limits import (
+    MAX_BURST,
+    MAX_OPERATOR_BINDS,
+    MAX_RATE,
+    MAX_SECONDS,
+    MAX_THROTTLE_EVERY,
+    MAX_WEIGHT,
+    MAX_WINDOW,
+)
 from aggregator.config.yamlreader import (
     _TAG_FLOAT,
     _TAG_INT,
@@ -124,9 +133,17 @@ class _BehaviourReader:
 
     # -- small values ----------------------------------------------------
 
-    def positive(self, node: Node, path: str) -> float | None:
-        """A finite number > 0."""
-        return self.r.number(node, path, above=0)
+    def seconds(self, node: Node, path: str) -> float | None:
+        """A duration in seconds > 0, at most ``limits.MAX_SECONDS`` (366 days)."""
+        return self.r.number(node, path, above=0, maximum=MAX_SECONDS)
+
+    def seconds0(self, node: Node, path: str) -> float | None:
+        """A duration in seconds >= 0, at most ``limits.MAX_SECONDS`` (366 days)."""
+        return self.r.number(node, path, minimum=0, maximum=MAX_SECONDS)
+
+    def rate(self, node: Node, path: str) -> float | None:
+        """Messages a second > 0, at most ``limits.MAX_RATE``."""
+        return self.r.number(node, path, above=0, maximum=MAX_RATE)
 
     def percent(self, node: Node, path: str) -> float | None:
         return self.r.number(node, path, minimum=0, maximum=100)
@@ -157,7 +174,7 @@ class _BehaviourReader:
         """A delay distribution; a bare number is ``{fixed: N}``."""
         r = self.r
         if isinstance(node, ScalarNode) and node.tag in (_TAG_INT, _TAG_FLOAT):
-            seconds = r.number(node, path, minimum=0)
+            seconds = self.seconds0(node, path)
             return None if seconds is None else Fixed(seconds)
         if not isinstance(node, MappingNode) or len(node.value) != 1:
             pairs = node.value if isinstance(node, MappingNode) else []
@@ -171,7 +188,7 @@ class _BehaviourReader:
         kind, value = next(iter(fields.items()))
         at = join_path(path, kind)
         if kind == "fixed":
-            seconds = r.number(value, at, minimum=0)
+            seconds = self.seconds0(value, at)
             return None if seconds is None else Fixed(seconds)
         if kind == "uniform":
             return self._uniform(value, at)
@@ -179,13 +196,13 @@ class _BehaviourReader:
             params = r.mapping(value, at, required=("mean",))
             if params is None:
                 return None
-            mean = r.required(params, "mean", at, partial(r.number, minimum=0))
+            mean = r.required(params, "mean", at, self.seconds0)
             return None if mean is None else Exponential(mean)
         params = r.mapping(value, at, required=("median", "p99"))
         if params is None:
             return None
-        median = r.required(params, "median", at, self.positive)
-        p99 = r.required(params, "p99", at, self.positive)
+        median = r.required(params, "median", at, self.seconds)
+        p99 = r.required(params, "p99", at, self.seconds)
         if median is None or p99 is None:
             return None
         if p99 < median:
@@ -194,13 +211,13 @@ class _BehaviourReader:
         return LogNormal(median, p99)
 
     def _uniform(self, node: Node, path: str) -> Uniform | None:
-        what = "a list [LOW, HIGH] of two numbers >= 0 with LOW <= HIGH"
+        what = f"a list [LOW, HIGH] of two numbers from 0 to {MAX_SECONDS} with LOW <= HIGH"
         r = self.r
         if not isinstance(node, SequenceNode) or len(node.value) != 2:
             r.expected(node, path, what)
             return None
-        low = r.number(node.value[0], index_path(path, 0), minimum=0)
-        high = r.number(node.value[1], index_path(path, 1), minimum=0)
+        low = self.seconds0(node.value[0], index_path(path, 0))
+        high = self.seconds0(node.value[1], index_path(path, 1))
         if low is None or high is None:
             return None
         if high < low:
@@ -215,8 +232,8 @@ class _BehaviourReader:
         fields = r.mapping(node, path, required=("rate", "burst"))
         if fields is None:
             return None
-        rate = r.required(fields, "rate", path, self.positive)
-        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1))
+        rate = r.required(fields, "rate", path, self.rate)
+        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1, maximum=MAX_BURST))
         if rate is None or burst is None:
             return None
         return Throughput(rate, burst)
@@ -231,7 +248,7 @@ class _BehaviourReader:
         d = SmscBehaviour()
         opt = partial(r.optional, fields)
         receipt_delay = opt("receipt_delay", path, self.delay, d.receipt_delay)
-        validity = opt("validity", path, self.positive, d.validity)
+        validity = opt("validity", path, self.seconds, d.validity)
         country_code = opt(
             "country_code",
             path,
@@ -240,8 +257,8 @@ class _BehaviourReader:
         )
         throughput = opt("throughput", path, self.throughput, d.throughput or _NULL)
         per_bind = opt("per_bind", path, self.throughput, d.per_bind or _NULL)
-        max_binds = opt("max_binds", path, partial(r.integer, minimum=1), d.max_binds)
-        window = opt("window", path, partial(r.integer, minimum=1), d.window)
+        max_binds = opt("max_binds", path, partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS), d.max_binds)
+        window = opt("window", path, partial(r.integer, minimum=1, maximum=MAX_WINDOW), d.window)
         throttled = opt("throttled_status", path, self.status, d.throttled_status)
         queue_full = opt("queue_full_status", path, self.status, d.queue_full_status)
         unknown_status = opt("unknown_status", path, self.status, d.unknown_status)
@@ -310,7 +327,7 @@ class _BehaviourReader:
             return None
         stat = r.required(fields, "stat", path, partial(r.choice, choices=_STATS))
         err = r.optional(fields, "err", path, self.err_code, "000")
-        weight = r.required(fields, "weight", path, self.positive)
+        weight = r.required(fields, "weight", path, partial(r.number, above=0, maximum=MAX_WEIGHT))
         if stat is None or err is None or weight is None:
             return None
         return Outcome(stat, err, weight)
@@ -430,12 +447,14 @@ class _BehaviourReader:
             return None
         d = NumberRule(msisdn)
         state = r.optional(fields, "state", path, partial(r.choice, choices=_STATES), d.state)
-        back_after = r.optional(fields, "back_after", path, self.nullable(partial(r.number, minimum=0)), _NULL)
-        delay = r.optional(fields, "delay", path, partial(r.number, minimum=0), _NULL)
+        back_after = r.optional(fields, "back_after", path, self.nullable(self.seconds0), _NULL)
+        delay = r.optional(fields, "delay", path, self.seconds0, _NULL)
         submit_status = r.optional(fields, "submit_status", path, self.status, _NULL)
         receipt = r.optional(fields, "receipt", path, r.boolean, d.receipt)
         reply = r.optional(fields, "reply", path, self.reply, _NULL)
-        throttle_every = r.optional(fields, "throttle_every", path, partial(r.integer, minimum=0), d.throttle_every)
+        throttle_every = r.optional(
+            fields, "throttle_every", path, partial(r.integer, minimum=0, maximum=MAX_THROTTLE_EVERY), d.throttle_every
+        )
         if (
             state is None
             or back_after is None
@@ -505,8 +524,8 @@ class _BehaviourReader:
         fields = r.mapping(node, path, required=("start", "duration", "mode"))
         if fields is None:
             return None
-        start = r.required(fields, "start", path, partial(r.number, minimum=0))
-        duration = r.required(fields, "duration", path, self.positive)
+        start = r.required(fields, "start", path, self.seconds0)
+        duration = r.required(fields, "duration", path, self.seconds)
         mode = r.required(fields, "mode", path, partial(r.choice, choices=_OUTAGE_MODES))
         if start is None or duration is None or mode is None:
             return None

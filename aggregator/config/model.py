@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from aggregator.passwords import Secret
 from smsc.operators.profile import TEMPORARY_ERRORS, NumberRule, SmscBehaviour, Throughput
 
 __all__ = [
@@ -100,7 +101,7 @@ class AccountConfig:
     """A client (ESME) allowed to bind to the aggregator."""
 
     system_id: str  # 1..15 chars (SMPP c-octet string max 16 with NUL)
-    password: str  # 0..8 chars (SMPP max 9 with NUL)
+    password: Secret  # `password` (0..8 chars, SMPP max 9 with NUL) or `password_hash`; a str is taken as plain
     max_binds: int = 8
     short_codes: tuple[str, ...] = ()  # short codes / long numbers it owns (digits); MOs to them are its own
     traffic: TrafficClass = TrafficClass.TRANSACTIONAL
@@ -111,6 +112,8 @@ class AccountConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "short_codes", tuple(self.short_codes))
+        if isinstance(self.password, str):  # AccountConfig("demo", "demo"), as tests and tools write it
+            object.__setattr__(self, "password", Secret.from_plain(self.password))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,16 @@ from collections.abc import Mapping
 from functools import partial
 from importlib import resources
 from types import MappingProxyType
-from typing import TypeVar
 
 from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
+from aggregator.config.limits import (
+    MAX_ACCOUNT_BINDS,
+    MAX_BURST,
+    MAX_OPERATOR_BINDS,
+    MAX_PENDING,
+    MAX_RETRY_FACTOR,
+    MAX_WINDOW,
+)
 from aggregator.config.model import (
     CONTROL_TOKEN_MAX,
     CONTROL_TOKEN_MIN,
@@ -33,6 +40,7 @@ from aggregator.config.yamlreader import (
     _TAG_INT,
     _TAG_STR,
     ConfigError,
+    MappingNode,
     Node,
     NodeReader,
     Problem,
@@ -49,6 +57,8 @@ from aggregator.config.yamlreader import (
     join_path,
     read_text_file,
 )
+from aggregator.passwords import FORMATS as _HASH_FORMATS
+from aggregator.passwords import Secret
 from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
 
 __all__ = [
@@ -60,19 +70,17 @@ __all__ = [
     "parse_config",
 ]
 
-A = TypeVar("A", "ListenConfig", "ControlConfig")
 
 DEFAULT_NETWORK_RESOURCE = "default_network.yaml"
 
 # SMPP 3.4 C-Octet strings: system_id is at most 16 octets and password at most
 # 9, both including the terminating NUL.
 _SYSTEM_ID_MAX = 15
-_PASSWORD_MAX = 8
+PASSWORD_MAX = 8
 _OPERATOR_ID = re.compile(r"[a-z0-9_-]+")
 _REGION = re.compile(r"[A-Z]{2}")
-_SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
+SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
 
-_LISTEN_KEYS = ("host", "port")
 _LISTEN_OPTIONAL = ("host", "port", "tls")
 _TLS_REQUIRED = ("certificate", "key")
 _LISTEN_TLS_OPTIONAL = ("port",)
@@ -97,8 +105,10 @@ _OPERATOR_OPTIONAL = (
     "tls",
 )
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
-ACCOUNT_REQUIRED = ("system_id", "password")
-ACCOUNT_OPTIONAL = ("max_binds", "short_codes", "traffic", "rate", "burst", "max_pending", "credit")
+ACCOUNT_REQUIRED = ("system_id",)  # and exactly one of password, password_hash
+ACCOUNT_OPTIONAL = (
+    "password", "password_hash", "max_binds", "short_codes", "traffic", "rate", "burst", "max_pending", "credit",
+)
 _ROUTING_KEYS = ("default_region", "mvno_hosts", "ported")
 _SHORT_CODE = re.compile(r"[0-9]{1,15}")
 _TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({t.value: t for t in TrafficClass})
@@ -115,6 +125,8 @@ class NetworkReader:
         self.short_codes: dict[str, tuple[str, Seen]] = {}
         self.behaviour = _BehaviourReader(self.r)
         self._tls_port_node: Node | None = None  # where listen.tls.port was given (or its block)
+        # Every fixed port the file asks for, in file order: (path, node or None if a default, port).
+        self.ports: list[tuple[str, Node | None, int]] = []
 
     # -- helpers ---------------------------------------------------------
 
@@ -124,17 +136,35 @@ class NetworkReader:
     def _port(self, node: Node, path: str) -> int | None:
         return self.r.integer(node, path, minimum=0, maximum=65535)
 
-    def _smpp_string(self, node: Node, path: str, *, min_length: int, max_length: int) -> str | None:
+    def _note_port(self, fields: Mapping[str, Node], path: str, port: int) -> None:
+        if port:
+            self.ports.append((join_path(path, "port"), fields.get("port"), port))
+
+    def check_ports(self) -> None:
+        """Each non-zero port once, among listen, control and the operators' SMSCs, whatever the
+        host: two listeners on one port cannot both start (and an operator on the client port
+        would take the clients' binds)."""
+        first: dict[int, tuple[str, Node | None]] = {}
+        for path, node, port in self.ports:
+            if port not in first:
+                first[port] = (path, node)
+                continue
+            other, other_node = first[port]
+            where = f"{other} (line {_position(other_node)[0]})" if other_node is not None else f"{other} (the default)"
+            self.r.problem(node, path, f"port {port} is already used by {where}; give another, or 0 for a free one")
+
+    def _smpp_string(self, node: Node, path: str, *, min_length: int, max_length: int,
+                     secret: bool = False) -> str | None:
         what = _describe_string(min_length, max_length, "ASCII characters (no NUL)")
         return self.r.string(
-            node, path, min_length=min_length, max_length=max_length, pattern=_SMPP_TEXT, what=what
+            node, path, min_length=min_length, max_length=max_length, pattern=SMPP_TEXT, what=what, secret=secret
         )
 
     def _system_id(self, node: Node, path: str) -> str | None:
         return self._smpp_string(node, path, min_length=1, max_length=_SYSTEM_ID_MAX)
 
     def _password(self, node: Node, path: str) -> str | None:
-        return self._smpp_string(node, path, min_length=0, max_length=_PASSWORD_MAX)
+        return self._smpp_string(node, path, min_length=0, max_length=PASSWORD_MAX, secret=True)
 
     # -- sections --------------------------------------------------------
 
@@ -145,7 +175,11 @@ class NetworkReader:
             return None
         d = NetworkConfig(ListenConfig(), (), (), RoutingConfig(), r.source)
         listen = r.optional(top, "listen", "", self.listen, d.listen)
+        if "listen" not in top:
+            self._note_port({}, "listen", d.listen.port)
         control = r.optional(top, "control", "", self.control, d.control)
+        if "control" not in top:
+            self._note_port({}, "control", d.control.port)
         seed = r.optional(top, "seed", "", partial(r.integer, minimum=0), d.seed)
         delivery = r.optional(top, "delivery", "", self.delivery, d.delivery)
         operators = r.required(top, "operators", "", self.operators)
@@ -155,6 +189,7 @@ class NetworkReader:
         limits = r.optional(top, "limits", "", self.limits, d.limits)
         if listen is not None and control is not None:
             self._tls_port_free(listen, control)
+        self.check_ports()
         if (
             listen is None
             or control is None
@@ -221,6 +256,7 @@ class NetworkReader:
         token = r.optional(fields, "token", path, self._token, _NULL)
         if host is None or port is None or token is None:
             return None
+        self._note_port(fields, path, port)
         return ControlConfig(host=host, port=port, token=None if token is _NULL else token)
 
     def _token(self, node: Node, path: str) -> str | None:
@@ -240,30 +276,19 @@ class NetworkReader:
             return None
         return value
 
-    def _address(self, node: Node, path: str, kind: type[A]) -> A | None:
-        """A `{host, port}` mapping (listen, control), defaults from `kind`."""
-        r = self.r
-        fields = r.mapping(node, path, optional=_LISTEN_KEYS)
-        if fields is None:
-            return None
-        defaults = kind()
-        host = r.optional(fields, "host", path, self._host, defaults.host)
-        port = r.optional(fields, "port", path, self._port, defaults.port)
-        if host is None or port is None:
-            return None
-        return kind(host=host, port=port)
-
     def delivery(self, node: Node, path: str) -> DeliveryConfig | None:
         r = self.r
         fields = r.mapping(node, path, optional=_DELIVERY_KEYS)
         if fields is None:
             return None
         d = DeliveryConfig()
-        positive = self.behaviour.positive
-        validity = r.optional(fields, "validity", path, positive, d.validity)
-        initial = r.optional(fields, "retry_initial", path, positive, d.retry_initial)
-        longest = r.optional(fields, "retry_max", path, positive, d.retry_max)
-        factor = r.optional(fields, "retry_factor", path, partial(r.number, minimum=1), d.retry_factor)
+        seconds = self.behaviour.seconds
+        validity = r.optional(fields, "validity", path, seconds, d.validity)
+        initial = r.optional(fields, "retry_initial", path, seconds, d.retry_initial)
+        longest = r.optional(fields, "retry_max", path, seconds, d.retry_max)
+        factor = r.optional(
+            fields, "retry_factor", path, partial(r.number, minimum=1, maximum=MAX_RETRY_FACTOR), d.retry_factor
+        )
         if validity is None or initial is None or longest is None or factor is None:
             return None
         if longest < initial:
@@ -281,6 +306,8 @@ class NetworkReader:
         d = ListenConfig()
         host = r.optional(fields, "host", path, self._host, d.host)
         port = r.optional(fields, "port", path, self._port, d.port)
+        if port is not None:
+            self._note_port(fields, path, port)
         secure: tuple[TlsConfig, int] | None = None
         if "tls" in fields:
             tls_path = join_path(path, "tls")
@@ -385,10 +412,12 @@ class NetworkReader:
         port = r.optional(fields, "port", path, self._port, d.port)
         system_id = r.optional(fields, "system_id", path, self._system_id, d.system_id)
         password = r.optional(fields, "password", path, self._password, d.password)
-        window = r.optional(fields, "window", path, partial(r.integer, minimum=1), d.window)
-        binds = r.optional(fields, "binds", path, partial(r.integer, minimum=1), d.binds)
+        window = r.optional(fields, "window", path, partial(r.integer, minimum=1, maximum=MAX_WINDOW), d.window)
+        binds = r.optional(
+            fields, "binds", path, partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS), d.binds
+        )
         b = self.behaviour
-        send_rate = r.optional(fields, "send_rate", path, b.nullable(b.positive), d.send_rate or _NULL)
+        send_rate = r.optional(fields, "send_rate", path, b.nullable(b.rate), d.send_rate or _NULL)
         temporary = r.optional(fields, "temporary_errors", path, b.err_codes, d.temporary_errors)
         behaviour = r.optional(fields, "smsc", path, b.smsc, d.behaviour)
         tls_config: TlsConfig | None = None
@@ -415,6 +444,7 @@ class NetworkReader:
             or not tls_ok
         ):
             return None
+        self._note_port(fields, path, port)
         return OperatorConfig(
             id=op_id,
             name=name,
@@ -503,17 +533,21 @@ class NetworkReader:
                 system_id = None
             else:
                 seen[system_id] = Seen(id_path, _position(fields["system_id"])[0])
-        password = r.required(fields, "password", path, self._password)
+        password = self.secret(node, fields, path)
         d = AccountConfig(system_id="default", password="")
         b = self.behaviour
-        max_binds = r.optional(fields, "max_binds", path, partial(r.integer, minimum=1), d.max_binds)
+        max_binds = r.optional(
+            fields, "max_binds", path, partial(r.integer, minimum=1, maximum=MAX_ACCOUNT_BINDS), d.max_binds
+        )
         short_codes = r.optional(
             fields, "short_codes", path, partial(self.short_code_list, owner=system_id), d.short_codes
         )
         traffic = r.optional(fields, "traffic", path, partial(r.choice, choices=_TRAFFIC), d.traffic)
-        rate = r.optional(fields, "rate", path, b.nullable(b.positive), d.rate or _NULL)
-        burst = r.optional(fields, "burst", path, partial(r.integer, minimum=1), d.burst)
-        max_pending = r.optional(fields, "max_pending", path, partial(r.integer, minimum=1), d.max_pending)
+        rate = r.optional(fields, "rate", path, b.nullable(b.rate), d.rate or _NULL)
+        burst = r.optional(fields, "burst", path, partial(r.integer, minimum=1, maximum=MAX_BURST), d.burst)
+        max_pending = r.optional(
+            fields, "max_pending", path, partial(r.integer, minimum=1, maximum=MAX_PENDING), d.max_pending
+        )
         credit = r.optional(fields, "credit", path, b.nullable(partial(r.integer, minimum=0)), _NULL)
         if (
             system_id is None
@@ -538,6 +572,34 @@ class NetworkReader:
             max_pending=max_pending,
             credit=None if credit is _NULL else credit,
         )
+
+    def secret(self, node: Node, fields: Mapping[str, Node], path: str) -> Secret | None:
+        """Exactly one of ``password`` (plain) and ``password_hash`` (see aggregator.passwords)."""
+        r = self.r
+        given = [key for key in ("password", "password_hash") if key in fields]
+        if not given:
+            r.problem(node, join_path(path, "password"), "missing required key (give password or password_hash)")
+            return None
+        if len(given) > 1:
+            r.problem(fields["password_hash"], join_path(path, "password_hash"),
+                      "give either password or password_hash, not both")
+            return None
+        if given[0] == "password":
+            plain = r.required(fields, "password", path, self._password)
+            return None if plain is None else Secret.from_plain(plain)
+        return r.required(fields, "password_hash", path, self.password_hash)
+
+    def password_hash(self, node: Node, path: str) -> Secret | None:
+        what = "a password hash: " + _HASH_FORMATS
+        text = self.r.string(node, path, min_length=1, what=what, secret=True)
+        if text is None:
+            return None
+        try:
+            return Secret.parse(text)
+        except ValueError as exc:
+            # The value is not quoted back: it is (a hash of) a credential.
+            self.r.problem(node, path, f"expected {what}, got a malformed hash ({exc})")
+            return None
 
     def short_code_list(self, node: Node, path: str, *, owner: str | None) -> tuple[str, ...] | None:
         codes = self.r.items(node, path, partial(self.short_code, owner=owner))
@@ -651,7 +713,7 @@ def parse_config(text: str, source: str) -> NetworkConfig:
     ``source`` names the file in messages.  Raises :class:`ConfigError` with
     every problem found (at least the first one, always precisely located).
     """
-    root = compose(text, source)
+    root = compose(text, source, root_kind=MappingNode, root_what="a network config: a YAML mapping")
     reader = NetworkReader(source)
     config = reader.document(root)
     reader.r.raise_if_problems()

@@ -7,19 +7,23 @@ first.  Nothing here knows the network format: the scenario loader reuses it.
 This is the only module that imports ``yaml`` (the node classes are re-exported).
 """
 
+import ast
 import difflib
 import json
 import math
 import os
 import re
+import stat
+import string
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from aggregator.config.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT, MAX_NODES, MAX_SCALAR_CHARS
 
 __all__ = [
     "ConfigError",
@@ -36,6 +40,10 @@ __all__ = [
     "entry_path",
     "index_path",
     "join_path",
+    "FileRefused",
+    "NodeBudget",
+    "decode_utf8",
+    "read_limited",
     "read_text_file",
 ]
 
@@ -140,7 +148,19 @@ def describe(node: Node) -> str:
         return "nothing" if node.value == "" else f"null ({node.value})"
     if node.tag == _TAG_BOOL:
         return f"a boolean ({node.value})"
-    return str(node.value)
+    text = str(node.value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_kind(node: Node) -> str:
+    """What kind of value the user wrote, without the value: for credentials, and for the
+    top of a file that may not be a config at all."""
+    if isinstance(node, ScalarNode):
+        kinds = {_TAG_INT: "an integer", _TAG_FLOAT: "a number", _TAG_BOOL: "a boolean", _TAG_NULL: "nothing"}
+        if node.tag in kinds:
+            return kinds[node.tag] + ("" if node.tag == _TAG_NULL else " (not shown)")
+        return f"a string of {len(node.value)} characters (not shown)"
+    return describe(node)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -155,20 +175,156 @@ def _position(node: Node | None) -> tuple[int | None, int | None]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def compose(text: str, source: str) -> Node | None:
+class NodeBudget:
+    """How many YAML nodes may still be read, aliases and inclusions counted in full.
+
+    One budget can span several documents (a scenario, its includes and its network file),
+    so a file included 10,000 times costs 10,000 times its size.  See ``limits.MAX_NODES``.
+    """
+
+    def __init__(self, limit: int = MAX_NODES) -> None:
+        self.limit = limit
+        self.used = 0
+        self.exhausted = False  # a charge was refused
+        self.described = limit  # the limit messages name (a child's is its parent's)
+
+    def child(self) -> "NodeBudget":
+        """A budget for one more document: what is left of this one (charge this one with
+        its ``used`` afterwards)."""
+        budget = NodeBudget(self.limit - self.used)
+        budget.described = self.described
+        return budget
+
+    def charge(self, nodes: int) -> bool:
+        """Spend ``nodes``; False (and nothing spent) when that would pass the limit."""
+        if self.used + nodes > self.limit:
+            self.exhausted = True
+            return False
+        self.used += nodes
+        return True
+
+
+class _LimitExceeded(yaml.MarkedYAMLError):
+    """A structural limit of :class:`_BoundedLoader`, raised where the file passes it."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """The safe loader, composing with bounds: nesting depth, scalar length, and the number of
+    nodes the tree stands for once every alias is expanded.
+
+    PyYAML composes recursively (a file of 5,000 ``[`` is a ``RecursionError``) and an alias
+    is the same node object again, so ``a: &a [x, x]  b: &b [*a, *a] ...`` is a small tree that
+    any reader walking it sees as exponential ("billion laughs").  An alias to a node that is
+    still being composed (``&t [*t]``) would make the tree a cycle: refused too.
+    """
+
+    def __init__(self, text: str, budget: NodeBudget) -> None:
+        super().__init__(text)
+        self._budget = budget
+        self._depth = 0
+        self._open: set[str] = set()
+        self._size: dict[str, int] = {}  # anchor -> nodes its tree stands for
+        self.nodes = 0  # nodes of this document, expanded
+
+    def _charge(self, nodes: int, mark: yaml.Mark | None) -> None:
+        if not self._budget.charge(nodes):
+            raise _LimitExceeded(
+                None, None,
+                f"expected at most {self._budget.described} YAML nodes in all, counting each alias"
+                " (and each included file) in full, got more", mark)
+        self.nodes += nodes
+
+    def compose_node(self, parent: Node | None, index: object) -> Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            anchor = event.anchor
+            if anchor in self._open:
+                self.get_event()
+                raise _LimitExceeded(None, None, "expected an alias to a finished node,"
+                                     " got an alias inside the node it refers to", event.start_mark)
+            node: Node = super().compose_node(parent, index)  # raises on an undefined alias
+            self._charge(self._size.get(anchor, 1), event.start_mark)
+            return node
+        event = self.peek_event()
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            raise _LimitExceeded(None, None, f"expected a value of at most {MAX_SCALAR_CHARS} characters,"
+                                 f" got {len(event.value)} characters", event.start_mark)
+        if self._depth >= MAX_DEPTH and not isinstance(event, yaml.ScalarEvent):
+            raise _LimitExceeded(None, None, f"expected at most {MAX_DEPTH} nested levels of"
+                                 " mappings and lists, got more", event.start_mark)
+        anchor = event.anchor
+        if anchor is not None:
+            self._open.add(anchor)
+        before = self.nodes
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._charge(1, event.start_mark)
+        if anchor is not None:
+            self._open.discard(anchor)
+            self._size[anchor] = self.nodes - before
+        return node
+
+
+# A quoted fragment in a PyYAML message: %r of what the file holds (an alias or tag name, a
+# character), or a token name such as '<block end>'.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
+def _without_text(message: str) -> str:
+    """A PyYAML problem or context without the file's text: token names ('<block end>') and a
+    single punctuation character stay; another single character becomes its code point;
+    anything longer (an alias, anchor or tag name) is left out.  A file refused as YAML may be
+    anything (a key, /etc/shadow): its errors never quote it."""
+
+    def replace(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        try:
+            value = ast.literal_eval(quoted)
+        except (ValueError, SyntaxError):
+            return "(text not shown)"
+        if not isinstance(value, str):
+            return "(text not shown)"
+        if value.startswith("<") and value.endswith(">") and value[1:-1].replace(" ", "").isalpha():
+            return quoted  # a token name: '<block end>'
+        if re.fullmatch(r"'[^\w\s]'", value):
+            return quoted  # a punctuation token name: "','"
+        if len(value) == 1:
+            if value in string.punctuation or value == " ":
+                return quoted
+            return f"U+{ord(value):04X}"
+        return "(text not shown)"
+
+    return _QUOTED.sub(replace, message)
+
+
+def compose(text: str, source: str, budget: NodeBudget | None = None, *,
+            root_kind: type[Node] | None = None, root_what: str = "") -> Node | None:
     """Parse YAML text into a node tree (safe loader), keeping every position.
 
-    A syntax error becomes a :class:`ConfigError` naming ``source:line:column``.
+    A syntax error, or a file past the limits of :mod:`aggregator.config.limits` (nesting,
+    scalar length, alias expansion charged to ``budget``), becomes a :class:`ConfigError`
+    naming ``source:line:column``; no message quotes the file's text.  With ``root_kind``, a
+    document whose top is a single scalar is refused as not being ``root_what`` (a lone
+    scalar is what a non-YAML file, or a file that is not a config, composes to).
     Returns None for an empty document.
     """
+    if budget is None:
+        budget = NodeBudget()
+    loader: _BoundedLoader | None = None
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text, budget)  # the reader checks every character here
+        root: Node | None = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
+        limit = isinstance(exc, _LimitExceeded)
         mark = exc.problem_mark or exc.context_mark
-        message = f"YAML syntax error: {exc.problem or exc.context or 'invalid YAML'}"
+        problem = _without_text(exc.problem or exc.context or "invalid YAML")
+        message = problem if limit else f"YAML syntax error: {problem}"
         if exc.context and exc.context_mark is not None and exc.problem_mark is not None:
             message += (
-                f" ({exc.context} at line {exc.context_mark.line + 1},"
+                f" ({_without_text(exc.context)} at line {exc.context_mark.line + 1},"
                 f" column {exc.context_mark.column + 1})"
             )
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -177,10 +333,18 @@ def compose(text: str, source: str) -> Node | None:
         before = text[: exc.position]
         line = before.count("\n") + 1
         column = exc.position - (before.rfind("\n") + 1) + 1
-        message = f"YAML syntax error: {exc.reason} (character {exc.character!r})"
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        message = f"YAML syntax error: {exc.reason} (character U+{character:04X})"
         raise ConfigError([Problem(source, line, column, "", message)]) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - defensive, no known case
-        raise ConfigError([Problem(source, None, None, "", f"YAML error: {exc}")]) from None
+    except yaml.YAMLError:  # pragma: no cover - defensive, no known case
+        raise ConfigError([Problem(source, None, None, "", "YAML error")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if root_kind is not None and isinstance(root, ScalarNode) and not isinstance(root, root_kind):
+        raise ConfigError([Problem(source, 1, 1, "", f"expected {root_what}, got a single"
+                                   " YAML value (the file's text is not shown)")])
+    return root
 
 
 class NodeReader:
@@ -206,8 +370,11 @@ class NodeReader:
         line, column = _position(node)
         self.problems.append(Problem(self.source, line, column, path, message))
 
-    def expected(self, node: Node, path: str, what: str, hint: str = "") -> None:
-        self.problem(node, path, f"expected {what}, got {describe(node)}{hint}")
+    def expected(self, node: Node, path: str, what: str, hint: str = "", *, secret: bool = False) -> None:
+        """A problem "expected <what>, got <what the file holds>"; with ``secret``, the value
+        itself is not shown (a password)."""
+        got = describe_kind(node) if secret else describe(node)
+        self.problem(node, path, f"expected {what}, got {got}{hint}")
 
     def raise_if_problems(self) -> None:
         if self.problems:
@@ -313,24 +480,26 @@ class NodeReader:
         max_length: int | None = None,
         pattern: re.Pattern[str] | None = None,
         what: str | None = None,
+        secret: bool = False,
     ) -> str | None:
         """A string (YAML str scalar: numbers, booleans and null are refused).
 
-        ``what`` overrides the generated description of what is expected.
+        ``what`` overrides the generated description of what is expected; with ``secret``
+        (a password), problems do not show the value.
         """
         if what is None:
             what = _describe_string(min_length, max_length)
         if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
             hint = " (put it in quotes to make it a string)" if isinstance(node, ScalarNode) else ""
-            self.expected(node, path, what, hint)
+            self.expected(node, path, what, hint, secret=secret)
             return None
         value: str = node.value
         too_long = max_length is not None and len(value) > max_length
         if len(value) < min_length or too_long:
-            self.expected(node, path, what, f" ({len(value)} characters)")
+            self.expected(node, path, what, "" if secret else f" ({len(value)} characters)", secret=secret)
             return None
         if pattern is not None and not pattern.fullmatch(value):
-            self.expected(node, path, what)
+            self.expected(node, path, what, secret=secret)
             return None
         return value
 
@@ -351,6 +520,10 @@ class NodeReader:
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             self.expected(node, path, what)
             return None
+        if not -MAX_INT - 1 <= value <= MAX_INT:  # SQLite's INTEGER, and floats, end there
+            low = -MAX_INT - 1 if minimum is None else minimum
+            self.expected(node, path, "an integer" + _describe_range(low, MAX_INT))
+            return None
         return value
 
     def number(
@@ -361,20 +534,28 @@ class NodeReader:
         minimum: float | None = None,
         maximum: float | None = None,
         above: float | None = None,
+        what: str | None = None,
     ) -> float | None:
         """A finite number, integer or float; booleans are refused.
 
-        ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive one."""
-        what = "a number" + _describe_range(minimum, maximum)
-        if above is not None:
-            what = f"a number > {_number_text(above)}"
+        ``minimum``/``maximum`` are inclusive bounds, ``above`` an exclusive one; ``what``
+        overrides the generated description."""
+        if what is None:
+            what = "a number" + _describe_range(minimum, maximum)
+            if above is not None:
+                what = f"a number > {_number_text(above)}"
+                if maximum is not None:
+                    what += f" and <= {_number_text(maximum)}"
         if not isinstance(node, ScalarNode) or node.tag not in (_TAG_INT, _TAG_FLOAT):
             self.expected(node, path, what)
             return None
-        if node.tag == _TAG_INT:
-            value = float(self._scalars.construct_yaml_int(node))
-        else:
-            value = float(self._scalars.construct_yaml_float(node))
+        try:
+            if node.tag == _TAG_INT:
+                value = float(self._scalars.construct_yaml_int(node))
+            else:
+                value = float(self._scalars.construct_yaml_float(node))
+        except OverflowError:  # an integer past 1.8e308
+            value = math.inf
         out_of_range = (
             (minimum is not None and value < minimum)
             or (maximum is not None and value > maximum)
@@ -473,19 +654,80 @@ class Seen:
     line: int | None
 
 
-def read_text_file(path: str | os.PathLike[str], what: str) -> tuple[str, str]:
-    """(source name, UTF-8 text) of a YAML file, or a ConfigError naming the file (and, for
-    bad UTF-8, the line and column). `what` names the kind of file in the message."""
-    source = os.fspath(path)
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+class FileRefused(Exception):
+    """A file that is not read: what is wrong with it, without its content (``str()``)."""
+
+
+def _refuse_unless_regular(mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    raise FileRefused(f"expected a regular file, got {kind}")
+
+
+def read_limited(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, or :class:`FileRefused`.
+
+    Opening a FIFO for reading blocks until a writer comes, and a device may never end
+    (``/dev/zero``), so the kind is checked with ``stat`` before opening, then again on the
+    open descriptor (opened with ``O_NONBLOCK``, so even a FIFO swapped in meanwhile cannot
+    block), and at most ``limit + 1`` bytes are read (a file may grow after the check).
+    """
     try:
-        data = Path(source).read_bytes()
+        _refuse_unless_regular(os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError([Problem(source, None, None, "", f"cannot read {what} file: {reason}")]) from None
+        raise FileRefused(exc.strerror or str(exc)) from None
     try:
-        return source, data.decode("utf-8")
+        info = os.fstat(fd)
+        _refuse_unless_regular(info.st_mode)
+        if info.st_size > limit:
+            raise FileRefused(f"expected a file of at most {limit} bytes, got {info.st_size} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise FileRefused(exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FileRefused(f"expected a file of at most {limit} bytes, got more")
+    return b"".join(chunks)
+
+
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` as text, or a ConfigError naming the line and column of the first bad byte."""
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
         raise ConfigError([Problem(source, line, column, "", "file is not valid UTF-8 text")]) from None
+
+
+def read_text_file(path: str | os.PathLike[str], what: str) -> tuple[str, str]:
+    """(source name, UTF-8 text) of a YAML file, or a ConfigError naming the file (and, for
+    bad UTF-8, the line and column). `what` names the kind of file in the message.
+
+    Only a regular file of at most ``limits.MAX_FILE_BYTES`` is read (see :func:`read_limited`)."""
+    source = os.fspath(path)
+    try:
+        data = read_limited(source)
+    except FileRefused as exc:
+        raise ConfigError([Problem(source, None, None, "", f"cannot read {what} file: {exc}")]) from None
+    return source, decode_utf8(data, source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -34,3 +35,43 @@ def test_check_accepts_a_valid_scenario_and_names_the_faults_of_another(tmp_path
     ko = subprocess.run(command("check", str(good), str(bad)), capture_output=True, text=True, timeout=60)
     assert ko.returncode == 2
     assert f"{bad}:4:14: timeline[1].advance:" in ko.stderr
+
+
+def test_check_refuses_a_fifo_at_once_and_run_refuses_the_same(tmp_path: Path) -> None:
+    """An included FIFO: before, `check` opened it for reading and blocked for ever (here: the
+    timeout). Now both commands name it and exit 2 at once, since `run` uses the same loader."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    scenario = tmp_path / "x.yaml"
+    scenario.write_text("name: x\ntimeline:\n  - include: pipe.yaml\n")
+    expected = (f"{scenario}:3:14: timeline[0].include: cannot read included file {tmp_path / 'pipe.yaml'}:"
+                " expected a regular file, got a FIFO (named pipe)")
+    for args in (("check", str(scenario)), ("run", str(scenario), "--report-dir", str(tmp_path / "out"))):
+        result = subprocess.run(command(*args), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert (result.returncode, result.stderr.strip()) == (2, expected)
+
+
+def test_allow_outside_lets_an_include_leave_the_scenario_directory(tmp_path: Path) -> None:
+    (tmp_path / "shared.yaml").write_text("- advance: 1s\n")
+    (tmp_path / "s").mkdir()
+    scenario = tmp_path / "s" / "x.yaml"
+    scenario.write_text("name: x\ntimeline:\n  - include: ../shared.yaml\n")
+    refused = subprocess.run(command("check", str(scenario)), capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--allow-outside lifts this" in refused.stderr
+    allowed = subprocess.run(command("check", "--allow-outside", str(scenario)), capture_output=True, text=True,
+                             timeout=60)
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_check_refuses_what_run_cannot_do_without_a_traceback(tmp_path: Path) -> None:
+    cases = {
+        "deep.yaml": "name: x\ntimeline: " + "[" * 5000 + "]" * 5000 + "\n",       # was RecursionError
+        "digits.yaml": "name: x\nseed: " + "9" * 5000 + "\ntimeline: []\n",         # was ValueError
+        "month.yaml": "name: x\ntimeline:\n  - advance: 10000d\n",                   # was accepted
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+    result = subprocess.run(command("check", *cases), capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines] == list(cases)

@@ -333,7 +333,9 @@ def test_serve_with_its_tls_port_in_use_says_so_in_one_line(tmp_path: Path) -> N
                                         "--db", str(tmp_path / "x.db")),
                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.splitlines() == [f"smsc-harness: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert result.stderr.splitlines() == [
+        f"smsc-harness: cannot listen on 127.0.0.1:{port} for the SMPP server's TLS port (listen.tls.port): "
+        "Address already in use"]
     assert "Traceback" not in result.stdout
 
 

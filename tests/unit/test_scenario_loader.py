@@ -178,7 +178,8 @@ def test_bad_rate_type(tmp_path: Path) -> None:
         '  - {name: vip, numbers: ["+33612345678"]}\n'
     )
     assert problems(tmp_path, text) == [
-        f'{tmp_path / "x.yaml"}:7:13: timeline[0].campaign.rate: expected a positive number, got "fast"'
+        f'{tmp_path / "x.yaml"}:7:13: timeline[0].campaign.rate: expected a positive number of messages a second,'
+        ' at most 100000, got "fast"'
     ]
 
 
