@@ -345,7 +345,9 @@ class DeliveryEngine:
     def _retry(self, message: Message, why: str) -> None:
         now = self.clock.seconds()
         cfg = self.config
-        delay = min(cfg.retry_max, cfg.retry_initial * cfg.retry_factor ** max(0, message.attempts - 1))
+        # The exponent is capped: past a few dozen attempts retry_max rules anyway, and a float
+        # power overflows near 2**1024 (a week of validity can make a thousand attempts).
+        delay = min(cfg.retry_max, cfg.retry_initial * cfg.retry_factor ** min(64, max(0, message.attempts - 1)))
         message.phase = Phase.WAITING
         if now >= message.deadline:                            # _validity_ended has been: end it now
             self._expire(message, f"{why}, after the validity end")

@@ -114,6 +114,7 @@ from scenarios.model import (
     Submit,
 )
 from smsc.operators.profile import OutageMode, Stat, Throughput
+from smsc.operators.smsc import mo_text_problem
 
 __all__ = [
     "ACCOUNT_KEYS",
@@ -631,6 +632,10 @@ class _ScenarioReader:
         to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what="a short code (digits), in quotes"))
         text = r.required(s, "text", path, r.string)
         if sender is None or to is None or text is None:
+            return None
+        problem = mo_text_problem(text)              # what the operator could never send
+        if problem is not None:
+            r.problem(s["text"], join_path(path, "text"), f"expected an MO text an SMS can carry, got {problem}")
             return None
         return Mo(sender, to, text, source)
 

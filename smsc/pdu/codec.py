@@ -483,9 +483,13 @@ _TLV_HEAD = struct.Struct("!HH")
 
 
 def write_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
-    """TLVs as wire bytes, for storage."""
+    """TLVs as wire bytes, for storage. ValueError for a value past the 65,535 octets a TLV's
+    length can say (as for every other field our code builds wrong)."""
     pack = _TLV_HEAD.pack
-    return b"".join([pack(tlv.tag, len(tlv.value)) + tlv.value for tlv in tlvs])
+    try:
+        return b"".join([pack(tlv.tag, len(tlv.value)) + tlv.value for tlv in tlvs])
+    except struct.error as error:
+        raise ValueError(f"a TLV does not fit its 16-bit tag or length: {error}") from None
 
 
 # --- encode -----------------------------------------------------------------------------

@@ -108,3 +108,17 @@ def test_query_answer_settles_a_lost_receipt() -> None:
     assert asked is m
     answer.callback(make(Command.query_sm_resp, 1, message_id="x1", message_state=2, error_code=0))
     assert store.message(m.id).state is MessageState.DELIVERED  # type: ignore[union-attr]
+
+
+def test_a_message_refused_thousands_of_times_still_waits_retry_max_between_attempts() -> None:
+    """retry_initial * retry_factor ** (attempts - 1) overflowed a float past ~1,025 attempts
+    (a validity of a week or more): the message stayed 'accepted' for ever."""
+    engine, pool, clock, store = engine_with_pool()
+    m = message(1, clock)
+    engine.accept(m)
+    m.attempts = 5000
+    assert engine.sending(m)
+    engine.refused(m, 0x08)                                    # ESME_RSYSERR: temporary
+    assert m.phase is Phase.WAITING
+    (event,) = [e for e in store.history(m.id) if "retry in" in e.detail]
+    assert event.detail.endswith("retry in 600 s")

@@ -389,3 +389,10 @@ def test_ledger_and_events_expectations(tmp_path: Path) -> None:
     assert billed == Expect("billed", Subject.LEDGER, Comparison.EQ, 3, Filters(account="demo"), f"{x}:3:5")
     assert retried == Expect("retried", Subject.EVENTS, Comparison.GT, 3,
                              Filters(account="demo", state=MessageState.ACCEPTED, operator="sfr"), f"{x}:4:5")
+
+
+def test_an_mo_text_no_sms_can_carry_is_refused_by_check_not_by_the_replay(tmp_path: Path) -> None:
+    text = 'name: x\ntimeline:\n  - bind: {account: demo}\n  - mo: {from: "+33612345678", to: "36180", text: "a\\ud800b"}\n'
+    assert [line.replace(str(tmp_path) + "/", "") for line in problems(tmp_path, text)] == [
+        "x.yaml:4:51: timeline[1].mo.text: expected an MO text an SMS can carry, got a lone surrogate (U+D800) at "
+        "character 1: no SMS alphabet can carry it"]
