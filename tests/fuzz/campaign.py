@@ -327,10 +327,13 @@ class FuzzClient(protocol.Protocol):
             if self.closing:
                 break
         stats = self.c.stats
+        state = self.state
         for item in items:
             stats.by_command[item.command] += 1
             stats.by_kind.update(item.kinds)
-            stats.by_state[self.state] += 1
+            stats.by_state[state] += 1
+            if item.command == "unbind" and state.startswith("bound"):
+                state = "after_unbind"      # what follows in the same write, the server gets after it
         self._send([item.wire for item in items])
         return len(items)
 
@@ -946,6 +949,14 @@ class Report:
     connections: int
     stats: Stats
     findings: list[Finding]
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """Everything the campaign did, without wall-clock figures: equal for equal seeds."""
+        s = self.stats
+        return (s.pdus, s.octets, s.by_command, s.by_kind, s.by_state, s.by_chunking, s.by_profile, s.responses,
+                s.server_requests, s.answers, s.opened, s.closed_by_client, s.closed_by_server, s.warnings,
+                s.accepted, s.max_buffered, s.sim, s.rounds,
+                [(f.signature, f.count, f.connection, f.trigger, f.history) for f in self.findings])
 
     def lines(self) -> list[str]:
         s = self.stats
