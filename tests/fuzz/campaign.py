@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import random
 import re
+from bisect import bisect_right
 import resource
 import sys
 import time
 import tracemalloc
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Callable, TextIO
 
 from twisted.internet import protocol
@@ -57,6 +59,7 @@ from smsc.pdu.framing import FrameError, Framer
 from smsc.pdu.receipt import parse_receipt
 from smsc.pdu.status import CommandStatus, status_name
 from tests.fuzz.pdus import RESPONSES, START, Credentials, Generated, Generator, partial
+from smsc.virtualclock import VirtualClock
 from tests.fuzz.world import FUZZ_OPERATOR_ID, SENTINELS, ObservedProtocol, Target, Trouble, World, WorldSink, describe
 
 RESPONSE_IDS = frozenset(int(c) for c in RESPONSES)
@@ -99,7 +102,7 @@ WEIGHTS: tuple[tuple[str, float], ...] = (
     ("unknown", 3), ("random_bytes", 2),
 )
 _CHOICES = tuple(name for name, _ in WEIGHTS)
-_CUM = tuple(__import__("itertools").accumulate(w for _, w in WEIGHTS))
+_CUM = tuple(accumulate(w for _, w in WEIGHTS))
 
 PROFILES = (("bind_transceiver", 25), ("bind_transmitter", 15), ("bind_receiver", 12), ("never_bound", 15),
             ("unbinder", 15), ("closer", 13), ("garbage", 5))
@@ -283,8 +286,8 @@ class FuzzClient(protocol.Protocol):
 
     def _answer(self, pdu: Pdu) -> None:
         mode = self.answer_mode
-        if mode == "silent" and pdu.command is not Command.unbind:
-            return
+        if pdu.command not in _ANSWERABLE or (mode == "silent" and pdu.command is not Command.unbind):
+            return                          # alert_notification has no response (§4.12)
         rng = self.rng
         if mode == "ok" or rng.random() < 0.5 or pdu.command is Command.unbind:
             wire = encode(response_to(pdu))
@@ -352,7 +355,7 @@ class FuzzClient(protocol.Protocol):
             if profile == "unbinder" and not self.unbind_sent and self.sent_bound > 3 and rng.random() < 0.2:
                 self.unbind_sent = True
                 return gen.valid(Command.unbind)
-        name = _CHOICES[_bisect(_CUM, rng.random() * _CUM[-1])]
+        name = _CHOICES[bisect_right(_CUM, rng.random() * _CUM[-1])]
         if name == "unknown":
             return gen.unknown_command()
         if name == "random_bytes":
@@ -486,23 +489,13 @@ def undeliverable(frame: bytes) -> str | None:
     return None
 
 
+_ANSWERABLE = frozenset({Command.deliver_sm, Command.data_sm, Command.enquire_link, Command.unbind})
 _BOUND_BY = {Command.bind_transmitter_resp: "bound_tx", Command.bind_receiver_resp: "bound_rx",
              Command.bind_transceiver_resp: "bound_trx"}
 
 
 def make_probe() -> bytes:
     return encode(make(Command.enquire_link, PROBE_SEQ))
-
-
-def _bisect(cum: tuple[float, ...], x: float) -> int:
-    lo, hi = 0, len(cum) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cum[mid] > x:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 class Campaign(WorldSink):
@@ -527,7 +520,9 @@ class Campaign(WorldSink):
         self.findings: dict[str, Finding] = {}
         self.seen: list[str] = []          # message ids handed out, for query/cancel/replace
         self.origins: dict[str, tuple[int, bytes]] = {}   # message id -> (connection, submit frame)
-        self.mean_budget = max(10.0, min(300.0, pdus / max(1, connections * 4)))
+        # PDUs a connection sends before its ending (unbind, close, reset, close mid-PDU): every
+        # slot turns over at least four times in a short campaign, and often in a long one.
+        self.mean_budget = max(10.0, min(40.0, pdus / max(1, connections * 4)))
         self.clients: list[FuzzClient] = []                # open or connecting
         self.by_port: dict[int, FuzzClient] = {}
         self.fuzz_ports: set[int] = set()
@@ -542,7 +537,7 @@ class Campaign(WorldSink):
         self._t0 = 0.0
 
     @property
-    def clock(self):  # type: ignore[no-untyped-def]
+    def clock(self) -> VirtualClock:
         assert self.world is not None
         return self.world.clock
 
@@ -845,17 +840,19 @@ class Campaign(WorldSink):
         if level is not LogLevel.warn and level is not LogLevel.error and level is not LogLevel.critical \
                 and "log_failure" not in event:
             return
+        if namespace == "twisted.internet.defer" and fmt == "Unhandled error in Deferred:":
+            return                          # a header: the failure itself comes in the next event
         client = self._log_client(event)
-        text = _format(event)
         failure = event.get("log_failure")
         if isinstance(failure, Failure):
-            self.finding("logged traceback", f"{namespace}: {text}: {failure.getErrorMessage()}", client,
-                         self._log_trigger(), signature=f"logged traceback {namespace} {fmt} "
-                         f"{failure.type.__name__ if failure.type else ''}",
+            kind = failure.type.__name__ if failure.type else "?"
+            self.finding("logged traceback", f"{namespace}: {_format(event)} {kind}: {failure.getErrorMessage()}",
+                         client, self._log_trigger(), signature=f"logged traceback {namespace} {fmt} {kind} "
+                         f"{_normalise(failure.getErrorMessage())}",
                          traceback=failure.getTraceback(), candidates=() if client else self._candidates(event))
             return
         if level is LogLevel.error or level is LogLevel.critical:
-            self.finding(f"logged {level.name}", f"{namespace}: {text}", client, self._log_trigger(),
+            self.finding(f"logged {level.name}", f"{namespace}: {_format(event)}", client, self._log_trigger(),
                          signature=f"logged {level.name} {namespace} {fmt}",
                          candidates=() if client else self._candidates(event))
             return
@@ -866,7 +863,7 @@ class Campaign(WorldSink):
                     scope == "fuzz_op" and event.get("op") == FUZZ_OPERATOR_ID):
                 self.stats.warnings[str(fmt)] += 1
                 return
-        self.finding("unexpected warning", f"{namespace}: {text}", client, self._log_trigger(),
+        self.finding("unexpected warning", f"{namespace}: {_format(event)}", client, self._log_trigger(),
                      signature=f"warning {namespace} {fmt}", candidates=() if client else self._candidates(event))
 
     def _log_client(self, event: dict[str, object]) -> FuzzClient | None:
