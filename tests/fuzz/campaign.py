@@ -256,10 +256,16 @@ class FuzzClient(protocol.Protocol):
         asked = self.outstanding.get(pdu.sequence_number)
         match = None
         if asked:
-            for i, (command_id, request) in enumerate(asked):
-                if pdu.command is Command.generic_nack or command_id | 0x80000000 == pdu.command:
-                    match = asked.pop(i)
-                    break
+            # Responses may come in any order, and sequence numbers may repeat: a *_resp answers
+            # its own request; a generic_nack first a request that has no *_resp (an unknown
+            # command_id, outbind, alert_notification), else any request (§2.7, §4.3).
+            if pdu.command is Command.generic_nack:
+                i = next((i for i, (command_id, _) in enumerate(asked) if command_id not in _HAS_RESP), 0)
+            else:
+                i = next((i for i, (command_id, _) in enumerate(asked) if command_id | 0x80000000 == pdu.command),
+                         -1)
+            if i >= 0:
+                match = asked.pop(i)
             if not asked:
                 del self.outstanding[pdu.sequence_number]
         if match is None:
@@ -316,15 +322,16 @@ class FuzzClient(protocol.Protocol):
 
     # --- what we send ---------------------------------------------------------------------
 
-    def act(self) -> int:
-        """Send this round's PDUs (or start the ending). Returns how many PDUs were generated."""
+    def act(self, limit: int) -> int:
+        """Send this round's PDUs, at most `limit` (or start the ending). Returns how many PDUs
+        were generated."""
         if self.closed or self.closing or self.writes_pending or self.state == "connecting":
             return 0
         rng = self.rng
         if self.budget <= 0:
             return self._end()
         items: list[Generated] = []
-        for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 5))):
+        for _ in range(min(limit, rng.choice((1, 1, 1, 2, 2, 3, 5)))):
             items.append(self._next())
             self.budget -= 1
             if self.closing:
@@ -489,6 +496,7 @@ def undeliverable(frame: bytes) -> str | None:
     return None
 
 
+_HAS_RESP = frozenset(int(c) for c in Command if not c.is_response and (c | 0x80000000) in set(Command))
 _ANSWERABLE = frozenset({Command.deliver_sm, Command.data_sm, Command.enquire_link, Command.unbind})
 _BOUND_BY = {Command.bind_transmitter_resp: "bound_tx", Command.bind_receiver_resp: "bound_rx",
              Command.bind_transceiver_resp: "bound_trx"}
@@ -585,7 +593,7 @@ class Campaign(WorldSink):
             self._replenish(world)
             for client in list(self.clients):
                 if rng.random() < 0.5:
-                    stats.pdus += client.act()
+                    stats.pdus += client.act(self.total - stats.pdus)
                     if stats.pdus >= self.total:
                         break
             world.advance(STEP)
@@ -1066,6 +1074,11 @@ def _shrink(writes: list[bytes], reproduces: Callable[[list[bytes]], bool]) -> l
 def replay(target: str, writes: list[bytes], signature: str, seed: int) -> bool:
     """Play `writes` (BIND = a valid bind_transceiver) on one connection to a fresh stack, 1 s
     apart, then the end-of-campaign checks; True if a finding with `signature` comes up."""
+    return signature in replay_findings(target, writes, seed)
+
+
+def replay_findings(target: str, writes: list[bytes], seed: int = 1) -> dict[str, Finding]:
+    """What the oracles find when `writes` are played as `replay` plays them, by signature."""
     sink = Campaign(0, seed=seed, target=target, minimise_findings=False)
     globalLogPublisher.addObserver(sink._log)
     try:
@@ -1092,4 +1105,4 @@ def replay(target: str, writes: list[bytes], signature: str, seed: int) -> bool:
                 pass
     finally:
         globalLogPublisher.removeObserver(sink._log)
-    return signature in sink.findings
+    return sink.findings
