@@ -40,11 +40,10 @@ from __future__ import annotations
 
 import random
 import re
-from bisect import bisect_right
 import resource
-import sys
 import time
 import tracemalloc
+from bisect import bisect_right
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -58,9 +57,9 @@ from smsc.pdu.codec import Command, DecodeFailed, Pdu, Tag, decode, encode, gene
 from smsc.pdu.framing import FrameError, Framer
 from smsc.pdu.receipt import parse_receipt
 from smsc.pdu.status import CommandStatus, status_name
-from tests.fuzz.pdus import RESPONSES, START, Credentials, Generated, Generator, partial
 from smsc.virtualclock import VirtualClock
-from tests.fuzz.world import FUZZ_OPERATOR_ID, SENTINELS, ObservedProtocol, Target, Trouble, World, WorldSink, describe
+from tests.fuzz.pdus import RESPONSES, START, Credentials, Generated, Generator, partial
+from tests.fuzz.world import FUZZ_OPERATOR_ID, SENTINELS, ObservedProtocol, Target, World, WorldSink, describe
 
 RESPONSE_IDS = frozenset(int(c) for c in RESPONSES)
 PROBE_SEQ = 0x7FFFFEEE                     # the end-of-campaign enquire_link; no generator uses it
@@ -208,7 +207,6 @@ class FuzzClient(protocol.Protocol):
         self.unbind_sent = False
         self.bind_sent = False
         self.probe_answered = False
-        self.close_reason: str | None = None
 
     # --- Twisted side ---------------------------------------------------------------------
 
