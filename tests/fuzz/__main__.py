@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import fields, is_dataclass
 
 from twisted.logger import globalLogBeginner
 
@@ -71,16 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if report.findings else 0
 
 
-def _jsonable(report: object) -> object:
-    def convert(value: object) -> object:
-        if isinstance(value, bytes):
-            return value.hex()
-        if isinstance(value, dict):
-            return {str(k): convert(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [convert(v) for v in value]
-        return value
-    return convert(asdict(report))  # type: ignore[call-overload]
+def _jsonable(value: object) -> object:
+    """The report as JSON values: dataclasses as objects, counters as objects, bytes as hex.
+    (dataclasses.asdict would rebuild each Counter from its items, counting them.)"""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 if __name__ == "__main__":

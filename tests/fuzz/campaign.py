@@ -334,16 +334,19 @@ class FuzzClient(protocol.Protocol):
             self.budget -= 1
             if self.closing:
                 break
+        self._record(items)
+        self._send([item.wire for item in items])
+        return len(items)
+
+    def _record(self, items: list[Generated], kinds: tuple[str, ...] | None = None) -> None:
         stats = self.c.stats
         state = self.state
         for item in items:
             stats.by_command[item.command] += 1
-            stats.by_kind.update(item.kinds)
+            stats.by_kind.update(item.kinds if kinds is None else kinds)
             stats.by_state[state] += 1
             if item.command == "unbind" and state.startswith("bound"):
                 state = "after_unbind"      # what follows in the same write, the server gets after it
-        self._send([item.wire for item in items])
-        return len(items)
 
     def _next(self) -> Generated:
         gen, rng, profile = self.gen, self.rng, self.profile
@@ -372,16 +375,16 @@ class FuzzClient(protocol.Protocol):
         self.closing = True
         self.c.stats.closed_by_client[ending] += 1
         if ending == "unbind":
-            self._send([self.gen.valid(Command.unbind).wire])
-            self.closing = True
+            item = self.gen.valid(Command.unbind)
+            self._record([item])
+            self._send([item.wire])
             self.c.clock.callLater(5.0, self._close_if_open, False)   # if the server does not close
             return 1
         if ending.startswith("mid_pdu"):
             item = self._next()
-            wire = partial(self.rng, item.wire)
-            self.c.stats.by_command[item.command] += 1
-            self.c.stats.by_kind["partial_then_close"] += 1
-            self._send([wire], then_close=ending == "mid_pdu_close", then_abort=ending == "mid_pdu_abort")
+            self._record([item], ("partial_then_close",))
+            self._send([partial(self.rng, item.wire)], then_close=ending == "mid_pdu_close",
+                       then_abort=ending == "mid_pdu_abort")
             return 1
         self._close_if_open(ending == "abort")
         return 0

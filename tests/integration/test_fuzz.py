@@ -14,9 +14,11 @@ the aggregator's handler), so they stay proven once the real bugs are gone.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -135,13 +137,18 @@ def test_the_same_seed_sends_the_same_bytes_and_finds_the_same() -> None:
     assert first.fingerprint() != other.fingerprint()
 
 
-def test_the_command_line_prints_a_summary_and_exits_1_on_a_finding(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_line_prints_a_summary_and_exits_1_on_a_finding(capsys: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
     from tests.fuzz.__main__ import main
-    status = main(["--pdus", "300", "--seed", "3", "--connections", "10", "--target", "server", "--no-minimise"])
+    status = main(["--pdus", "300", "--seed", "3", "--connections", "10", "--target", "server", "--no-minimise",
+                   "--json", str(tmp_path / "report.json")])
     out = capsys.readouterr().out
     assert "fuzz campaign: seed 3, target server, 10 connections at once" in out
     assert re.search(r"PDUs sent +\d", out) and "closed by the server, why:" in out and "responses" in out
     assert status == (1 if re.search(r"findings +[1-9]", out) else 0)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["stats"]["pdus"] == sum(saved["stats"]["by_command"].values()) == 300
+    assert len(saved["findings"]) == status * len(saved["findings"])
     with pytest.raises(SystemExit) as bad:
         main(["--pdus", "0"])
     assert bad.value.code == 2
