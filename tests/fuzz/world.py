@@ -23,7 +23,7 @@ from typing import Callable
 
 from twisted.internet import defer
 from twisted.internet.endpoints import connectProtocol
-from twisted.internet.interfaces import IProtocol, IProtocolFactory
+from twisted.internet.interfaces import IListeningPort, IProtocol, IProtocolFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -273,9 +273,11 @@ class World:
             label = "operator" if handler.profile.id == FUZZ_OPERATOR_ID else f"{handler.profile.id} SMSC"
         else:
             label = type(handler).__name__
-        listening = self.net.listen(host, port, ObservedFactory(factory, self, label))
-        listening.addCallback(lambda lp: self._factories.__setitem__(lp.getHost().port, factory) or lp)
-        return listening
+        def remember(listening: IListeningPort) -> IListeningPort:
+            self._factories[listening.getHost().port] = factory   # type: ignore[attr-defined]
+            return listening
+
+        return self.net.listen(host, port, ObservedFactory(factory, self, label)).addCallback(remember)
 
     def _session_config(self, port: int) -> SessionConfig:
         return self._factories[port].config
