@@ -37,7 +37,7 @@ from tests.fuzz.world import SENTINELS, Trouble, World, WorldSink, describe
 
 CI_PDUS = 3000
 CI_SEED = 1
-# What the traced heap may grow by during a 1,500-PDU campaign. It peaks near 8 MiB (the
+# What the traced heap may grow by during a 1,500-PDU campaign. It peaks at about 7 MiB (the
 # store's queue, the operators' messages, 50 connections' input buffers of at most 64 KiB
 # each); 64 MiB leaves room for other code while still catching what issue 10 saw ("1,500
 # half-sent 65 KB frames hold 100 MB"). tracemalloc slows a campaign about three times, so
