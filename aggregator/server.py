@@ -143,6 +143,12 @@ class AggregatorServer:
     # --- bind -------------------------------------------------------------------------
 
     def _bind(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if conn.system_id is not None:
+            # Binds pipelined in one write all pass the session's state check (it is still open
+            # until the first is answered): only the first may bind, the others are refused as
+            # a second bind (§4.1: ESME_RALYBND), or the connection would count as several binds.
+            conn.respond(pdu, CommandStatus.ESME_RALYBND)
+            return
         system_id = str(pdu["system_id"])
         account = self.accounts.get(system_id)
         now = conn.clock.seconds()                  # real time, whatever --speed does to ours
@@ -340,8 +346,9 @@ class AggregatorServer:
             return
         if resp.command_status in _CLIENT_BUSY:
             self._outbound[record.account].appendleft(owed)
-            self._busy_until[record.account] = self.clock.callLater(
-                CLIENT_BUSY_PAUSE, self._not_busy, record.account)
+            if record.account not in self._busy_until:      # one pause for answers in flight together
+                self._busy_until[record.account] = self.clock.callLater(
+                    CLIENT_BUSY_PAUSE, self._not_busy, record.account)
             return
         self._settle(owed, resp)
         self._flush(record.account)

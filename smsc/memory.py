@@ -300,6 +300,7 @@ class _Link:
             transport.connected, transport.disconnected = False, True
         for transport, proto in ends:
             proto.connectionLost(Failure(own() if transport is initiator else peer()))
+            transport.producer = None           # as a TCP transport lets go of its producer
             if transport.on_lost is not None:
                 transport.on_lost()
 

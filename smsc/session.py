@@ -173,7 +173,7 @@ class Session:
         command = failed.command
         if command is not None and command.is_response:
             answer = 0                               # never answer a response (§2.7)
-        elif command is None or command is Command.generic_nack:
+        elif command is None or not has_response(command):      # generic_nack, outbind, alert_notification
             self._queue(generic_nack(failed.sequence_number, failed.status), now)
             answer = failed.status
         else:

@@ -273,6 +273,9 @@ class OperatorSmsc:
     def _bind(self, conn: SmppConnection, pdu: Pdu) -> None:
         """The check ladder of a bind, each ending in one status (§4.1)."""
         profile = self.profile
+        if conn.system_id is not None or conn in self.binds:
+            conn.respond(pdu, CommandStatus.ESME_RALYBND)    # a second bind pipelined behind the first
+            return
         if self.outage is OutageMode.REFUSE_BINDS:
             status = CommandStatus.ESME_RBINDFAIL
         elif pdu["system_id"] != profile.system_id:

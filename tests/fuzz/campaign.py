@@ -73,14 +73,23 @@ ORIGIN_OCTETS = 32 << 20                   # submit frames kept to point at the 
 # only from the directly bound operator (the harness's own operators only talk to the
 # aggregator, which must not make them log these).
 EXPECTED_WARNINGS: dict[tuple[str, str], tuple[str, str]] = {
-    ("smsc.adapter", "{peer} protocol error: {reason} (answered {status})"):
+    ("smsc.adapter", "{peer} protocol error: {reason} (answered {status}; {n} from this connection)"):
         ("fuzz_peer", "every malformed or out-of-state PDU is answered and logged"),
     ("smsc.adapter", "{peer} no response to {command} seq {seq}"):
         ("fuzz_peer", "some connections never answer, or answer with a wrong sequence number"),
+    ("smsc.adapter", "{peer} left what we sent unread for {seconds:g} s: connection cut"):
+        ("fuzz_peer", "some connections stop reading, or never read their last PDUs"),
+    ("smsc.adapter", "refusing connections: {why}; {n} refused from {host} and others since the last such line"):
+        ("any", "connection caps: the campaign's connections all come from 127.0.0.1"),
     ("aggregator.server", "{account} refused a {kind} deliver_sm: {status}; not sent again"):
         ("any", "some connections answer deliver_sm with an error status"),
     ("aggregator.server", "{account}: {kind} deliver_sm not acknowledged; kept for the next bind"):
         ("any", "connections close or stay silent with deliver_sm in flight"),
+    ("aggregator.server", "{account}: no deliver_sm_resp from {peer} for a {kind}; sent to another bind of the "
+                          "account if one is up, and nothing more to that bind until it answers"):
+        ("any", "some connections never answer deliver_sm"),
+    ("aggregator.server", "bind refused for {system_id} from {peer}: {why} (ESME_RBINDFAIL until the rate allows)"):
+        ("any", "wrong passwords are fuzzed: the failed-bind rate limit answers them"),
     ("aggregator.server", "MO from {op} to {destination}: no account owns that number; kept in the store only"):
         ("any", "a subscriber answers STOP to a fuzzed source_addr no account owns"),
     ("smsc.operator", "{op}: {kind} {ref} refused ({status}); dropped"):

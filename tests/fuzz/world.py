@@ -244,7 +244,7 @@ class World:
             account = next(a for a in config.accounts if a.system_id == "demo")
             server = harness.server
             self.targets["server"] = Target(
-                "server", harness.port, Credentials(account.system_id, account.password),
+                "server", harness.port, Credentials(account.system_id, account.password.plain or ""),
                 self._session_config(harness.port), lambda: list(server.connections),
                 lambda: [c for binds in server.binds.values() for c in binds])
         if "operator" in targets:

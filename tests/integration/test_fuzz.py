@@ -2,11 +2,12 @@
 
 `test_a_short_campaign_finds_nothing_unexplained` runs `python -m tests.fuzz`'s campaign for a
 few thousand PDUs against both targets, in memory on the virtual clock, with every oracle on
-(tracemalloc in a shorter one of its own, `test_memory_stays_bounded`). A finding that no open bug explains fails it at once. While findings
-of open bugs remain, it is reported as an expected failure naming them; once every bug in
-OPEN_BUGS is fixed it must pass outright. Each open bug has its own small regression test
-below, marked xfail(strict=True): when the fix lands, that test passes, pytest reports the
-strict XPASS as a failure, and the mark and the OPEN_BUGS entry are removed together.
+(tracemalloc in a shorter one of its own, `test_memory_stays_bounded`). A finding that no open
+bug explains fails it at once. Each bug the campaign found has its own small regression test
+below; all are fixed, so OPEN_BUGS is empty and the campaign must find nothing. A bug found
+later and not fixed at once goes into OPEN_BUGS with its regression test marked
+xfail(strict=True): the campaign then reports an expected failure naming it, and when the fix
+lands the strict XPASS fails the suite until the mark and the entry are removed together.
 
 The oracles themselves are proven on bugs planted for the length of a test (monkeypatch on
 the aggregator's handler), so they stay proven once the real bugs are gone.
@@ -58,35 +59,7 @@ class OpenBug:
         return any(re.search(pattern, finding.signature) for pattern in self.signatures)
 
 
-OPEN_BUGS = (
-    OpenBug("test_outbind_and_alert_notification_get_an_answer",
-            (r"^exception ValueError N is not a valid Command pdu/codec\.py:\d+ \(response\)$",)),
-    OpenBug("test_sm_length_above_254_is_refused_and_the_route_still_works",
-            (r"^exception ValueError submit_sm\.short_message longer than N octets",
-             r"^logged traceback \S+ .*ValueError submit_sm\.short_message longer than N octets",
-             # the forward that raised keeps its window slot, so the link waits for a resp
-             r"^warning smsc\.adapter \{peer\} no response to \{command\} seq \{seq\}$",
-             r"^service the receipt for a submit to \S+ on the server never came")),
-    OpenBug("test_a_forward_above_the_frame_limit_leaves_the_operator_link_up",
-            (r"^warning smsc\.adapter \{peer\} protocol error: ",       # on the internal link
-             r"^warning aggregator\.connector \{name\}: connection lost",
-             r"^warning smsc\.operator \{op\}: \{kind\} \{ref\} not acknowledged",
-             # a link that flaps for ever carries nothing else: that operator's route is dead
-             r"^service the receipt for a submit to \S+ on the server never came")),
-    OpenBug("test_pipelined_binds_leave_no_ghost_bind",
-            (r"^registry the \w+ still lists a closed connection as a bind$", r"^leak ",
-             r"^service a fresh bind to the \w+ got ESME_RBINDFAIL$")),
-    OpenBug("test_undeliverable_submit_is_refused_at_submit[ucs2_odd]",
-            (r"^accepted invalid it is UCS-2 with an odd octet count$",)),
-    OpenBug("test_undeliverable_submit_is_refused_at_submit[udh_past_end]",
-            (r"^accepted invalid its UDH length byte runs past the end of the message$",)),
-    OpenBug("test_undeliverable_submit_is_refused_at_submit[sm_and_payload]",
-            (r"^accepted invalid it has both sm_length > 0 and message_payload$",)),
-    OpenBug("test_sm_length_above_254_is_refused_and_the_route_still_works",
-            (r"^accepted invalid sm_length is above 254$",)),
-    OpenBug("test_two_busy_answers_to_deliver_sm_pause_the_account_once",
-            (r"^exception KeyError .* aggregator/server\.py:\d+ \(_not_busy\)$",)),
-)
+OPEN_BUGS: tuple[OpenBug, ...] = ()      # every bug the campaign found is fixed; see the tests below
 
 
 # --- the campaign -----------------------------------------------------------------------------
@@ -338,9 +311,6 @@ def delivered(world: World, peer: Peer, number: str, seq: int, within: float = 6
     return peer.receipts().get(message_id)
 
 
-@pytest.mark.xfail(strict=True, reason="outbind / alert_notification from a client: session._receive_frame calls "
-                   "response_to(), and Command.response raises ValueError for a command with no *_resp; the "
-                   "exception leaves dataReceived and the connection is dropped (smsc/session.py)")
 @pytest.mark.parametrize("target", ["server", "operator"])
 @pytest.mark.parametrize("command", [Command.outbind, Command.alert_notification], ids=lambda c: c.name)
 def test_outbind_and_alert_notification_get_an_answer(world: World, recorder: Recorder, target: str,
@@ -356,8 +326,6 @@ def test_outbind_and_alert_notification_get_an_answer(world: World, recorder: Re
     assert peer.answer(8, Command.enquire_link_resp) is not None and not peer.closed
 
 
-@pytest.mark.xfail(strict=True, reason="sm_length 255 is accepted (ESME_ROK); the forward to the operator then "
-                   "raises ValueError in encode() after taking a window slot (aggregator/server.py, connectors.py)")
 def test_sm_length_above_254_is_refused_and_the_route_still_works(world: World, recorder: Recorder) -> None:
     peer = bound(world, "server")
     orange = SENTINELS["orange"]
@@ -371,9 +339,6 @@ def test_sm_length_above_254_is_refused_and_the_route_still_works(world: World, 
     assert recorder.exceptions == [] and recorder.warnings("no response to") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="a submit whose forwarded copy is above the operator's 64 KiB frame limit is "
-                   "accepted; the operator SMSC closes the link on it, the pool reconnects and sends it again, for "
-                   "ever (aggregator/server.py, connectors.py)")
 def test_a_forward_above_the_frame_limit_leaves_the_operator_link_up(world: World, recorder: Recorder) -> None:
     peer = bound(world, "server")
     bouygues = SENTINELS["bouygues"]
@@ -388,10 +353,6 @@ def test_a_forward_above_the_frame_limit_leaves_the_operator_link_up(world: Worl
     assert recorder.warnings("connection lost") == 0 and recorder.warnings("protocol error") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="binds pipelined in one write are all accepted (the session stays OPEN "
-                   "until the first bind_resp), so the connection is listed once per bind and stays listed, less one, "
-                   "once closed: one client leaves the account a single bind slot for everyone "
-                   "(smsc/session.py, aggregator/server.py, smsc/operators/smsc.py)")
 @pytest.mark.parametrize("target", ["server", "operator"])
 def test_pipelined_binds_leave_no_ghost_bind(recorder: Recorder, target: str) -> None:
     world = World((target,), recorder, lift_bind_limits=False)   # the shipped limits: 8 and 4 binds
@@ -413,8 +374,6 @@ def test_pipelined_binds_leave_no_ghost_bind(recorder: Recorder, target: str) ->
         world.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 part 2: the aggregator accepts a submit_sm it cannot forward as "
-                   "it is; it must refuse it at submit with the status that names the problem (aggregator/server.py)")
 @pytest.mark.parametrize("case", ["ucs2_odd", "udh_past_end", "sm_and_payload"])
 def test_undeliverable_submit_is_refused_at_submit(world: World, case: str) -> None:
     peer = bound(world, "server")
@@ -431,9 +390,6 @@ def test_undeliverable_submit_is_refused_at_submit(world: World, case: str) -> N
     assert resp is not None and resp.command is Command.submit_sm_resp and resp.command_status != OK
 
 
-@pytest.mark.xfail(strict=True, reason="each busy answer (ESME_RTHROTTLED...) to a deliver_sm arms its own "
-                   "_not_busy call but _busy_until keeps only the last: with two in flight, the second call raises "
-                   "KeyError out of the reactor (aggregator/server.py, _delivered / _not_busy)")
 def test_two_busy_answers_to_deliver_sm_pause_the_account_once(world: World, recorder: Recorder) -> None:
     # Found by the 1,000,000-PDU run (seed 1): a connection answering "mixed" had two receipts in
     # flight and answered both ESME_RTHROTTLED.
