@@ -13,11 +13,12 @@ from twisted.internet import defer, protocol, task, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectError
 
-from aggregator.config import load_config, parse_config
+from aggregator.config import parse_config
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen
 from aggregator.store import Store
 from smsc.esme import connect_esme
 from smsc.pdu.codec import Command, encode, make
+from tests.support.network import default_network_text
 from tests.support.serve import command, output, read_banner, stop_serve
 
 TIMEOUT = 20.0
@@ -64,7 +65,7 @@ def buffered(harness: Harness) -> int:
 async def test_a_client_that_pipelines_and_never_reads_is_held_to_bounded_memory_then_cut_off(
         tmp_path: Path) -> None:
     reactor = _reactor()
-    text = open(load_config().source, encoding="utf-8").read().replace("max_binds: 8", "max_binds: 1")
+    text = default_network_text().replace("max_binds: 8", "max_binds: 1")
     config = parse_config(text + "\nlimits: {unread_timeout: 2}\n", "<test>")
     store = Store(tmp_path / "h.db", schedule=reactor.callLater, call_from_thread=reactor.callFromThread)
     harness = await start_harness(config, reactor, store, tcp_listen(reactor), tcp_dial(reactor), port=0)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from twisted.logger import globalLogPublisher
 
-from aggregator.config import load_config
 from smsc.pdu.codec import Command, encode, make
 from smsc.pdu.status import CommandStatus
 from tests.support.memstack import MemStack
+from tests.support.network import default_network_text
 
-TWO_ACCOUNTS = open(load_config().source, encoding="utf-8").read().replace(
+TWO_ACCOUNTS = default_network_text().replace(
     "accounts:\n", "accounts:\n  - {system_id: other, password: other}\n", 1)
 
 
