@@ -563,10 +563,12 @@ class OperatorSmsc:
             return f"{size} octets, above the peer's {self.max_pdu}-octet frame limit"
         return None
 
-    def _drop(self, item: _Outgoing, why: str) -> None:
+    def _drop(self, item: _Outgoing, why: str, expected: bool = False) -> None:
+        """Give one deliver_sm up. An error when it cannot be sent at all (our bug, or input we
+        should have refused); a warning when it is what a peer's behaviour calls for."""
         self.deliveries_dropped += 1
-        log.error("{op}: {kind} {ref} dropped: {why}", op=self.profile.id, kind=item.kind.value,
-                  ref=item.ref, why=why)
+        emit = log.warn if expected else log.error
+        emit("{op}: {kind} {ref} dropped: {why}", op=self.profile.id, kind=item.kind.value, ref=item.ref, why=why)
 
     def _not_delivered(self, reason: object, item: _Outgoing) -> None:
         lost_link = isinstance(reason, Failure) and isinstance(reason.value, ConnectionGone)
@@ -574,7 +576,7 @@ class OperatorSmsc:
             item.link_losses += 1
             if item.link_losses >= MAX_LINK_LOSSES:
                 self._drop(item, f"outstanding on {item.link_losses} links that were lost; "
-                                 "taken to be what breaks them")
+                                 "taken to be what breaks them", expected=True)
                 return
         log.warn("{op}: {kind} {ref} not acknowledged; kept for the next bind", op=self.profile.id,
                  kind=item.kind.value, ref=item.ref)

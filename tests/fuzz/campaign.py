@@ -96,6 +96,9 @@ EXPECTED_WARNINGS: dict[tuple[str, str], tuple[str, str]] = {
         ("fuzz_op", "connections answer the operator's deliver_sm with an error status"),
     ("smsc.operator", "{op}: {kind} {ref} not acknowledged; kept for the next bind"):
         ("fuzz_op", "connections close or stay silent with deliver_sm in flight"),
+    ("smsc.operator", "{op}: {kind} {ref} dropped: {why}"):
+        ("fuzz_op", "a receipt in flight each time five fuzzing connections closed is given up (warning "
+                    "level; the same line at error level, a deliver_sm that cannot be sent, stays a finding)"),
 }
 _CLOSING = "{peer} closing: {reason}"
 
@@ -498,11 +501,13 @@ def undeliverable(frame: bytes) -> str | None:
     if short_message and payload is not None:
         return "it has both sm_length > 0 and message_payload"
     text = short_message if payload is None else payload.value
-    if pdu.get("data_coding") == 8 and len(text) % 2:
-        return "it is UCS-2 with an odd octet count"
     esm_class = pdu.get("esm_class", 0)
-    if isinstance(esm_class, int) and esm_class & 0x40 and (not text or text[0] + 1 > len(text)):
+    udhi = isinstance(esm_class, int) and bool(esm_class & 0x40)
+    if udhi and (not text or text[0] + 1 > len(text)):
         return "its UDH length byte runs past the end of the message"
+    body = text[text[0] + 1:] if udhi else text      # a UDH is octets; the UCS-2 text follows it
+    if pdu.get("data_coding") == 8 and len(body) % 2:
+        return "it is UCS-2 with an odd octet count"
     return None
 
 
