@@ -28,6 +28,7 @@ from smsc.pdu.receipt import parse_receipt
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
 from tests.support.memcontrol import START, settle, start_memory_stack
+from tests.support.stack import drain
 
 UNSENDABLE = {
     "70000 ASCII": "x" * 70_000,             # above the 65,535 octets of a TLV
@@ -133,10 +134,7 @@ class Operator:
         run_until(self.clock, self.clock.seconds() + seconds)
 
     def delivered(self) -> list[Pdu]:
-        out: list[Pdu] = []
-        while self.esme.delivered.pending:
-            self.esme.delivered.get().addCallback(out.append)
-        return out
+        return drain(self.esme)
 
 
 def test_a_receipt_above_the_peers_frame_limit_is_dropped_alone() -> None:

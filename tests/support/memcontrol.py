@@ -31,6 +31,7 @@ from smsc.pdu.codec import Pdu
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
 from tests.support.deferreds import result
+from tests.support.stack import drain
 
 START = 1_795_982_400.0                    # 2026-11-29T20:00:00Z
 TOKEN = "test-token-0123456789abcdef"
@@ -59,10 +60,7 @@ class MemoryStack:
 
     def delivered(self) -> list[Pdu]:
         """Every deliver_sm the client got so far (taken from its queue)."""
-        out: list[Pdu] = []
-        while self.esme.delivered.pending:
-            self.esme.delivered.get().addCallback(out.append)
-        return out
+        return drain(self.esme)
 
     def stop(self) -> None:
         settle(self.clock, defer.ensureDeferred(self.harness.stop()), "harness.stop()")  # type: ignore[arg-type]
