@@ -122,3 +122,18 @@ def test_accepted_messages_waiting_for_their_commit_are_capped(tmp_path: Path) -
     stack.run(1.0)
     assert stack.wait(client.submit("+33612345678")).command_status == 0
     stack.stop()
+
+
+def test_an_unbind_frees_the_bind_slot_before_the_connection_is_gone(tmp_path: Path) -> None:
+    """With 0.1 s links: A's unbind reaches the server at the same instant as B's bind, and A's
+    connection closes only 0.1 s later. B gets the account's one slot (before, A kept it until
+    its connection was gone: for ever, for a client that never reads)."""
+    stack = MemStack.start(tmp_path / "s.db", TWO_ACCOUNTS.replace("max_binds: 8", "max_binds: 1"), latency=0.1)
+    first = stack.client()
+    second = stack.connect()
+    first.conn.unbind()
+    bound = second.bind()
+    stack.run(0.15)                          # both reached the server at +0.1 s; A's close is not done
+    assert len(stack.harness.server.connections) == 2 and first.closed is None
+    assert stack.wait(bound).command_status == CommandStatus.ESME_ROK
+    stack.stop()

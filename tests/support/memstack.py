@@ -125,14 +125,16 @@ class MemStack:
     harness: Harness
 
     @classmethod
-    def start(cls, db: Path, config: NetworkConfig | str | None = None, start: float = START) -> MemStack:
+    def start(cls, db: Path, config: NetworkConfig | str | None = None, start: float = START,
+              latency: float = 0.0) -> MemStack:
+        """`latency`: the one-way delay of every link (smsc.memory.MemoryNetwork)."""
         if isinstance(config, str):
             config = parse_config(config, "<test>")
         elif config is None:
             config = load_config()
         clock = VirtualClock()
         clock.advance(start)
-        net = MemoryNetwork(clock)
+        net = MemoryNetwork(clock, latency)
         store = Store(db, schedule=clock.callLater, flush_interval=0.005)
         stack = cls(clock, net, None)  # type: ignore[arg-type]
         stack.harness = stack.wait(defer.ensureDeferred(start_harness(
