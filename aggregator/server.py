@@ -223,7 +223,7 @@ class AggregatorServer:
         short_message = bytes(pdu["short_message"])  # type: ignore[arg-type]
         bad = check_message(data_coding, int(pdu["esm_class"]), short_message,  # type: ignore[call-overload]
                             None if payload is None else payload.value,
-                            sum(4 + len(tlv.value) for tlv in pdu.tlvs), OPERATOR_LINK_MAX_PDU)
+                            sum(4 + len(tlv.value) for tlv in pdu.tlvs) if pdu.tlvs else 0, OPERATOR_LINK_MAX_PDU)
         if bad is not None:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=bad.reason)

@@ -44,8 +44,8 @@ from smsc.events import (
     ResponseReceived, ResponseTimedOut,
 )
 from smsc.pdu.codec import (
-    MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack, has_response,
-    make, response_to,
+    HAS_RESPONSE, MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack,
+    has_response, make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
@@ -113,6 +113,7 @@ class Session:
         self._opened_at = now
         self._partial_since: float | None = None    # when the incomplete PDU in the framer began
         self._unanswered = 0                        # peer's requests we have not answered yet
+        self._max_unanswered = config.max_unanswered
         self._closing = False                       # a CloseConnection was emitted: no more timers
 
     # --- input -------------------------------------------------------------------------
@@ -123,17 +124,19 @@ class Session:
             return self.connection_lost()
         events: list[Event] = []
         self._last_received = now
-        frames = self._framer.feed(data)
+        framer = self._framer
+        frames = framer.feed(data)
         for frame in frames:
             if isinstance(frame, FrameError):
                 events.append(ProtocolError(0, 0, 0, frame.reason))
                 events.append(self._close(frame.reason))
                 break
             self._receive_frame(frame, now, events)
-        if not self._framer.pending:
+        if framer.pending:
+            if frames or self._partial_since is None:
+                self._partial_since = now           # a new PDU has begun
+        elif self._partial_since is not None:
             self._partial_since = None
-        elif frames or self._partial_since is None:
-            self._partial_since = now               # a new PDU has begun
         return events
 
     def _receive_frame(self, frame: bytes, now: float, events: list[Event]) -> None:
@@ -160,13 +163,15 @@ class Session:
             self._queue(response_to(pdu), now)
             self.state = SessionState.UNBOUND
             events.append(self._close("unbind received"))
-        elif self._unanswered >= self.config.max_unanswered and has_response(command):
-            self._queue(response_to(pdu, CommandStatus.ESME_RTHROTTLED), now)
-            events.append(ProtocolError(command, pdu.sequence_number, CommandStatus.ESME_RTHROTTLED,
-                                        f"{self._unanswered} requests already wait for an answer"))
-        else:
-            if has_response(command):
-                self._unanswered += 1
+        elif command in HAS_RESPONSE:
+            if self._unanswered >= self._max_unanswered:
+                self._queue(response_to(pdu, CommandStatus.ESME_RTHROTTLED), now)
+                events.append(ProtocolError(command, pdu.sequence_number, CommandStatus.ESME_RTHROTTLED,
+                                            f"{self._unanswered} requests already wait for an answer"))
+                return
+            self._unanswered += 1
+            events.append(RequestReceived(pdu))
+        else:                                        # alert_notification to an ESME: nothing to answer
             events.append(RequestReceived(pdu))
 
     def _answer_failure(self, failed: DecodeFailed, now: float, events: list[Event]) -> None:
@@ -252,7 +257,7 @@ class Session:
         """Queue the response to a request we received; a successful bind_*_resp binds."""
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("session is closed")
-        if not has_response(request.command):
+        if request.command not in HAS_RESPONSE:
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
         state = self.state
