@@ -4,41 +4,15 @@ smpplib is a blocking client, so it runs in a worker thread while the reactor se
 
 from __future__ import annotations
 
-import smpplib.client
-import smpplib.consts
 import pytest_twisted
+import smpplib.consts
 from twisted.internet import threads
 
 from aggregator.harness import Harness
 from aggregator.store import MessageState
+from tests.support.smpplib_client import smpplib_session
 
 TIMEOUT = 20.0
-
-
-def smpplib_session(port: int) -> dict[str, object]:
-    seen: dict[str, object] = {}
-    client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True)
-    client.set_message_sent_handler(lambda pdu: seen.setdefault("message_id", pdu.message_id.decode()))
-
-    def received(pdu: object) -> int:            # smpplib answers with the status this returns
-        seen.setdefault("receipt", pdu)
-        return smpplib.consts.SMPP_ESME_ROK
-    client.set_message_received_handler(received)
-    client.connect()
-    try:
-        seen["bind"] = client.bind_transceiver(system_id="demo", password="demo")
-        client.send_message(
-            source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="SMPPLIB",
-            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-            destination_addr="33612345678", short_message=b"interop test", registered_delivery=True)
-        for _ in range(20):                                  # resp, then the receipt (bounded)
-            client.read_once()
-            if "receipt" in seen:
-                break
-        client.unbind()
-    finally:
-        client.disconnect()
-    return seen
 
 
 @pytest_twisted.ensureDeferred

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import AsyncIterator
 
 import pytest_twisted
-import smpplib.client
 import smpplib.consts
 from twisted.internet import defer, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
@@ -36,6 +35,7 @@ from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
 from tests.support.serve import command, start_serve, stop_serve
+from tests.support.smpplib_client import smpplib_session
 from tests.support.tls import self_signed
 
 TIMEOUT = 15.0
@@ -276,32 +276,8 @@ class CheckedName:
 def smpplib_over_tls(port: int, trusted: Path) -> dict[str, object]:
     """smpplib through Python's ssl module, checking the certificate and that it names
     127.0.0.1: what the README tells an integrator to do."""
-    seen: dict[str, object] = {}
-    client = smpplib.client.Client("127.0.0.1", port, timeout=10, allow_unknown_opt_params=True,
-                                   ssl_context=CheckedName(ssl.create_default_context(cafile=str(trusted)),
-                                                          "127.0.0.1"))
-    client.set_message_sent_handler(lambda pdu: seen.setdefault("message_id", pdu.message_id.decode()))
-
-    def received(pdu: object) -> int:
-        seen.setdefault("receipt", pdu)
-        return smpplib.consts.SMPP_ESME_ROK
-    client.set_message_received_handler(received)
-    client.connect()
-    try:
-        seen["tls"] = client._socket.version()  # type: ignore[attr-defined]
-        client.bind_transceiver(system_id="demo", password="demo")
-        client.send_message(
-            source_addr_ton=smpplib.consts.SMPP_TON_ALNUM, source_addr="SMPPLIB",
-            dest_addr_ton=smpplib.consts.SMPP_TON_INTL, dest_addr_npi=smpplib.consts.SMPP_NPI_ISDN,
-            destination_addr="33612345678", short_message=b"TLS both ways", registered_delivery=True)
-        for _ in range(20):                                  # resp, then the receipt (bounded)
-            client.read_once()
-            if "receipt" in seen:
-                break
-        client.unbind()
-    finally:
-        client.disconnect()
-    return seen
+    return smpplib_session(port, b"TLS both ways",
+                           CheckedName(ssl.create_default_context(cafile=str(trusted)), "127.0.0.1"))
 
 
 @pytest_twisted.ensureDeferred
