@@ -25,16 +25,13 @@ class FailedBinds:
     def __init__(self, per_address: Throughput, per_system_id: Throughput) -> None:
         self._limits = {"address": per_address, "system_id": per_system_id}
         self._buckets: dict[str, dict[str, TokenBucket]] = {"address": {}, "system_id": {}}
-        self.limited: set[tuple[str, str]] = set()     # (kind, key) refused now: for the log
 
     def refused(self, address: str, system_id: str, known: bool, now: float) -> str | None:
         """Why a bind from `address` for `system_id` is refused now, or None if it may try."""
         for kind, key in (("address", address), ("system_id", system_id if known else UNKNOWN_SYSTEM_ID)):
             bucket = self._buckets[kind].get(key)
             if bucket is not None and bucket.wait_time(now) > 0:
-                self.limited.add((kind, key))
                 return f"too many failed binds for this {kind.replace('_', ' ')}"
-            self.limited.discard((kind, key))
         return None
 
     def failed(self, address: str, system_id: str, known: bool, now: float) -> None:

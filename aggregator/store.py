@@ -466,11 +466,6 @@ class Store:
         self._next_delivery_id = int(rows[0]["n"]) + 1
 
     @property
-    def acks_wait_for_commit(self) -> bool:
-        """True when `after_commit` callbacks wait for a commit (the writer thread runs)."""
-        return self._writer is not None
-
-    @property
     def uncommitted_messages(self) -> int:
         """Messages added but not committed yet (what a stuck database holds back)."""
         sealed = self._sealed
@@ -651,10 +646,7 @@ class Store:
         while True:
             sealed = self._sealed
             if sealed is None:
-                if not self._open.has_writes():
-                    acks, self._open.acks = self._open.acks, []
-                    for callback, args in acks:
-                        callback(*args)
+                if not self._open.has_writes():    # (callbacks only ever wait on a batch with writes)
                     return
                 self._hand_over()
                 continue

@@ -45,7 +45,7 @@ from smsc.events import (
 )
 from smsc.pdu.codec import (
     HAS_RESPONSE, MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack,
-    has_response, make, response_to,
+    make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
@@ -150,7 +150,7 @@ class Session:
         elif command is Command.enquire_link:
             self._queue(response_to(pdu), now)
         elif not states.may_receive(self.role, self.state, command):
-            if has_response(command):
+            if command in HAS_RESPONSE:
                 status = states.refusal_status(self.state, command)
                 self._queue(response_to(pdu, status), now)
                 why = f"{command.name} not allowed in state {self.state.value}"
@@ -178,7 +178,7 @@ class Session:
         command = failed.command
         if command is not None and command.is_response:
             answer = 0                               # never answer a response (§2.7)
-        elif command is None or not has_response(command):      # generic_nack, outbind, alert_notification
+        elif command is None or command not in HAS_RESPONSE:    # generic_nack, outbind, alert_notification
             self._queue(generic_nack(failed.sequence_number, failed.status), now)
             answer = failed.status
         else:

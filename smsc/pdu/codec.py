@@ -773,11 +773,6 @@ HAS_RESPONSE = frozenset(command for command in _RESPONSE if not command.is_resp
 """The requests that have a *_resp (all but outbind and alert_notification, §4.1.7, §4.12)."""
 
 
-def has_response(command: Command) -> bool:
-    """Does this request have a *_resp? (outbind and alert_notification do not, §4.1.7, §4.12.)"""
-    return command in HAS_RESPONSE
-
-
 def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **params: Value) -> Pdu:
     """The *_resp answering `request`, same sequence number (§2.3)."""
     command = _RESPONSE.get(request.command)

@@ -32,7 +32,7 @@ from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
-from tests.support.deferreds import result
+from tests.support.deferreds import result, settle
 
 START = 1_795_982_400.0                    # 2026-11-29T20:00:00Z
 DAY = 86_400.0
@@ -107,15 +107,6 @@ def key_fields(pdu: Pdu) -> tuple[tuple[str, str], ...]:
     return tuple((name, repr(pdu[name])) for name in names)
 
 
-
-
-def settle(clock: Clock, d: defer.Deferred[object], what: str, turns: int = 100) -> object:
-    """Run the calls due now until `d` fires (the clock does not move)."""
-    for _ in range(turns):
-        if d.called:
-            return result(d)
-        run_until(clock, clock.seconds())
-    raise AssertionError(f"{what} did not finish on the clock")
 
 
 def by_events(clock: Clock, seconds: float) -> int:

@@ -282,7 +282,6 @@ def smpplib_over_tls(port: int, trusted: Path) -> dict[str, object]:
 
 @pytest_twisted.ensureDeferred
 async def test_serve_names_its_tls_port_and_an_smpplib_client_gets_a_receipt_over_tls(tmp_path: Path) -> None:
-    reactor = _reactor()
     config = network_yaml(tmp_path)
     process = start_serve(tmp_path, "--config", str(config), "--db", str(tmp_path / "serve.db"))
     try:

@@ -27,7 +27,8 @@ from smsc.pdu.codec import Pdu, Tag
 from smsc.pdu.receipt import parse_receipt
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
-from tests.support.memcontrol import START, settle, start_memory_stack
+from tests.support.deferreds import settle
+from tests.support.memcontrol import START, start_memory_stack
 from tests.support.stack import drain
 
 UNSENDABLE = {

@@ -30,21 +30,12 @@ from smsc.memory import MemoryNetwork, run_until
 from smsc.pdu.codec import Pdu
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
-from tests.support.deferreds import result
+from tests.support.deferreds import result, settle
 from tests.support.stack import drain
 
 START = 1_795_982_400.0                    # 2026-11-29T20:00:00Z
 TOKEN = "test-token-0123456789abcdef"
 PEER = IPv4Address("TCP", "127.0.0.1", 40999)
-
-
-def settle(clock: Clock, d: defer.Deferred[object], what: str, turns: int = 100) -> object:
-    """Run the calls due now until `d` fires (the clock does not move)."""
-    for _ in range(turns):
-        if d.called:
-            return result(d)
-        run_until(clock, clock.seconds())
-    raise AssertionError(f"{what} did not finish on the clock")
 
 
 @dataclass
