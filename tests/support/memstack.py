@@ -69,14 +69,15 @@ TOKEN = "test-token-0123456789abcdef"      # the control API's bearer token in t
 @dataclass
 class Client:
     """SessionHandler of one test client: records what it is sent (`delivered`: (clock time,
-    PDU)), answers deliver_sm after `answer_after` simulated seconds (None: never) with
-    `answer_status`."""
+    request PDU); `received`: every PDU, responses and keepalives too, in wire order), and
+    answers deliver_sm after `answer_after` simulated seconds (None: never) with `answer_status`."""
 
     clock: Clock
     answer_after: float | None = 0.0
     answer_status: int = 0
     conn: SmppConnection | None = None
     delivered: list[tuple[float, Pdu]] = field(default_factory=list)
+    received: list[tuple[float, Pdu | DecodeFailed]] = field(default_factory=list)   # every PDU, in wire order
     closed: ConnectionClosed | None = None
     _taken: int = 0
     _raw_waiting: dict[int, defer.Deferred[Pdu]] = field(default_factory=dict)
@@ -135,6 +136,7 @@ class Client:
         return waiting
 
     def frame_received(self, pdu: Pdu | DecodeFailed) -> None:
+        self.received.append((self.clock.seconds(), pdu))
         if isinstance(pdu, Pdu) and pdu.command.is_response:
             waiting = self._raw_waiting.pop(pdu.sequence_number, None)
             if waiting is not None:
