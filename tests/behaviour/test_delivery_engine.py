@@ -54,7 +54,7 @@ def test_operator_cap_throttles_and_every_message_is_finally_delivered(tmp_path:
     client = stack.client()
     resps = stack.submit_all(client, SFR, registered_delivery=1)
     assert all(r.command_status == 0 for r in resps)
-    stack.until(lambda: len(client.receipts()) >= len(SFR), "40 receipts", limit=20)
+    stack.until(lambda: client.receipt_count >= len(SFR), "40 receipts", limit=20)
     stack.run(600)                                                   # a duplicate would come by now
     receipts = client.receipts()
     assert sorted(r.message_id for r in receipts) == ids(resps)      # each exactly once
@@ -154,7 +154,7 @@ def test_operator_outage_mid_traffic_loses_nothing(tmp_path: Path, mode: str) ->
     during = len(client.receipts())
     sfr.end_outage()
     ended = stack.clock.seconds()
-    stack.until(lambda: len(client.receipts()) >= 30, "30 receipts", limit=600)
+    stack.until(lambda: client.receipt_count >= 30, "30 receipts", limit=600)
     stack.run(600)                                                   # a duplicate would come by now
     got = client.receipts_at()
     assert sorted(r.message_id for _, r in got) == ids(first + second)    # each exactly once
@@ -216,7 +216,7 @@ def test_restart_resumes_unfinished_messages(tmp_path: Path) -> None:
     stack.close(client)
     stack = stack.restart()                                          # same database, new operators
     client = stack.client()
-    stack.until(lambda: len(client.receipts()) >= 12, "12 receipts", limit=100)
+    stack.until(lambda: client.receipt_count >= 12, "12 receipts", limit=100)
     stack.run(600)                                                   # a duplicate would come by now
     assert sorted(r.message_id for r in client.receipts()) == ids(resps)
     assert final_states(stack) == {"delivered": 12}

@@ -79,6 +79,7 @@ class Client:
     delivered: list[tuple[float, Pdu]] = field(default_factory=list)
     received: list[tuple[float, Pdu | DecodeFailed]] = field(default_factory=list)   # every PDU, in wire order
     closed: ConnectionClosed | None = None
+    receipt_count: int = 0                 # deliver_sm receipts so far (cheap to poll in `until`)
     _taken: int = 0
     _raw_waiting: dict[int, defer.Deferred[Pdu]] = field(default_factory=dict)
 
@@ -87,6 +88,7 @@ class Client:
 
     def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
         self.delivered.append((self.clock.seconds(), pdu))
+        self.receipt_count += is_receipt(pdu)
         if self.answer_after == 0.0:
             conn.respond(pdu, self.answer_status)
         elif self.answer_after is not None:
