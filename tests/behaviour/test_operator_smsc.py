@@ -219,7 +219,7 @@ def test_slow_responses_fill_the_window_and_the_resp_still_comes_first() -> None
     assert not any(d.called for d in slow) and esme.delivered == []
     operator.run_to(START + 10)                           # both resps leave; the receipts are due at once
     assert [r.command_status for r in operator.wait(defer.gatherResults(slow))] == [OK, OK]  # type: ignore[attr-defined]
-    order = [(at, pdu.command) for at, pdu in esme.received
+    order = [(at, pdu.command) for at, pdu in esme.received()
              if isinstance(pdu, Pdu) and pdu.command in (Command.submit_sm_resp, Command.deliver_sm)]
     assert order[1:] == [(START + 10, Command.submit_sm_resp)] * 2 + [(START + 10, Command.deliver_sm)] * 2
     assert order[0] == (START, Command.submit_sm_resp)     # the refused third one, at once

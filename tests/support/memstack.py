@@ -69,7 +69,7 @@ TOKEN = "test-token-0123456789abcdef"      # the control API's bearer token in t
 @dataclass
 class Client:
     """SessionHandler of one test client: records what it is sent (`delivered`: (clock time,
-    request PDU); `received`: every PDU, responses and keepalives too, in wire order), and
+    request PDU); `frames`: every PDU, responses and keepalives too, as bytes in wire order), and
     answers deliver_sm after `answer_after` simulated seconds (None: never) with `answer_status`."""
 
     clock: Clock
@@ -77,7 +77,7 @@ class Client:
     answer_status: int = 0
     conn: SmppConnection | None = None
     delivered: list[tuple[float, Pdu]] = field(default_factory=list)
-    received: list[tuple[float, Pdu | DecodeFailed]] = field(default_factory=list)   # every PDU, in wire order
+    frames: list[tuple[float, bytes]] = field(default_factory=list)   # every PDU it got, as sent, in wire order
     closed: ConnectionClosed | None = None
     receipt_count: int = 0                 # deliver_sm receipts so far (cheap to poll in `until`)
     _taken: int = 0
@@ -137,8 +137,13 @@ class Client:
         self.conn.transport.write(frame)
         return waiting
 
-    def frame_received(self, pdu: Pdu | DecodeFailed) -> None:
-        self.received.append((self.clock.seconds(), pdu))
+    def received(self) -> list[tuple[float, Pdu | DecodeFailed]]:
+        """`frames` decoded: every PDU it got, with the clock time, in wire order."""
+        return [(at, decode(frame)) for at, frame in self.frames]
+
+    def frame_received(self, frame: bytes) -> None:
+        self.frames.append((self.clock.seconds(), frame))
+        pdu = decode(frame)
         if isinstance(pdu, Pdu) and pdu.command.is_response:
             waiting = self._raw_waiting.pop(pdu.sequence_number, None)
             if waiting is not None:
@@ -176,7 +181,7 @@ class Client:
 
 class _Tap(protocol.Protocol):
     """Between a client's transport and its SmppConnection: shows the client every PDU it
-    receives (for `Client.raw`), then hands the bytes on unchanged."""
+    receives (`Client.frames`, `Client.raw`), then hands the bytes on unchanged."""
 
     def __init__(self, inner: SmppConnection, client: Client) -> None:
         self.inner = inner
@@ -189,7 +194,7 @@ class _Tap(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         for frame in self.framer.feed(data):
             if isinstance(frame, bytes):
-                self.client.frame_received(decode(frame))
+                self.client.frame_received(frame)
         self.inner.dataReceived(data)
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
