@@ -77,7 +77,7 @@ MAGIC = [
 ]
 
 
-@pytest.mark.parametrize("number, after, stat, err", MAGIC)
+@pytest.mark.parametrize("number, after, stat, err", MAGIC, ids=[m[0] for m in MAGIC])
 def test_magic_numbers_through_the_whole_stack(tmp_path: Path, number: str, after: tuple[float, float],
                                                stat: str, err: str) -> None:
     stack = MemStack.start(tmp_path / "h.db")
