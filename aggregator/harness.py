@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsConfig
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
-from aggregator.routing import Router
+from aggregator.routing import TON_UNKNOWN, Route, Router
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
@@ -94,6 +94,22 @@ class Harness:
     def connectors_bound(self) -> defer.Deferred[list[object]]:
         """Fires once every operator pool has at least one bind up."""
         return defer.gatherResults([pool.first_bind for pool in self.pools.values()])
+
+    def inject_mo(self, source: str, destination: str, text: str) -> Route:
+        """The subscriber `source` sends `text` to `destination` (a short code or number): the
+        MO leaves from the operator that serves `source` (routing and portability as for an
+        MT) and reaches the aggregator as a deliver_sm. For the control API's POST /mo and a
+        scenario's `mo` step.
+
+        `source` is read as a person writes a number (TON 0, `routing.normalise`): a '+' is
+        international, a leading '0' national in `routing.default_region`, other digits
+        international. The operator sends it as the E.164 number it routed, without '+', so
+        "+330612345678" leaves as 33612345678, the subscriber that operator serves. Raises
+        RoutingError when no operator serves `source`, MoRefused for an MO SMPP could not
+        carry (smsc/operators/smsc.py)."""
+        route = self.server.router.route(source, TON_UNKNOWN)
+        self.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
+        return route
 
     async def stop(self) -> None:
         """Stop listening, close client connections, unbind from operators, flush the store.
