@@ -35,7 +35,6 @@ from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls
 from aggregator.store import Store
 from aggregator.tls import expired_listen_certificate, expired_operator_certificate
 from cli.args import fail
-from smsc import trace
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 STOP_TIMEOUT = 5.0  # real seconds a harness stopped on a start-up failure may take
@@ -79,7 +78,6 @@ def start_logging(level: str, out: TextIO = sys.stdout) -> None:
     # our lines already say; keep its warnings and errors.
     for namespace in ("log_legacy", "twisted"):
         predicate.setLogLevelForNamespace(namespace, LogLevel.warn)
-    trace.enable(level == "debug")           # per-message lines cost even when filtered out
     globalLogBeginner.beginLoggingTo([FilteringLogObserver(_text_observer(out), [predicate])],
                                      redirectStandardIO=False)
 
@@ -189,7 +187,6 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
                       clock=reactor.seconds)  # type: ignore[attr-defined]
     except (sqlite3.Error, OSError) as error:
         fail(f"--db {args.db}: cannot open the database: {error}")
-    trace.enable(args.log_level == "debug")  # before anything logs; the lines come out after the banner
     listen_stale = expired_listen_certificate(config, datetime.now(timezone.utc))
     if listen_stale is not None:
         log.warn("{problem}; clients that check it will refuse the TLS port", problem=listen_stale)
@@ -200,7 +197,8 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
         harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
                                       port=args.port, link_clock=reactor,  # type: ignore[arg-type]
                                       listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor),  # type: ignore[arg-type]
-                                      max_connections=connections_the_fd_limit_allows(config.limits.max_connections))
+                                      max_connections=connections_the_fd_limit_allows(config.limits.max_connections),
+                                      trace=args.log_level == "debug")   # per-message lines cost even when filtered
         control_port = config.control.port if args.control_port is None else args.control_port
         control = await tcp_listen(reactor)(config.control.host, control_port,  # type: ignore[arg-type]
                                             control_site(harness, token, reactor))  # type: ignore[arg-type]
