@@ -13,7 +13,7 @@ from typing import Awaitable, Callable, NoReturn, Sequence
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 
-from aggregator.config import ConfigError
+from aggregator.yamlreader import ConfigError
 from reports.html import render_html
 from reports.json import render_json
 from reports.junit import render_junit
