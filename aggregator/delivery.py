@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import heapq
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Generic, Mapping, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -40,7 +40,6 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc import trace
 from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
@@ -173,20 +172,38 @@ class Timers:
         self._heap.clear()
 
 
-class DeliveryEngine:
+OutboxT = TypeVar("OutboxT", bound=Outbox)
+ClientsT = TypeVar("ClientsT", bound=ClientSink)
+
+
+class DeliveryEngine(Generic[OutboxT, ClientsT]):
+    """The engine and its collaborators call each other: the operator pools (its outboxes)
+    report submits and receipts to it, the client server (its client sink) hands it messages.
+    So the engine builds them, as a Twisted Factory builds its protocols: `outboxes(engine)`
+    returns the operator pools by operator id, `clients(engine)` the client sink (none: no
+    client gets receipts or MOs). Nothing is attached after construction.
+
+    `trace` turns on one debug log line per final state. ``twisted.logger`` filters an event
+    only after building and publishing it (microseconds each), which at thousands of messages
+    a second costs a tenth of a replay, so per-message lines are not even built without it
+    (`smsc-harness serve --log-level debug` sets it)."""
+
     def __init__(self, store: Store, clock: IReactorTime, config: DeliveryConfig,
-                 temporary_errors: dict[str, frozenset[str]] | None = None) -> None:
+                 outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
+                 clients: Callable[[DeliveryEngine[OutboxT, ClientsT]], ClientsT] | None = None,
+                 temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.config = config
         self.temporary_errors = temporary_errors or {}
-        self.outboxes: dict[str, Outbox] = {}
-        self.clients: ClientSink | None = None
+        self.trace = trace
         self.live: dict[str, Message] = {}
         self.timers = Timers(clock)
         self._by_operator_id: dict[tuple[str, str], Message] = {}
         self._early_receipts: dict[tuple[str, str], Receipt] = {}
         self._not_yet_submitted: dict[str, int] = {}        # per account: QUEUED/WAITING/IN_FLIGHT
+        self.outboxes: dict[str, OutboxT] = dict(outboxes(self))
+        self.clients: ClientsT | None = None if clients is None else clients(self)
 
     def waiting_count(self, account: str) -> int:
         """Messages of this account not yet accepted by an operator (max_pending)."""
@@ -431,7 +448,7 @@ class DeliveryEngine:
             self._by_operator_id.pop((message.operator_id, message.operator_message_id), None)
         self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
                              attempts=message.attempts)
-        if trace.ON:
+        if self.trace:
             log.debug("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
         success = state is MessageState.DELIVERED
         if self.clients is not None and message.wants_receipt(success):

@@ -114,7 +114,7 @@ def test_wrong_expectation_reports_expected_and_actual(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aggregator.main", "run", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "cli", "run", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
