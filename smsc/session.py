@@ -49,11 +49,7 @@ from smsc.pdu.codec import (
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
-from smsc.states import Role, SessionState
-
-
-class LocalProtocolError(Exception):
-    """Our own code tried something illegal (wrong state, full window): a bug, not traffic."""
+from smsc.states import LocalProtocolError, Role, SessionState
 
 
 class Unsendable(LocalProtocolError):
@@ -160,8 +156,8 @@ class Session:
                 why = f"{command.name} not accepted from this peer"
             events.append(ProtocolError(command, pdu.sequence_number, status, why))
         elif command is Command.unbind:
+            self.state = states.after_received(self.state, command)
             self._queue(response_to(pdu), now)
-            self.state = SessionState.UNBOUND
             events.append(self._close("unbind received"))
         elif command in HAS_RESPONSE:
             if self._unanswered >= self._max_unanswered:
@@ -196,7 +192,7 @@ class Session:
             events.append(ProtocolError(pdu.command, pdu.sequence_number, 0,
                                         f"{pdu.command.name} answers no request of ours"))
             return
-        self.state = states.after_response(self.state, pdu.command, pdu.command_status)
+        self.state = states.after_received(self.state, pdu.command, pdu.command_status)
         events.append(ResponseReceived(pdu, pending.request, pending.sent_at))
         if pdu.command is Command.unbind_resp:
             events.append(self._close("unbind acknowledged"))
@@ -209,7 +205,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return []
         clean = self.state is SessionState.UNBOUND
-        self.state = SessionState.CLOSED
+        self.state = states.after_close(self.state)
         unanswered = tuple(p.request for p in self._pending.values())
         self._pending.clear()
         return [ConnectionClosed(clean, unanswered)]
@@ -245,9 +241,8 @@ class Session:
         if len(data) > self.config.max_pdu:
             raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
                              "maximum of the link")
+        self.state = states.after_sent(self.role, self.state, command)
         self._pending[pdu.sequence_number] = _Pending(pdu, now)
-        if command is Command.unbind:
-            self.state = SessionState.UNBOUND
         self._out.append(data)
         self._last_sent = now
         return pdu
@@ -261,12 +256,11 @@ class Session:
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
         state = self.state
-        self.state = states.after_response(state, pdu.command, pdu.command_status)
+        self._queue(pdu, now)
         if self.state is not state and states.is_bound(self.state):
             self._framer.max_pdu = self.config.max_pdu           # bound: full-size PDUs from now
         if self._unanswered:
             self._unanswered -= 1
-        self._queue(pdu, now)
         return pdu
 
     def data_to_send(self) -> bytes:
@@ -278,6 +272,9 @@ class Session:
         return data
 
     def _queue(self, pdu: Pdu, now: float) -> None:
+        """Queue a response (ours or the session's own answer); the table says what it does
+        to the bind state."""
+        self.state = states.after_sent(self.role, self.state, pdu.command, pdu.command_status)
         self._out.append(encode(pdu))
         self._last_sent = now
 
