@@ -58,6 +58,7 @@ class Unsendable(LocalProtocolError):
     session: nothing was queued and no window slot was taken."""
 
 
+NEVER = float("inf")            # a timer that is not running
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
@@ -288,60 +289,65 @@ class Session:
     # --- time --------------------------------------------------------------------------
 
     def deadline(self) -> float | None:
-        """The next instant `handle_timer` has work to do, or None.  (Called after every PDU:
-        written to build nothing.)"""
+        """The next instant `handle_timer` has work to do, or None: the earliest of `_dues()`."""
         if self._closing or self.state is SessionState.CLOSED:
             return None
+        at = min(self._dues())
+        return None if at == NEVER else at
+
+    def _dues(self) -> tuple[float, float, float, float, float]:
+        """When each timer is due (`NEVER` for one not running): the only place they are
+        computed, for `deadline` and `handle_timer` alike. (inactivity, frame, bind, response,
+        keepalive): nothing received for `inactivity_timeout`; a PDU begun `frame_timeout`
+        ago still incomplete; not bound `bind_timeout` after the connection opened; the
+        oldest request without a response for `response_timeout`; and, bound with window
+        room, nothing either way for `enquire_link_interval`. (Written inline: it runs on
+        most PDUs.)"""
         cfg = self.config
-        at = None if cfg.inactivity_timeout is None else self._last_received + cfg.inactivity_timeout
-        if self._partial_since is not None and cfg.frame_timeout is not None:
-            frame_due = self._partial_since + cfg.frame_timeout
-            if at is None or frame_due < at:
-                at = frame_due
-        if cfg.bind_timeout is not None and self.state is SessionState.OPEN:
-            bind_due = self._opened_at + cfg.bind_timeout
-            if at is None or bind_due < at:
-                at = bind_due
+        timeout = cfg.inactivity_timeout
+        inactivity = NEVER if timeout is None else self._last_received + timeout
+        timeout = cfg.frame_timeout
+        since = self._partial_since
+        frame = NEVER if since is None or timeout is None else since + timeout
+        timeout = cfg.bind_timeout
+        bind = NEVER if timeout is None or self.state is not SessionState.OPEN else self._opened_at + timeout
         pending = self._pending
-        if pending:
-            timeout = next(iter(pending.values())).sent_at + cfg.response_timeout
-            if at is None or timeout < at:
-                at = timeout
+        response = next(iter(pending.values())).sent_at + cfg.response_timeout if pending else NEVER
         interval = cfg.enquire_link_interval
-        if interval is not None and len(pending) < cfg.window and states.is_bound(self.state):
+        if interval is None or len(pending) >= cfg.window or not states.is_bound(self.state):
+            keepalive = NEVER
+        else:
             last = self._last_sent if self._last_sent > self._last_received else self._last_received
-            if at is None or last + interval < at:
-                at = last + interval
-        return at
+            keepalive = last + interval
+        return inactivity, frame, bind, response, keepalive
 
     def handle_timer(self, now: float) -> list[Event]:
         events: list[Event] = []
         if self._closing or self.state is SessionState.CLOSED:
             return events
         cfg = self.config
-        while self._pending:
-            seq, oldest = next(iter(self._pending.items()))
-            if now < oldest.sent_at + cfg.response_timeout:
+        while True:
+            inactivity, frame, bind, response, keepalive = self._dues()
+            if now < response:
                 break
+            seq, oldest = next(iter(self._pending.items()))
             del self._pending[seq]
             self._timed_out[seq] = oldest.request
             if len(self._timed_out) > LATE_MEMORY:
                 del self._timed_out[next(iter(self._timed_out))]
             events.append(ResponseTimedOut(oldest.request))
-        if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
+        if now >= inactivity:
             events.append(self._close(f"nothing received for {cfg.inactivity_timeout:g} s"))
             return events
-        if cfg.bind_timeout is not None and self.state is SessionState.OPEN \
-                and now >= self._opened_at + cfg.bind_timeout:
+        if now >= bind:
             events.append(self._close(f"not bound within {cfg.bind_timeout:g} s"))
             return events
-        if self._partial_since is not None and cfg.frame_timeout is not None \
-                and now >= self._partial_since + cfg.frame_timeout:
-            events.append(self._close(f"a PDU begun {now - self._partial_since:g} s ago is still incomplete "
+        if now >= frame:
+            begun = self._partial_since
+            assert begun is not None                    # as _dues says
+            events.append(self._close(f"a PDU begun {now - begun:g} s ago is still incomplete "
                                       f"({self._framer.pending} octets)"))
             return events
-        if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
-                and now >= max(self._last_sent, self._last_received) + cfg.enquire_link_interval
-                and self.window_available > 0):
+        if now >= keepalive:
             self.send_request(Command.enquire_link, now)
         return events
