@@ -37,7 +37,10 @@ class FakePool:
         self.queries: list[tuple[Message, defer.Deferred[Pdu]]] = []
 
     def enqueue(self, message: Message, front: bool = False) -> None:
-        self.queue.insert(0, message) if front else self.queue.append(message)
+        if front:
+            self.queue.insert(0, message)
+        else:
+            self.queue.append(message)
 
     def query(self, message: Message) -> defer.Deferred[Pdu]:
         d: defer.Deferred[Pdu] = defer.Deferred()
