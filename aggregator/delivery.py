@@ -402,7 +402,8 @@ class DeliveryEngine:
         """The pool could not even build the submit_sm (a value out of range, larger than the
         link's maximum): the message alone ends, REJECTD, with why in its history."""
         log.error("{id} to {op} cannot be sent: {why}; rejected", id=message.id, op=message.operator_id, why=why)
-        self._final(message, Event.UNSENDABLE, MessageState.REJECTED, "REJECTD", f"{CommandStatus.ESME_RSYSERR:03d}",
+        self._final(message, Event.UNSENDABLE, MessageState.REJECTED, "REJECTD",
+                    f"{CommandStatus.ESME_RSYSERR:03d}",
                     f"could not be sent to {message.operator_id}: {why}", error_code=CommandStatus.ESME_RSYSERR)
 
     def unanswered(self, message: Message, why: str) -> None:
@@ -442,7 +443,8 @@ class DeliveryEngine:
             return
         if state is MessageState.UNDELIVERABLE and receipt.err in self.temporary_errors.get(
                 message.operator_id, frozenset()):
-            self._retry(message, Event.TEMPORARY_ERROR, f"{message.operator_id} {via} UNDELIV err:{receipt.err} (temporary)")
+            self._retry(message, Event.TEMPORARY_ERROR,
+                        f"{message.operator_id} {via} UNDELIV err:{receipt.err} (temporary)")
             return
         err = int(receipt.err) if receipt.err.isdigit() else None
         self._final(message, Event.FINAL_OUTCOME, state, receipt.stat, receipt.err,
