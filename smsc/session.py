@@ -28,7 +28,8 @@ What the session does on its own, because the spec leaves no choice:
 - numbers its requests 1..0x7FFFFFFF, wrapping, never reusing a number still awaiting a
   response or recently timed out; keeps at most `window` requests outstanding; times them out
   after `response_timeout`, and remembers the last `LATE_MEMORY` that timed out, so that a
-  response arriving after its timeout is reported (`LateResponse`), not lost;
+  response arriving after its timeout is reported (`LateResponse`, with what the owner asked
+  it to keep for that request: `await_late`), not lost;
 - refuses to send a PDU it cannot encode or that is larger than `max_pdu` (`Unsendable`),
   without taking a window slot: one bad message never blocks the session.
 """
@@ -103,7 +104,8 @@ class Session:
         self._framer = Framer(limit)
         self._out: list[bytes] = []
         self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
-        self._timed_out: dict[int, Pdu] = {}          # the last LATE_MEMORY requests that timed out
+        # the last LATE_MEMORY requests that timed out, each with its owner's context (await_late)
+        self._timed_out: dict[int, tuple[Pdu, object]] = {}
         self._next_seq = 1
         self._last_received = now
         self._last_sent = now
@@ -188,7 +190,7 @@ class Session:
         if pending is None:
             late = self._timed_out.pop(pdu.sequence_number, None)
             if late is not None:
-                events.append(LateResponse(pdu, late))
+                events.append(LateResponse(pdu, *late))
                 return
             events.append(ProtocolError(pdu.command, pdu.sequence_number, 0,
                                         f"{pdu.command.name} answers no request of ours"))
@@ -264,6 +266,14 @@ class Session:
             self._unanswered -= 1
         return pdu
 
+    def await_late(self, sequence_number: int, context: object) -> None:
+        """Keep `context` with a request that has timed out (`ResponseTimedOut`), for the
+        `LateResponse` that may still come: the session's memory of timed-out requests is the
+        only one, so its owner keeps none of its own."""
+        late = self._timed_out.get(sequence_number)
+        if late is not None:
+            self._timed_out[sequence_number] = (late[0], context)
+
     def data_to_send(self) -> bytes:
         out = self._out
         if not out:
@@ -332,7 +342,7 @@ class Session:
                 break
             seq, oldest = next(iter(self._pending.items()))
             del self._pending[seq]
-            self._timed_out[seq] = oldest.request
+            self._timed_out[seq] = (oldest.request, None)
             if len(self._timed_out) > LATE_MEMORY:
                 del self._timed_out[next(iter(self._timed_out))]
             events.append(ResponseTimedOut(oldest.request))
