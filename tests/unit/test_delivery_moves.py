@@ -15,7 +15,8 @@ from twisted.internet.task import Clock
 import aggregator.delivery as delivery
 from aggregator.config import DeliveryConfig
 from aggregator.delivery import (
-    MOVES, NOT_YET_SUBMITTED, RECEIPT_GRACE, START, DeliveryEngine, Event, IllegalMove, Message, Phase,
+    MOVES, NOT_YET_SUBMITTED, RECEIPT_GRACE, START, ClientSink, DeliveryEngine, Event, IllegalMove, Message,
+    Phase,
 )
 from aggregator.store import MessageState, Store
 from smsc.pdu.codec import Command, Pdu, make
@@ -48,14 +49,14 @@ class FakePool:
         return d
 
 
-def engine_with_pool(retry_initial: float = 600.0) -> tuple[DeliveryEngine, FakePool, Clock, Store]:
+def engine_with_pool(retry_initial: float = 600.0) -> tuple[DeliveryEngine[FakePool, ClientSink], FakePool, Clock, Store]:
     clock = Clock()
     clock.advance(T0)
     store = Store(":memory:")
-    engine = DeliveryEngine(store, clock, DeliveryConfig(validity=VALIDITY, retry_initial=retry_initial),
-                            temporary_errors={"op": frozenset({"027"})})
     pool = FakePool()
-    engine.outboxes["op"] = pool  # type: ignore[assignment]
+    engine: DeliveryEngine[FakePool, ClientSink] = DeliveryEngine(
+        store, clock, DeliveryConfig(validity=VALIDITY, retry_initial=retry_initial),
+        outboxes=lambda engine: {"op": pool}, temporary_errors={"op": frozenset({"027"})})
     return engine, pool, clock, store
 
 
@@ -269,9 +270,10 @@ def test_random_walks_keep_the_counters_and_every_message_ends(data: st.DataObje
             if data.draw(st.booleans()) and engine.sending(pool.queue.pop(pool.queue.index(m))):
                 engine.submitted(m, f"{m.id}-0")
         engine.stop()
-        engine = DeliveryEngine(store, clock, engine.config, temporary_errors=engine.temporary_errors)
         pool = FakePool()
-        engine.outboxes["op"] = pool  # type: ignore[assignment]
+        restarted = pool
+        engine = DeliveryEngine(store, clock, engine.config, outboxes=lambda engine: {"op": restarted},
+                                temporary_errors=engine.temporary_errors)
         assert engine.resume() == len(messages)
         messages = sorted(engine.live.values(), key=lambda m: m.id)
         sent.update({m.id: m.attempts for m in messages})
