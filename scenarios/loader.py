@@ -26,7 +26,7 @@ it plays anything.  Rules of this module:
    time (``MAX_TIMELINE``), messages (``MAX_MESSAGES``), population sizes
    (``MAX_POPULATION``), rates, steps after expansion (``MAX_STEPS``), include depth
    (``MAX_INCLUDE_DEPTH``), YAML nesting, scalar length and alias expansion
-   (:mod:`aggregator.config.limits`, charged across the scenario and all its includes).
+   (:mod:`aggregator.limits`, charged across the scenario and all its includes).
 
 The format, with a full example::
 
@@ -73,26 +73,35 @@ from aggregator.config import (
     ACCOUNT_OPTIONAL,
     ACCOUNT_REQUIRED,
     AccountConfig,
-    ConfigError,
-    MappingNode,
     NetworkConfig,
     NetworkReader,
+    load_config,
+    parse_config,
+)
+from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
+from aggregator.store import MessageState
+from aggregator.yamlreader import (
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_STR,
+    TAG_TIMESTAMP,
+    ConfigError,
+    FileRefused,
+    MappingNode,
     Node,
+    NodeBudget,
     NodeReader,
     Problem,
     ScalarNode,
     Seen,
     SequenceNode,
     compose,
+    decode_utf8,
     index_path,
     join_path,
-    load_config,
-    parse_config,
+    read_limited,
     read_text_file,
 )
-from aggregator.config.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
-from aggregator.config.yamlreader import FileRefused, NodeBudget, decode_utf8, read_limited
-from aggregator.store import MessageState
 from scenarios.model import (
     SUBJECT_FILTERS,
     Advance,
@@ -131,10 +140,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_TAG_STR = "tag:yaml.org,2002:str"
-_TAG_INT = "tag:yaml.org,2002:int"
-_TAG_FLOAT = "tag:yaml.org,2002:float"
-_TAG_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 # -- the format's keys (FORMAT.md and schema.json follow these; a test checks the schema) --
 TOP_REQUIRED = ("name", "timeline")
@@ -325,7 +330,7 @@ class _ScenarioReader:
             return None
         what = 'a local date and time such as "2026-12-01T09:00:00"'
         start_path = join_path(path, "start")
-        if not isinstance(start_node, ScalarNode) or start_node.tag not in (_TAG_STR, _TAG_TIMESTAMP):
+        if not isinstance(start_node, ScalarNode) or start_node.tag not in (TAG_STR, TAG_TIMESTAMP):
             r.expected(start_node, start_path, what)
             return None
         try:
@@ -364,7 +369,7 @@ class _ScenarioReader:
 
     def network(self, f: _File, node: Node) -> NetworkConfig | None:
         r = f.r
-        if isinstance(node, ScalarNode) and node.tag == _TAG_STR:
+        if isinstance(node, ScalarNode) and node.tag == TAG_STR:
             if node.value == "default":
                 return self.default_network()
             path = f.base / node.value
@@ -790,14 +795,14 @@ class _ScenarioReader:
         return f.r.number(node, path, above=0, maximum=MAX_RATE, what=_RATE_WHAT)
 
     def duration(self, f: _File, node: Node, path: str) -> float | None:
-        if isinstance(node, ScalarNode) and node.tag in (_TAG_INT, _TAG_FLOAT):
+        if isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
             before = len(f.r.problems)
             value = f.r.number(node, path, above=0)
             if value is None:
                 f.r.problems[before:] = []
                 f.r.expected(node, path, DURATION_WHAT)
             return value
-        if isinstance(node, ScalarNode) and node.tag == _TAG_STR:
+        if isinstance(node, ScalarNode) and node.tag == TAG_STR:
             seconds = parse_duration(node.value)
             if seconds is not None:
                 return seconds

@@ -3,7 +3,7 @@
 The config is checked once, at the edge of the program, and a bad file stops
 start-up with every problem as ``file:line:column: field.path: expected ..., got ...``.
 
-- :mod:`~aggregator.config.yamlreader`: YAML with positions (:func:`compose`,
+- :mod:`~aggregator.yamlreader`: YAML with positions (:func:`compose`,
   :class:`NodeReader`, :class:`ConfigError`); generic, reused by the scenario loader.
 - :mod:`~aggregator.config.model`: the config dataclasses (:class:`NetworkConfig` ...).
 - :mod:`~aggregator.config.network`: the network format; :func:`load_config`, :func:`parse_config`.
@@ -31,7 +31,7 @@ from aggregator.config.network import (
     load_config,
     parse_config,
 )
-from aggregator.config.yamlreader import (
+from aggregator.yamlreader import (
     ConfigError,
     MappingNode,
     Node,

@@ -12,7 +12,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TypeVar
 
-from aggregator.config.limits import (
+from aggregator.limits import (
     MAX_BURST,
     MAX_OPERATOR_BINDS,
     MAX_RATE,
@@ -21,11 +21,11 @@ from aggregator.config.limits import (
     MAX_WEIGHT,
     MAX_WINDOW,
 )
-from aggregator.config.yamlreader import (
-    _TAG_FLOAT,
-    _TAG_INT,
-    _TAG_NULL,
-    _TAG_STR,
+from aggregator.yamlreader import (
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_NULL,
+    TAG_STR,
     MappingNode,
     Node,
     NodeReader,
@@ -161,7 +161,7 @@ class _BehaviourReader:
 
     def err_code(self, node: Node, path: str) -> str | None:
         what = _ERR_WHAT
-        if isinstance(node, ScalarNode) and node.tag != _TAG_STR and node.tag != _TAG_NULL:
+        if isinstance(node, ScalarNode) and node.tag != TAG_STR and node.tag != TAG_NULL:
             self.r.expected(node, path, what, " (unquoted, YAML reads 034 as a number)")
             return None
         return self.r.string(node, path, pattern=_ERR_CODE, what=what)
@@ -173,7 +173,7 @@ class _BehaviourReader:
     def delay(self, node: Node, path: str) -> Delay | None:
         """A delay distribution; a bare number is ``{fixed: N}``."""
         r = self.r
-        if isinstance(node, ScalarNode) and node.tag in (_TAG_INT, _TAG_FLOAT):
+        if isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
             seconds = self.seconds0(node, path)
             return None if seconds is None else Fixed(seconds)
         if not isinstance(node, MappingNode) or len(node.value) != 1:

@@ -14,14 +14,6 @@ from importlib import resources
 from types import MappingProxyType
 
 from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
-from aggregator.config.limits import (
-    MAX_ACCOUNT_BINDS,
-    MAX_BURST,
-    MAX_OPERATOR_BINDS,
-    MAX_PENDING,
-    MAX_RETRY_FACTOR,
-    MAX_WINDOW,
-)
 from aggregator.config.model import (
     CONTROL_TOKEN_MAX,
     CONTROL_TOKEN_MIN,
@@ -36,9 +28,20 @@ from aggregator.config.model import (
     TlsConfig,
     TrafficClass,
 )
-from aggregator.config.yamlreader import (
-    _TAG_INT,
-    _TAG_STR,
+from aggregator.limits import (
+    MAX_ACCOUNT_BINDS,
+    MAX_BURST,
+    MAX_OPERATOR_BINDS,
+    MAX_PENDING,
+    MAX_RETRY_FACTOR,
+    MAX_WINDOW,
+)
+from aggregator.passwords import FORMATS as _HASH_FORMATS
+from aggregator.passwords import Secret
+from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
+from aggregator.yamlreader import (
+    TAG_INT,
+    TAG_STR,
     ConfigError,
     MappingNode,
     Node,
@@ -57,9 +60,6 @@ from aggregator.config.yamlreader import (
     join_path,
     read_text_file,
 )
-from aggregator.passwords import FORMATS as _HASH_FORMATS
-from aggregator.passwords import Secret
-from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
 
 __all__ = [
     "ACCOUNT_OPTIONAL",
@@ -264,7 +264,7 @@ class NetworkReader:
         it is a secret, and a config error may end up in a CI log."""
         what = (f"a token of {CONTROL_TOKEN_MIN} to {CONTROL_TOKEN_MAX} characters of A-Z a-z 0-9 - . _ ~ + / "
                 "(then '=' padding)")
-        if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
+        if not isinstance(node, ScalarNode) or node.tag != TAG_STR:
             self.r.problem(node, path, f"expected {what}, got something that is not a string (put it in quotes)")
             return None
         value: str = node.value
@@ -608,7 +608,7 @@ class NetworkReader:
     def short_code(self, node: Node, path: str, *, owner: str | None) -> str | None:
         """A short code or long number (digits); MOs to it belong to one account only."""
         what = "a short code or long number: 1 to 15 digits, in quotes"
-        if isinstance(node, ScalarNode) and node.tag == _TAG_INT:
+        if isinstance(node, ScalarNode) and node.tag == TAG_INT:
             self.r.expected(node, path, what, " (put it in quotes to make it a string)")
             return None
         code = self.r.string(node, path, pattern=_SHORT_CODE, what=what)

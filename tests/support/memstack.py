@@ -274,14 +274,16 @@ class MemStack(_OnTheClock):
     harness: Harness
     db: Path
     config: NetworkConfig
+    trace: bool = False
 
     @classmethod
     def start(cls, db: Path, config: NetworkConfig | str | None = None, start: float = START,
-              latency: float = 0.0, clock: Clock | None = None) -> MemStack:
+              latency: float = 0.0, clock: Clock | None = None, trace: bool = False) -> MemStack:
         """Start the harness on `db` (created, or resumed as `serve` resumes it) and wait for
         every operator link to bind. `latency`: the one-way delay of every link
         (smsc.memory.MemoryNetwork). `clock`: go on from this one (a VirtualClock at `start`
-        by default; a plain task.Clock works too, more slowly)."""
+        by default; a plain task.Clock works too, more slowly). `trace`: the per-message
+        debug lines (`serve --log-level debug`)."""
         if isinstance(config, str):
             config = parse_config(config, "<test>")
         elif config is None:
@@ -291,9 +293,9 @@ class MemStack(_OnTheClock):
             clock.advance(start)
         net = MemoryNetwork(clock, latency)
         store = Store(db, schedule=clock.callLater, flush_interval=0.005)
-        stack = cls(clock, net, None, db, config)  # type: ignore[arg-type]
+        stack = cls(clock, net, None, db, config, trace)  # type: ignore[arg-type]
         stack.harness = stack.wait(defer.ensureDeferred(start_harness(  # type: ignore[assignment]
-            config, clock, store, net.listen, net.dial, port=0, link_clock=clock)), "start_harness")
+            config, clock, store, net.listen, net.dial, port=0, link_clock=clock, trace=trace)), "start_harness")
         stack.wait(stack.harness.connectors_bound(), "the operator binds")
         return stack
 
@@ -333,7 +335,7 @@ class MemStack(_OnTheClock):
         """Stop this harness and start a new one on the same database, network config and
         clock, as `serve` restarted on the same file (fresh operator SMSCs that know nothing)."""
         self.stop()
-        return MemStack.start(self.db, self.config, clock=self.clock)
+        return MemStack.start(self.db, self.config, clock=self.clock, trace=self.trace)
 
 
 @dataclass
