@@ -4,7 +4,7 @@ Before: ten MOs of 70,000 characters (struct.error in the codec, after the sessi
 window slot: the slots leak and nothing else leaves that operator), or of 65,500 characters
 (a frame above the aggregator's 64 KiB limit: the aggregator closes the link, the MO goes
 back in the outbox and is sent again to every new bind, for ever) stopped every receipt and
-MO of that operator. All in memory on a task.Clock (smsc/memory.py).
+MO of that operator. All in memory on the virtual clock (tests/support/memstack.py).
 """
 
 from __future__ import annotations
@@ -12,24 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from twisted.internet.endpoints import connectProtocol
-from twisted.internet.task import Clock
 
-from smsc.adapter import SmppConnection, SmppFactory
-from smsc.esme import Esme
-from smsc.memory import MemoryNetwork, run_until
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import (
-    MAX_LINK_LOSSES, MO_MAX_SEGMENTS, MO_TEXT_MAX_GSM, MO_TEXT_MAX_UCS2, MoRefused, OperatorSmsc, _Kind,
-    _Outgoing, mo_text_problem,
+    MAX_LINK_LOSSES, MO_MAX_SEGMENTS, MO_TEXT_MAX_GSM, MO_TEXT_MAX_UCS2, MoRefused, _Kind, _Outgoing,
+    mo_text_problem,
 )
 from smsc.pdu.codec import Pdu, Tag
-from smsc.pdu.receipt import parse_receipt
-from smsc.session import Session, SessionConfig
-from smsc.states import Role
-from tests.support.deferreds import settle
-from tests.support.memcontrol import START, start_memory_stack
-from tests.support.stack import drain
+from smsc.session import SessionConfig
+from tests.support.memstack import Client, MemOperator, MemStack
 
 UNSENDABLE = {
     "70000 ASCII": "x" * 70_000,             # above the 65,535 octets of a TLV
@@ -42,8 +33,9 @@ UNSENDABLE = {
 
 @pytest.mark.parametrize("text", UNSENDABLE.values(), ids=UNSENDABLE.keys())
 def test_ten_unsendable_mos_leave_the_operator_working(tmp_path: Path, text: str) -> None:
-    stack = start_memory_stack(tmp_path / "s.db")
-    sfr = stack.harness.operators["sfr"]
+    stack = MemStack.start(tmp_path / "s.db")
+    client = stack.client()
+    sfr = stack.operator("sfr")
     binds = list(sfr.binds)
     refused = 0
     for _ in range(10):
@@ -53,15 +45,14 @@ def test_ten_unsendable_mos_leave_the_operator_working(tmp_path: Path, text: str
             refused += isinstance(error, ValueError)
         stack.run(5)
     sfr.inject_mo("33612345678", "36180", "STOP")
-    submitted = stack.esme.submit("33612345678", b"hello")  # +33612345678: sfr, DELIVRD at once
+    submitted = client.submit("33612345678", b"hello")  # +33612345678: sfr, DELIVRD at once
     stack.run(5)
-    resp = settle(stack.clock, submitted, "the submit")  # type: ignore[arg-type]
+    assert submitted.called
+    resp = stack.wait(submitted, "the submit")
     assert isinstance(resp, Pdu) and resp.command_status == 0
 
-    got = stack.delivered()
-    assert [p["short_message"] for p in got if p["esm_class"] == 0] == [b"STOP"]
-    receipts = [parse_receipt(p) for p in got if p["esm_class"] == 0x04]
-    assert [(r.message_id, r.stat) for r in receipts if r is not None] == [(resp["message_id"], "DELIVRD")]
+    assert [p["short_message"] for p in client.pdus() if p["esm_class"] == 0] == [b"STOP"]
+    assert [(r.message_id, r.stat) for r in client.receipts()] == [(resp["message_id"], "DELIVRD")]
     assert refused == 10                    # each refused with a ValueError (MoRefused) ...
     assert sfr.binds == binds               # ... and the operator's link never dropped
     assert all(c.session.window_available == c.session.config.window for c in sfr.binds)
@@ -75,7 +66,7 @@ def test_mo_limits_are_the_concatenation_limits() -> None:
 @pytest.mark.parametrize("text, coding", [("x" * MO_TEXT_MAX_GSM, 0), ("é" * MO_TEXT_MAX_GSM, 3),
                                           ("€" * MO_TEXT_MAX_UCS2, 8)])
 def test_the_longest_mo_still_goes_in_message_payload(text: str, coding: int) -> None:
-    op = Operator()
+    op = Operator.open()
     op.smsc.inject_mo("+33612345678", "36180", text)
     op.run(1)
     (mo,) = op.delivered()
@@ -95,7 +86,7 @@ def test_the_longest_mo_still_goes_in_message_payload(text: str, coding: int) ->
     ("33612345678", "36180", "\udfff", "text"),
 ])
 def test_inject_mo_refuses_what_can_never_be_sent(source: str, destination: str, text: str, argument: str) -> None:
-    op = Operator()
+    op = Operator.open()
     with pytest.raises(MoRefused) as refused:
         op.smsc.inject_mo(source, destination, text)
     assert refused.value.argument == argument and str(refused.value).startswith(f"{argument}: ")
@@ -107,53 +98,38 @@ def test_inject_mo_refuses_what_can_never_be_sent(source: str, destination: str,
 
 # --- defence in depth: what gets into the outbox anyway ------------------------------------------
 
-class Operator:
-    """One OperatorSmsc on a MemoryNetwork and a bound transceiver client, on a task.Clock."""
+class Operator(MemOperator):
+    """One OperatorSmsc (SFR) on the memory network, and its bound transceiver client `esme`."""
 
-    def __init__(self, max_pdu: int | None = None, client: SessionConfig = SessionConfig()) -> None:
-        self.clock = Clock()
-        self.clock.advance(START)
-        self.net = MemoryNetwork(self.clock)
-        profile = OperatorProfile("sfr", "SFR", system_id="aggregator", password="secret")
-        kwargs = {} if max_pdu is None else {"max_pdu": max_pdu}
-        self.smsc = OperatorSmsc(profile, self.clock, **kwargs)  # type: ignore[arg-type]
-        self.factory = SmppFactory(self.clock, Role.SMSC, self.smsc)
-        port = settle(self.clock, self.net.listen("127.0.0.1", 0, self.factory), "listen")  # type: ignore[arg-type]
-        self.port = port.getHost().port  # type: ignore[attr-defined]
-        self.client_config = client
-        self.esme = self.connect()
+    esme: Client
 
-    def connect(self) -> Esme:
-        esme = Esme(self.clock)
-        conn = SmppConnection(Session(Role.ESME, self.client_config, self.clock.seconds()), self.clock, esme)
-        settle(self.clock, connectProtocol(self.net.dial("127.0.0.1", self.port), conn), "connect")  # type: ignore[arg-type]
-        bound = settle(self.clock, esme.bind("aggregator", "secret"), "bind")  # type: ignore[arg-type]
-        assert isinstance(bound, Pdu) and bound.command_status == 0
-        return esme
-
-    def run(self, seconds: float) -> None:
-        run_until(self.clock, self.clock.seconds() + seconds)
+    @classmethod
+    def open(cls, max_pdu: int | None = None, client: SessionConfig = SessionConfig()) -> Operator:
+        op = cls.start(profile=OperatorProfile("sfr", "SFR", system_id="aggregator", password="secret"),
+                       max_pdu=max_pdu)
+        op.esme = op.client(config=client)
+        return op
 
     def delivered(self) -> list[Pdu]:
-        return drain(self.esme)
+        """What the current client got since the last call."""
+        return self.esme.take()
 
 
 def test_a_receipt_above_the_peers_frame_limit_is_dropped_alone() -> None:
-    op = Operator(max_pdu=150)                # a receipt is about 200 octets; a short MO about 60
+    op = Operator.open(max_pdu=150)                # a receipt is about 200 octets; a short MO about 60
     esme = op.esme
-    resp = settle(op.clock, esme.submit("33612345678", b"hello", source_addr="36180", source_addr_ton=3),
-                  "submit")  # type: ignore[arg-type]
+    resp = op.wait(esme.submit("33612345678", b"hello", source_addr="36180", source_addr_ton=3), "submit")
     assert isinstance(resp, Pdu) and resp.command_status == 0
     op.run(1)
     op.smsc.inject_mo("33612345678", "36180", "STOP")
     op.run(1)
     assert [p["short_message"] for p in op.delivered()] == [b"STOP"]
     assert (op.smsc.deliveries_dropped, op.smsc.receipts_sent, op.smsc.mo_sent) == (1, 0, 1)
-    assert esme.conn is not None and not esme.closed.called
+    assert esme.conn is not None and esme.closed is None
 
 
 def test_an_item_that_cannot_be_encoded_is_dropped_and_the_window_stays_whole() -> None:
-    op = Operator()
+    op = Operator.open()
     smsc = op.smsc
     bad = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "33612345678", "dest_addr_ton": 0,
            "dest_addr_npi": 0, "destination_addr": "1" * 100, "esm_class": 0, "data_coding": 0,
@@ -163,7 +139,7 @@ def test_an_item_that_cannot_be_encoded_is_dropped_and_the_window_stays_whole() 
     smsc.inject_mo("33612345678", "36180", "STOP")
     op.run(1)
     assert [p["short_message"] for p in op.delivered()] == [b"STOP"]
-    assert smsc.deliveries_dropped == 12 and not op.esme.closed.called
+    assert smsc.deliveries_dropped == 12 and op.esme.closed is None
     op.run(60)                               # past any response timeout of a slot kept by the session
     assert all(c.session.window_available == c.session.config.window for c in smsc.binds)
     smsc.inject_mo("33612345678", "36180", "STOP again")
@@ -175,7 +151,7 @@ def test_a_checked_item_that_fails_in_the_session_is_dropped_and_the_outbox_goes
     """A receipt is trusted to encode (it is built from bounded fields); if one fails anyway, in
     the session, it is dropped, and whether or not the session kept a window slot for it, the
     outbox flows again by the response timeout at the latest."""
-    op = Operator()
+    op = Operator.open()
     smsc = op.smsc
     bad = {"source_addr_ton": 1, "source_addr_npi": 1, "source_addr": "33612345678", "dest_addr_ton": 0,
            "dest_addr_npi": 0, "destination_addr": "1" * 100, "esm_class": 4, "data_coding": 0,
@@ -186,7 +162,7 @@ def test_a_checked_item_that_fails_in_the_session_is_dropped_and_the_outbox_goes
     session = smsc.binds[0].session.config
     assert session.enquire_link_interval is not None
     op.run(session.enquire_link_interval + session.response_timeout + 2)   # the session's next timer
-    assert smsc.deliveries_dropped == 12 and not op.esme.closed.called
+    assert smsc.deliveries_dropped == 12 and op.esme.closed is None
     assert [p["short_message"] for p in op.delivered()] == [b"STOP"]
     assert all(c.session.window_available == c.session.config.window for c in smsc.binds)
 
@@ -194,43 +170,35 @@ def test_a_checked_item_that_fails_in_the_session_is_dropped_and_the_outbox_goes
 def test_a_deliver_sm_that_breaks_every_link_is_dropped_after_max_link_losses() -> None:
     # The peer frames at most 200 octets, less than this SMSC assumes: a 300-character MO makes
     # it close every link it arrives on.
-    op = Operator(client=SessionConfig(max_pdu=200))
+    op = Operator.open(client=SessionConfig(max_pdu=200))
     op.smsc.inject_mo("33612345678", "36180", "y" * 300)
     for loss in range(MAX_LINK_LOSSES):
         op.run(1)
-        assert op.esme.closed.called, f"link {loss + 1} should have closed"
+        assert op.esme.closed is not None, f"link {loss + 1} should have closed"
         assert op.delivered() == []
-        op.esme = op.connect()
+        op.esme = op.client(config=SessionConfig(max_pdu=200))
     op.run(1)
-    assert op.smsc.deliveries_dropped == 1 and not op.esme.closed.called
+    assert op.smsc.deliveries_dropped == 1 and op.esme.closed is None
     op.smsc.inject_mo("33612345678", "36180", "STOP")
     op.run(1)
     assert [p["short_message"] for p in op.delivered()] == [b"STOP"]
 
 
 def test_a_response_timeout_frees_the_slot_for_the_outbox_at_once() -> None:
-    class Mute(Esme):
-        """Never answers a deliver_sm: the SMSC's response timeout fires."""
-        def request_received(self, conn: SmppConnection, pdu: Pdu) -> None:
-            self.delivered.put(pdu)
-
-    op = Operator()
-    mute = Mute(op.clock)
-    conn = SmppConnection(Session(Role.ESME, SessionConfig(enquire_link_interval=None), op.clock.seconds()),
-                          op.clock, mute)
-    op.esme.conn.close()  # type: ignore[union-attr]
+    op = Operator.open()
+    op.esme.close()
     op.run(1)
-    settle(op.clock, connectProtocol(op.net.dial("127.0.0.1", op.port), conn), "connect")  # type: ignore[arg-type]
-    settle(op.clock, mute.bind("aggregator", "secret"), "bind")  # type: ignore[arg-type]
+    mute = op.client(config=SessionConfig(enquire_link_interval=None),  # never answers a deliver_sm:
+                     handler=Client(op.clock, answer_after=None))     # the SMSC's response timeout fires
     window = op.smsc.binds[0].session.config.window
     for n in range(window + 1):
         op.smsc.inject_mo("33612345678", "36180", f"MO {n}")
     op.run(1)
-    assert len(mute.delivered.pending) == window      # the last one waits for a slot
+    assert len(mute.delivered) == window      # the last one waits for a slot
     op.run(op.smsc.binds[0].session.config.response_timeout)
     # Each timed-out one went back in the outbox, and the freed slots were used at once: the
     # one that waited, then nine of the ten again.
-    assert len(mute.delivered.pending) == 2 * window
+    assert len(mute.delivered) == 2 * window
 
 
 def test_mo_text_problem_is_the_check_inject_mo_makes() -> None:

@@ -1,7 +1,7 @@
 """The whole stack in memory on a task.Clock: operator SMSCs, pools, client server, a client.
 
-`start_harness` gets `MemoryNetwork.listen` / `.dial` instead of TCP, so the same wiring and
-the same protocol code run with no socket and no reactor; a day of traffic (the magic numbers
+`start_harness` gets `MemoryNetwork.listen` / `.dial` instead of TCP (tests/support/memstack.py
+`MemStack`), so the same wiring and the same protocol code run with no socket and no reactor; a day of traffic (the magic numbers
 of the default network, through 24 h of validity) replays in about a second, and replaying it
 again in a fresh stack gives the same PDUs at the same clock times and the same history in the
 store (the groundwork of scenario replay).
@@ -14,25 +14,14 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from twisted.internet import defer, protocol
-from twisted.internet.endpoints import connectProtocol
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 
-from aggregator.config import load_config
-from aggregator.harness import Harness, start_harness
-from aggregator.store import MessageState, Store
-from smsc.adapter import SmppConnection
-from smsc.esme import Esme
-from smsc.memory import MemoryNetwork, run_until
+from aggregator.store import MessageState
+from smsc.memory import run_until
 from smsc.pdu.codec import Command, Pdu, decode
-from smsc.pdu.framing import Framer
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.status import CommandStatus
-from smsc.session import Session, SessionConfig
-from smsc.states import Role
-from tests.support.deferreds import result, settle
+from tests.support.memstack import MemStack
 
 START = 1_795_982_400.0                    # 2026-11-29T20:00:00Z
 DAY = 86_400.0
@@ -72,32 +61,6 @@ class Replay:
     stops: int
 
 
-class Tap(protocol.Protocol):
-    """Between the client's transport and its SmppConnection: records every PDU the client
-    receives (keepalives included) with the clock time, then hands the bytes on unchanged."""
-
-    def __init__(self, inner: SmppConnection, clock: IReactorTime) -> None:
-        self.inner = inner
-        self.clock = clock
-        self.framer = Framer()
-        self.received: list[Received] = []
-
-    def connectionMade(self) -> None:
-        self.inner.makeConnection(self.transport)
-
-    def dataReceived(self, data: bytes) -> None:
-        for frame in self.framer.feed(data):
-            assert isinstance(frame, bytes), frame
-            pdu = decode(frame)
-            assert isinstance(pdu, Pdu), pdu
-            self.received.append(Received(self.clock.seconds(), pdu.command.name, pdu.sequence_number,
-                                           pdu.command_status, key_fields(pdu), frame))
-        self.inner.dataReceived(data)
-
-    def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
-        self.inner.connectionLost(reason)
-
-
 def key_fields(pdu: Pdu) -> tuple[tuple[str, str], ...]:
     names = {
         Command.submit_sm_resp: ("message_id",),
@@ -121,30 +84,18 @@ def plain(clock: Clock, seconds: float) -> int:
 
 
 def replay(db: Path, stepper: Callable[[Clock, float], int]) -> Replay:
-    """One fresh stack in memory; the magic numbers; 24 h and some minutes in 10 s steps."""
+    """One fresh stack in memory on a plain task.Clock (so that `plain` steps as Twisted's own
+    clock does); the magic numbers; 24 h and some minutes in 10 s steps."""
     clock = Clock()
     clock.advance(START)
-    net = MemoryNetwork(clock)
-    store = Store(db, schedule=clock.callLater)
-    harness = result(defer.ensureDeferred(start_harness(
-        load_config(), clock, store, net.listen, net.dial, port=0, link_clock=clock)))
-    assert isinstance(harness, Harness)
-    settle(clock, harness.connectors_bound(), "the operator binds")   # type: ignore[arg-type]
+    stack = MemStack.start(db, clock=clock)
+    client = stack.client()
 
-    esme = Esme(clock)
-    conn = SmppConnection(Session(Role.ESME, SessionConfig(), clock.seconds()), clock, esme)
-    tap = Tap(conn, clock)
-    connected = settle(clock, connectProtocol(net.dial("127.0.0.1", harness.port), tap),  # type: ignore[arg-type]
-                       "the client connection")
-    assert connected is tap and esme.conn is conn
-    bind = settle(clock, esme.bind("demo", "demo", "transceiver"), "the bind")  # type: ignore[arg-type]
-    assert isinstance(bind, Pdu) and bind.command_status == CommandStatus.ESME_ROK
-
-    resps = {number: esme.submit(number, b"hello", **params)  # type: ignore[arg-type]
+    resps = {number: client.submit(number, b"hello", **params)  # type: ignore[arg-type]
              for number, (_, params) in MAGIC.items()}
     message_ids: dict[str, str] = {}
     for number, sent in resps.items():
-        resp = settle(clock, sent, f"the submit to {number}")  # type: ignore[arg-type]
+        resp = stack.wait(sent, f"the submit to {number}")  # type: ignore[arg-type]
         assert isinstance(resp, Pdu) and resp.command_status == CommandStatus.ESME_ROK, resp
         message_ids[number] = str(resp["message_id"])
 
@@ -153,16 +104,21 @@ def replay(db: Path, stepper: Callable[[Clock, float], int]) -> Replay:
     while clock.seconds() < end:
         stops += stepper(clock, min(STEP, end - clock.seconds()))
 
+    store = stack.store
     events = tuple((e.message_id, e.seq, e.at, e.state.value, e.detail)
                    for record in store.messages() for e in store.history(record.id))
     mos = tuple((m.source_addr, m.destination_addr, m.account or "", m.short_message, m.received_at)
                 for m in store.mos())
     final = {number: store.message(mid).state for number, mid in message_ids.items()}  # type: ignore[union-attr]
-
-    settle(clock, conn.unbind(), "the client's unbind")  # type: ignore[arg-type]
-    settle(clock, defer.ensureDeferred(harness.stop()), "harness.stop()")  # type: ignore[arg-type]
+    stack.wait(client.unbind(), "the client's unbind")
+    stack.stop()
     assert clock.getDelayedCalls() == [], "something still waits on the clock after stop()"
-    return Replay(message_ids, tuple(tap.received), events, mos, final, harness.port, stops)
+    received = []
+    for at, frame in client.frames:
+        pdu = decode(frame)
+        assert isinstance(pdu, Pdu), pdu
+        received.append(Received(at, pdu.command.name, pdu.sequence_number, pdu.command_status, key_fields(pdu), frame))
+    return Replay(message_ids, tuple(received), events, mos, final, stack.port, stops)
 
 
 @pytest.fixture(params=[by_events, plain], ids=["by_events", "plain_advance"])

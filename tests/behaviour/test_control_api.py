@@ -1,7 +1,7 @@
 """The control API is for whoever started `serve`, and no input gets a 500 (issue 10).
 
 A real twisted.web Site of `aggregator.control`, fed raw HTTP bytes over a StringTransport,
-in front of the whole stack in memory on a task.Clock (tests/support/memstack.py). Before,
+in front of the whole stack in memory on the virtual clock (tests/support/memstack.py). Before,
 there was no token, no Host check, no body limit, HTML 404/405 pages, and POST /mo answered
 a lone surrogate or a non-string field with a 500 and a 70,000-character text with a 202.
 """
@@ -16,25 +16,28 @@ import pytest
 from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, globalLogPublisher
 
-from aggregator.control import MAX_BODY, control_site
-from smsc.pdu.receipt import parse_receipt
-from tests.support.memcontrol import (
-    TOKEN, MemoryStack, http, post_mo, raw_request, settle, start_memory_stack,
-)
+from aggregator.control import MAX_BODY
+from tests.support.memstack import TOKEN, Client, MemStack, http, post_mo, raw_request
 
 MO = {"from": "+33612345678", "to": "36180", "text": "STOP"}
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[MemoryStack]:
-    running = start_memory_stack(tmp_path / "control.db")
+def stack(tmp_path: Path) -> Iterator[MemStack]:
+    running = MemStack.start(tmp_path / "control.db")
     yield running
     running.stop()
 
 
 @pytest.fixture
-def site(stack: MemoryStack):  # type: ignore[no-untyped-def]
-    return control_site(stack.harness, TOKEN, stack.clock)
+def client(stack: MemStack) -> Client:
+    """The demo account's transceiver: MOs to 36180 reach it, and /status counts its bind."""
+    return stack.client()
+
+
+@pytest.fixture
+def site(stack: MemStack, client: Client):  # type: ignore[no-untyped-def]
+    return stack.control_site(TOKEN)
 
 
 # --- POST /mo: bad input is a 400 naming the field, never a 500 ----------------------------------
@@ -59,7 +62,7 @@ BAD_MO = {
 
 
 @pytest.mark.parametrize("payload, field", BAD_MO.values(), ids=BAD_MO.keys())
-def test_bad_mo_gets_400_naming_the_field(stack: MemoryStack, site, payload: object, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_mo_gets_400_naming_the_field(stack: MemStack, site, payload: object, field: str) -> None:  # type: ignore[no-untyped-def]
     answer = post_mo(site, payload)
     assert answer.status == 400, answer
     body = answer.json
@@ -84,27 +87,28 @@ def test_a_body_that_is_not_json_gets_400(site, body: bytes) -> None:  # type: i
     assert answer.status == 400 and answer.json["field"] == "body", answer  # type: ignore[index]
 
 
-def test_a_good_mo_is_accepted_and_reaches_the_client(stack: MemoryStack, site) -> None:  # type: ignore[no-untyped-def]
+def test_a_good_mo_is_accepted_and_reaches_the_client(stack: MemStack, client: Client, site) -> None:  # type: ignore[no-untyped-def]
     answer = post_mo(site, MO)
     assert answer.status == 202
     assert answer.json == {"operator": "sfr", "from": "+33612345678", "to": "36180"}
     stack.run(2)
-    assert [(p["source_addr"], p["short_message"]) for p in stack.delivered()] == [("33612345678", b"STOP")]
+    assert [(p["source_addr"], p["short_message"]) for p in client.pdus()] == [("33612345678", b"STOP")]
 
 
-def test_ten_oversized_mos_through_the_api_leave_the_operator_working(stack: MemoryStack, site) -> None:  # type: ignore[no-untyped-def]
+def test_ten_oversized_mos_through_the_api_leave_the_operator_working(stack: MemStack, client: Client,  # type: ignore[no-untyped-def]
+                                                                      site) -> None:
     for _ in range(10):
         assert post_mo(site, {**MO, "text": "x" * 70_000}).status == 400
         assert post_mo(site, {**MO, "text": "x" * 65_500}).status == 400
         stack.run(5)
     assert post_mo(site, MO).status == 202
-    submitted = stack.esme.submit("33612345678", b"hello")
+    submitted = client.submit("33612345678", b"hello")
     stack.run(5)
-    resp = settle(stack.clock, submitted, "the submit")
-    got = stack.delivered()
+    assert submitted.called
+    resp = stack.wait(submitted, "the submit")
+    got = client.pdus()
     assert [p["short_message"] for p in got if p["esm_class"] == 0] == [b"STOP"]
-    receipts = [parse_receipt(p) for p in got if p["esm_class"] == 0x04]
-    assert [(r.message_id, r.stat) for r in receipts if r] == [(resp["message_id"], "DELIVRD")]  # type: ignore[index]
+    assert [(r.message_id, r.stat) for r in client.receipts()] == [(resp["message_id"], "DELIVRD")]  # type: ignore[index]
 
 
 # --- who may ask: token, Host -------------------------------------------------------------------
@@ -186,7 +190,7 @@ def test_a_wrong_method_gets_405_json(site, method: str, path: str, allowed: str
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
                                           "multipart/form-data; boundary=x", "application/jsonx",
                                           "text/json"])
-def test_a_body_that_is_not_declared_json_gets_415(stack: MemoryStack, site,  # type: ignore[no-untyped-def]
+def test_a_body_that_is_not_declared_json_gets_415(stack: MemStack, site,  # type: ignore[no-untyped-def]
                                                    content_type: str | None) -> None:
     """A browser may send text/plain or a form cross-site without a preflight; never JSON."""
     answer = http(site, raw_request("POST", "/mo", json.dumps(MO).encode(), {"Content-Type": content_type}))
@@ -245,7 +249,7 @@ def test_the_longest_mo_in_escaped_json_fits_the_body_limit(site) -> None:  # ty
 
 # --- a bug is a 500 without details, logged with its traceback ------------------------------------
 
-def test_an_unexpected_error_is_a_json_500_and_logged_with_its_traceback(stack: MemoryStack, site) -> None:  # type: ignore[no-untyped-def]
+def test_an_unexpected_error_is_a_json_500_and_logged_with_its_traceback(stack: MemStack, site) -> None:  # type: ignore[no-untyped-def]
     def broken(committed_only: bool = False) -> dict[str, int]:
         raise RuntimeError("secret detail")
     stack.harness.store.count_by_state = broken  # type: ignore[method-assign]
