@@ -16,9 +16,11 @@ from dataclasses import dataclass, field, replace
 from typing import Awaitable, Callable
 
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ClientEndpoint, TCP4ServerEndpoint, wrapClientTLS
-from twisted.internet.interfaces import IListeningPort, IReactorTCP, IReactorTime, IStreamClientEndpoint
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import (
+    IListeningPort, IProtocolFactory, IReactorTCP, IReactorTime, IStreamClientEndpoint,
+)
 from twisted.logger import Logger
 
 from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsConfig
@@ -36,14 +38,14 @@ from smsc.states import Role
 
 log = Logger(namespace="aggregator.harness")
 
-Listen = Callable[[str, int, Factory], Awaitable[IListeningPort]]
+Listen = Callable[[str, int, IProtocolFactory], Awaitable[IListeningPort]]
 Dial = Callable[[str, int], IStreamClientEndpoint]
-ListenTls = Callable[[str, int, Factory, TlsConfig], Awaitable[IListeningPort]]
+ListenTls = Callable[[str, int, IProtocolFactory, TlsConfig], Awaitable[IListeningPort]]
 DialTls = Callable[[str, int, TlsConfig], IStreamClientEndpoint]
 
 
 def tcp_listen(reactor: IReactorTCP) -> Listen:
-    def listen(host: str, port: int, factory: Factory) -> Awaitable[IListeningPort]:
+    def listen(host: str, port: int, factory: IProtocolFactory) -> Awaitable[IListeningPort]:
         return TCP4ServerEndpoint(reactor, port, interface=host).listen(factory)
     return listen
 
@@ -58,7 +60,7 @@ def tls_listen(reactor: IReactorTCP) -> ListenTls:
     """Listen with TLS, presenting `tls`'s certificate (and chain). Each connection's protocol
     is made at once, before the handshake, so the session's timers (the bind timeout) cover a
     client that never finishes its handshake."""
-    def listen(host: str, port: int, factory: Factory, tls: TlsConfig) -> Awaitable[IListeningPort]:
+    def listen(host: str, port: int, factory: IProtocolFactory, tls: TlsConfig) -> Awaitable[IListeningPort]:
         return SSL4ServerEndpoint(reactor, port, server_options(tls), interface=host).listen(factory)
     return listen
 
@@ -69,6 +71,14 @@ def tls_dial(reactor: IReactorTCP) -> DialTls:
     def dial(host: str, port: int, tls: TlsConfig) -> IStreamClientEndpoint:
         return wrapClientTLS(client_options(tls, host), TCP4ClientEndpoint(reactor, host, port, timeout=10))
     return dial
+
+
+def port_of(listening: IListeningPort) -> int:
+    """The port a listener got (port 0 asks for any free one). Twisted types `getHost()` as a
+    bare IAddress; TCP's, TLS's and smsc.memory's are IPv4Address."""
+    address = listening.getHost()
+    assert isinstance(address, IPv4Address), address
+    return address.port
 
 
 def operator_profile(op: OperatorConfig) -> OperatorProfile:
@@ -91,7 +101,7 @@ class Harness:
     tls_port: int | None = None                   # the client TLS port, when there is one
     _listening: list[IListeningPort] = field(default_factory=list)
 
-    def connectors_bound(self) -> defer.Deferred[list[object]]:
+    def connectors_bound(self) -> defer.Deferred[list[None]]:
         """Fires once every operator pool has at least one bind up."""
         return defer.gatherResults([pool.first_bind for pool in self.pools.values()])
 
@@ -172,7 +182,7 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
             lp = await listen(op.host, op.port, factory)
         listening.append(lp)
         operators[op.id] = smsc
-        operator_ports[op.id] = lp.getHost().port
+        operator_ports[op.id] = port_of(lp)
         log.info("operator {id} ({name}) SMSC listening on {host}:{port}{tls}", id=op.id, name=op.name,
                  host=op.host, port=operator_ports[op.id], tls=" with TLS" if op.tls and listen_tls else "")
 
@@ -196,14 +206,14 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
                           client_gate(config.limits, link_clock, max_connections))   # one for both ports
     lp = await listen(host, config.listen.port if port is None else port, factory)
     listening.append(lp)
-    actual = lp.getHost().port
+    actual = port_of(lp)
     log.info("aggregator listening for SMPP clients on {host}:{port}", host=host, port=actual)
     actual_tls: int | None = None
     if config.listen.tls is not None and listen_tls is not None:
         tls_lp = await listen_tls(host, config.listen.tls_port if tls_port is None else tls_port, factory,
                                   config.listen.tls)
         listening.append(tls_lp)
-        actual_tls = tls_lp.getHost().port
+        actual_tls = port_of(tls_lp)
         log.info("aggregator listening for SMPP clients over TLS on {host}:{port}", host=host, port=actual_tls)
     resumed, owed = engine.resume(), server.resume()
     if resumed or owed:

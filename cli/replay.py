@@ -12,6 +12,7 @@ from typing import Awaitable, Callable, NoReturn, Sequence
 
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from aggregator.yamlreader import ConfigError
 from reports.html import render_html
@@ -59,11 +60,12 @@ def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None
         finally:
             bar.finish()
 
-    done: list[object] = []
+    done: list[int | Failure] = []
     defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay, allow_outside)).addBoth(done.append)
-    if not isinstance(done[0], int):                 # the in-memory replay never waits on a reactor
-        done[0].raiseException()  # type: ignore[attr-defined]
-    return done[0]
+    result = done[0]                                 # the in-memory replay never waits on a reactor
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
 
 
 def react_live(args: argparse.Namespace) -> NoReturn:
@@ -87,9 +89,9 @@ async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str
                          allow_outside: bool = False) -> int:
     loaded = []
     invalid = False
-    for path in paths:
+    for name in paths:
         try:
-            loaded.append((Path(path), load_scenario(path, allow_outside=allow_outside)))
+            loaded.append((Path(name), load_scenario(name, allow_outside=allow_outside)))
         except ConfigError as error:
             print(f"{error}", file=sys.stderr)
             invalid = True

@@ -21,6 +21,7 @@ from typing import NoReturn, Sequence, TextIO
 
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads, IReactorTCP, IReactorTime
 from twisted.logger import (
     FilteringLogObserver, ILogObserver, LogLevel, LogLevelFilterPredicate, Logger, formatEvent,
     globalLogBeginner,
@@ -31,7 +32,7 @@ from zope.interface import provider
 from aggregator.clock import ScaledClock
 from aggregator.config import ConfigError, NetworkConfig, load_config
 from aggregator.control import control_file_path, control_site, remove_control_file, write_control_file
-from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
+from aggregator.harness import Harness, port_of, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import Store
 from aggregator.tls import expired_listen_certificate, expired_operator_certificate
 from cli.args import fail
@@ -165,6 +166,9 @@ def react(args: argparse.Namespace) -> NoReturn:
 
 
 async def serve(reactor: object, args: argparse.Namespace) -> None:
+    """`reactor` is the global one, as task.react hands it over: its parts are taken by
+    interface (IReactorTime(reactor) checks that it provides it, and gives its type)."""
+    time, tcp = IReactorTime(reactor), IReactorTCP(reactor)
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -182,50 +186,47 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     try:
         # Group commit on the store's writer thread: a resp leaves once what it acknowledges is
         # committed, and a locked or failing database never blocks the reactor (docs/reliability.md).
-        store = Store(args.db, schedule=reactor.callLater, flush_interval=GROUP_COMMIT_DELAY,  # type: ignore[attr-defined]
-                      call_from_thread=reactor.callFromThread,  # type: ignore[attr-defined]
-                      clock=reactor.seconds)  # type: ignore[attr-defined]
+        store = Store(args.db, schedule=time.callLater, flush_interval=GROUP_COMMIT_DELAY,
+                      call_from_thread=IReactorFromThreads(reactor).callFromThread, clock=time.seconds)
     except (sqlite3.Error, OSError) as error:
         fail(f"--db {args.db}: cannot open the database: {error}")
     listen_stale = expired_listen_certificate(config, datetime.now(timezone.utc))
     if listen_stale is not None:
         log.warn("{problem}; clients that check it will refuse the TLS port", problem=listen_stale)
-    clock = reactor if args.speed == 1 else ScaledClock(reactor, args.speed)  # type: ignore[arg-type]
+    clock = time if args.speed == 1 else ScaledClock(time, args.speed)
     token = config.control.token or secrets.token_urlsafe(32)
     harness: Harness | None = None
     try:
-        harness = await start_harness(config, clock, store, tcp_listen(reactor), tcp_dial(reactor),  # type: ignore[arg-type]
-                                      port=args.port, link_clock=reactor,  # type: ignore[arg-type]
-                                      listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor),  # type: ignore[arg-type]
+        harness = await start_harness(config, clock, store, tcp_listen(tcp), tcp_dial(tcp),
+                                      port=args.port, link_clock=time,
+                                      listen_tls=tls_listen(tcp), dial_tls=tls_dial(tcp),
                                       max_connections=connections_the_fd_limit_allows(config.limits.max_connections),
                                       trace=args.log_level == "debug")   # per-message lines cost even when filtered
         control_port = config.control.port if args.control_port is None else args.control_port
-        control = await tcp_listen(reactor)(config.control.host, control_port,  # type: ignore[arg-type]
-                                            control_site(harness, token, reactor))  # type: ignore[arg-type]
+        control = await tcp_listen(tcp)(config.control.host, control_port, control_site(harness, token, time))
     except CannotListenError as error:
-        await _undo(reactor, harness, store)
+        await _undo(time, harness, store)
         fail(_listen_failed(error, wanted))
     except sqlite3.DatabaseError as error:  # damage SQLite only meets when resume reads the rows
-        await _undo(reactor, harness, store)
+        await _undo(time, harness, store)
         fail(f"--db {args.db}: cannot read the database: {error}")
-    url = f"http://{_url_host(config.control.host)}:{control.getHost().port}"
+    url = f"http://{_url_host(config.control.host)}:{port_of(control)}"
     control_file = control_file_path(args.db)
     try:
         write_control_file(control_file, url, token)
     except OSError as error:
         await defer.maybeDeferred(control.stopListening)
-        await _undo(reactor, harness, store)
+        await _undo(time, harness, store)
         fail(f"cannot write the control file {control_file}: {error.strerror}")
 
     async def shutdown() -> None:
         remove_control_file(control_file, token)         # no client finds a stopping instance
-        await harness.stop()  # type: ignore[union-attr]
+        await harness.stop()
 
-    reactor.addSystemEventTrigger(  # type: ignore[attr-defined]
-        "before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
+    IReactorCore(reactor).addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
     # task.react runs this before reactor.run(): wait for the reactor to run (its SIGTERM and
     # SIGINT handlers installed), so a client that reads the banner and stops us stops us cleanly.
-    await task.deferLater(reactor, 0, lambda: None)  # type: ignore[arg-type]
+    await task.deferLater(time, 0, lambda: None)
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
     tls = "" if harness.tls_port is None else f"TLS on {harness.host}:{harness.tls_port}; "
@@ -271,11 +272,11 @@ def connections_the_fd_limit_allows(wanted: int) -> int:
     return wanted
 
 
-async def _undo(reactor: object, harness: Harness | None, store: Store) -> None:
+async def _undo(clock: IReactorTime, harness: Harness | None, store: Store) -> None:
     """What a failed start-up had started, stopped within STOP_TIMEOUT (the store closed)."""
     try:
         if harness is not None:
-            await defer.ensureDeferred(harness.stop()).addTimeout(STOP_TIMEOUT, reactor)  # type: ignore[arg-type]
+            await defer.ensureDeferred(harness.stop()).addTimeout(STOP_TIMEOUT, clock)
         else:
             store.close()
     except Exception:  # noqa: BLE001 - the start-up error is the one to report

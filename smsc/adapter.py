@@ -17,11 +17,11 @@ never imports the reactor.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol as TypingProtocol, Union
+from typing import Callable, Protocol as TypingProtocol, Union, cast
 
 from twisted.internet import defer, protocol
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IDelayedCall, IPushProducer, IReactorTime
+from twisted.internet.interfaces import IAddress, IDelayedCall, IPushProducer, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -56,6 +56,22 @@ class ConnectionGone(Exception):
     def __init__(self, request: Pdu) -> None:
         super().__init__(f"connection closed before the response to {request.command.name}")
         self.request = request
+
+
+class Link(TypingProtocol):
+    """What the adapter uses of its transport: a stream it writes to and closes (ITCPTransport),
+    that takes it as its producer (IConsumer) and whose reading it pauses (IPushProducer).
+    Twisted's TCP and TLS transports and `smsc.memory`'s provide all of it; Twisted types
+    `Protocol.transport` as a bare ITransport, hence the one cast in `SmppConnection._link`."""
+
+    def getPeer(self) -> IAddress: ...
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
 
 
 class SessionHandler(TypingProtocol):
@@ -97,18 +113,23 @@ class SmppConnection(protocol.Protocol):
 
     # --- Twisted side --------------------------------------------------------------------
 
+    @property
+    def _link(self) -> Link:
+        assert self.transport is not None, "used only while connected"
+        return cast(Link, self.transport)
+
     def connectionMade(self) -> None:
-        peer = self.transport.getPeer()
+        peer = self._link.getPeer()
         self.peer_host = str(getattr(peer, "host", "?"))
         self.peer = f"{self.peer_host}:{getattr(peer, 'port', '?')}"
         if self.gate is not None and not self.gate.admit(self.peer_host):
-            self.transport.abortConnection()         # over a connection cap: the gate said so in the log
+            self._link.abortConnection()         # over a connection cap: the gate said so in the log
             return
         self._admitted = True
         if self.session.role is Role.SMSC:
             # Only the side that serves pauses its reading: were both sides to do it, two
             # peers that pipeline could each wait for the other to read, for ever.
-            self.transport.registerProducer(self, True)
+            self._link.registerProducer(self, True)
         self.handler.connection_made(self)
         self._rearm()
 
@@ -135,7 +156,7 @@ class SmppConnection(protocol.Protocol):
 
     def pauseProducing(self) -> None:
         log.info("{peer} is not reading what we send: reading from it paused", peer=self.peer)
-        self.transport.pauseProducing()
+        self._link.pauseProducing()
         if self._stalled is None:
             self._stalled = self.clock.callLater(self.session.config.unread_timeout, self._cut_off)
 
@@ -144,7 +165,7 @@ class SmppConnection(protocol.Protocol):
             if self._stalled.active():
                 self._stalled.cancel()
             self._stalled = None
-        self.transport.resumeProducing()
+        self._link.resumeProducing()
 
     def stopProducing(self) -> None:
         """The transport is going away; connectionLost follows."""
@@ -203,15 +224,15 @@ class SmppConnection(protocol.Protocol):
         if self.transport is None or self._abort is not None:
             return
         if self._admitted and self.session.role is Role.SMSC:
-            self.transport.unregisterProducer()     # else Twisted waits for us before closing
-        self.transport.loseConnection()
+            self._link.unregisterProducer()     # else Twisted waits for us before closing
+        self._link.loseConnection()
         self._abort = self.clock.callLater(self.session.config.unread_timeout, self._cut_off)
 
     def _cut_off(self) -> None:
         self._abort = self._stalled = None
         log.warn("{peer} left what we sent unread for {seconds:g} s: connection cut", peer=self.peer,
                  seconds=self.session.config.unread_timeout)
-        self.transport.abortConnection()
+        self._link.abortConnection()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -271,7 +292,7 @@ class SmppConnection(protocol.Protocol):
     def _flush(self) -> None:
         data = self.session.data_to_send()
         if data and self.transport is not None:
-            self.transport.write(data)
+            self._link.write(data)
 
     def _rearm(self) -> None:
         """Keep the one timer no later than the session's deadline (see the module docstring)."""

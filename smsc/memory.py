@@ -50,7 +50,7 @@ from twisted.internet.error import (
     NoProtocol,
 )
 from twisted.internet.interfaces import (
-    IAddress, IConsumer, IDelayedCall, IListeningPort, IProtocol, IProtocolFactory, IPushProducer,
+    IAddress, IConsumer, IDelayedCall, IListeningPort, IProtocol, IProtocolFactory, IProducer, IPushProducer,
     IReactorTime, IStreamClientEndpoint, ITransport,
 )
 from twisted.internet.task import Clock
@@ -319,7 +319,7 @@ class MemoryTransport:
         self.connected = True
         self.disconnecting = False          # loseConnection was called on this end
         self.disconnected = False
-        self.producer: IPushProducer | None = None
+        self.producer: IProducer | None = None
 
     # --- ITransport ------------------------------------------------------------------------
 
@@ -363,7 +363,7 @@ class MemoryTransport:
 
     # --- IConsumer: there is no buffer to fill, so producers are never paused --------------
 
-    def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
+    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
         self.producer = producer
 
     def unregisterProducer(self) -> None:
