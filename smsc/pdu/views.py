@@ -27,11 +27,11 @@ Rules of this module:
    (None for a command without one).
 5. Cheap: a replay builds a few views per message. `View.from_pdu` is the reference (one
    `itemgetter` call and the dataclass's `__init__`); each view class gets, from `_view`, the
-   same function written out, which sets the slots directly as `codec._new_pdu` does (a frozen
+   same function written out, which sets the slots directly as `codec._new_pdu` does, and
+   hands anything unusual (another command, an empty body) to the reference. (A frozen
    dataclass's `__init__` goes through `object.__setattr__` once per field: a submit_sm view
-   cost a third of decoding the PDU that way) and hands anything unusual (another command, an
-   empty body) to the reference. tests/unit/test_views.py checks that both agree. Nothing is
-   built for a PDU nobody reads.
+   cost about as much as decoding the PDU that way, half as much written out.)
+   tests/unit/test_views.py checks that both agree. Nothing is built for a PDU nobody reads.
 
 Why views beside `Pdu` and not in its place: the session, the fast codec path and the store
 move PDUs by the million without reading their bodies (a deliver_sm is stored and forwarded
