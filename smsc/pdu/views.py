@@ -126,7 +126,7 @@ def _fast_from_pdu(cls: type[View], command: Command, names: tuple[str, ...],
     """`View.from_pdu` for `cls`, written out (rule 5): for a submit_sm,
         view = new(cls); set0(view, params['service_type']); ... set17(view, pdu.tlvs); return view
     where each setN is the slot's own setter. Another command or an empty body: the reference."""
-    namespace: dict[str, Any] = {"new": object.__new__, "command": command, "reference": View.from_pdu.__func__}
+    namespace: dict[str, Any] = {"new": object.__new__, "command": command, "reference": vars(View)["from_pdu"].__func__}
     lines = ["def from_pdu(cls, pdu):",
              "    params = pdu.params",
              "    if pdu.command is not command or not params:",
