@@ -34,6 +34,7 @@ from smsc.pdu.codec import Command, Pdu
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.smpptime import relative
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.pdu.views import SubmitSmResp
 from smsc.ratelimit import TokenBucket
 from smsc.session import SessionConfig, Unsendable
 from smsc.states import Role, is_bound
@@ -241,7 +242,7 @@ class OperatorPool:
         status = resp.command_status
         if status == CommandStatus.ESME_ROK and resp.command is Command.submit_sm_resp:
             self._pause = PAUSE_FIRST
-            self.engine.submitted(message, str(resp["message_id"]))
+            self.engine.submitted(message, SubmitSmResp.from_pdu(resp).message_id)
         elif status in THROTTLE_STATUSES:
             self.throttled += 1
             now = self.clock.seconds()

@@ -68,6 +68,7 @@ from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
 from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.pdu.views import QuerySmResp
 from smsc.timer import EarliestCall
 
 log = Logger(namespace="aggregator.delivery")
@@ -519,8 +520,9 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
             else:
                 self._expire(message, f"no receipt, and {message.operator_id} does not know it")
             return
+        answer = QuerySmResp.from_pdu(resp)
         try:
-            state = SmppMessageState(int(resp["message_state"]))  # type: ignore[call-overload]
+            state = SmppMessageState(answer.message_state)
         except ValueError:
             state = SmppMessageState.UNKNOWN
         stat = STATE_TO_STAT.get(state, "UNKNOWN")
@@ -530,7 +532,7 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
             return                                             # the receipt will come
         self._by_operator_id.pop((message.operator_id, message.operator_message_id or ""), None)
         self._receipt(message, Receipt(message_id=message.operator_message_id or "", stat=stat,
-                                       err=f"{int(resp['error_code']):03d}"),  # type: ignore[call-overload]
+                                       err=f"{answer.error_code:03d}"),
                       via="query_sm")
 
     def _query_failed(self, failure: object, message: Message, resend_if_unknown: bool) -> None:

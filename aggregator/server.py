@@ -49,6 +49,7 @@ from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.pdu.views import BIND_VIEWS, DeliverSm, QuerySm, SubmitSm
 from smsc.ratelimit import TokenBucket
 from smsc.session import Unsendable
 from smsc.states import can_receive_messages, is_bound
@@ -150,7 +151,8 @@ class AggregatorServer:
             # a second bind (§4.1: ESME_RALYBND), or the connection would count as several binds.
             conn.respond(pdu, CommandStatus.ESME_RALYBND)
             return
-        system_id = str(pdu["system_id"])
+        bind = BIND_VIEWS[pdu.command].from_pdu(pdu)
+        system_id = bind.system_id
         account = self.accounts.get(system_id)
         now = conn.clock.seconds()                  # real time, whatever --speed does to ours
         limited = self.failed_binds.refused(conn.peer_host, system_id, account is not None, now)
@@ -161,7 +163,7 @@ class AggregatorServer:
             return
         if account is None:
             status = CommandStatus.ESME_RINVSYSID
-        elif not account.password.matches(str(pdu["password"])):
+        elif not account.password.matches(bind.password):
             status = CommandStatus.ESME_RINVPASWD
         elif sum(1 for c in self.binds[system_id] if is_bound(c.state)) >= account.max_binds:
             status = CommandStatus.ESME_RBINDFAIL
@@ -199,9 +201,10 @@ class AggregatorServer:
             # than can wait in memory; the client tries again later.
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
+        sm = SubmitSm.from_pdu(pdu)
         validity = self.delivery.validity
         try:
-            asked = seconds_until(str(pdu["validity_period"]), now)
+            asked = seconds_until(sm.validity_period, now)
         except ValueError:
             conn.respond(pdu, CommandStatus.ESME_RINVEXPIRY)
             return
@@ -210,8 +213,8 @@ class AggregatorServer:
                 conn.respond(pdu, CommandStatus.ESME_RINVEXPIRY)
                 return
             validity = min(validity, asked)
-        destination = str(pdu["destination_addr"])
-        dest_ton = int(pdu["dest_addr_ton"])  # type: ignore[call-overload]
+        destination = sm.destination_addr
+        dest_ton = sm.dest_addr_ton
         try:
             route = self.router.route(destination, dest_ton)
         except RoutingError as error:
@@ -219,12 +222,12 @@ class AggregatorServer:
                      destination=destination, why=str(error))
             conn.respond(pdu, CommandStatus.ESME_RINVDSTADR)
             return
-        payload = pdu.tlv(Tag.message_payload)
-        data_coding = int(pdu["data_coding"])  # type: ignore[call-overload]
-        short_message = bytes(pdu["short_message"])  # type: ignore[arg-type]
-        bad = check_message(data_coding, int(pdu["esm_class"]), short_message,  # type: ignore[call-overload]
+        payload = sm.tlv(Tag.message_payload)
+        data_coding = sm.data_coding
+        short_message = sm.short_message
+        bad = check_message(data_coding, sm.esm_class, short_message,
                             None if payload is None else payload.value,
-                            sum(4 + len(tlv.value) for tlv in pdu.tlvs) if pdu.tlvs else 0, OPERATOR_LINK_MAX_PDU)
+                            sum(4 + len(tlv.value) for tlv in sm.tlvs) if sm.tlvs else 0, OPERATOR_LINK_MAX_PDU)
         if bad is not None:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=bad.reason)
@@ -237,13 +240,13 @@ class AggregatorServer:
             conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
             return
         message = Message(
-            id=f"{next(self._numbers):016x}", account=account, source_addr=str(pdu["source_addr"]),
-            source_addr_ton=int(pdu["source_addr_ton"]), destination_addr=destination,  # type: ignore[call-overload]
+            id=f"{next(self._numbers):016x}", account=account, source_addr=sm.source_addr,
+            source_addr_ton=sm.source_addr_ton, destination_addr=destination,
             dest_addr_ton=dest_ton, msisdn=route.msisdn, operator_id=route.operator_id,
-            registered_delivery=int(pdu["registered_delivery"]),  # type: ignore[call-overload]
-            data_coding=data_coding, esm_class=int(pdu["esm_class"]),  # type: ignore[call-overload]
+            registered_delivery=sm.registered_delivery,
+            data_coding=data_coding, esm_class=sm.esm_class,
             short_message=short_message, accepted_at=now,
-            deadline=now + validity, tlvs=pdu.tlvs)
+            deadline=now + validity, tlvs=sm.tlvs)
         if self.trace:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
@@ -261,7 +264,7 @@ class AggregatorServer:
     def _query_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         """Answer from the store, for the client's own messages only (§4.8)."""
         try:
-            record = self.store.message(str(pdu["message_id"]))
+            record = self.store.message(QuerySm.from_pdu(pdu).message_id)
         except StoreUnavailable as error:
             log.warn("query_sm from {account} not answered from the store: {error}", account=conn.system_id,
                      error=str(error))
@@ -283,18 +286,18 @@ class AggregatorServer:
         self._owe(message.account, "receipt", message.id, pdu)
 
     def deliver_mo(self, operator_id: str, pdu: Pdu) -> None:
-        destination = str(pdu["destination_addr"])
+        mo = DeliverSm.from_pdu(pdu)
+        destination = mo.destination_addr
         account = self.short_codes.get(destination.lstrip("+"))
         now = self.clock.seconds()
-        self.store.add_mo(MoRecord(operator_id, str(pdu["source_addr"]), destination,
-                                   bytes(pdu["short_message"]), int(pdu["data_coding"]),  # type: ignore[arg-type, call-overload]
+        self.store.add_mo(MoRecord(operator_id, mo.source_addr, destination, mo.short_message, mo.data_coding,
                                    account, now))
         if account is None:
             log.warn("MO from {op} to {destination}: no account owns that number; kept in the store only",
                      op=operator_id, destination=destination)
             return
-        log.info("MO from {source} to {destination} for {account} ({text_len} octets)", source=pdu["source_addr"],
-                 destination=destination, account=account, text_len=len(bytes(pdu["short_message"])))  # type: ignore[arg-type]
+        log.info("MO from {source} to {destination} for {account} ({text_len} octets)", source=mo.source_addr,
+                 destination=destination, account=account, text_len=len(mo.short_message))
         self._owe(account, "mo", None, pdu)
 
     def _owe(self, account: str, kind: str, message_id: str | None, pdu: Pdu) -> None:

@@ -51,6 +51,7 @@ from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
+from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSm
 from smsc.states import can_receive_messages
 
 log = Logger(namespace="smsc.operator")
@@ -279,11 +280,12 @@ class OperatorSmsc:
         if conn.system_id is not None or conn in self.binds:
             conn.respond(pdu, CommandStatus.ESME_RALYBND)    # a second bind pipelined behind the first
             return
+        bind = BIND_VIEWS[pdu.command].from_pdu(pdu)
         if self.outage is OutageMode.REFUSE_BINDS:
             status = CommandStatus.ESME_RBINDFAIL
-        elif pdu["system_id"] != profile.system_id:
+        elif bind.system_id != profile.system_id:
             status = CommandStatus.ESME_RINVSYSID
-        elif pdu["password"] != profile.password:
+        elif bind.password != profile.password:
             status = CommandStatus.ESME_RINVPASWD
         elif len(self.binds) >= profile.behaviour.max_binds:
             status = CommandStatus.ESME_RBINDFAIL
@@ -291,7 +293,7 @@ class OperatorSmsc:
             status = CommandStatus.ESME_ROK
         if status:
             log.info("{op}: bind refused for {system_id}: {status}", op=profile.id,
-                     system_id=pdu["system_id"], status=status.name)
+                     system_id=bind.system_id, status=status.name)
             conn.respond(pdu, status)
             return
         conn.system_id = profile.system_id
@@ -308,8 +310,9 @@ class OperatorSmsc:
         if refusal is not None:
             self._refuse(conn, pdu, refusal)
             return
+        sm = SubmitSm.from_pdu(pdu)
         try:
-            validity = seconds_until(str(pdu["validity_period"]), now)
+            validity = seconds_until(sm.validity_period, now)
         except ValueError:
             validity = -1.0
         if validity is None:
@@ -317,19 +320,19 @@ class OperatorSmsc:
         if validity <= 0:
             self._refuse(conn, pdu, CommandStatus.ESME_RINVEXPIRY)
             return
-        msisdn = normalise(str(pdu["destination_addr"]), _int(pdu, "dest_addr_ton"), behaviour.country_code)
+        msisdn = normalise(sm.destination_addr, sm.dest_addr_ton, behaviour.country_code)
         subscriber = self.book.lookup(msisdn)
         before = 0
         if subscriber.rule is not None:
             before = self._submits_to.get(msisdn, 0)
             self._submits_to[msisdn] = before + 1
-        facts = SubmitFacts(msisdn, str(pdu["source_addr"]), _int(pdu, "source_addr_ton"), validity, before)
+        facts = SubmitFacts(msisdn, sm.source_addr, sm.source_addr_ton, validity, before)
         decision = decide(facts, subscriber, behaviour, self.rng)
         if decision.respond_after > 0:
             self._unanswered[conn] = self._unanswered.get(conn, 0) + 1
-            self._later(decision.respond_after, self._answer, conn, pdu, msisdn, decision, True)
+            self._later(decision.respond_after, self._answer, conn, pdu, sm, msisdn, decision, True)
         else:
-            self._answer(conn, pdu, msisdn, decision, False)
+            self._answer(conn, pdu, sm, msisdn, decision, False)
 
     def _refuse(self, conn: SmppConnection, pdu: Pdu, refusal: Refusal | CommandStatus) -> None:
         status = refusal.status if isinstance(refusal, Refusal) else refusal
@@ -342,7 +345,8 @@ class OperatorSmsc:
                       reason=reason)
         conn.respond(pdu, status)
 
-    def _answer(self, conn: SmppConnection, pdu: Pdu, msisdn: str, decision: Decision, slow: bool) -> None:
+    def _answer(self, conn: SmppConnection, pdu: Pdu, sm: SubmitSm, msisdn: str, decision: Decision,
+                slow: bool) -> None:
         if slow and conn in self._unanswered:
             self._unanswered[conn] -= 1
         if conn not in self.connections or self.outage is OutageMode.SILENT:
@@ -357,11 +361,11 @@ class OperatorSmsc:
         message_id = f"{self.profile.message_id_prefix}{self._counter:010d}"
         now = self.clock.seconds()
         message = _Message(
-            message_id=message_id, system_id=conn.system_id or "", source_addr=str(pdu["source_addr"]),
-            source_addr_ton=_int(pdu, "source_addr_ton"), source_addr_npi=_int(pdu, "source_addr_npi"),
-            destination_addr=str(pdu["destination_addr"]), dest_addr_ton=_int(pdu, "dest_addr_ton"),
-            msisdn=msisdn, text_head=_bytes(pdu, "short_message")[:20], submitted_at=now,
-            receipt_wanted=_int(pdu, "registered_delivery") & 0x03, fate=decision)
+            message_id=message_id, system_id=conn.system_id or "", source_addr=sm.source_addr,
+            source_addr_ton=sm.source_addr_ton, source_addr_npi=sm.source_addr_npi,
+            destination_addr=sm.destination_addr, dest_addr_ton=sm.dest_addr_ton,
+            msisdn=msisdn, text_head=sm.short_message[:20], submitted_at=now,
+            receipt_wanted=sm.registered_delivery & 0x03, fate=decision)
         self.messages[message_id] = message
         self.submitted += 1
         conn.respond(pdu, message_id=message_id)        # rule 1: the resp first...
@@ -372,7 +376,7 @@ class OperatorSmsc:
 
     def _query(self, conn: SmppConnection, pdu: Pdu) -> None:
         """query_sm (§4.8): what this SMSC knows; ESME_RQUERYFAIL for an id it never gave."""
-        message = self.messages.get(str(pdu["message_id"]))
+        message = self.messages.get(QuerySm.from_pdu(pdu).message_id)
         if message is None:
             conn.respond(pdu, CommandStatus.ESME_RQUERYFAIL)
             return
@@ -647,12 +651,3 @@ def _shown(value: str, limit: int = 24) -> str:
         return repr(value)
     return f"{value[:limit]!r}... ({len(value)} characters)"
 
-
-def _int(pdu: Pdu, name: str) -> int:
-    value = pdu[name]
-    return value if isinstance(value, int) else 0
-
-
-def _bytes(pdu: Pdu, name: str) -> bytes:
-    value = pdu[name]
-    return value if isinstance(value, bytes) else b""

@@ -25,6 +25,10 @@ every PDU `smpp.pdu` handles, and `smsc/pdu/status.py` is checked against its st
 the million (submit_sm, deliver_sm, their responses, enquire_link); `_decode_general` and
 `_encode_general`, driven by LAYOUTS, handle everything else and stay the reference the fast
 path is tested against (`tests/unit/test_codec_fast.py`). See "fast path" below.
+
+`params` is the codec's own, untyped shape (a Mapping of `Value`). Code that decides on a
+body reads it through the typed views of `smsc/pdu/views.py` (`SubmitSm.from_pdu(pdu)`),
+not `pdu["name"]` and a cast.
 """
 
 from __future__ import annotations
