@@ -26,6 +26,9 @@ keeps every transition, in call order.
 Time is passed in as float seconds (the reactor's clock); ``aggregator.clock.iso`` adds a
 readable ``*_iso`` column next to every timestamp so the database can be inspected with the
 plain ``sqlite3`` CLI.
+
+A table's columns are declared once, as the fields of its record dataclass: the schema, the
+INSERT statements and their parameters, and the records read back all derive from them.
 """
 
 from __future__ import annotations
@@ -760,7 +763,9 @@ class Store:
 
     def pending_deliveries(self) -> list[DeliveryRecord]:
         """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""
-        rows = self._query(f"SELECT {_columns_of(DeliveryRecord)} FROM deliveries WHERE delivered_at IS NULL ORDER BY id")
+        rows = self._query(
+            f"SELECT {_columns_of(DeliveryRecord)} FROM deliveries WHERE delivered_at IS NULL ORDER BY id"
+        )
         return [_from_row(DeliveryRecord, _DELIVERY_CODEC, {}, r) for r in rows]
 
     def deliveries(self, account: str | None = None) -> list[tuple[DeliveryRecord, float | None]]:
