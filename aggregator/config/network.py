@@ -151,20 +151,19 @@ class NetworkReader:
     # -- sections --------------------------------------------------------
 
     # Each section is declared once, by a Fields table below (key -> how its value is read,
-    # in the order messages list the keys); types and defaults are the dataclasses' in
-    # aggregator.config.model.
+    # in reading order); types and defaults are the dataclasses' in aggregator.config.model.
 
     def document(self, root: Node | None) -> NetworkConfig | None:
         r = self.r
         b = self.behaviour
         spec = Fields(NetworkConfig, {
-            "operators": self.operators,
-            "accounts": self.accounts,
             "listen": self.listen,
             "control": self.control,
             "seed": partial(r.integer, minimum=0),
             "delivery": self.delivery,
-            "routing": self.routing,
+            "operators": self.operators,
+            "accounts": self.accounts,
+            "routing": self.routing,  # after operators: it names them
             "test_numbers": b.numbers,
             "limits": self.limits,
         }, required=("operators", "accounts"))
@@ -206,7 +205,8 @@ class NetworkReader:
         if self.r.is_null(node):
             self.r.expected(node, path, "{rate: R, burst: B}")
             return None
-        return self.behaviour.throughput(node, path)  # type: ignore[return-value]
+        value = self.behaviour.throughput(node, path)
+        return None if value is NULL else value
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
         spec = Fields(ControlConfig, {

@@ -149,9 +149,10 @@ Read = Callable[[Node, str], Any]
 class Fields(Generic[T]):
     """The one declaration of a YAML mapping read into the dataclass ``cls``.
 
-    ``keys`` lists every key the mapping takes, in the order messages list them, each with the
+    ``keys`` lists every key the mapping takes, in the order they are read, each with the
     function that reads its value; ``None`` means the caller reads that key itself (it depends
-    on another key, or on state).  A key sets the field of the same name unless ``rename``
+    on another key, or on state).  Messages list the required keys first, then the others,
+    each in this order.  A key sets the field of the same name unless ``rename``
     says otherwise.  A key is required when its field has no default, unless ``required``
     names the required keys itself.  An absent key leaves the field's default: defaults live
     in the dataclass only.  A value read as :data:`NULL` sets the field to None.
