@@ -250,8 +250,7 @@ class OperatorPool:
                 log.debug("{op}: {status}, pausing {pause} s", op=self.operator.id,
                           status=status_name(status), pause=self._pause)
                 self._pause = min(PAUSE_MAX, self._pause * 2)
-            message.attempts -= 1                           # not a failed attempt: try again
-            if self.engine.requeue(message):
+            if self.engine.throttled(message):              # not a failed attempt: try again
                 self.queue.appendleft(message)
         else:
             self.engine.refused(message, status or CommandStatus.ESME_RSYSERR)

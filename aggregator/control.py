@@ -21,9 +21,9 @@ reference. Rules of this module (issue 10), checked in this order:
 5. A body must be `application/json` (415 otherwise): a browser cannot send that cross-site
    without a CORS preflight, which this API never answers. POST /mo always has one.
 6. Client input never gets a 500: bad JSON or fields get 400 with `{"error": ..., "field":
-   ...}` naming the field. The MO itself is checked by `OperatorSmsc.inject_mo` (what SMPP
-   can carry), whose refusal becomes that 400. A 500 means a bug: it is logged with its
-   traceback and answered without details.
+   ...}` naming the field. The MO itself is checked by `Harness.inject_mo` (an operator must
+   serve "from") and `OperatorSmsc.inject_mo` (what SMPP can carry), whose refusals become
+   that 400. A 500 means a bug: it is logged with its traceback and answered without details.
 """
 
 from __future__ import annotations
@@ -233,11 +233,9 @@ class ControlApi(resource.Resource):
             return _error(400, "from: expected the subscriber's number: 1 to 20 digits, with a '+' first for "
                                f"E.164, got {_shown(source)}", "from")
         try:
-            route = self.harness.server.router.route(source, 1 if source.startswith("+") else 0)
+            route = self.harness.inject_mo(source, destination, text)
         except RoutingError as error:
             return _error(400, f"from: {error}", "from")
-        try:
-            self.harness.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
         except MoRefused as refused:
             field = _ARGUMENT_FIELD.get(refused.argument, refused.argument)
             return _error(400, f"{field}: {refused.reason}", field)

@@ -1,16 +1,41 @@
 """The delivery engine: every accepted MT reaches exactly one final state, and nothing is lost.
 
-Life of a message (its `phase` in memory, its `state` in the store):
+Life of a message (its `phase` in memory, its `state` in the store). Every legal move is a
+row of `MOVES`, and `DeliveryEngine._move` is the only code that changes a phase; it keeps
+the counters (`attempts`, the account's messages not yet submitted) with it. A move that
+the table lacks is a bug of ours (`IllegalMove`), except from FINAL: whatever comes for a
+message once it is final (a late response, a retry due after the expiry) is ignored. The
+table, as `transition_diagram()` draws it (a test checks that this is it):
 
-    QUEUED --(pool sends submit_sm)--> IN_FLIGHT --(submit_sm_resp OK)--> SUBMITTED --(receipt)--> FINAL
-      ^                                   |                                  |
-      |   no response / connection drop   |  temporary refusal               |  temporary receipt error
-      +-----------------------------------+  (ESME_RSYSERR, ESME_RX_T_APPN)   |  (err in the operator's
-      |                                      or temporary receipt error       |   temporary_errors)
-      +-- WAITING (backoff: retry_initial * retry_factor^n, at most retry_max) <+
+    from       event                 to         attempts
+    NEW        accepted              QUEUED
+    NEW        resumed_submitted     SUBMITTED
+    QUEUED     handed_over           QUEUED
+    QUEUED     sent                  IN_FLIGHT  +1
+    QUEUED     expired               FINAL
+    IN_FLIGHT  operator_accepted     SUBMITTED
+    IN_FLIGHT  throttled             QUEUED     -1
+    IN_FLIGHT  unanswered            QUEUED
+    IN_FLIGHT  refused_temporarily   WAITING
+    IN_FLIGHT  refused               FINAL
+    IN_FLIGHT  unsendable            FINAL      -1
+    WAITING    retry_due             QUEUED
+    WAITING    expired               FINAL
+    SUBMITTED  temporary_error       WAITING
+    SUBMITTED  unknown_to_operator   QUEUED
+    SUBMITTED  final_outcome         FINAL
+    SUBMITTED  expired               FINAL
 
-Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) are handled by the operator pool, which
-puts the message back at the head of its queue and slows down (aggregator/connectors.py).
+- handed_over: the message goes to its operator pool's queue (`send`, `resume`); every move
+  to QUEUED does so too, or expires the message if its validity has ended meanwhile.
+- sent / throttled / unsendable: the pool sends the submit_sm; the operator answers
+  ESME_RTHROTTLED or ESME_RMSGQFUL (the pool puts it back at the head of its queue and slows
+  down, aggregator/connectors.py: not an attempt); the pool could not even build it (nothing
+  was sent). unanswered: no submit_sm_resp (timeout, dropped connection).
+- refused_temporarily (ESME_RSYSERR, ESME_RX_T_APPN) and temporary_error (a receipt or a
+  query_sm answer with an err in the operator's temporary_errors) wait in WAITING, backing off
+  retry_initial * retry_factor^n, at most retry_max, then retry_due.
+- unknown_to_operator: after a restart, the operator does not know a SUBMITTED message.
 
 R9 validity: a message is valid `validity` seconds (24 h by default) from acceptance, or
 less when the client's validity_period says so. When the validity ends:
@@ -32,7 +57,7 @@ from __future__ import annotations
 import enum
 import heapq
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Generic, Mapping, Protocol, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -40,7 +65,6 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc import trace
 from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
@@ -61,12 +85,84 @@ RECEIPT_STATE: dict[str, MessageState] = {
 }
 
 
+class IllegalMove(Exception):
+    """The engine tried a move its table does not allow: a bug of ours, not traffic."""
+
+
 class Phase(enum.Enum):
-    QUEUED = "queued"            # waiting in its operator pool's queue
+    # Compared by identity and hashed so too (Enum's own __hash__ is Python code; the table
+    # is read on every move), as smsc.states.SessionState.
+    __hash__ = object.__hash__
+
+    NEW = "new"                  # built, not yet taken in by the engine
+    QUEUED = "queued"            # accepted, waiting in (or for) its operator pool's queue
     WAITING = "waiting"          # waiting for a retry time
     IN_FLIGHT = "in_flight"      # submit_sm sent, no response yet
     SUBMITTED = "submitted"      # the operator accepted it; waiting for its receipt
     FINAL = "final"
+
+
+class Event(enum.Enum):
+    """What happened to a message (the module docstring says when each comes)."""
+    __hash__ = object.__hash__
+
+    ACCEPTED = "accepted"
+    RESUMED_SUBMITTED = "resumed_submitted"
+    HANDED_OVER = "handed_over"
+    SENT = "sent"
+    EXPIRED = "expired"
+    OPERATOR_ACCEPTED = "operator_accepted"
+    THROTTLED = "throttled"
+    UNANSWERED = "unanswered"
+    REFUSED_TEMPORARILY = "refused_temporarily"
+    REFUSED = "refused"
+    UNSENDABLE = "unsendable"
+    RETRY_DUE = "retry_due"
+    TEMPORARY_ERROR = "temporary_error"
+    UNKNOWN_TO_OPERATOR = "unknown_to_operator"
+    FINAL_OUTCOME = "final_outcome"
+
+
+P, E = Phase, Event
+# phase -> event -> (phase after, change of `attempts`). A missing key is an illegal move.
+MOVES: dict[Phase, dict[Event, tuple[Phase, int]]] = {
+    P.NEW: {E.ACCEPTED: (P.QUEUED, 0), E.RESUMED_SUBMITTED: (P.SUBMITTED, 0)},
+    P.QUEUED: {E.HANDED_OVER: (P.QUEUED, 0), E.SENT: (P.IN_FLIGHT, +1), E.EXPIRED: (P.FINAL, 0)},
+    P.IN_FLIGHT: {
+        E.OPERATOR_ACCEPTED: (P.SUBMITTED, 0),
+        E.THROTTLED: (P.QUEUED, -1),             # the operator said "slower": not an attempt
+        E.UNANSWERED: (P.QUEUED, 0),
+        E.REFUSED_TEMPORARILY: (P.WAITING, 0),
+        E.REFUSED: (P.FINAL, 0),
+        E.UNSENDABLE: (P.FINAL, -1),             # nothing was sent
+    },
+    P.WAITING: {E.RETRY_DUE: (P.QUEUED, 0), E.EXPIRED: (P.FINAL, 0)},
+    P.SUBMITTED: {
+        E.TEMPORARY_ERROR: (P.WAITING, 0),
+        E.UNKNOWN_TO_OPERATOR: (P.QUEUED, 0),
+        E.FINAL_OUTCOME: (P.FINAL, 0),
+        E.EXPIRED: (P.FINAL, 0),
+    },
+    P.FINAL: {},                                 # every event ignored (see the module docstring)
+}
+START = P.NEW
+# The phases an account's max_pending counts: taken in, not yet accepted by an operator.
+NOT_YET_SUBMITTED = frozenset({P.QUEUED, P.WAITING, P.IN_FLIGHT})
+# (phase, event) -> (phase after, attempts change, not-yet-submitted change), read by _move.
+_STEPS: dict[Phase, dict[Event, tuple[Phase, int, int]]] = {
+    phase: {event: (to, attempts, (to in NOT_YET_SUBMITTED) - (phase in NOT_YET_SUBMITTED))
+            for event, (to, attempts) in row.items()}
+    for phase, row in MOVES.items()}
+
+
+def transition_diagram(indent: str = "    ") -> str:
+    """The table as the module docstring shows it."""
+    lines = [f"{indent}{'from':<11}{'event':<22}{'to':<11}attempts"]
+    for phase, row in MOVES.items():
+        for event, (to, attempts) in row.items():
+            lines.append(f"{indent}{phase.name:<11}{event.value:<22}{to.name:<11}"
+                         f"{f'{attempts:+d}' if attempts else ''}".rstrip())
+    return "\n".join(lines)
 
 
 @dataclass(slots=True, eq=False)
@@ -91,7 +187,7 @@ class Message:
     tlvs: tuple[Tlv, ...] = ()              # the client's optional parameters, forwarded as-is
     operator_message_id: str | None = None
     attempts: int = 0
-    phase: Phase = Phase.QUEUED
+    phase: Phase = Phase.NEW                 # written by DeliveryEngine._move only
 
     @property
     def text_head(self) -> str:
@@ -173,20 +269,38 @@ class Timers:
         self._heap.clear()
 
 
-class DeliveryEngine:
+OutboxT = TypeVar("OutboxT", bound=Outbox)
+ClientsT = TypeVar("ClientsT", bound=ClientSink)
+
+
+class DeliveryEngine(Generic[OutboxT, ClientsT]):
+    """The engine and its collaborators call each other: the operator pools (its outboxes)
+    report submits and receipts to it, the client server (its client sink) hands it messages.
+    So the engine builds them, as a Twisted Factory builds its protocols: `outboxes(engine)`
+    returns the operator pools by operator id, `clients(engine)` the client sink (none: no
+    client gets receipts or MOs). Nothing is attached after construction.
+
+    `trace` turns on one debug log line per final state. ``twisted.logger`` filters an event
+    only after building and publishing it (microseconds each), which at thousands of messages
+    a second costs a tenth of a replay, so per-message lines are not even built without it
+    (`smsc-harness serve --log-level debug` sets it)."""
+
     def __init__(self, store: Store, clock: IReactorTime, config: DeliveryConfig,
-                 temporary_errors: dict[str, frozenset[str]] | None = None) -> None:
+                 outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
+                 clients: Callable[[DeliveryEngine[OutboxT, ClientsT]], ClientsT] | None = None,
+                 temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.config = config
         self.temporary_errors = temporary_errors or {}
-        self.outboxes: dict[str, Outbox] = {}
-        self.clients: ClientSink | None = None
+        self.trace = trace
         self.live: dict[str, Message] = {}
         self.timers = Timers(clock)
         self._by_operator_id: dict[tuple[str, str], Message] = {}
         self._early_receipts: dict[tuple[str, str], Receipt] = {}
         self._not_yet_submitted: dict[str, int] = {}        # per account: QUEUED/WAITING/IN_FLIGHT
+        self.outboxes: dict[str, OutboxT] = dict(outboxes(self))
+        self.clients: ClientsT | None = None if clients is None else clients(self)
 
     def waiting_count(self, account: str) -> int:
         """Messages of this account not yet accepted by an operator (max_pending)."""
@@ -203,12 +317,13 @@ class DeliveryEngine:
         self.store.set_state(message.id, MessageState.ACCEPTED, message.accepted_at,
                              f"from {message.account}, routed to {message.operator_id}")
         self._track(message)
+        self._move(message, Event.ACCEPTED)
         if send:
-            self._queue(message)
+            self._queue(message, Event.HANDED_OVER)
 
     def send(self, message: Message) -> None:
         """Send on a message recorded with ``accept(message, send=False)``."""
-        self._queue(message)
+        self._queue(message, Event.HANDED_OVER)
 
     def resume(self) -> int:
         """Take up every unfinished message of the store (after a restart). Returns how many."""
@@ -217,57 +332,70 @@ class DeliveryEngine:
             message = Message.from_record(record)
             self._track(message)
             if record.state is MessageState.SUBMITTED and message.operator_message_id:
-                message.phase = Phase.SUBMITTED
-                self._not_yet_submitted[message.account] -= 1
+                self._move(message, Event.RESUMED_SUBMITTED)
                 self._by_operator_id[(message.operator_id, message.operator_message_id)] = message
                 self._ask_operator(message, resend_if_unknown=True)
             else:
-                self._queue(message)
+                self._move(message, Event.ACCEPTED)
+                self._queue(message, Event.HANDED_OVER)
         if records:
             log.info("resumed {n} unfinished message(s)", n=len(records))
         return len(records)
 
     def _track(self, message: Message) -> None:
         self.live[message.id] = message
-        self._not_yet_submitted[message.account] = self._not_yet_submitted.get(message.account, 0) + 1
         self.timers.at(message.deadline, lambda: self._validity_ended(message))
 
-    def _queue(self, message: Message, front: bool = False) -> None:
-        if message.phase is Phase.FINAL:
-            return
+    def _move(self, message: Message, event: Event) -> bool:
+        """The one place a phase changes (the `MOVES` table), with the counters that follow
+        it. False, and nothing changed, for a message already FINAL; raises IllegalMove for a
+        move the table lacks."""
+        phase = message.phase
+        step = _STEPS[phase].get(event)
+        if step is None:
+            if phase is Phase.FINAL:
+                return False
+            raise IllegalMove(f"{message.id}: {event.value} in phase {phase.name}")
+        message.phase, attempts, not_yet_submitted = step
+        if attempts:
+            message.attempts += attempts
+        if not_yet_submitted:
+            counts = self._not_yet_submitted
+            counts[message.account] = counts.get(message.account, 0) + not_yet_submitted
+        return True
+
+    def _queue(self, message: Message, event: Event, front: bool = False) -> None:
+        """Move it to QUEUED (unless it is final by now) and on to its operator pool."""
+        if self._move(message, event):
+            self._enqueue(message, front)
+
+    def _enqueue(self, message: Message, front: bool) -> None:
         if self.clock.seconds() >= message.deadline:
             self._expire(message, "validity ended before it could be sent")
             return
-        message.phase = Phase.QUEUED
         self.outboxes[message.operator_id].enqueue(message, front)
 
     # --- from the operator pools -----------------------------------------------------------
 
     def sending(self, message: Message) -> bool:
         """The pool is about to send it: False if it went final meanwhile (skip it)."""
-        if message.phase is Phase.FINAL:
-            return False
-        message.phase = Phase.IN_FLIGHT
-        message.attempts += 1
-        return True
+        return self._move(message, Event.SENT)
 
-    def requeue(self, message: Message) -> bool:
-        """The pool puts a throttled message back at the head of its queue: still worth it?"""
-        if message.phase is Phase.FINAL:
+    def throttled(self, message: Message) -> bool:
+        """The operator throttled it (not an attempt): True if the pool should put it back
+        at the head of its queue, False if it went final meanwhile or its validity ended."""
+        if not self._move(message, Event.THROTTLED):
             return False
         if self.clock.seconds() >= message.deadline:
             self._expire(message, "validity ended while the operator throttled us")
             return False
-        message.phase = Phase.QUEUED
         return True
 
     def submitted(self, message: Message, operator_message_id: str) -> None:
-        if message.phase is Phase.FINAL:
+        if not self._move(message, Event.OPERATOR_ACCEPTED):
             return
         now = self.clock.seconds()
         message.operator_message_id = operator_message_id
-        message.phase = Phase.SUBMITTED
-        self._not_yet_submitted[message.account] -= 1
         key = (message.operator_id, operator_message_id)
         self.store.set_state(message.id, MessageState.SUBMITTED, now,
                              f"{message.operator_id} accepted as {operator_message_id} (attempt {message.attempts})",
@@ -281,28 +409,26 @@ class DeliveryEngine:
 
     def refused(self, message: Message, status: int) -> None:
         """The operator answered submit_sm with an error the pool does not handle itself."""
-        if message.phase is Phase.FINAL:
-            return
         if status in RETRYABLE_SUBMIT_STATUSES:
-            self._retry(message, f"{message.operator_id} answered {status_name(status)}")
+            self._retry(message, Event.REFUSED_TEMPORARILY, f"{message.operator_id} answered {status_name(status)}")
             return
-        self._final(message, MessageState.REJECTED, "REJECTD", f"{status & 0xFF:03d}",
+        self._final(message, Event.REFUSED, MessageState.REJECTED, "REJECTD", f"{status & 0xFF:03d}",
                     f"{message.operator_id} refused: {status_name(status)}", error_code=status)
 
     def unsendable(self, message: Message, why: str) -> None:
         """The pool could not even build the submit_sm (a value out of range, larger than the
         link's maximum): the message alone ends, REJECTD, with why in its history."""
         log.error("{id} to {op} cannot be sent: {why}; rejected", id=message.id, op=message.operator_id, why=why)
-        message.attempts -= 1                              # nothing was sent
-        self._final(message, MessageState.REJECTED, "REJECTD", f"{CommandStatus.ESME_RSYSERR:03d}",
+        self._final(message, Event.UNSENDABLE, MessageState.REJECTED, "REJECTD",
+                    f"{CommandStatus.ESME_RSYSERR:03d}",
                     f"could not be sent to {message.operator_id}: {why}", error_code=CommandStatus.ESME_RSYSERR)
 
     def unanswered(self, message: Message, why: str) -> None:
         """No submit_sm_resp (timeout or dropped connection): send it again."""
-        if message.phase is Phase.FINAL:
+        if not self._move(message, Event.UNANSWERED):
             return
         log.info("{id} to {op}: {why}; sending again", id=message.id, op=message.operator_id, why=why)
-        self._queue(message, front=True)
+        self._enqueue(message, front=True)
 
     def operator_receipt(self, operator_id: str, receipt: Receipt) -> None:
         key = (operator_id, receipt.message_id)
@@ -334,21 +460,22 @@ class DeliveryEngine:
             return
         if state is MessageState.UNDELIVERABLE and receipt.err in self.temporary_errors.get(
                 message.operator_id, frozenset()):
-            self._not_yet_submitted[message.account] += 1
-            self._retry(message, f"{message.operator_id} {via} UNDELIV err:{receipt.err} (temporary)")
+            self._retry(message, Event.TEMPORARY_ERROR,
+                        f"{message.operator_id} {via} UNDELIV err:{receipt.err} (temporary)")
             return
         err = int(receipt.err) if receipt.err.isdigit() else None
-        self._final(message, state, receipt.stat, receipt.err,
+        self._final(message, Event.FINAL_OUTCOME, state, receipt.stat, receipt.err,
                     f"{message.operator_id} {via} {receipt.stat} err:{receipt.err}",
                     error_code=err, done_date=receipt.done_date, sub=receipt.sub, dlvrd=receipt.dlvrd)
 
-    def _retry(self, message: Message, why: str) -> None:
+    def _retry(self, message: Message, event: Event, why: str) -> None:
+        if not self._move(message, event):               # to WAITING
+            return
         now = self.clock.seconds()
         cfg = self.config
         # The exponent is capped: past a few dozen attempts retry_max rules anyway, and a float
         # power overflows near 2**1024 (a week of validity can make a thousand attempts).
         delay = min(cfg.retry_max, cfg.retry_initial * cfg.retry_factor ** min(64, max(0, message.attempts - 1)))
-        message.phase = Phase.WAITING
         if now >= message.deadline:                            # _validity_ended has been: end it now
             self._expire(message, f"{why}, after the validity end")
             return
@@ -358,7 +485,7 @@ class DeliveryEngine:
             return                                             # _validity_ended, still to come, expires it
         self.store.set_state(message.id, MessageState.ACCEPTED, now, f"{why}; retry in {delay:g} s",
                              attempts=message.attempts)
-        self.timers.at(now + delay, lambda: self._queue(message, front=True))
+        self.timers.at(now + delay, lambda: self._queue(message, Event.RETRY_DUE, front=True))
 
     def _validity_ended(self, message: Message) -> None:
         phase = message.phase
@@ -385,10 +512,10 @@ class DeliveryEngine:
         if resp.command_status != CommandStatus.ESME_ROK:
             if resend_if_unknown and self.clock.seconds() < message.deadline:
                 self._by_operator_id.pop((message.operator_id, message.operator_message_id or ""), None)
-                self._not_yet_submitted[message.account] += 1
+                self._move(message, Event.UNKNOWN_TO_OPERATOR)
                 self.store.set_state(message.id, MessageState.ACCEPTED, self.clock.seconds(),
                                      f"{message.operator_id} does not know {message.operator_message_id}: sending again")
-                self._queue(message, front=True)
+                self._enqueue(message, front=True)
             else:
                 self._expire(message, f"no receipt, and {message.operator_id} does not know it")
             return
@@ -416,22 +543,19 @@ class DeliveryEngine:
                            lambda: self._ask_operator(message, resend_if_unknown))
 
     def _expire(self, message: Message, why: str) -> None:
-        self._final(message, MessageState.EXPIRED, "EXPIRED", "000", why)
+        self._final(message, Event.EXPIRED, MessageState.EXPIRED, "EXPIRED", "000", why)
 
-    def _final(self, message: Message, state: MessageState, stat: str, err: str, detail: str, *,
+    def _final(self, message: Message, event: Event, state: MessageState, stat: str, err: str, detail: str, *,
                error_code: int | None = None, done_date: str = "", sub: str = "001", dlvrd: str = "") -> None:
-        if message.phase is Phase.FINAL:
+        if not self._move(message, event):
             return
         now = self.clock.seconds()
-        if message.phase is not Phase.SUBMITTED:
-            self._not_yet_submitted[message.account] -= 1
-        message.phase = Phase.FINAL
         del self.live[message.id]
         if message.operator_message_id is not None:
             self._by_operator_id.pop((message.operator_id, message.operator_message_id), None)
         self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
                              attempts=message.attempts)
-        if trace.ON:
+        if self.trace:
             log.debug("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
         success = state is MessageState.DELIVERED
         if self.clients is not None and message.wants_receipt(success):

@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsConfig
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
-from aggregator.routing import Router
+from aggregator.routing import TON_UNKNOWN, Route, Router
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
@@ -81,7 +81,7 @@ def operator_profile(op: OperatorConfig) -> OperatorProfile:
 class Harness:
     config: NetworkConfig
     store: Store
-    engine: DeliveryEngine
+    engine: DeliveryEngine[OperatorPool, AggregatorServer]
     server: AggregatorServer
     operators: dict[str, OperatorSmsc]
     pools: dict[str, OperatorPool]
@@ -94,6 +94,22 @@ class Harness:
     def connectors_bound(self) -> defer.Deferred[list[object]]:
         """Fires once every operator pool has at least one bind up."""
         return defer.gatherResults([pool.first_bind for pool in self.pools.values()])
+
+    def inject_mo(self, source: str, destination: str, text: str) -> Route:
+        """The subscriber `source` sends `text` to `destination` (a short code or number): the
+        MO leaves from the operator that serves `source` (routing and portability as for an
+        MT) and reaches the aggregator as a deliver_sm. For the control API's POST /mo and a
+        scenario's `mo` step.
+
+        `source` is read as a person writes a number (TON 0, `routing.normalise`): a '+' is
+        international, a leading '0' national in `routing.default_region`, other digits
+        international. The operator sends it as the E.164 number it routed, without '+', so
+        "+330612345678" leaves as 33612345678, the subscriber that operator serves. Raises
+        RoutingError when no operator serves `source`, MoRefused for an MO SMPP could not
+        carry (smsc/operators/smsc.py)."""
+        route = self.server.router.route(source, TON_UNKNOWN)
+        self.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
+        return route
 
     async def stop(self) -> None:
         """Stop listening, close client connections, unbind from operators, flush the store.
@@ -126,14 +142,17 @@ def client_gate(limits: LimitsConfig, clock: IReactorTime, max_connections: int 
 async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store, listen: Listen,
                         dial: Dial, port: int | None = None, link_clock: IReactorTime | None = None,
                         listen_tls: ListenTls | None = None, dial_tls: DialTls | None = None,
-                        tls_port: int | None = None, max_connections: int | None = None) -> Harness:
+                        tls_port: int | None = None, max_connections: int | None = None,
+                        trace: bool = False) -> Harness:
     """Start every operator SMSC, the connectors to them and the client-facing server, then
     resume what the store left unfinished. `port` overrides the config's listening port
     (0 = any free port). `clock` is simulated time (receipt delays, validity, retries, rates);
     `link_clock` (default: `clock`) drives SMPP session timers and reconnects, which must
     follow real time when `clock` runs faster than it. Without `listen_tls` and `dial_tls`
     the config's TLS settings are played as plain links (module docstring); `tls_port`
-    overrides `listen.tls.port` as `port` does the plain one."""
+    overrides `listen.tls.port` as `port` does the plain one. `trace` turns on one debug
+    log line per message event (operators, engine, client server), which are otherwise not
+    even built (`serve --log-level debug`; see DeliveryEngine)."""
     link_clock = link_clock or clock
     if listen_tls is None or dial_tls is None:
         listen_tls, dial_tls = None, None
@@ -144,7 +163,8 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
     operators: dict[str, OperatorSmsc] = {}
     operator_ports: dict[str, int] = {}
     for op in config.operators:
-        smsc = OperatorSmsc(operator_profile(op), clock, seed=config.seed, test_numbers=config.test_numbers)
+        smsc = OperatorSmsc(operator_profile(op), clock, seed=config.seed, test_numbers=config.test_numbers,
+                            trace=trace)
         factory = SmppFactory(link_clock, Role.SMSC, smsc)
         if op.tls is not None and listen_tls is not None:
             lp = await listen_tls(op.host, op.port, factory, op.tls)
@@ -156,15 +176,21 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
         log.info("operator {id} ({name}) SMSC listening on {host}:{port}{tls}", id=op.id, name=op.name,
                  host=op.host, port=operator_ports[op.id], tls=" with TLS" if op.tls and listen_tls else "")
 
-    engine = DeliveryEngine(store, clock, config.delivery,
-                            {op.id: frozenset(op.temporary_errors) for op in config.operators})
-    pools: dict[str, OperatorPool] = {}
-    for op in config.operators:
-        pools[op.id] = engine.outboxes[op.id] = OperatorPool(
-            op, engine, clock, link_clock, _dialler(op, operator_ports[op.id], dial, dial_tls))
-
     router = Router(config.operators, config.routing)
-    server = AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, config.limits)
+
+    def operator_pools(engine: DeliveryEngine[OperatorPool, AggregatorServer]) -> dict[str, OperatorPool]:
+        return {op.id: OperatorPool(op, engine, clock, link_clock, _dialler(op, operator_ports[op.id], dial, dial_tls))
+                for op in config.operators}
+
+    def client_server(engine: DeliveryEngine[OperatorPool, AggregatorServer]) -> AggregatorServer:
+        return AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, config.limits,
+                                trace=trace)
+
+    engine = DeliveryEngine(store, clock, config.delivery, outboxes=operator_pools, clients=client_server,
+                            temporary_errors={op.id: frozenset(op.temporary_errors) for op in config.operators},
+                            trace=trace)
+    pools, server = engine.outboxes, engine.clients
+    assert server is not None
     host = config.listen.host
     factory = SmppFactory(link_clock, Role.SMSC, server, client_session_config(config.limits),
                           client_gate(config.limits, link_clock, max_connections))   # one for both ports

@@ -42,7 +42,6 @@ from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
 from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store, StoreUnavailable
-from smsc import trace
 from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag, decode, encode, make
@@ -74,7 +73,9 @@ class AggregatorServer:
 
     def __init__(self, accounts: Iterable[AccountConfig], router: Router, engine: DeliveryEngine,
                  store: Store, clock: IReactorTime, delivery: DeliveryConfig,
-                 limits: LimitsConfig = LimitsConfig()) -> None:
+                 limits: LimitsConfig = LimitsConfig(), trace: bool = False) -> None:
+        """`engine` builds this server as its client sink (DeliveryEngine's `clients`);
+        `trace`: one debug line per submit accepted and per deliver_sm sent (DeliveryEngine)."""
         self.accounts = {account.system_id: account for account in accounts}
         self.short_codes = {code: account.system_id for account in self.accounts.values()
                             for code in account.short_codes}
@@ -97,7 +98,7 @@ class AggregatorServer:
         self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
-        engine.clients = self
+        self.trace = trace
 
     def resume(self) -> int:
         """Queue the deliveries a previous run left unacknowledged. Returns how many."""
@@ -243,7 +244,7 @@ class AggregatorServer:
             data_coding=data_coding, esm_class=int(pdu["esm_class"]),  # type: ignore[call-overload]
             short_message=short_message, accepted_at=now,
             deadline=now + validity, tlvs=pdu.tlvs)
-        if trace.ON:
+        if self.trace:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message, send=False)
@@ -335,7 +336,7 @@ class AggregatorServer:
             owed.settled = True
             self.store.delivery_done(record.id, self.clock.seconds(), failure=str(error))
             return
-        if trace.ON:
+        if self.trace:
             log.debug("{account}: {kind} {id} sent", account=owed.record.account, kind=owed.record.kind,
                       id=owed.record.message_id or owed.record.id)
 

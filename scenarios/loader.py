@@ -26,7 +26,7 @@ it plays anything.  Rules of this module:
    time (``MAX_TIMELINE``), messages (``MAX_MESSAGES``), population sizes
    (``MAX_POPULATION``), rates, steps after expansion (``MAX_STEPS``), include depth
    (``MAX_INCLUDE_DEPTH``), YAML nesting, scalar length and alias expansion
-   (:mod:`aggregator.config.limits`, charged across the scenario and all its includes).
+   (:mod:`aggregator.limits`, charged across the scenario and all its includes).
 
 The format, with a full example::
 
@@ -73,37 +73,37 @@ from aggregator.config import (
     ACCOUNT_OPTIONAL,
     ACCOUNT_REQUIRED,
     AccountConfig,
-    ConfigError,
-    MappingNode,
     NetworkConfig,
     NetworkReader,
+    load_config,
+    parse_config,
+)
+from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
+from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
+from aggregator.store import MessageState
+from aggregator.yamlreader import (
+    TAG_FLOAT,
+    TAG_INT,
+    TAG_STR,
+    TAG_TIMESTAMP,
+    ConfigError,
+    Fields,
+    FileRefused,
+    MappingNode,
     Node,
+    NodeBudget,
     NodeReader,
     Problem,
     ScalarNode,
     Seen,
     SequenceNode,
     compose,
+    decode_utf8,
     index_path,
     join_path,
-    load_config,
-    parse_config,
+    read_limited,
     read_text_file,
 )
-from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
-from aggregator.config.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
-from aggregator.config.yamlreader import (
-    TAG_FLOAT,
-    TAG_INT,
-    TAG_STR,
-    TAG_TIMESTAMP,
-    Fields,
-    FileRefused,
-    NodeBudget,
-    decode_utf8,
-    read_limited,
-)
-from aggregator.store import MessageState
 from scenarios.model import (
     SUBJECT_FILTERS,
     Advance,

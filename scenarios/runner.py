@@ -294,8 +294,7 @@ class _Run:
         self.clock.callLater(max(0.0, start + i / rate - self.clock.seconds()), send)
 
     def mo(self, index: int, step: Mo) -> None:  # type: ignore[override]
-        route = self.harness.server.router.route(step.sender)
-        self.harness.operators[route.operator_id].inject_mo(step.sender.lstrip("+"), step.to, step.text)
+        route = self.harness.inject_mo(step.sender, step.to, step.text)
         self.note(index, "mo", f"{step.sender} -> {step.to} via {route.operator_id}: {step.text!r}")
 
     def advance(self, index: int, step: Advance) -> None:  # type: ignore[override]

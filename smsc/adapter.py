@@ -32,7 +32,7 @@ from smsc.events import (
 )
 from smsc.pdu.codec import Command, Pdu, Tlv, Value
 from smsc.pdu.status import status_name
-from smsc.session import LATE_MEMORY, Session, SessionConfig
+from smsc.session import Session, SessionConfig
 from smsc.states import Role, SessionState
 from smsc.timer import EarliestCall
 
@@ -93,9 +93,6 @@ class SmppConnection(protocol.Protocol):
         self._protocol_errors = 0
         self._errors_logged_at = 0.0
         self._waiting: dict[int, _Waiting] = {}
-        # request_then calls that timed out with a `late` callback, by sequence number, for the
-        # response that may still come (bounded like the session's own memory of them)
-        self._late: dict[int, tuple[Callable[..., object], tuple[object, ...]]] = {}
         self._timer = EarliestCall(clock, self._on_timer)
 
     # --- Twisted side --------------------------------------------------------------------
@@ -240,17 +237,15 @@ class SmppConnection(protocol.Protocol):
                      command=event.request.command.name, seq=seq)
             if waiting is not None:
                 if isinstance(waiting, tuple) and waiting[3] is not None:
-                    self._late[seq] = (waiting[3], waiting[2])
-                    if len(self._late) > LATE_MEMORY:
-                        del self._late[next(iter(self._late))]
+                    self.session.await_late(seq, waiting)       # the session keeps it for the late answer
                 _fail(waiting, ResponseTimeout(event.request))
         elif isinstance(event, LateResponse):
-            late = self._late.pop(event.pdu.sequence_number, None)
+            late = event.context
             log.info("{peer} late response to {command} seq {seq}: {status}", peer=self.peer,
                      command=event.request.command.name, seq=event.pdu.sequence_number,
                      status=status_name(event.pdu.command_status))
-            if late is not None:
-                _answer((late[0], late[0], late[1], None), event.pdu)
+            if isinstance(late, tuple) and late[3] is not None:
+                _answer((late[3], late[3], late[2], None), event.pdu)
         elif isinstance(event, ProtocolError):
             self._protocol_errors += 1
             now = self.clock.seconds()

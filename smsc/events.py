@@ -35,10 +35,12 @@ class ResponseTimedOut:
 @dataclass(frozen=True, slots=True)
 class LateResponse:
     """The answer to one of our requests that had already timed out (`ResponseTimedOut`):
-    the peer was slow, not gone. A deliver_sm it settles must not be sent again."""
+    the peer was slow, not gone. A deliver_sm it settles must not be sent again. `context`
+    is what the owner gave `Session.await_late` for that request (None if nothing)."""
 
     pdu: Pdu
     request: Pdu
+    context: object = None
 
 
 @dataclass(frozen=True, slots=True)

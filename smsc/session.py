@@ -28,7 +28,8 @@ What the session does on its own, because the spec leaves no choice:
 - numbers its requests 1..0x7FFFFFFF, wrapping, never reusing a number still awaiting a
   response or recently timed out; keeps at most `window` requests outstanding; times them out
   after `response_timeout`, and remembers the last `LATE_MEMORY` that timed out, so that a
-  response arriving after its timeout is reported (`LateResponse`), not lost;
+  response arriving after its timeout is reported (`LateResponse`, with what the owner asked
+  it to keep for that request: `await_late`), not lost;
 - refuses to send a PDU it cannot encode or that is larger than `max_pdu` (`Unsendable`),
   without taking a window slot: one bad message never blocks the session.
 """
@@ -49,11 +50,7 @@ from smsc.pdu.codec import (
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
-from smsc.states import Role, SessionState
-
-
-class LocalProtocolError(Exception):
-    """Our own code tried something illegal (wrong state, full window): a bug, not traffic."""
+from smsc.states import LocalProtocolError, Role, SessionState
 
 
 class Unsendable(LocalProtocolError):
@@ -62,6 +59,7 @@ class Unsendable(LocalProtocolError):
     session: nothing was queued and no window slot was taken."""
 
 
+NEVER = float("inf")            # a timer that is not running
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
@@ -106,7 +104,8 @@ class Session:
         self._framer = Framer(limit)
         self._out: list[bytes] = []
         self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
-        self._timed_out: dict[int, Pdu] = {}          # the last LATE_MEMORY requests that timed out
+        # the last LATE_MEMORY requests that timed out, each with its owner's context (await_late)
+        self._timed_out: dict[int, tuple[Pdu, object]] = {}
         self._next_seq = 1
         self._last_received = now
         self._last_sent = now
@@ -160,8 +159,8 @@ class Session:
                 why = f"{command.name} not accepted from this peer"
             events.append(ProtocolError(command, pdu.sequence_number, status, why))
         elif command is Command.unbind:
+            self.state = states.after_received(self.state, command)
             self._queue(response_to(pdu), now)
-            self.state = SessionState.UNBOUND
             events.append(self._close("unbind received"))
         elif command in HAS_RESPONSE:
             if self._unanswered >= self._max_unanswered:
@@ -191,12 +190,12 @@ class Session:
         if pending is None:
             late = self._timed_out.pop(pdu.sequence_number, None)
             if late is not None:
-                events.append(LateResponse(pdu, late))
+                events.append(LateResponse(pdu, *late))
                 return
             events.append(ProtocolError(pdu.command, pdu.sequence_number, 0,
                                         f"{pdu.command.name} answers no request of ours"))
             return
-        self.state = states.after_response(self.state, pdu.command, pdu.command_status)
+        self.state = states.after_received(self.state, pdu.command, pdu.command_status)
         events.append(ResponseReceived(pdu, pending.request, pending.sent_at))
         if pdu.command is Command.unbind_resp:
             events.append(self._close("unbind acknowledged"))
@@ -209,7 +208,7 @@ class Session:
         if self.state is SessionState.CLOSED:
             return []
         clean = self.state is SessionState.UNBOUND
-        self.state = SessionState.CLOSED
+        self.state = states.after_close(self.state)
         unanswered = tuple(p.request for p in self._pending.values())
         self._pending.clear()
         return [ConnectionClosed(clean, unanswered)]
@@ -245,9 +244,8 @@ class Session:
         if len(data) > self.config.max_pdu:
             raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
                              "maximum of the link")
+        self.state = states.after_sent(self.role, self.state, command)
         self._pending[pdu.sequence_number] = _Pending(pdu, now)
-        if command is Command.unbind:
-            self.state = SessionState.UNBOUND
         self._out.append(data)
         self._last_sent = now
         return pdu
@@ -261,13 +259,20 @@ class Session:
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
         state = self.state
-        self.state = states.after_response(state, pdu.command, pdu.command_status)
+        self._queue(pdu, now)
         if self.state is not state and states.is_bound(self.state):
             self._framer.max_pdu = self.config.max_pdu           # bound: full-size PDUs from now
         if self._unanswered:
             self._unanswered -= 1
-        self._queue(pdu, now)
         return pdu
+
+    def await_late(self, sequence_number: int, context: object) -> None:
+        """Keep `context` with a request that has timed out (`ResponseTimedOut`), for the
+        `LateResponse` that may still come: the session's memory of timed-out requests is the
+        only one, so its owner keeps none of its own."""
+        late = self._timed_out.get(sequence_number)
+        if late is not None:
+            self._timed_out[sequence_number] = (late[0], context)
 
     def data_to_send(self) -> bytes:
         out = self._out
@@ -278,6 +283,9 @@ class Session:
         return data
 
     def _queue(self, pdu: Pdu, now: float) -> None:
+        """Queue a response (ours or the session's own answer); the table says what it does
+        to the bind state."""
+        self.state = states.after_sent(self.role, self.state, pdu.command, pdu.command_status)
         self._out.append(encode(pdu))
         self._last_sent = now
 
@@ -291,60 +299,65 @@ class Session:
     # --- time --------------------------------------------------------------------------
 
     def deadline(self) -> float | None:
-        """The next instant `handle_timer` has work to do, or None.  (Called after every PDU:
-        written to build nothing.)"""
+        """The next instant `handle_timer` has work to do, or None: the earliest of `_dues()`."""
         if self._closing or self.state is SessionState.CLOSED:
             return None
+        at = min(self._dues())
+        return None if at == NEVER else at
+
+    def _dues(self) -> tuple[float, float, float, float, float]:
+        """When each timer is due (`NEVER` for one not running): the only place they are
+        computed, for `deadline` and `handle_timer` alike. (inactivity, frame, bind, response,
+        keepalive): nothing received for `inactivity_timeout`; a PDU begun `frame_timeout`
+        ago still incomplete; not bound `bind_timeout` after the connection opened; the
+        oldest request without a response for `response_timeout`; and, bound with window
+        room, nothing either way for `enquire_link_interval`. (Written inline: it runs on
+        most PDUs.)"""
         cfg = self.config
-        at = None if cfg.inactivity_timeout is None else self._last_received + cfg.inactivity_timeout
-        if self._partial_since is not None and cfg.frame_timeout is not None:
-            frame_due = self._partial_since + cfg.frame_timeout
-            if at is None or frame_due < at:
-                at = frame_due
-        if cfg.bind_timeout is not None and self.state is SessionState.OPEN:
-            bind_due = self._opened_at + cfg.bind_timeout
-            if at is None or bind_due < at:
-                at = bind_due
+        timeout = cfg.inactivity_timeout
+        inactivity = NEVER if timeout is None else self._last_received + timeout
+        timeout = cfg.frame_timeout
+        since = self._partial_since
+        frame = NEVER if since is None or timeout is None else since + timeout
+        timeout = cfg.bind_timeout
+        bind = NEVER if timeout is None or self.state is not SessionState.OPEN else self._opened_at + timeout
         pending = self._pending
-        if pending:
-            timeout = next(iter(pending.values())).sent_at + cfg.response_timeout
-            if at is None or timeout < at:
-                at = timeout
+        response = next(iter(pending.values())).sent_at + cfg.response_timeout if pending else NEVER
         interval = cfg.enquire_link_interval
-        if interval is not None and len(pending) < cfg.window and states.is_bound(self.state):
+        if interval is None or len(pending) >= cfg.window or not states.is_bound(self.state):
+            keepalive = NEVER
+        else:
             last = self._last_sent if self._last_sent > self._last_received else self._last_received
-            if at is None or last + interval < at:
-                at = last + interval
-        return at
+            keepalive = last + interval
+        return inactivity, frame, bind, response, keepalive
 
     def handle_timer(self, now: float) -> list[Event]:
         events: list[Event] = []
         if self._closing or self.state is SessionState.CLOSED:
             return events
         cfg = self.config
-        while self._pending:
-            seq, oldest = next(iter(self._pending.items()))
-            if now < oldest.sent_at + cfg.response_timeout:
+        while True:
+            inactivity, frame, bind, response, keepalive = self._dues()
+            if now < response:
                 break
+            seq, oldest = next(iter(self._pending.items()))
             del self._pending[seq]
-            self._timed_out[seq] = oldest.request
+            self._timed_out[seq] = (oldest.request, None)
             if len(self._timed_out) > LATE_MEMORY:
                 del self._timed_out[next(iter(self._timed_out))]
             events.append(ResponseTimedOut(oldest.request))
-        if cfg.inactivity_timeout is not None and now >= self._last_received + cfg.inactivity_timeout:
+        if now >= inactivity:
             events.append(self._close(f"nothing received for {cfg.inactivity_timeout:g} s"))
             return events
-        if cfg.bind_timeout is not None and self.state is SessionState.OPEN \
-                and now >= self._opened_at + cfg.bind_timeout:
+        if now >= bind:
             events.append(self._close(f"not bound within {cfg.bind_timeout:g} s"))
             return events
-        if self._partial_since is not None and cfg.frame_timeout is not None \
-                and now >= self._partial_since + cfg.frame_timeout:
-            events.append(self._close(f"a PDU begun {now - self._partial_since:g} s ago is still incomplete "
+        if now >= frame:
+            begun = self._partial_since
+            assert begun is not None                    # as _dues says
+            events.append(self._close(f"a PDU begun {now - begun:g} s ago is still incomplete "
                                       f"({self._framer.pending} octets)"))
             return events
-        if (cfg.enquire_link_interval is not None and states.is_bound(self.state)
-                and now >= max(self._last_sent, self._last_received) + cfg.enquire_link_interval
-                and self.window_available > 0):
+        if now >= keepalive:
             self.send_request(Command.enquire_link, now)
         return events

@@ -1,10 +1,18 @@
 """Who may send what, in which bind state (SMPP 3.4 §2.2-§2.4, Table 2-1). The only judge of legality.
 
 Two rules, as in h11's `_state.py`:
-1. Every transition of a session's bind state is in this module: `after_sent` / `after_received`.
-2. Legality is one table, written from the SMSC's side: which requests an SMSC accepts from
-   the ESME in each state (`SMSC_ACCEPTS`) and which it may send to the ESME (`SMSC_SENDS`).
-   The ESME's view is the same table read the other way round.
+1. Every change of a session's bind state is in this module: the session tells it what crossed
+   the wire (`after_sent` / `after_received`, and `after_close` for a lost connection), and
+   `TRANSITIONS` says what the bind state becomes. A PDU that is no `Move` (submit_sm,
+   enquire_link, any response with an error status) changes nothing and is not looked up.
+2. Legality is tables, written from the SMSC's side: which requests an SMSC accepts from the
+   ESME in each state (`SMSC_ACCEPTS`) and which it may send to the ESME (`SMSC_SENDS`); the
+   ESME's view is the same table read the other way round. And which moves each bind state
+   allows (`TRANSITIONS`; both sides move alike): a missing key is an illegal move. One that
+   *we* make raises `LocalProtocolError` (a bug of ours, not traffic); one the peer makes
+   never reaches the table (the session answers a request the state forbids with a refusal,
+   and a response that answers no request of ours is reported, not applied), and
+   `after_received` leaves the state as it is should one ever do.
 """
 
 from __future__ import annotations
@@ -58,11 +66,80 @@ SMSC_SENDS: dict[SessionState, frozenset[Command]] = {
     S.CLOSED: frozenset(),
 }
 
-BOUND_BY: dict[Command, SessionState] = {
-    Command.bind_transmitter_resp: S.BOUND_TX,
-    Command.bind_receiver_resp: S.BOUND_RX,
-    Command.bind_transceiver_resp: S.BOUND_TRX,
+
+class LocalProtocolError(Exception):
+    """Our own code tried something illegal (wrong state, full window): a bug, not traffic."""
+
+
+class Move(enum.Enum):
+    """What a PDU that crossed the wire, in either direction, does to the bind state."""
+    BOUND_TX = "bind_transmitter_resp ESME_ROK"
+    BOUND_RX = "bind_receiver_resp ESME_ROK"
+    BOUND_TRX = "bind_transceiver_resp ESME_ROK"
+    UNBIND = "unbind"
+    UNBIND_RESP = "unbind_resp ESME_ROK"
+    CLOSE = "connection lost"
+
+
+MOVE_OF: dict[Command, Move] = {                 # a response is a move only with ESME_ROK
+    Command.bind_transmitter_resp: Move.BOUND_TX,
+    Command.bind_receiver_resp: Move.BOUND_RX,
+    Command.bind_transceiver_resp: Move.BOUND_TRX,
+    Command.unbind: Move.UNBIND,
+    Command.unbind_resp: Move.UNBIND_RESP,
 }
+
+_BIND_ANSWERED = (Move.BOUND_TX, Move.BOUND_RX, Move.BOUND_TRX)
+
+
+def _stay(state: SessionState, *moves: Move) -> dict[Move, SessionState]:
+    return {move: state for move in moves}
+
+
+TRANSITIONS: dict[SessionState, dict[Move, SessionState]] = {
+    S.OPEN: {
+        Move.BOUND_TX: S.BOUND_TX, Move.BOUND_RX: S.BOUND_RX, Move.BOUND_TRX: S.BOUND_TRX,
+        Move.UNBIND_RESP: S.UNBOUND,             # answering an unbind (§4.2) ends the session in any state
+        Move.CLOSE: S.CLOSED,
+    },
+    # Bound: a second bind answered with ESME_ROK (two binds pipelined before the first
+    # answer) leaves the first bind as it is.
+    **{bound: {**_stay(bound, *_BIND_ANSWERED),
+               Move.UNBIND: S.UNBOUND, Move.UNBIND_RESP: S.UNBOUND, Move.CLOSE: S.CLOSED}
+       for bound in (S.BOUND_TX, S.BOUND_RX, S.BOUND_TRX)},
+    # Unbound: only the unbind_resp and the close remain (a late bind answer changes nothing).
+    S.UNBOUND: {**_stay(S.UNBOUND, *_BIND_ANSWERED, Move.UNBIND_RESP), Move.CLOSE: S.CLOSED},
+    S.CLOSED: {},
+}
+
+
+def after_sent(role: Role, state: SessionState, command: Command, status: int = 0) -> SessionState:
+    """The bind state once we have sent this PDU. Raises LocalProtocolError for a move the
+    table does not allow in this state (our code erred)."""
+    move = MOVE_OF.get(command)
+    if move is None or status:
+        return state
+    after = TRANSITIONS[state].get(move)
+    if after is None:
+        raise LocalProtocolError(f"{role.value} may not send {command.name} in state {state.value}")
+    return after
+
+
+def after_received(state: SessionState, command: Command, status: int = 0) -> SessionState:
+    """The bind state once the peer's PDU has been accepted (a request the state allows, or
+    the response to a request of ours). A move the table lacks changes nothing."""
+    move = MOVE_OF.get(command)
+    if move is None or status:
+        return state
+    return TRANSITIONS[state].get(move, state)
+
+
+def after_close(state: SessionState) -> SessionState:
+    """The bind state once the connection is gone (a second close is the caller's to ignore)."""
+    after = TRANSITIONS[state].get(Move.CLOSE)
+    if after is None:
+        raise LocalProtocolError(f"connection closed twice (state {state.value})")
+    return after
 
 
 def may_receive(role: Role, state: SessionState, command: Command) -> bool:
@@ -80,15 +157,6 @@ def refusal_status(state: SessionState, command: Command) -> CommandStatus:
     if command in _BINDS and state in _BOUND:
         return CommandStatus.ESME_RALYBND
     return CommandStatus.ESME_RINVBNDSTS
-
-
-def after_response(state: SessionState, response: Command, status: int) -> SessionState:
-    """State once a response has crossed the wire, whichever side sent it."""
-    if status == 0 and state is S.OPEN and response in BOUND_BY:
-        return BOUND_BY[response]
-    if response is Command.unbind_resp:
-        return S.UNBOUND
-    return state
 
 
 def is_bound(state: SessionState) -> bool:

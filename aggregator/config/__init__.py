@@ -3,16 +3,16 @@
 The config is checked once, at the edge of the program, and a bad file stops
 start-up with every problem as ``file:line:column: field.path: expected ..., got ...``.
 
-- :mod:`~aggregator.config.yamlreader`: YAML with positions (:func:`compose`,
+- :mod:`~aggregator.yamlreader`: YAML with positions (:func:`compose`,
   :class:`NodeReader`, :class:`ConfigError`); generic, reused by the scenario loader.
 - :mod:`~aggregator.config.model`: the config dataclasses (:class:`NetworkConfig` ...).
 - :mod:`~aggregator.config.network`: the network format; :func:`load_config`, :func:`parse_config`.
 - :mod:`~aggregator.config.behaviour`: each operator's ``smsc:`` block.
 
-Each section is declared once: a :class:`~aggregator.config.yamlreader.Fields` table in its
-reader lists the keys (in the order messages list them) and how each value is read; the
+Each section is declared once: a :class:`~aggregator.yamlreader.Fields` table in its
+reader lists the keys (in reading order) and how each value is read; the
 dataclass in ``model`` (or :mod:`smsc.operators.profile`) gives types and defaults, and
-:meth:`NodeReader.record <aggregator.config.yamlreader.NodeReader.record>` checks, reads and
+:meth:`NodeReader.record <aggregator.yamlreader.NodeReader.record>` checks, reads and
 builds it.
 """
 
@@ -37,7 +37,7 @@ from aggregator.config.network import (
     load_config,
     parse_config,
 )
-from aggregator.config.yamlreader import (
+from aggregator.yamlreader import (
     ConfigError,
     MappingNode,
     Node,

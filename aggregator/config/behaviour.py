@@ -11,7 +11,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import TypeVar
 
-from aggregator.config.limits import (
+from aggregator.limits import (
     MAX_BURST,
     MAX_OPERATOR_BINDS,
     MAX_RATE,
@@ -20,7 +20,7 @@ from aggregator.config.limits import (
     MAX_WEIGHT,
     MAX_WINDOW,
 )
-from aggregator.config.yamlreader import (
+from aggregator.yamlreader import (
     NULL,
     TAG_FLOAT,
     TAG_INT,

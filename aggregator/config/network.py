@@ -14,14 +14,6 @@ from importlib import resources
 from types import MappingProxyType
 
 from aggregator.config.behaviour import E164_PREFIX, E164_PREFIX_WHAT, _BehaviourReader
-from aggregator.config.limits import (
-    MAX_ACCOUNT_BINDS,
-    MAX_BURST,
-    MAX_OPERATOR_BINDS,
-    MAX_PENDING,
-    MAX_RETRY_FACTOR,
-    MAX_WINDOW,
-)
 from aggregator.config.model import (
     CONTROL_TOKEN_MAX,
     CONTROL_TOKEN_MIN,
@@ -36,7 +28,18 @@ from aggregator.config.model import (
     TlsConfig,
     TrafficClass,
 )
-from aggregator.config.yamlreader import (
+from aggregator.limits import (
+    MAX_ACCOUNT_BINDS,
+    MAX_BURST,
+    MAX_OPERATOR_BINDS,
+    MAX_PENDING,
+    MAX_RETRY_FACTOR,
+    MAX_WINDOW,
+)
+from aggregator.passwords import FORMATS as _HASH_FORMATS
+from aggregator.passwords import Secret
+from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
+from aggregator.yamlreader import (
     NULL,
     TAG_INT,
     TAG_STR,
@@ -59,9 +62,6 @@ from aggregator.config.yamlreader import (
     join_path,
     read_text_file,
 )
-from aggregator.passwords import FORMATS as _HASH_FORMATS
-from aggregator.passwords import Secret
-from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
 from smsc.operators.profile import Throughput
 
 __all__ = [

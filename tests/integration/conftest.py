@@ -16,7 +16,7 @@ TIMEOUT = 10.0
 
 @pytest_twisted.async_yield_fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    from twisted.internet import reactor                 # only tests and main.py see it
+    from twisted.internet import reactor                 # only tests and cli/ see it
     store = Store(tmp_path / "harness.db", schedule=reactor.callLater, call_from_thread=reactor.callFromThread)
     running = await start_harness(load_config(), reactor, store, tcp_listen(reactor), tcp_dial(reactor), port=0)
     await running.connectors_bound().addTimeout(TIMEOUT, reactor)

@@ -17,7 +17,7 @@ import pytest
 from twisted.internet.error import CannotListenError
 
 from aggregator.config import load_config
-from aggregator.main import _listen_failed, listeners
+from cli.serve import _listen_failed, listeners
 from tests.support.serve import BANNER, command, stop_serve
 
 TIMEOUT = 60.0

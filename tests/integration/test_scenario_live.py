@@ -58,7 +58,7 @@ async def test_live_failing_expectation_same_as_memory(tmp_path: Path) -> None:
 
 def test_cli_run_live(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "aggregator.main", "run", str(ROOT / "scenarios" / "live_smoke.yaml"),
+        [sys.executable, "-m", "cli", "run", str(ROOT / "scenarios" / "live_smoke.yaml"),
          "--live", "--report-dir", str(tmp_path / "out")],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -3,6 +3,7 @@ expectation is reported with expected vs actual, and the CLI's exit codes and re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -19,6 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 # Shipped but too slow for the suite (the replay-speed measurement: minutes of wall time).
 SLOW = {"million_month.yaml"}
 SHIPPED = sorted(p for p in (ROOT / "scenarios").glob("*.yaml") if p.name not in SLOW)
+# The sha256 of every shipped scenario's report.json, as `sha256sum` writes them: a change meant
+# to keep behaviour (a refactoring, a speed-up) must leave them all as they are.
+DIGESTS = ROOT / "scenarios" / "report_digests.sha256"
+
+
+def shipped_digests() -> dict[str, str]:
+    digests = {}
+    for line in DIGESTS.read_text(encoding="utf-8").splitlines():
+        digest, path = line.split()
+        digests[path.removesuffix("/report.json")] = digest
+    return digests
 
 WRONG = """\
 name: wrong expectation
@@ -32,6 +44,11 @@ timeline:
 """
 
 
+def test_every_shipped_scenario_has_a_digest() -> None:
+    """The slow ones too (their digest is checked by hand: README, "Scenarios")."""
+    assert set(shipped_digests()) == {p.stem for p in (ROOT / "scenarios").glob("*.yaml")}
+
+
 def test_scenarios_are_shipped() -> None:
     assert {p.name for p in SHIPPED} >= {"smoke.yaml", "mo_stop.yaml", "absent_expiry.yaml", "outage.yaml",
                                          "throttling.yaml", "live_smoke.yaml"}
@@ -39,14 +56,19 @@ def test_scenarios_are_shipped() -> None:
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
-def test_shipped_scenario_passes_and_replays_byte_identical(path: Path, tmp_path: Path) -> None:
-    scenario = load_scenario(path)
+def test_shipped_scenario_passes_and_replays_byte_identical(path: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)                       # the report names its sources as the command line did
+    scenario = load_scenario(path.relative_to(ROOT))
     report = run_scenario(scenario, tmp_path / "a.db")
     assert report.expectations, "a shipped scenario checks something"
     assert report.passed, [(x.name, x.expected, x.actual) for x in report.failures]
     assert report.messages >= 1
     first = render_json(report)
     assert render_json(run_scenario(scenario, tmp_path / "b.db")) == first
+    assert hashlib.sha256(first.encode("utf-8")).hexdigest() == shipped_digests()[path.stem], (
+        f"{path.name}'s report.json changed: if the behaviour change is meant, write the new digest"
+        f" in {DIGESTS.name} and say why in the commit")
     tree = json.loads(first)
     assert tree["passed"] is True and tree["events"]
 
@@ -92,7 +114,7 @@ def test_wrong_expectation_reports_expected_and_actual(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "aggregator.main", "run", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "cli", "run", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 

@@ -26,7 +26,7 @@ class Banner:
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "aggregator.main", *args]
+    return [sys.executable, "-m", "cli", *args]
 
 
 def start_serve(cwd: Path, *args: str) -> subprocess.Popen[str]:

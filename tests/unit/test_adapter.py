@@ -11,7 +11,7 @@ from twisted.internet.testing import StringTransport
 from smsc.adapter import ConnectionGone, ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, Pdu, decode, encode, make, response_to
-from smsc.session import Session, SessionConfig
+from smsc.session import LATE_MEMORY, Session, SessionConfig
 from smsc.states import Role
 
 
@@ -115,6 +115,33 @@ def test_request_then_calls_back_with_its_arguments() -> None:
                       Command.enquire_link, (), ("c",))
     conn.connectionLost()
     assert seen[-1] == ("failed", ConnectionGone, "c")
+
+
+def test_a_late_response_reaches_the_late_callback_while_the_session_remembers_its_request() -> None:
+    """The session's memory of timed-out requests is the only one: the adapter hands it the
+    `late` callback, and a response later than LATE_MEMORY other timeouts reaches nobody."""
+    conn, transport, clock, _ = connected(response_timeout=10.0, enquire_link_interval=None,
+                                          inactivity_timeout=None, window=LATE_MEMORY + 1)
+    seen: list[tuple[object, ...]] = []
+
+    def ask(tag: str) -> Pdu:
+        conn.request_then(lambda resp, *args: seen.append(("answered", *args)),
+                          lambda failure, *args: seen.append(("failed", *args)), Command.enquire_link, (), (tag,),
+                          late=lambda resp, *args: seen.append(("late", resp.command, *args)))
+        (request,) = written(transport)
+        return request
+
+    first, second = ask("first"), ask("second")
+    clock.advance(10.1)
+    assert seen == [("failed", "first"), ("failed", "second")]
+    conn.dataReceived(encode(response_to(second)))
+    assert seen[-1] == ("late", Command.enquire_link_resp, "second")
+    for n in range(LATE_MEMORY):                           # the session forgets "first"
+        ask(str(n))
+    clock.advance(10.1)
+    del seen[:]
+    conn.dataReceived(encode(response_to(first)))
+    assert seen == []
 
 
 def test_a_failing_response_handler_is_logged_and_the_connection_goes_on() -> None:

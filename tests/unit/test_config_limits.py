@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import ConfigError, load_config, parse_config
-from aggregator.config.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_SCALAR_CHARS
-from aggregator.config.yamlreader import FileRefused, compose, read_limited, read_text_file
+from aggregator.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_NODES, MAX_SCALAR_CHARS
+from aggregator.yamlreader import FileRefused, compose, read_limited, read_text_file
 from aggregator.passwords import Scheme, Secret, hash_password
 
 NET = """\

@@ -8,7 +8,7 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from aggregator.config import DeliveryConfig
-from aggregator.delivery import RECEIPT_GRACE, DeliveryEngine, Message, Phase
+from aggregator.delivery import RECEIPT_GRACE, ClientSink, DeliveryEngine, Message, Phase
 from aggregator.store import MessageState, Store
 from smsc.pdu.codec import Command, Pdu, make
 from smsc.pdu.receipt import Receipt
@@ -37,10 +37,10 @@ def engine_with_pool() -> tuple[DeliveryEngine, FakePool, Clock, Store]:
     clock = Clock()
     clock.advance(T0)
     store = Store(":memory:")
-    engine = DeliveryEngine(store, clock, DeliveryConfig(validity=VALIDITY, retry_initial=600.0),
-                            temporary_errors={"op": frozenset({"027"})})
     pool = FakePool()
-    engine.outboxes["op"] = pool  # type: ignore[assignment]
+    engine: DeliveryEngine[FakePool, ClientSink] = DeliveryEngine(
+        store, clock, DeliveryConfig(validity=VALIDITY, retry_initial=600.0), outboxes=lambda engine: {"op": pool},
+        temporary_errors={"op": frozenset({"027"})})
     return engine, pool, clock, store
 
 

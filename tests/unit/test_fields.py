@@ -6,7 +6,7 @@ from functools import partial
 
 import pytest
 
-from aggregator.config.yamlreader import NULL, ConfigError, Fields, MappingNode, NodeReader, compose
+from aggregator.yamlreader import NULL, ConfigError, Fields, MappingNode, NodeReader, compose
 from aggregator.store import (
     _DELIVERIES,
     _EVENTS,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import ConfigError
-from aggregator.config.limits import MAX_FILE_BYTES, MAX_NODES
+from aggregator.limits import MAX_FILE_BYTES, MAX_NODES
 from aggregator.passwords import hash_password
 from scenarios import loader
 from scenarios.loader import MAX_INCLUDE_DEPTH, MAX_POPULATION, MAX_TIMELINE, load_scenario

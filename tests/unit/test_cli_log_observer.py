@@ -8,7 +8,7 @@ import io
 from twisted.internet import defer
 from twisted.logger import Logger, globalLogPublisher
 
-from aggregator.main import _text_observer
+from cli.serve import _text_observer
 
 
 def boom() -> None:

@@ -3,8 +3,11 @@
 ``yaml.safe_load`` throws the positions away, so files are composed into a node
 tree whose every node keeps its ``start_mark`` and read with :class:`NodeReader`,
 which records a :class:`Problem` for everything wrong instead of stopping at the
-first.  Nothing here knows the network format: the scenario loader reuses it.
-This is the only module that imports ``yaml`` (the node classes are re-exported).
+first.  Nothing here knows a file format: the network config (aggregator/config/)
+and the scenario loader (scenarios/loader.py) both build on it, so it sits beside
+config/, not in it, with the bounds it enforces (aggregator/limits.py).  This is the
+only module that imports ``yaml`` (the node classes and the core schema's tags are
+re-exported).
 """
 
 import ast
@@ -25,7 +28,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from aggregator.config.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT, MAX_NODES, MAX_SCALAR_CHARS
+from aggregator.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT, MAX_NODES, MAX_SCALAR_CHARS
 
 __all__ = [
     "ConfigError",
@@ -62,17 +65,13 @@ __all__ = [
 T = TypeVar("T")
 D = TypeVar("D")
 
-_TAG_STR = "tag:yaml.org,2002:str"
-_TAG_INT = "tag:yaml.org,2002:int"
-_TAG_FLOAT = "tag:yaml.org,2002:float"
-_TAG_BOOL = "tag:yaml.org,2002:bool"
-_TAG_NULL = "tag:yaml.org,2002:null"
-_TAG_TIMESTAMP = "tag:yaml.org,2002:timestamp"
-# The tags YAML resolves plain scalars to, for readers that look at a node before reading it
-# (public names of the constants above; both spellings stay).
-TAG_STR, TAG_INT, TAG_FLOAT, TAG_BOOL, TAG_NULL, TAG_TIMESTAMP = (
-    _TAG_STR, _TAG_INT, _TAG_FLOAT, _TAG_BOOL, _TAG_NULL, _TAG_TIMESTAMP
-)
+# The tags of YAML's core schema that the readers test nodes against (a quoted "1" is a str).
+TAG_STR = "tag:yaml.org,2002:str"
+TAG_INT = "tag:yaml.org,2002:int"
+TAG_FLOAT = "tag:yaml.org,2002:float"
+TAG_BOOL = "tag:yaml.org,2002:bool"
+TAG_NULL = "tag:yaml.org,2002:null"
+TAG_TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 # --------------------------------------------------------------------------
@@ -218,11 +217,11 @@ def describe(node: Node) -> str:
         return "a list" if node.value else "an empty list"
     if not isinstance(node, ScalarNode):  # pragma: no cover - no other node kinds
         return "an unknown YAML node"
-    if node.tag == _TAG_STR:
+    if node.tag == TAG_STR:
         return _quote(node.value)
-    if node.tag == _TAG_NULL:
+    if node.tag == TAG_NULL:
         return "nothing" if node.value == "" else f"null ({node.value})"
-    if node.tag == _TAG_BOOL:
+    if node.tag == TAG_BOOL:
         return f"a boolean ({node.value})"
     text = str(node.value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -232,9 +231,9 @@ def describe_kind(node: Node) -> str:
     """What kind of value the user wrote, without the value: for credentials, and for the
     top of a file that may not be a config at all."""
     if isinstance(node, ScalarNode):
-        kinds = {_TAG_INT: "an integer", _TAG_FLOAT: "a number", _TAG_BOOL: "a boolean", _TAG_NULL: "nothing"}
+        kinds = {TAG_INT: "an integer", TAG_FLOAT: "a number", TAG_BOOL: "a boolean", TAG_NULL: "nothing"}
         if node.tag in kinds:
-            return kinds[node.tag] + ("" if node.tag == _TAG_NULL else " (not shown)")
+            return kinds[node.tag] + ("" if node.tag == TAG_NULL else " (not shown)")
         return f"a string of {len(node.value)} characters (not shown)"
     return describe(node)
 
@@ -380,7 +379,7 @@ def compose(text: str, source: str, budget: NodeBudget | None = None, *,
             root_kind: type[Node] | None = None, root_what: str = "") -> Node | None:
     """Parse YAML text into a node tree (safe loader), keeping every position.
 
-    A syntax error, or a file past the limits of :mod:`aggregator.config.limits` (nesting,
+    A syntax error, or a file past the limits of :mod:`aggregator.limits` (nesting,
     scalar length, alias expansion charged to ``budget``), becomes a :class:`ConfigError`
     naming ``source:line:column``; no message quotes the file's text.  With ``root_kind``, a
     document whose top is a single scalar is refused as not being ``root_what`` (a lone
@@ -565,7 +564,7 @@ class NodeReader:
         """
         if what is None:
             what = _describe_string(min_length, max_length)
-        if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
+        if not isinstance(node, ScalarNode) or node.tag != TAG_STR:
             hint = " (put it in quotes to make it a string)" if isinstance(node, ScalarNode) else ""
             self.expected(node, path, what, hint, secret=secret)
             return None
@@ -589,7 +588,7 @@ class NodeReader:
     ) -> int | None:
         """An integer; booleans and floats (even 10.0) are refused."""
         what = "an integer" + _describe_range(minimum, maximum)
-        if not isinstance(node, ScalarNode) or node.tag != _TAG_INT:
+        if not isinstance(node, ScalarNode) or node.tag != TAG_INT:
             self.expected(node, path, what)
             return None
         value = int(self._scalars.construct_yaml_int(node))
@@ -622,11 +621,11 @@ class NodeReader:
                 what = f"a number > {_number_text(above)}"
                 if maximum is not None:
                     what += f" and <= {_number_text(maximum)}"
-        if not isinstance(node, ScalarNode) or node.tag not in (_TAG_INT, _TAG_FLOAT):
+        if not isinstance(node, ScalarNode) or node.tag not in (TAG_INT, TAG_FLOAT):
             self.expected(node, path, what)
             return None
         try:
-            if node.tag == _TAG_INT:
+            if node.tag == TAG_INT:
                 value = float(self._scalars.construct_yaml_int(node))
             else:
                 value = float(self._scalars.construct_yaml_float(node))
@@ -644,7 +643,7 @@ class NodeReader:
 
     def boolean(self, node: Node, path: str) -> bool | None:
         """A YAML boolean (true/false; YAML 1.1 also reads yes/no/on/off)."""
-        if not isinstance(node, ScalarNode) or node.tag != _TAG_BOOL:
+        if not isinstance(node, ScalarNode) or node.tag != TAG_BOOL:
             self.expected(node, path, "true or false")
             return None
         return bool(self._scalars.construct_yaml_bool(node))
@@ -654,7 +653,7 @@ class NodeReader:
         names = list(choices)
         if what is None:
             what = "one of " + ", ".join(names)
-        if not isinstance(node, ScalarNode) or node.tag != _TAG_STR:
+        if not isinstance(node, ScalarNode) or node.tag != TAG_STR:
             self.expected(node, path, what)
             return None
         found = choices.get(node.value)
@@ -664,7 +663,7 @@ class NodeReader:
 
     @staticmethod
     def is_null(node: Node) -> bool:
-        return isinstance(node, ScalarNode) and node.tag == _TAG_NULL
+        return isinstance(node, ScalarNode) and node.tag == TAG_NULL
 
     # -- dataclasses declared by Fields ----------------------------------
 

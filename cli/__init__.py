@@ -1,0 +1,46 @@
+"""The `smsc-harness` command line, above every package (smsc <- aggregator <- scenarios <- cli).
+
+    smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
+    smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
+    smsc-harness check SCENARIO.yaml [...] [--allow-outside]
+    smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
+    smsc-harness hash-password [--scheme scrypt|pbkdf2]
+
+One module per command: `cli.serve`, `cli.mo`, `cli.replay` (check and run),
+`cli.hash_password`; `cli.args` holds the parser.  This is the only package that touches the
+global reactor (`task.react` in `serve` and `run --live`) and the only one that wires real
+TCP.  `run` imports a command's module once the command line is parsed: `--help` and a bad
+command line are answered without importing the stack.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from cli.args import build_parser
+
+__all__ = ["run"]
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The `smsc-harness` entry point ([project.scripts] in pyproject.toml); exits with the
+    command's status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        from cli.serve import react
+        react(args)
+    elif args.command == "mo":
+        from cli.mo import send_mo
+        raise SystemExit(send_mo(args))
+    elif args.command == "hash-password":
+        from cli.hash_password import hash_password_command
+        raise SystemExit(hash_password_command(args))
+    elif args.command == "check":
+        from cli.replay import check_scenarios
+        raise SystemExit(check_scenarios(args.scenarios, args.allow_outside))
+    elif args.command == "run" and args.live:
+        from cli.replay import react_live
+        react_live(args)
+    elif args.command == "run":
+        from cli.replay import run_scenarios
+        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir, args.allow_outside))

@@ -1,0 +1,128 @@
+"""Arguments of `smsc-harness`: the parser, its value types, and the one-line failure.
+
+Only argparse here, so `smsc-harness --help` and a bad command line are answered before any
+part of the stack is imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import NoReturn
+
+DEFAULT_DB = "smsc-harness.db"
+_ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario's directory tree "
+                       "(by default they must be inside it, symlinks and .. resolved)")
+# --speed above this: a year of simulated time passes in 32 real seconds; beyond, every
+# simulated delay rounds to nothing in real time, and ScaledClock's products lose precision.
+MAX_SPEED = 1_000_000.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """One line for a bad command line (argparse prints its usage first): the same shape as
+    every other start-up problem."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def port_number(text: str) -> int:
+    """A TCP port for --port / --control-port: 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {text!r}")
+    return value
+
+
+def speed_factor(text: str) -> float:
+    """--speed: a finite number > 0 (nan, inf, 0 and negatives would stop or reverse time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_SPEED):
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and <= {MAX_SPEED:g}, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="smsc-harness",
+        description="SMSC simulator and operator test harness for SMS aggregators (SMPP 3.4).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the aggregator and the simulated operator SMSCs until interrupted",
+        description="Start the whole stack in one reactor: the aggregator's SMPP server for "
+                    "clients, one simulated SMSC per operator, and the aggregator's binds to them.")
+    serve.add_argument("--config", metavar="FILE",
+                       help="network config (YAML); default: the shipped French network")
+    serve.add_argument("--port", type=port_number, default=None, metavar="N",
+                       help="client SMPP port (default: the config's, 2775); 0 picks a free port")
+    serve.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                       help=f"SQLite file for messages and receipts (default: ./{DEFAULT_DB})")
+    serve.add_argument("--speed", type=speed_factor, default=1.0, metavar="X",
+                       help="run simulated time X times faster than real time (receipt delays, "
+                            "validity, retries, outages); default 1")
+    serve.add_argument("--control-port", type=port_number, default=None, metavar="N",
+                       help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"],
+                       help="how much to log (default: info)")
+
+    mo = commands.add_parser(
+        "mo", help="make a subscriber send an MO to a running stack (through its control API)",
+        description="The subscriber MSISDN sends TEXT to SHORT_CODE; the MO leaves from the operator "
+                    "that serves the MSISDN and reaches the account owning the short code.")
+    mo.add_argument("--from", dest="source", required=True, metavar="MSISDN", help="e.g. +33612345678")
+    mo.add_argument("--to", dest="destination", required=True, metavar="SHORT_CODE", help="e.g. 36180")
+    mo.add_argument("text", help="the message text, e.g. STOP")
+    mo.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                    help=f"the database of the running serve: its control API's address and token are "
+                         f"read from PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
+    mo.add_argument("--control", default=None, metavar="HOST:PORT",
+                    help="the control API's address, instead of the one in the control file")
+    mo.add_argument("--token", default=None, metavar="TOKEN",
+                    help="the control API's bearer token, instead of the one in the control file")
+
+    check = commands.add_parser(
+        "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
+        description="Read each scenario (and what it includes) and report every problem as "
+                    "file:line:column: field: what was expected. `smsc-harness run` replays them.")
+    check.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    check.add_argument("--allow-outside", action="store_true", help=_ALLOW_OUTSIDE_HELP)
+
+    run_cmd = commands.add_parser(
+        "run", help="replay YAML scenarios in memory on a simulated clock and write reports",
+        description="Play each scenario against the whole simulated network (no sockets, virtual "
+                    "clock), check its expectations and write report.json and report.html per "
+                    "scenario and junit.xml. Exit 0 if every expectation holds, 1 if one fails, "
+                    "2 if a scenario is invalid.")
+    run_cmd.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    run_cmd.add_argument("--seed", type=int, default=None, metavar="N",
+                         help="seed for the operators' draws and the populations (default: the scenario's)")
+    run_cmd.add_argument("--report-dir", default=None, metavar="DIR",
+                         help="where reports go: DIR/<scenario stem>/report.json|html and DIR/junit.xml "
+                              "(default: reports-out/)")
+    run_cmd.add_argument("--allow-outside", action="store_true", help=_ALLOW_OUTSIDE_HELP)
+    run_cmd.add_argument("--live", action="store_true",
+                         help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
+                              "verdicts as the in-memory replay, for short scenarios")
+
+    hashing = commands.add_parser(
+        "hash-password", help="print a salted hash of a password, for an account's password_hash",
+        description="Reads the password from a prompt (or from stdin when it is not a terminal) "
+                    "and prints the hash to put in the network config as password_hash, instead "
+                    "of password. The password must be what password accepts: 1 to 8 ASCII "
+                    "characters (SMPP's limit).")
+    hashing.add_argument("--scheme", choices=["scrypt", "pbkdf2"], default="scrypt",
+                         help="scrypt (default) or pbkdf2 (PBKDF2-SHA256); both take about 50 ms a check")
+    return parser
+
+
+def fail(message: str) -> NoReturn:
+    """A start-up problem: one line on stderr, exit status 2."""
+    print(f"smsc-harness: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
