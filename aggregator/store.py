@@ -40,6 +40,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum, StrEnum
+from functools import partial
 from types import NoneType, UnionType
 from typing import Any, get_args, get_type_hints
 
@@ -65,10 +66,9 @@ class MessageState(StrEnum):
     EXPIRED = "expired"  # validity ran out (receipt EXPIRED or our own timeout)
 
 
-def _stamped(**kwargs: Any) -> Any:
-    """A timestamp field (clock seconds) whose table also has a readable ``*_iso`` column,
-    right after it (``created_at`` -> ``created_iso``, ``at`` -> ``at_iso``)."""
-    return field(metadata={"iso": True}, **kwargs)
+# Metadata of a timestamp field (clock seconds) whose table also has a readable ``*_iso``
+# column, right after it (``created_at`` -> ``created_iso``, ``at`` -> ``at_iso``).
+_STAMPED = {"iso": True}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +87,9 @@ class MessageRecord:
     data_coding: int
     esm_class: int
     short_message: bytes
-    created_at: float = _stamped()
-    submitted_at: float | None = _stamped(default=None)
-    done_at: float | None = _stamped(default=None)
+    created_at: float = field(metadata=_STAMPED)
+    submitted_at: float | None = field(default=None, metadata=_STAMPED)
+    done_at: float | None = field(default=None, metadata=_STAMPED)
     error_code: int | None = None
     client_destination_addr: str = ""  # the destination as the client wrote it (echoed in receipts)
     dest_addr_ton: int = 1
@@ -108,7 +108,7 @@ class DeliveryRecord:
     kind: str  # "receipt" | "mo"
     message_id: str | None  # our message id for a receipt
     pdu: bytes  # the encoded deliver_sm (its sequence number is replaced when sent)
-    created_at: float = _stamped()
+    created_at: float = field(metadata=_STAMPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class MoRecord:
     short_message: bytes
     data_coding: int
     account: str | None  # owner of the destination short code, None if nobody owns it
-    received_at: float = _stamped()
+    received_at: float = field(metadata=_STAMPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ class MessageEvent:
 
     message_id: str
     seq: int  # per message, 1-based, in call order
-    at: float = _stamped()
+    at: float = field(metadata=_STAMPED)
     state: MessageState
     detail: str
 
@@ -144,14 +144,14 @@ class ReceiptRecord:
     stat: str  # e.g. "DELIVRD"
     err: str  # 3 digits, e.g. "000"
     text: str  # the receipt's full short_message text
-    received_at: float = _stamped()
+    received_at: float = field(metadata=_STAMPED)
 
 
 # --------------------------------------------------------------------------- schema
 
 # A table's columns are its record's fields, in order (one declaration: the dataclass above),
 # with the column type from the field's annotation and a ``*_iso`` text column right after
-# each ``_stamped`` field. A field with neither a default nor ``None`` in its type is NOT
+# each ``_STAMPED`` field. A field with neither a default nor ``None`` in its type is NOT
 # NULL (the fields with a default came later: a store made by an older version has NULLs
 # there, read back as the default). An INTEGER PRIMARY KEY is the rowid: never NULL anyway.
 
@@ -182,7 +182,7 @@ class _Table:
     """A table as declared by its record dataclass (plus columns the record does not carry)."""
 
     name: str
-    columns: Mapping[str, Any]  # column -> Python type, for sqlite-utils
+    columns: dict[str, Any]  # column -> Python type, for sqlite-utils
     not_null: tuple[str, ...]
     pk: str | tuple[str, ...]
 
@@ -253,13 +253,18 @@ _TIMESTAMPS = frozenset(name for name in _UPDATABLE if _iso_column(name) in _MES
 _Codec = tuple[tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None], ...]
 
 
+def _enum_value(kind: type[Enum], value: Any) -> Any:
+    """What an enum field stores: its value (``MessageState.ACCEPTED`` -> ``"accepted"``)."""
+    return kind(value).value
+
+
 def _codec(record: type) -> _Codec:
     hints = get_type_hints(record)
-    out = []
+    out: list[tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None]] = []
     for f in fields(record):
         hint = hints[f.name]
         if isinstance(hint, type) and issubclass(hint, Enum):
-            out.append((f.name, lambda v, e=hint: e(v).value, hint))
+            out.append((f.name, partial(_enum_value, hint), hint))
         elif _value_type(hint) is bytes:
             out.append((f.name, bytes, bytes))
         else:
