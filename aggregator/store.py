@@ -26,6 +26,9 @@ keeps every transition, in call order.
 Time is passed in as float seconds (the reactor's clock); ``aggregator.clock.iso`` adds a
 readable ``*_iso`` column next to every timestamp so the database can be inspected with the
 plain ``sqlite3`` CLI.
+
+A table's columns are declared once, as the fields of its record dataclass: the schema, the
+INSERT statements and their parameters, and the records read back all derive from them.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any
+from dataclasses import MISSING, Field, dataclass, field, fields
+from enum import Enum, StrEnum
+from functools import partial
+from types import NoneType, UnionType
+from typing import Any, get_args, get_type_hints
 
 from sqlite_utils import Database
 from twisted.logger import Logger
@@ -61,6 +66,11 @@ class MessageState(StrEnum):
     EXPIRED = "expired"  # validity ran out (receipt EXPIRED or our own timeout)
 
 
+# Metadata of a timestamp field (clock seconds) whose table also has a readable ``*_iso``
+# column, right after it (``created_at`` -> ``created_iso``, ``at`` -> ``at_iso``).
+_STAMPED = {"iso": True}
+
+
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
     """One MT accepted by the aggregator, as stored in ``messages``."""
@@ -77,9 +87,9 @@ class MessageRecord:
     data_coding: int
     esm_class: int
     short_message: bytes
-    created_at: float
-    submitted_at: float | None = None
-    done_at: float | None = None
+    created_at: float = field(metadata=_STAMPED)
+    submitted_at: float | None = field(default=None, metadata=_STAMPED)
+    done_at: float | None = field(default=None, metadata=_STAMPED)
     error_code: int | None = None
     client_destination_addr: str = ""  # the destination as the client wrote it (echoed in receipts)
     dest_addr_ton: int = 1
@@ -98,7 +108,7 @@ class DeliveryRecord:
     kind: str  # "receipt" | "mo"
     message_id: str | None  # our message id for a receipt
     pdu: bytes  # the encoded deliver_sm (its sequence number is replaced when sent)
-    created_at: float
+    created_at: float = field(metadata=_STAMPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,7 @@ class MoRecord:
     short_message: bytes
     data_coding: int
     account: str | None  # owner of the destination short code, None if nobody owns it
-    received_at: float
+    received_at: float = field(metadata=_STAMPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +130,7 @@ class MessageEvent:
 
     message_id: str
     seq: int  # per message, 1-based, in call order
-    at: float
+    at: float = field(metadata=_STAMPED)
     state: MessageState
     detail: str
 
@@ -134,140 +144,185 @@ class ReceiptRecord:
     stat: str  # e.g. "DELIVRD"
     err: str  # 3 digits, e.g. "000"
     text: str  # the receipt's full short_message text
-    received_at: float
+    received_at: float = field(metadata=_STAMPED)
 
 
 # --------------------------------------------------------------------------- schema
 
-_MESSAGE_COLUMNS: dict[str, Any] = {
-    "id": str,
-    "account": str,
-    "source_addr": str,
-    "source_addr_ton": int,
-    "destination_addr": str,
-    "operator_id": str,
-    "operator_message_id": str,
-    "state": str,
-    "registered_delivery": int,
-    "data_coding": int,
-    "esm_class": int,
-    "short_message": bytes,
-    "created_at": float,
-    "created_iso": str,
-    "submitted_at": float,
-    "submitted_iso": str,
-    "done_at": float,
-    "done_iso": str,
-    "error_code": int,
-    "client_destination_addr": str,
-    "dest_addr_ton": int,
-    "deadline": float,
-    "attempts": int,
-    "tlvs": bytes,
-}
-_MESSAGE_NOT_NULL = (
-    "id",  # a TEXT primary key would otherwise accept NULL (SQLite legacy quirk)
-    "account",
-    "source_addr",
-    "source_addr_ton",
-    "destination_addr",
-    "operator_id",
-    "state",
-    "registered_delivery",
-    "data_coding",
-    "esm_class",
-    "short_message",
-    "created_at",
-    "created_iso",
-)
-_EVENT_COLUMNS: dict[str, Any] = {
-    "message_id": str,
-    "seq": int,
-    "at": float,
-    "at_iso": str,
-    "state": str,
-    "detail": str,
-}
-_RECEIPT_COLUMNS: dict[str, Any] = {
-    "id": int,  # INTEGER PRIMARY KEY = rowid, i.e. arrival order
-    "message_id": str,
-    "operator_message_id": str,
-    "stat": str,
-    "err": str,
-    "text": str,
-    "received_at": float,
-    "received_iso": str,
-}
+# A table's columns are its record's fields, in order (one declaration: the dataclass above),
+# with the column type from the field's annotation and a ``*_iso`` text column right after
+# each ``_STAMPED`` field. A field with neither a default nor ``None`` in its type is NOT
+# NULL (the fields with a default came later: a store made by an older version has NULLs
+# there, read back as the default). An INTEGER PRIMARY KEY is the rowid: never NULL anyway.
 
-_DELIVERY_COLUMNS: dict[str, Any] = {
-    "id": int,
-    "account": str,
-    "kind": str,
-    "message_id": str,
-    "pdu": bytes,
-    "created_at": float,
-    "created_iso": str,
-    "delivered_at": float,
-    "delivered_iso": str,
-    "failure": str,  # why it was given up instead of acknowledged (NULL when the client answered)
-}
-_MO_COLUMNS: dict[str, Any] = {
-    "id": int,
-    "operator_id": str,
-    "source_addr": str,
-    "destination_addr": str,
-    "short_message": bytes,
-    "data_coding": int,
-    "account": str,
-    "received_at": float,
-    "received_iso": str,
-}
-_LEDGER_COLUMNS: dict[str, Any] = {
-    "id": int,  # INTEGER PRIMARY KEY = rowid, i.e. billing order
-    "account": str,
-    "message_id": str,
-    "segments": int,
-    "at": float,
-    "at_iso": str,
-}
+_SQL_TYPES: tuple[type, ...] = (str, int, float, bytes)
+
+
+def _iso_column(name: str) -> str:
+    return f"{name[:-3]}_iso" if name.endswith("_at") else f"{name}_iso"
+
+
+def _value_type(hint: Any) -> type:
+    """``float | None`` -> float; a str enum (MessageState) -> str."""
+    if isinstance(hint, UnionType):
+        (hint,) = (arg for arg in get_args(hint) if arg is not NoneType)
+    return next(t for t in _SQL_TYPES if issubclass(hint, t))
+
+
+def _nullable(hint: Any) -> bool:
+    return isinstance(hint, UnionType) and NoneType in get_args(hint)
+
+
+def _has_default(f: Field[Any]) -> bool:
+    return f.default is not MISSING or f.default_factory is not MISSING
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """A table as declared by its record dataclass (plus columns the record does not carry)."""
+
+    name: str
+    columns: dict[str, Any]  # column -> Python type, for sqlite-utils
+    not_null: tuple[str, ...]
+    pk: str | tuple[str, ...]
+
+    def insert(self, *, skip: tuple[str, ...] = ()) -> str:
+        """``INSERT INTO name (every column but ``skip``) VALUES (?, ...)``."""
+        names = [c for c in self.columns if c not in skip]
+        return f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    def params(self, *, skip: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+        """row (field name -> value) -> the parameters of ``insert(skip=skip)``, each ``*_iso``
+        column computed from its timestamp."""
+        stamp_of = {_iso_column(c): c for c in self.columns}
+        sources = [(stamp_of.get(c, c), c in stamp_of) for c in self.columns if c not in skip]
+
+        def params(row: Mapping[str, Any]) -> tuple[Any, ...]:
+            return tuple(_opt_iso(row[name]) if stamp else row[name] for name, stamp in sources)
+
+        return params
+
+
+def _table(name: str, record: type | None, *, pk: str | tuple[str, ...] = "id", rowid: bool = False,
+           after: Mapping[str, Any] | None = None, after_not_null: tuple[str, ...] = ()) -> _Table:
+    """The table of ``record``; ``rowid`` puts an INTEGER PRIMARY KEY ``id`` first, ``after``
+    adds columns the record does not carry (``after_not_null`` of them NOT NULL)."""
+    columns: dict[str, Any] = {"id": int} if rowid else {}
+    not_null: list[str] = []
+    hints = get_type_hints(record) if record is not None else {}
+    for f in fields(record) if record is not None else ():
+        columns[f.name] = kind = _value_type(hints[f.name])
+        names = [f.name]
+        if f.metadata.get("iso"):
+            columns[_iso_column(f.name)] = str
+            names.append(_iso_column(f.name))
+        if not _has_default(f) and not _nullable(hints[f.name]) and not (f.name == pk and kind is int):
+            not_null.extend(names)
+    columns.update(after or {})
+    not_null.extend(after_not_null)
+    return _Table(name, columns, tuple(not_null), pk)
+
+
+_MESSAGES = _table("messages", MessageRecord)
+_EVENTS = _table("message_events", MessageEvent, pk=("message_id", "seq"))
+_RECEIPTS = _table("receipts", ReceiptRecord, rowid=True)  # id: arrival order
+_DELIVERIES = _table(
+    "deliveries", DeliveryRecord,
+    after={
+        "delivered_at": float,
+        "delivered_iso": str,
+        "failure": str,  # why it was given up instead of acknowledged (NULL when the client answered)
+    },
+)
+_MOS = _table("mo", MoRecord, rowid=True)
+_LEDGER = _table(  # id: billing order
+    "ledger", None, rowid=True,
+    after={"account": str, "message_id": str, "segments": int, "at": float, "at_iso": str},
+    after_not_null=("account", "message_id", "segments", "at", "at_iso"),
+)
 
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
 _UPDATABLE = ("operator_id", "operator_message_id", "error_code", "submitted_at", "done_at",
               "attempts")
 _UPDATABLE_SET = frozenset(_UPDATABLE)
-_TIMESTAMPS = frozenset(("submitted_at", "done_at"))
+_TIMESTAMPS = frozenset(name for name in _UPDATABLE if _iso_column(name) in _MESSAGES.columns)
+
+# How a record's fields become column values and back: per field, (name, to the column,
+# from the column or None), where a missing conversion is the identity.
+_Codec = tuple[tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None], ...]
+
+
+def _enum_value(kind: type[Enum], value: Any) -> Any:
+    """What an enum field stores: its value (``MessageState.ACCEPTED`` -> ``"accepted"``)."""
+    return kind(value).value
+
+
+def _codec(record: type) -> _Codec:
+    hints = get_type_hints(record)
+    out: list[tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None]] = []
+    for f in fields(record):
+        hint = hints[f.name]
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            out.append((f.name, partial(_enum_value, hint), hint))
+        elif _value_type(hint) is bytes:
+            out.append((f.name, bytes, bytes))
+        else:
+            out.append((f.name, None, None))
+    return tuple(out)
+
+
+def _row(record: object, codec: _Codec) -> dict[str, Any]:
+    """A record as a row: field name -> column value (``*_iso`` columns are added on write)."""
+    return {name: getattr(record, name) if out is None else out(getattr(record, name)) for name, out, _ in codec}
+
+
+def _defaults(record: type) -> Mapping[str, Any]:
+    """Fields with a default other than None: a NULL there (an older store) reads as it."""
+    return {f.name: f.default for f in fields(record) if f.default is not MISSING and f.default is not None}
+
+
+def _from_row(record: type[Any], codec: _Codec, defaults: Mapping[str, Any], row: Mapping[str, Any]) -> Any:
+    """The record of a row (extra columns, such as ``*_iso``, are ignored)."""
+    values = {}
+    for name, _, back in codec:
+        value = row[name]
+        if value is None:
+            value = defaults.get(name)
+        values[name] = value if back is None or value is None else back(value)
+    return record(**values)
+
+
+def _columns_of(record: type) -> str:
+    return ", ".join(f.name for f in fields(record))
+
+
+_MESSAGE_CODEC = _codec(MessageRecord)
+_MESSAGE_DEFAULTS = _defaults(MessageRecord)
+_DELIVERY_CODEC = _codec(DeliveryRecord)
+_MO_CODEC = _codec(MoRecord)
+_EVENT_CODEC = _codec(MessageEvent)
+_RECEIPT_CODEC = _codec(ReceiptRecord)
 
 # --------------------------------------------------------------------------- statements
 
-_INSERT_MESSAGE = (
-    "INSERT INTO messages (id, account, source_addr, source_addr_ton, destination_addr,"
-    " operator_id, operator_message_id, state, registered_delivery, data_coding, esm_class,"
-    " short_message, created_at, created_iso, submitted_at, submitted_iso, done_at, done_iso,"
-    " error_code, client_destination_addr, dest_addr_ton, deadline, attempts, tlvs)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, account, kind, message_id, pdu, created_at, created_iso,"
-    " delivered_at, delivered_iso, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_MESSAGE = _MESSAGES.insert()
+_message_params = _MESSAGES.params()
+_INSERT_DELIVERY = _DELIVERIES.insert()
+_delivery_params = _DELIVERIES.params()
 _DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ?, failure = ? WHERE id = ?"
-_INSERT_MO = (
-    "INSERT INTO mo (operator_id, source_addr, destination_addr, short_message, data_coding,"
-    " account, received_at, received_iso) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_MO = _MOS.insert(skip=("id",))
+_mo_params = _MOS.params(skip=("id",))
 # seq is computed by SQLite from the (message_id, seq) primary key: no per-message counter
 # to keep in memory, correct across reopen, and executemany applies rows in order.
 _INSERT_EVENT = (
-    "INSERT INTO message_events (message_id, seq, at, at_iso, state, detail) VALUES"
+    f"INSERT INTO message_events ({', '.join(_EVENTS.columns)}) VALUES"
     " (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1),"
     " ?2, ?3, ?4, ?5)"
 )
-_INSERT_LEDGER = "INSERT INTO ledger (account, message_id, segments, at, at_iso) VALUES (?, ?, ?, ?, ?)"
-_INSERT_RECEIPT = (
-    "INSERT INTO receipts (message_id, operator_message_id, stat, err, text, received_at,"
-    " received_iso) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_INSERT_LEDGER = _LEDGER.insert(skip=("id",))
+_INSERT_RECEIPT = _RECEIPTS.insert(skip=("id",))
+_receipt_params = _RECEIPTS.params(skip=("id",))
 
 # The message-id counter only ever goes up: written in the same transaction as the messages it
 # numbered, so an id handed to a client (after that commit) is never handed out again, even
@@ -336,18 +391,15 @@ def _write(db: Database, batch: _Batch) -> None:
                 ((mid, at, iso(at), state, detail) for mid, at, state, detail in batch.events),
             )
         if batch.receipts:
-            conn.executemany(_INSERT_RECEIPT, map(_receipt_params, batch.receipts))
+            conn.executemany(_INSERT_RECEIPT, (_receipt_params(_row(r, _RECEIPT_CODEC)) for r in batch.receipts))
         if batch.deliveries:
             conn.executemany(_INSERT_DELIVERY, (
-                (d.id, d.account, d.kind, d.message_id, d.pdu, d.created_at, iso(d.created_at),
-                 done, None if done is None else iso(done), failure)
+                _delivery_params({**_row(d, _DELIVERY_CODEC), "delivered_at": done, "failure": failure})
                 for d, done, failure in batch.deliveries.values()))
         if batch.deliveries_done:
             conn.executemany(_DELIVERY_DONE, batch.deliveries_done)
         if batch.mos:
-            conn.executemany(_INSERT_MO, (
-                (m.operator_id, m.source_addr, m.destination_addr, m.short_message, m.data_coding,
-                 m.account, m.received_at, iso(m.received_at)) for m in batch.mos))
+            conn.executemany(_INSERT_MO, (_mo_params(_row(m, _MO_CODEC)) for m in batch.mos))
         if batch.ledger:
             conn.executemany(_INSERT_LEDGER, (
                 (account, message_id, segments, at, iso(at)) for account, message_id, segments, at in batch.ledger))
@@ -474,37 +526,12 @@ class Store:
     def _create_schema(self) -> None:
         """Create missing tables and indexes; an existing file keeps its data."""
         db = self._db
-        db.table("messages").create(
-            _MESSAGE_COLUMNS, pk="id", not_null=_MESSAGE_NOT_NULL, if_not_exists=True
-        )
-        db.table("message_events").create(
-            _EVENT_COLUMNS,
-            pk=("message_id", "seq"),
-            not_null=("message_id", "seq", "at", "at_iso", "state", "detail"),
-            if_not_exists=True,
-        )
-        db.table("receipts").create(
-            _RECEIPT_COLUMNS,
-            pk="id",
-            not_null=tuple(c for c in _RECEIPT_COLUMNS if c != "id"),
-            if_not_exists=True,
-        )
-        db.table("deliveries").create(
-            _DELIVERY_COLUMNS, pk="id", not_null=("account", "kind", "pdu", "created_at", "created_iso"),
-            if_not_exists=True,
-        )
+        for table in (_MESSAGES, _EVENTS, _RECEIPTS, _DELIVERIES):
+            db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
         if "failure" not in db.table("deliveries").columns_dict:   # a store made by an older version
             db.table("deliveries").add_column("failure", str)
-        db.table("mo").create(
-            _MO_COLUMNS, pk="id",
-            not_null=("operator_id", "source_addr", "destination_addr", "short_message",
-                      "data_coding", "received_at", "received_iso"),
-            if_not_exists=True,
-        )
-        db.table("ledger").create(
-            _LEDGER_COLUMNS, pk="id", not_null=("account", "message_id", "segments", "at", "at_iso"),
-            if_not_exists=True,
-        )
+        for table in (_MOS, _LEDGER):
+            db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
         db.table("counters").create({"name": str, "value": int}, pk="name", not_null=("value",),
                                     if_not_exists=True)
         db.table("ledger").create_index(("account",), "idx_ledger_account", if_not_exists=True)
@@ -666,29 +693,7 @@ class Store:
         self._check_open()
         if msg.id in self._open.adds:
             raise ValueError(f"message {msg.id!r} already added")
-        self._open.adds[msg.id] = {
-            "id": msg.id,
-            "account": msg.account,
-            "source_addr": msg.source_addr,
-            "source_addr_ton": msg.source_addr_ton,
-            "destination_addr": msg.destination_addr,
-            "operator_id": msg.operator_id,
-            "operator_message_id": msg.operator_message_id,
-            "state": MessageState(msg.state).value,
-            "registered_delivery": msg.registered_delivery,
-            "data_coding": msg.data_coding,
-            "esm_class": msg.esm_class,
-            "short_message": bytes(msg.short_message),
-            "created_at": msg.created_at,
-            "submitted_at": msg.submitted_at,
-            "done_at": msg.done_at,
-            "error_code": msg.error_code,
-            "client_destination_addr": msg.client_destination_addr,
-            "dest_addr_ton": msg.dest_addr_ton,
-            "deadline": msg.deadline,
-            "attempts": msg.attempts,
-            "tlvs": bytes(msg.tlvs),
-        }
+        self._open.adds[msg.id] = _row(msg, _MESSAGE_CODEC)
         self._queued()
 
     def set_state(
@@ -764,23 +769,19 @@ class Store:
     def pending_deliveries(self) -> list[DeliveryRecord]:
         """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""
         rows = self._query(
-            "SELECT id, account, kind, message_id, pdu, created_at FROM deliveries"
-            " WHERE delivered_at IS NULL ORDER BY id"
+            f"SELECT {_columns_of(DeliveryRecord)} FROM deliveries WHERE delivered_at IS NULL ORDER BY id"
         )
-        return [DeliveryRecord(r["id"], r["account"], r["kind"], r["message_id"], bytes(r["pdu"]),
-                               r["created_at"]) for r in rows]
+        return [_from_row(DeliveryRecord, _DELIVERY_CODEC, {}, r) for r in rows]
 
     def deliveries(self, account: str | None = None) -> list[tuple[DeliveryRecord, float | None]]:
         """Every delivery with its acknowledgement time (None while pending), oldest first."""
         sql = "SELECT * FROM deliveries" + (" WHERE account = ?" if account else "") + " ORDER BY id"
         rows = self._query(sql, (account,) if account else ())
-        return [(DeliveryRecord(r["id"], r["account"], r["kind"], r["message_id"], bytes(r["pdu"]),
-                                r["created_at"]), r["delivered_at"]) for r in rows]
+        return [(_from_row(DeliveryRecord, _DELIVERY_CODEC, {}, r), r["delivered_at"]) for r in rows]
 
     def mos(self) -> list[MoRecord]:
         rows = self._query("SELECT * FROM mo ORDER BY id")
-        return [MoRecord(r["operator_id"], r["source_addr"], r["destination_addr"], bytes(r["short_message"]),
-                         r["data_coding"], r["account"], r["received_at"]) for r in rows]
+        return [_from_row(MoRecord, _MO_CODEC, {}, r) for r in rows]
 
     def unfinished(self) -> list[MessageRecord]:
         """Messages accepted but not final (resumed after a restart), oldest first."""
@@ -831,23 +832,18 @@ class Store:
     def history(self, message_id: str) -> list[MessageEvent]:
         """State transitions of a message, ordered by seq."""
         rows = self._query(
-            "SELECT message_id, seq, at, state, detail FROM message_events"
-            " WHERE message_id = ? ORDER BY seq",
+            f"SELECT {_columns_of(MessageEvent)} FROM message_events WHERE message_id = ? ORDER BY seq",
             (message_id,),
         )
-        return [
-            MessageEvent(r["message_id"], r["seq"], r["at"], MessageState(r["state"]), r["detail"])
-            for r in rows
-        ]
+        return [_from_row(MessageEvent, _EVENT_CODEC, {}, r) for r in rows]
 
     def receipts(self, message_id: str) -> list[ReceiptRecord]:
         """Receipts received for a message, in arrival order."""
         rows = self._query(
-            "SELECT message_id, operator_message_id, stat, err, text, received_at FROM receipts"
-            " WHERE message_id = ? ORDER BY received_at, id",
+            f"SELECT {_columns_of(ReceiptRecord)} FROM receipts WHERE message_id = ? ORDER BY received_at, id",
             (message_id,),
         )
-        return [ReceiptRecord(**r) for r in rows]
+        return [_from_row(ReceiptRecord, _RECEIPT_CODEC, {}, r) for r in rows]
 
     def messages(self, state: MessageState | None = None) -> list[MessageRecord]:
         """All messages, or those in `state`, ORDER BY created_at, id."""
@@ -983,35 +979,6 @@ def _opt_iso(seconds: float | None) -> str | None:
     return None if seconds is None else iso(seconds)
 
 
-def _message_params(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return (
-        row["id"],
-        row["account"],
-        row["source_addr"],
-        row["source_addr_ton"],
-        row["destination_addr"],
-        row["operator_id"],
-        row["operator_message_id"],
-        row["state"],
-        row["registered_delivery"],
-        row["data_coding"],
-        row["esm_class"],
-        row["short_message"],
-        row["created_at"],
-        iso(row["created_at"]),
-        row["submitted_at"],
-        _opt_iso(row["submitted_at"]),
-        row["done_at"],
-        _opt_iso(row["done_at"]),
-        row["error_code"],
-        row["client_destination_addr"],
-        row["dest_addr_ton"],
-        row["deadline"],
-        row["attempts"],
-        row["tlvs"],
-    )
-
-
 def _group_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
     """Merged per-message changes → {UPDATE statement: parameter rows}, one statement per
     distinct column set, so each set is a single executemany."""
@@ -1032,39 +999,6 @@ def _group_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, list[t
     return groups
 
 
-def _receipt_params(rec: ReceiptRecord) -> tuple[Any, ...]:
-    return (
-        rec.message_id,
-        rec.operator_message_id,
-        rec.stat,
-        rec.err,
-        rec.text,
-        rec.received_at,
-        iso(rec.received_at),
-    )
-
-
-def _message_record(r: Mapping[str, Any]) -> MessageRecord:
-    return MessageRecord(
-        id=r["id"],
-        account=r["account"],
-        source_addr=r["source_addr"],
-        source_addr_ton=r["source_addr_ton"],
-        destination_addr=r["destination_addr"],
-        operator_id=r["operator_id"],
-        operator_message_id=r["operator_message_id"],
-        state=MessageState(r["state"]),
-        registered_delivery=r["registered_delivery"],
-        data_coding=r["data_coding"],
-        esm_class=r["esm_class"],
-        short_message=bytes(r["short_message"]),
-        created_at=r["created_at"],
-        submitted_at=r["submitted_at"],
-        done_at=r["done_at"],
-        error_code=r["error_code"],
-        client_destination_addr=r["client_destination_addr"] or "",
-        dest_addr_ton=r["dest_addr_ton"] if r["dest_addr_ton"] is not None else 1,
-        deadline=r["deadline"],
-        attempts=r["attempts"] or 0,
-        tlvs=bytes(r["tlvs"] or b""),
-    )
+def _message_record(row: Mapping[str, Any]) -> MessageRecord:
+    record: MessageRecord = _from_row(MessageRecord, _MESSAGE_CODEC, _MESSAGE_DEFAULTS, row)
+    return record

@@ -11,7 +11,9 @@ re-exported).
 """
 
 import ast
+import dataclasses
 import difflib
+import enum
 import json
 import math
 import os
@@ -20,7 +22,7 @@ import stat
 import string
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -30,7 +32,11 @@ from aggregator.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT, MAX_NODES, MAX
 
 __all__ = [
     "ConfigError",
+    "Fields",
     "MappingNode",
+    "NULL",
+    "Null",
+    "Read",
     "Node",
     "NodeReader",
     "Problem",
@@ -123,6 +129,64 @@ class ConfigError(Exception):
 # --------------------------------------------------------------------------
 # Generic YAML node reading (reusable for other YAML formats)
 # --------------------------------------------------------------------------
+
+
+class Null(enum.Enum):
+    """A field explicitly set to null (``send_rate: null``), told apart from a problem (None)."""
+
+    NULL = "null"
+
+
+NULL = Null.NULL
+
+# Reads the value at ``node`` (whose field path is the second argument): the value, or None
+# after recording a problem.
+Read = Callable[[Node, str], Any]
+
+
+@dataclass(frozen=True)
+class Fields(Generic[T]):
+    """The one declaration of a YAML mapping read into the dataclass ``cls``.
+
+    ``keys`` lists every key the mapping takes, in the order they are read, each with the
+    function that reads its value; ``None`` means the caller reads that key itself (it depends
+    on another key, or on state).  Messages list the required keys first, then the others,
+    each in this order.  A key sets the field of the same name unless ``rename``
+    says otherwise.  A key is required when its field has no default, unless ``required``
+    names the required keys itself.  An absent key leaves the field's default: defaults live
+    in the dataclass only.  A value read as :data:`NULL` sets the field to None.
+    """
+
+    cls: type[T]
+    keys: Mapping[str, Read | None]
+    rename: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    required: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        names = {f.name for f in dataclasses.fields(self.cls)}  # type: ignore[arg-type]
+        wrong = [key for key, read in self.keys.items() if read is not None and self.field(key) not in names]
+        if wrong:  # a mistake in the declaration, not in a file
+            raise TypeError(f"{self.cls.__name__} has no field for key(s) {', '.join(wrong)}")
+
+    def field(self, key: str) -> str:
+        """The dataclass field that ``key`` sets."""
+        return self.rename.get(key, key)
+
+    def required_keys(self) -> tuple[str, ...]:
+        if self.required is not None:
+            return self.required
+        bare = {f.name for f in dataclasses.fields(self.cls)  # type: ignore[arg-type]
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        return tuple(key for key, read in self.keys.items() if read is not None and self.field(key) in bare)
+
+    def optional_keys(self) -> tuple[str, ...]:
+        required = self.required_keys()
+        return tuple(key for key in self.keys if key not in required)
+
+    def default(self, key: str) -> Any:
+        """The dataclass default of the field ``key`` sets (what an absent key means)."""
+        (f,) = (f for f in dataclasses.fields(self.cls) if f.name == self.field(key))  # type: ignore[arg-type]
+        return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
 def join_path(path: str, key: str) -> str:
@@ -600,6 +664,52 @@ class NodeReader:
     @staticmethod
     def is_null(node: Node) -> bool:
         return isinstance(node, ScalarNode) and node.tag == TAG_NULL
+
+    # -- dataclasses declared by Fields ----------------------------------
+
+    def read_fields(
+        self, node: Node | None, path: str, spec: Fields[Any], *, moved: Mapping[str, str] | None = None
+    ) -> tuple[dict[str, Node], dict[str, Any]] | None:
+        """The mapping at ``node`` checked against ``spec``'s keys (see :meth:`mapping`), then
+        each key it gives read with its function: (key -> value node, field -> value).  A value
+        is None where there was a problem, and so is a missing required key's (the mapping
+        reported it).  Keys the caller reads are left to it."""
+        required = spec.required_keys()
+        nodes = self.mapping(node, path, required=required, optional=spec.optional_keys(), moved=moved)
+        if nodes is None:
+            return None
+        values: dict[str, Any] = {}
+        for key, read in spec.keys.items():
+            if read is None:
+                continue
+            if key in nodes:
+                values[spec.field(key)] = read(nodes[key], join_path(path, key))
+            elif key in required:
+                values[spec.field(key)] = None
+        return nodes, values
+
+    @staticmethod
+    def build(spec: Fields[T], values: Mapping[str, Any], **more: Any) -> T | None:
+        """``spec.cls`` from ``values`` and ``more`` (:data:`NULL` -> None); None when any of
+        them is None (a problem already recorded)."""
+        given = {**values, **more}
+        if any(value is None for value in given.values()):
+            return None
+        return spec.cls(**{name: None if value is NULL else value for name, value in given.items()})
+
+    def record(self, node: Node | None, path: str, spec: Fields[T], *, moved: Mapping[str, str] | None = None
+               ) -> T | None:
+        """The dataclass a mapping declares (:class:`Fields`), or None with its problems recorded."""
+        read = self.read_fields(node, path, spec, moved=moved)
+        return None if read is None else self.build(spec, read[1])
+
+    def nullable(self, read: Callable[[Node, str], T]) -> Callable[[Node, str], T | Null]:
+        """``read``, or :data:`NULL` when the value is YAML null (``send_rate: null``)."""
+
+        def inner(node: Node, path: str) -> T | Null:
+            return NULL if self.is_null(node) else read(node, path)
+
+        return inner
 
     # -- fields of a mapping -------------------------------------------
 

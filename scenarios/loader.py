@@ -66,7 +66,7 @@ from datetime import datetime
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.config import (
@@ -78,6 +78,7 @@ from aggregator.config import (
     load_config,
     parse_config,
 )
+from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
 from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
 from aggregator.store import MessageState
 from aggregator.yamlreader import (
@@ -86,6 +87,7 @@ from aggregator.yamlreader import (
     TAG_STR,
     TAG_TIMESTAMP,
     ConfigError,
+    Fields,
     FileRefused,
     MappingNode,
     Node,
@@ -140,30 +142,19 @@ __all__ = [
 
 T = TypeVar("T")
 
-
-# -- the format's keys (FORMAT.md and schema.json follow these; a test checks the schema) --
-TOP_REQUIRED = ("name", "timeline")
-TOP_OPTIONAL = ("seed", "clock", "network", "accounts", "subscribers")
-TOP_KEYS = (*TOP_REQUIRED, *TOP_OPTIONAL)
-CLOCK_KEYS = ("start", "timezone")
-ACCOUNT_KEYS = (*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL)  # credit included: the network's own keys
-POPULATION_KEYS = ("name", "prefix", "count", "length", "numbers")
+# The format's keys are declared once, by the Fields tables of _ScenarioReader (key -> how
+# its value is read; the dataclasses of scenarios.model give types and defaults); the key
+# lists below are derived from them after the class (FORMAT.md and schema.json follow
+# them; a test checks the schema).
 VERBS = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "include")
-STEP_KEYS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingProxyType(
-    {  # verb -> (required keys, optional keys) for the verbs that take a mapping
-        "bind": (("account",), ("mode",)),
-        "submit": (("account", "to", "text"), ("from", "receipt")),
-        "campaign": (("account", "to", "text"), ("count", "rate", "from", "receipt")),
-        "mo": (("from", "to", "text"), ()),
-        "operator": (("id",), ("outage", "recover", "throughput")),
-        "expect": (("name",), tuple(s.value for s in Subject)),
-    }
-)
+ACCOUNT_KEYS = (*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL)  # credit included: the network's own keys
 DEFAULT_CLOCK = ScenarioClock(datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), "Europe/Paris")
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
+# A drawn population's prefix: an E.164 prefix (behaviour.E164_PREFIX) short enough to leave
+# at least one digit to draw in a number of at most 15 (E164_NUMBER).
 _PREFIX = re.compile(r"\+[0-9]{1,14}")
-_MSISDN = re.compile(r"\+[0-9]{2,15}")
+_MSISDN_WHAT = f"{E164_NUMBER_WHAT}, in quotes"  # the network's test numbers: one meaning
 _ADDRESS = re.compile(r"\+?[0-9]{1,20}")
 _SENDER = re.compile(r"\+?[0-9]{1,15}|[A-Za-z0-9 .&'_-]{1,11}")
 _DURATION = re.compile(
@@ -274,15 +265,25 @@ class _ScenarioReader:
 
     # -- document ----------------------------------------------------------
 
+    def top_fields(self, f: _File) -> Fields[Scenario]:
+        r = f.r
+        return Fields(Scenario, {
+            "name": partial(r.string, min_length=1),
+            "timeline": None,  # read last: its steps refer to everything else
+            "seed": partial(r.integer, minimum=0),  # absent: the network's seed
+            "clock": partial(self.clock, f),  # absent: DEFAULT_CLOCK
+            "network": None,  # absent: the default network
+            "accounts": None,  # merged into the network
+            "subscribers": partial(self.populations, f),
+        }, rename={"subscribers": "populations"}, required=("name", "timeline"))
+
     def document(self, root: Node | None) -> Scenario | None:
         f = self.new_file(self.source, ((_resolved(self.source), self.source),))
         r = f.r
-        top = r.mapping(root, "", required=TOP_REQUIRED, optional=TOP_OPTIONAL)
-        if top is None:
+        read = r.read_fields(root, "", self.top_fields(f))
+        if read is None:
             return None
-        name = r.required(top, "name", "", partial(r.string, min_length=1))
-        seed = r.optional(top, "seed", "", partial(r.integer, minimum=0), None)
-        clock = r.optional(top, "clock", "", partial(self.clock, f), DEFAULT_CLOCK)
+        top, values = read
         network = self.network(f, top["network"]) if "network" in top else self.default_network()
         accounts = r.optional(top, "accounts", "", partial(self.accounts, f, network), ())
         if network is not None and accounts is not None:
@@ -292,39 +293,37 @@ class _ScenarioReader:
             self.hashed = {a.system_id for a in network.accounts if a.password.plain is None}
         if network is not None:
             self.names.operators = {op.id: op.id for op in network.operators}
-        populations = r.optional(top, "subscribers", "", partial(self.populations, f), ())
+        populations = values.get("populations", ())
         if populations is not None:
             self.names.populations = {p.name: p for p in populations}
         timeline = r.required(top, "timeline", "", partial(self.steps, f))
-        if (
-            name is None
-            or clock is None
-            or network is None
-            or accounts is None
-            or populations is None
-            or timeline is None
-            or "seed" in top
-            and seed is None
-        ):
+        if network is None or accounts is None or timeline is None or values.get("seed", 0) is None:
             return None
-        final_seed = network.seed if seed is None else seed
-        return Scenario(
-            name=name,
-            seed=final_seed,
-            clock=clock,
-            network=replace(network, seed=final_seed),
+        seed = values.get("seed", network.seed)
+        return r.build(
+            self.top_fields(f),
+            {"clock": DEFAULT_CLOCK, **values},
+            seed=seed,
+            network=replace(network, seed=seed),
             timeline=tuple(timeline),
             accounts=tuple(accounts),
-            populations=tuple(populations),
             source=self.source,
         )
 
+    def clock_fields(self, f: _File) -> Fields[ScenarioClock]:
+        return Fields(ScenarioClock, {
+            "start": None,  # a local time in timezone
+            "timezone": partial(self.timezone, f),
+        }, required=("start",))
+
     def clock(self, f: _File, node: Node, path: str) -> ScenarioClock | None:
         r = f.r
-        fields = r.mapping(node, path, required=("start",), optional=("timezone",))
-        if fields is None:
+        spec = self.clock_fields(f)
+        read = r.read_fields(node, path, spec)
+        if read is None:
             return None
-        tz_name = r.optional(fields, "timezone", path, partial(self.timezone, f), DEFAULT_CLOCK.timezone)
+        fields, values = read
+        tz_name = values.get("timezone", spec.default("timezone"))
         start_node = fields.get("start")
         if tz_name is None or start_node is None:
             return None
@@ -445,28 +444,41 @@ class _ScenarioReader:
             return None
         return tuple(p for p in read if p is not None)
 
+    def population_fields(self, f: _File, seen: set[str]) -> Fields[Population]:
+        return Fields(Population, {
+            "name": partial(self.population_name, f, seen=seen),
+            "prefix": None,  # prefix and count (and length) draw the numbers...
+            "count": None,
+            "length": None,
+            "numbers": None,  # ... or numbers lists them
+        }, required=("name",))
+
+    def population_name(self, f: _File, node: Node, path: str, seen: set[str]) -> str | None:
+        what = "a population name made of letters, digits, '_' and '-'"
+        name = f.r.string(node, path, pattern=_NAME, what=what)
+        if name is None:
+            return None
+        if name in seen:
+            f.r.problem(node, path, f'duplicate population name "{name}"')
+            return None
+        seen.add(name)
+        return name
+
     def population(self, f: _File, seen: set[str], node: Node, path: str) -> Population | None:
         r = f.r
-        fields = r.mapping(node, path, required=("name",), optional=POPULATION_KEYS[1:])
-        if fields is None:
+        spec = self.population_fields(f, seen)
+        read = r.read_fields(node, path, spec)
+        if read is None:
             return None
-        what = "a population name made of letters, digits, '_' and '-'"
-        name = r.required(fields, "name", path, partial(r.string, pattern=_NAME, what=what))
-        if name is not None:
-            if name in seen:
-                r.problem(fields["name"], join_path(path, "name"), f'duplicate population name "{name}"')
-                name = None
-            else:
-                seen.add(name)
+        fields, values = read
+        name = values["name"]
         if "numbers" in fields:
             extra = [key for key in ("prefix", "count", "length") if key in fields]
             if extra:
                 r.problem(fields[extra[0]], join_path(path, extra[0]), "give either numbers or prefix and count, not both")
                 return None
             numbers = r.required(fields, "numbers", path, partial(self.number_list, f))
-            if name is None or numbers is None:
-                return None
-            return Population(name=name, numbers=numbers)
+            return r.build(spec, values, numbers=numbers)
         missing = [key for key in ("prefix", "count") if key not in fields]
         if missing:
             r.problem(node, join_path(path, missing[0]), "missing required key (give numbers, or prefix and count)")
@@ -474,7 +486,8 @@ class _ScenarioReader:
         prefix_what = "an E.164 prefix: '+' followed by 1 to 14 digits, in quotes"
         prefix = r.required(fields, "prefix", path, partial(r.string, pattern=_PREFIX, what=prefix_what))
         count = r.required(fields, "count", path, partial(r.integer, minimum=1, maximum=MAX_POPULATION))
-        length = r.optional(fields, "length", path, partial(r.integer, minimum=2, maximum=15), Population("").length)
+        length = r.optional(fields, "length", path, partial(r.integer, minimum=2, maximum=15),
+                            spec.default("length"))
         if name is None or prefix is None or count is None or length is None:
             return None
         free = length - (len(prefix) - 1)
@@ -486,11 +499,10 @@ class _ScenarioReader:
                 fields["count"], join_path(path, "count"), f"an integer from 1 to {10**free} (numbers under this prefix)"
             )
             return None
-        return Population(name=name, prefix=prefix, count=count, length=length)
+        return r.build(spec, values, prefix=prefix, count=count, length=length)
 
     def number_list(self, f: _File, node: Node, path: str) -> tuple[str, ...] | None:
-        what = "an E.164 number: '+' followed by 2 to 15 digits, in quotes"
-        numbers = f.r.items(node, path, partial(f.r.string, pattern=_MSISDN, what=what))
+        numbers = f.r.items(node, path, partial(f.r.string, pattern=E164_NUMBER, what=_MSISDN_WHAT))
         if numbers is None:
             return None
         if not numbers:
@@ -557,40 +569,72 @@ class _ScenarioReader:
                 self.stopped = True
                 return None
             return [Advance(seconds, source)]
-        required, optional = STEP_KEYS[verb]
-        sub = r.mapping(value, vpath, required=required, optional=optional)
-        if sub is None:
+        spec = self.step_fields(f)[verb]
+        read = r.read_fields(value, vpath, spec)
+        if read is None:
             return None
-        reader: Callable[[_File, Mapping[str, Node], Node, str, str], Step | None] = getattr(self, "step_" + verb)
-        step = reader(f, sub, value, vpath, source)
+        reader: _StepReader = getattr(self, "step_" + verb)
+        step = reader(f, spec, *read, value, vpath, source)
         return None if step is None else [step]
 
-    def step_bind(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+    def step_fields(self, f: _File) -> Mapping[str, Fields[Any]]:
+        """The keys of each verb that takes a mapping (advance takes a duration, include a file)."""
         r = f.r
-        account = r.required(s, "account", path, partial(self.account_ref, f))
-        mode = r.optional(s, "mode", path, partial(r.choice, choices=_MODES), BindMode.TRANSCEIVER)
+        account = partial(self.account_ref, f)
+        text = partial(r.string, max_length=254, what=_TEXT_WHAT)
+        sender = partial(self.sender, f)
+        return {
+            "bind": Fields(Bind, {"account": account, "mode": partial(r.choice, choices=_MODES)}),
+            "submit": Fields(Submit, {
+                "account": account,
+                "to": partial(r.string, pattern=_ADDRESS, what="a destination number (digits, optionally after '+'),"
+                                                                " in quotes"),
+                "text": text,
+                "from": sender,  # the source_addr; absent: the aggregator's default
+                "receipt": r.boolean,
+            }, rename={"from": "sender"}),
+            "campaign": Fields(Campaign, {
+                "account": account,
+                "to": None,  # a population; count is at most its size
+                "text": text,
+                "count": None,  # absent: the whole population
+                "rate": partial(self.rate, f),  # absent: all at once
+                "from": sender,
+                "receipt": r.boolean,
+            }, rename={"from": "sender"}, required=("account", "to", "text")),
+            "mo": Fields(Mo, {
+                "from": partial(r.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
+                "to": partial(r.string, pattern=_ADDRESS, what="a short code (digits), in quotes"),
+                "text": r.string,  # and an MO text an SMS can carry
+            }, rename={"from": "sender"}),
+            "operator": Fields(OperatorChange, {
+                "id": partial(self.operator_ref, f),
+                "outage": None,  # exactly one of outage, recover, throughput
+                "recover": None,
+                "throughput": None,
+            }, rename={"id": "operator"}),
+            "expect": Fields(Expect, {
+                "name": partial(r.string, min_length=1),
+                **{subject.value: None for subject in Subject},  # exactly one: what is counted
+            }),
+        }
+
+    def step_bind(self, f: _File, spec: Fields[Bind], s: Mapping[str, Node], values: dict[str, Any], node: Node,
+                  path: str, source: str) -> Step | None:
+        r = f.r
+        account = values["account"]
         if account is not None and account in self.hashed:
             r.problem(s["account"], join_path(path, "account"),
                       f"account {account!r} has a password_hash: the scenario's client binds with the plain"
                       " password, so give that account a password in the scenario's accounts")
             return None
-        if account is None or mode is None:
-            return None
-        return Bind(account, mode, source)
+        return r.build(spec, values, source=source)
 
-    def step_submit(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
-        r = f.r
-        account = r.required(s, "account", path, partial(self.account_ref, f))
-        what = "a destination number (digits, optionally after '+'), in quotes"
-        to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what=what))
-        text = r.required(s, "text", path, partial(r.string, max_length=254, what=_TEXT_WHAT))
-        sender = r.optional(s, "from", path, partial(self.sender, f), "")
-        receipt = r.optional(s, "receipt", path, r.boolean, False)
+    def step_submit(self, f: _File, spec: Fields[Submit], s: Mapping[str, Node], values: dict[str, Any],
+                    node: Node, path: str, source: str) -> Step | None:
         if not self.count_messages(f, node, path, 1):
             return None
-        if account is None or to is None or text is None or sender is None or receipt is None:
-            return None
-        return Submit(account, to, text, sender or None, receipt, source)
+        return f.r.build(spec, values, source=source)
 
     def count_messages(self, f: _File, node: Node, path: str, count: int) -> bool:
         """Adds ``count`` to the messages the timeline sends; False (a problem) past MAX_MESSAGES."""
@@ -602,14 +646,10 @@ class _ScenarioReader:
         self.stopped = True
         return False
 
-    def step_campaign(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+    def step_campaign(self, f: _File, spec: Fields[Campaign], s: Mapping[str, Node], values: dict[str, Any],
+                      node: Node, path: str, source: str) -> Step | None:
         r = f.r
-        account = r.required(s, "account", path, partial(self.account_ref, f))
         population = r.required(s, "to", path, partial(self.population_ref, f))
-        text = r.required(s, "text", path, partial(r.string, max_length=254, what=_TEXT_WHAT))
-        rate = r.optional(s, "rate", path, partial(self.rate, f), 0.0)
-        sender = r.optional(s, "from", path, partial(self.sender, f), "")
-        receipt = r.optional(s, "receipt", path, r.boolean, False)
         count: int | None = None
         if population is not None:
             size = population.size
@@ -618,35 +658,25 @@ class _ScenarioReader:
             r.optional(s, "count", path, partial(r.integer, minimum=1), 0)
         if count is not None and not self.count_messages(f, node, path, count):
             return None
-        if (
-            account is None
-            or population is None
-            or count is None
-            or text is None
-            or rate is None
-            or sender is None
-            or receipt is None
-        ):
+        if population is None:
             return None
-        return Campaign(account, population.name, count, text, rate or None, sender or None, receipt, source)
+        return r.build(spec, values, population=population.name, count=count, source=source)
 
-    def step_mo(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+    def step_mo(self, f: _File, spec: Fields[Mo], s: Mapping[str, Node], values: dict[str, Any], node: Node,
+                path: str, source: str) -> Step | None:
         r = f.r
-        what = "an E.164 number: '+' followed by 2 to 15 digits, in quotes"
-        sender = r.required(s, "from", path, partial(r.string, pattern=_MSISDN, what=what))
-        to = r.required(s, "to", path, partial(r.string, pattern=_ADDRESS, what="a short code (digits), in quotes"))
-        text = r.required(s, "text", path, r.string)
-        if sender is None or to is None or text is None:
+        mo = r.build(spec, values, source=source)
+        if mo is None:
             return None
-        problem = mo_text_problem(text)              # what the operator could never send
+        problem = mo_text_problem(mo.text)              # what the operator could never send
         if problem is not None:
             r.problem(s["text"], join_path(path, "text"), f"expected an MO text an SMS can carry, got {problem}")
             return None
-        return Mo(sender, to, text, source)
+        return mo
 
-    def step_operator(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+    def step_operator(self, f: _File, spec: Fields[OperatorChange], s: Mapping[str, Node], values: dict[str, Any],
+                      node: Node, path: str, source: str) -> Step | None:
         r = f.r
-        op_id = r.required(s, "id", path, partial(self.operator_ref, f))
         given = [key for key in ("outage", "recover", "throughput") if key in s]
         if len(given) != 1:
             where = s[given[1]] if len(given) > 1 else node
@@ -654,12 +684,11 @@ class _ScenarioReader:
             r.problem(where, path, f"expected exactly one of outage, recover, throughput, got {got}")
             return None
         action = OperatorAction(given[0])
-        outage: OutageMode | None = None
-        throughput: Throughput | None = None
         if action is OperatorAction.OUTAGE:
             outage = r.required(s, "outage", path, partial(r.choice, choices=_OUTAGES))
             if outage is None:
                 return None
+            values["outage"] = outage
         elif action is OperatorAction.RECOVER:
             recover = r.required(s, "recover", path, r.boolean)
             if recover is None:
@@ -671,22 +700,22 @@ class _ScenarioReader:
             throughput = r.required(s, "throughput", path, partial(self.throughput, f))
             if throughput is None:
                 return None
-        if op_id is None:
-            return None
-        return OperatorChange(op_id, action, outage, throughput, source)
+            values["throughput"] = throughput
+        return r.build(spec, values, action=action, source=source)
 
-    def step_expect(self, f: _File, s: Mapping[str, Node], node: Node, path: str, source: str) -> Step | None:
+    def step_expect(self, f: _File, spec: Fields[Expect], s: Mapping[str, Node], values: dict[str, Any],
+                    node: Node, path: str, source: str) -> Step | None:
         r = f.r
-        name = r.required(s, "name", path, partial(r.string, min_length=1))
         chosen = _exactly_one(r, s, _SUBJECTS, node, path, "subject")
         if chosen is None:
             return None
         subject = _SUBJECTS[chosen]
         counted = r.required(s, subject.value, path, partial(self.counted, f, subject))
-        if name is None or counted is None:
+        if counted is None:
             return None
         filters, comparison, value = counted
-        return Expect(name, subject, comparison, value, filters, source)
+        return r.build(spec, values, subject=subject, comparison=comparison, value=value, filters=filters,
+                       source=source)
 
     def counted(
         self, f: _File, subject: Subject, node: Node, path: str
@@ -842,6 +871,10 @@ class _ScenarioReader:
         return f.r.choice(node, path, known, f"{what} ({choices})")
 
 
+# Reads a step's mapping: (file, its Fields, key -> node, field -> value read, the step's
+# node, path, "file:line:col") -> the step, or None with a problem.
+_StepReader = Callable[[_File, Fields[Any], Mapping[str, Node], dict[str, Any], Node, str, str], "Step | None"]
+
 def _resolved(source: str) -> Path:
     try:
         return Path(source).resolve()
@@ -856,6 +889,21 @@ def _under(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
         path = prefix if p.path in ("", "(top level)") else f"{prefix}.{p.path}"
         out.append(replace(p, path=path))
     return out
+
+
+# The format's key lists, from the declarations (a reader of no file gives them).
+_SPECIMEN = _ScenarioReader("scenario.yaml")
+_SPECIMEN_FILE = _File(NodeReader("scenario.yaml"), Path(), ())
+_TOP = _SPECIMEN.top_fields(_SPECIMEN_FILE)
+TOP_REQUIRED = _TOP.required_keys()
+TOP_OPTIONAL = _TOP.optional_keys()
+TOP_KEYS = (*TOP_REQUIRED, *TOP_OPTIONAL)
+CLOCK_KEYS = tuple(_SPECIMEN.clock_fields(_SPECIMEN_FILE).keys)
+POPULATION_KEYS = tuple(_SPECIMEN.population_fields(_SPECIMEN_FILE, set()).keys)
+STEP_KEYS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = MappingProxyType({  # verb -> (required, optional)
+    verb: (spec.required_keys(), spec.optional_keys()) for verb, spec in _SPECIMEN.step_fields(_SPECIMEN_FILE).items()
+})
+
 
 
 # --------------------------------------------------------------------------

@@ -8,6 +8,12 @@ start-up with every problem as ``file:line:column: field.path: expected ..., got
 - :mod:`~aggregator.config.model`: the config dataclasses (:class:`NetworkConfig` ...).
 - :mod:`~aggregator.config.network`: the network format; :func:`load_config`, :func:`parse_config`.
 - :mod:`~aggregator.config.behaviour`: each operator's ``smsc:`` block.
+
+Each section is declared once: a :class:`~aggregator.yamlreader.Fields` table in its
+reader lists the keys (in reading order) and how each value is read; the
+dataclass in ``model`` (or :mod:`smsc.operators.profile`) gives types and defaults, and
+:meth:`NodeReader.record <aggregator.yamlreader.NodeReader.record>` checks, reads and
+builds it.
 """
 
 from aggregator.config.model import (

@@ -13,7 +13,7 @@ from functools import partial
 from importlib import resources
 from types import MappingProxyType
 
-from aggregator.config.behaviour import _E164_PREFIX, _E164_PREFIX_WHAT, _NULL, _BehaviourReader
+from aggregator.config.behaviour import E164_PREFIX, E164_PREFIX_WHAT, _BehaviourReader
 from aggregator.config.model import (
     CONTROL_TOKEN_MAX,
     CONTROL_TOKEN_MIN,
@@ -40,9 +40,11 @@ from aggregator.passwords import FORMATS as _HASH_FORMATS
 from aggregator.passwords import Secret
 from aggregator.tls import TlsProblem, check_key, check_names, read_certificates, read_pem
 from aggregator.yamlreader import (
+    NULL,
     TAG_INT,
     TAG_STR,
     ConfigError,
+    Fields,
     MappingNode,
     Node,
     NodeReader,
@@ -60,6 +62,7 @@ from aggregator.yamlreader import (
     join_path,
     read_text_file,
 )
+from smsc.operators.profile import Throughput
 
 __all__ = [
     "ACCOUNT_OPTIONAL",
@@ -81,35 +84,12 @@ _OPERATOR_ID = re.compile(r"[a-z0-9_-]+")
 _REGION = re.compile(r"[A-Z]{2}")
 SMPP_TEXT = re.compile(r"[\x01-\x7f]*")
 
-_LISTEN_OPTIONAL = ("host", "port", "tls")
+# A `tls:` block: two PEM files read together (listen.tls also takes the TLS port).
 _TLS_REQUIRED = ("certificate", "key")
 _LISTEN_TLS_OPTIONAL = ("port",)
-_CONTROL_KEYS = ("host", "port", "token")
 _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
-_TOP_REQUIRED = ("operators", "accounts")
-_TOP_OPTIONAL = ("listen", "control", "seed", "delivery", "routing", "test_numbers", "limits")
-_LIMITS_KEYS = ("max_connections", "max_connections_per_address", "bind_timeout", "frame_timeout", "unread_timeout",
-                "max_unanswered", "failed_binds_per_address", "failed_binds_per_system_id", "max_uncommitted")
-_DELIVERY_KEYS = ("validity", "retry_initial", "retry_max", "retry_factor")
-_OPERATOR_REQUIRED = ("id", "name", "carriers")
-_OPERATOR_OPTIONAL = (
-    "host",
-    "port",
-    "system_id",
-    "password",
-    "window",
-    "binds",
-    "send_rate",
-    "temporary_errors",
-    "smsc",
-    "tls",
-)
+_PORT_ORDER = MappingProxyType({"listen": 0, "control": 1})
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
-ACCOUNT_REQUIRED = ("system_id",)  # and exactly one of password, password_hash
-ACCOUNT_OPTIONAL = (
-    "password", "password_hash", "max_binds", "short_codes", "traffic", "rate", "burst", "max_pending", "credit",
-)
-_ROUTING_KEYS = ("default_region", "mvno_hosts", "ported")
 _SHORT_CODE = re.compile(r"[0-9]{1,15}")
 _TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({t.value: t for t in TrafficClass})
 
@@ -145,7 +125,9 @@ class NetworkReader:
         host: two listeners on one port cannot both start (and an operator on the client port
         would take the clients' binds)."""
         first: dict[int, tuple[str, Node | None]] = {}
-        for path, node, port in self.ports:
+        # In the order of the format (a default is noted once its section is known absent):
+        # listen, control, then the operators; the first one keeps the port.
+        for path, node, port in sorted(self.ports, key=lambda noted: _PORT_ORDER.get(noted[0].split(".")[0], 2)):
             if port not in first:
                 first[port] = (path, node)
                 continue
@@ -168,96 +150,78 @@ class NetworkReader:
 
     # -- sections --------------------------------------------------------
 
+    # Each section is declared once, by a Fields table below (key -> how its value is read,
+    # in reading order); types and defaults are the dataclasses' in aggregator.config.model.
+
     def document(self, root: Node | None) -> NetworkConfig | None:
         r = self.r
-        top = r.mapping(root, "", required=_TOP_REQUIRED, optional=_TOP_OPTIONAL)
-        if top is None:
+        b = self.behaviour
+        spec = Fields(NetworkConfig, {
+            "listen": self.listen,
+            "control": self.control,
+            "seed": partial(r.integer, minimum=0),
+            "delivery": self.delivery,
+            "operators": self.operators,
+            "accounts": self.accounts,
+            "routing": self.routing,  # after operators: it names them
+            "test_numbers": b.numbers,
+            "limits": self.limits,
+        }, required=("operators", "accounts"))
+        read = r.read_fields(root, "", spec)
+        if read is None:
             return None
-        d = NetworkConfig(ListenConfig(), (), (), RoutingConfig(), r.source)
-        listen = r.optional(top, "listen", "", self.listen, d.listen)
+        top, values = read
+        # NetworkConfig takes these two first, positionally, so they have no default there.
+        values.setdefault("listen", ListenConfig())
+        values.setdefault("routing", RoutingConfig())
         if "listen" not in top:
-            self._note_port({}, "listen", d.listen.port)
-        control = r.optional(top, "control", "", self.control, d.control)
+            self._note_port({}, "listen", ListenConfig().port)
         if "control" not in top:
-            self._note_port({}, "control", d.control.port)
-        seed = r.optional(top, "seed", "", partial(r.integer, minimum=0), d.seed)
-        delivery = r.optional(top, "delivery", "", self.delivery, d.delivery)
-        operators = r.required(top, "operators", "", self.operators)
-        accounts = r.required(top, "accounts", "", self.accounts)
-        routing = r.optional(top, "routing", "", self.routing, d.routing)
-        test_numbers = r.optional(top, "test_numbers", "", self.behaviour.numbers, d.test_numbers)
-        limits = r.optional(top, "limits", "", self.limits, d.limits)
+            self._note_port({}, "control", ControlConfig().port)
+        listen, control = values["listen"], values.get("control", ControlConfig())
         if listen is not None and control is not None:
             self._tls_port_free(listen, control)
         self.check_ports()
-        if (
-            listen is None
-            or control is None
-            or seed is None
-            or delivery is None
-            or operators is None
-            or accounts is None
-            or routing is None
-            or test_numbers is None
-            or limits is None
-        ):
-            return None
-        return NetworkConfig(
-            listen,
-            operators,
-            accounts,
-            routing,
-            r.source,
-            seed=seed,
-            delivery=delivery,
-            control=control,
-            test_numbers=test_numbers,
-            limits=limits,
-        )
+        return r.build(spec, values, source=r.source)
 
     def limits(self, node: Node, path: str) -> LimitsConfig | None:
         r = self.r
-        fields = r.mapping(node, path, optional=_LIMITS_KEYS)
-        if fields is None:
-            return None
-        d = LimitsConfig()
         count = partial(r.integer, minimum=1, maximum=1_000_000)
         seconds = partial(r.number, above=0, maximum=3600)
-        rate = self.behaviour.throughput
-        values = {
-            "max_connections": r.optional(fields, "max_connections", path, count, d.max_connections),
-            "max_connections_per_address": r.optional(fields, "max_connections_per_address", path, count,
-                                                      d.max_connections_per_address),
-            "bind_timeout": r.optional(fields, "bind_timeout", path, seconds, d.bind_timeout),
-            "frame_timeout": r.optional(fields, "frame_timeout", path, seconds, d.frame_timeout),
-            "unread_timeout": r.optional(fields, "unread_timeout", path, seconds, d.unread_timeout),
-            "max_unanswered": r.optional(fields, "max_unanswered", path, count, d.max_unanswered),
-            "failed_binds_per_address": r.optional(fields, "failed_binds_per_address", path, rate,
-                                                   d.failed_binds_per_address),
-            "failed_binds_per_system_id": r.optional(fields, "failed_binds_per_system_id", path, rate,
-                                                     d.failed_binds_per_system_id),
-            "max_uncommitted": r.optional(fields, "max_uncommitted", path, count, d.max_uncommitted),
-        }
-        if any(v is None or v is _NULL for v in values.values()):
-            for key in ("failed_binds_per_address", "failed_binds_per_system_id"):
-                if values[key] is _NULL:
-                    r.expected(fields[key], join_path(path, key), "{rate: R, burst: B}")
+        return r.record(node, path, Fields(LimitsConfig, {
+            "max_connections": count,
+            "max_connections_per_address": count,
+            "bind_timeout": seconds,
+            "frame_timeout": seconds,
+            "unread_timeout": seconds,
+            "max_unanswered": count,
+            "failed_binds_per_address": self._bind_rate,
+            "failed_binds_per_system_id": self._bind_rate,
+            "max_uncommitted": count,
+        }))
+
+    def _bind_rate(self, node: Node, path: str) -> Throughput | None:
+        """A throughput that cannot be switched off (null)."""
+        if self.r.is_null(node):
+            self.r.expected(node, path, "{rate: R, burst: B}")
             return None
-        return LimitsConfig(**values)  # type: ignore[arg-type]
+        value = self.behaviour.throughput(node, path)
+        return None if value is NULL else value
 
     def control(self, node: Node, path: str) -> ControlConfig | None:
-        r = self.r
-        fields = r.mapping(node, path, optional=_CONTROL_KEYS)
-        if fields is None:
+        spec = Fields(ControlConfig, {
+            "host": self._host,
+            "port": self._port,
+            "token": self._token,  # absent: serve generates one
+        })
+        read = self.r.read_fields(node, path, spec)
+        if read is None:
             return None
-        d = ControlConfig()
-        host = r.optional(fields, "host", path, self._host, d.host)
-        port = r.optional(fields, "port", path, self._port, d.port)
-        token = r.optional(fields, "token", path, self._token, _NULL)
-        if host is None or port is None or token is None:
-            return None
-        self._note_port(fields, path, port)
-        return ControlConfig(host=host, port=port, token=None if token is _NULL else token)
+        fields, values = read
+        config = self.r.build(spec, values)
+        if config is not None:
+            self._note_port(fields, path, config.port)
+        return config
 
     def _token(self, node: Node, path: str) -> str | None:
         """The control API's bearer token (docs/control-api.md). An error never shows its value:
@@ -278,53 +242,54 @@ class NetworkReader:
 
     def delivery(self, node: Node, path: str) -> DeliveryConfig | None:
         r = self.r
-        fields = r.mapping(node, path, optional=_DELIVERY_KEYS)
-        if fields is None:
-            return None
-        d = DeliveryConfig()
         seconds = self.behaviour.seconds
-        validity = r.optional(fields, "validity", path, seconds, d.validity)
-        initial = r.optional(fields, "retry_initial", path, seconds, d.retry_initial)
-        longest = r.optional(fields, "retry_max", path, seconds, d.retry_max)
-        factor = r.optional(
-            fields, "retry_factor", path, partial(r.number, minimum=1, maximum=MAX_RETRY_FACTOR), d.retry_factor
-        )
-        if validity is None or initial is None or longest is None or factor is None:
+        spec = Fields(DeliveryConfig, {
+            "validity": seconds,
+            "retry_initial": seconds,
+            "retry_max": seconds,  # >= retry_initial
+            "retry_factor": partial(r.number, minimum=1, maximum=MAX_RETRY_FACTOR),
+        })
+        read = r.read_fields(node, path, spec)
+        if read is None:
             return None
-        if longest < initial:
+        fields, values = read
+        config = r.build(spec, values)
+        if config is None:
+            return None
+        if config.retry_max < config.retry_initial:
             where = fields.get("retry_max") or fields.get("retry_initial") or node
-            r.expected(where, join_path(path, "retry_max"), f"a number >= retry_initial ({_number_text(initial)})")
+            r.expected(where, join_path(path, "retry_max"),
+                       f"a number >= retry_initial ({_number_text(config.retry_initial)})")
             return None
-        return DeliveryConfig(validity=validity, retry_initial=initial, retry_max=longest, retry_factor=factor)
+        return config
 
     def listen(self, node: Node, path: str) -> ListenConfig | None:
         """`{host, port}`, and `tls: {port, certificate, key}` for a TLS port beside the plain one."""
         r = self.r
-        fields = r.mapping(node, path, optional=_LISTEN_OPTIONAL)
-        if fields is None:
+        spec = Fields(ListenConfig, {
+            "host": self._host,
+            "port": self._port,
+            "tls": None,  # {certificate, key, port}: sets tls and tls_port
+        })
+        read = r.read_fields(node, path, spec)
+        if read is None:
             return None
-        d = ListenConfig()
-        host = r.optional(fields, "host", path, self._host, d.host)
-        port = r.optional(fields, "port", path, self._port, d.port)
+        fields, values = read
+        port = values.get("port", spec.default("port"))
         if port is not None:
             self._note_port(fields, path, port)
-        secure: tuple[TlsConfig, int] | None = None
         if "tls" in fields:
             tls_path = join_path(path, "tls")
             tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED, optional=_LISTEN_TLS_OPTIONAL)
             if tls_fields is None:
                 return None
-            tls_port = r.optional(tls_fields, "port", tls_path, self._port, d.tls_port)
+            tls_port = r.optional(tls_fields, "port", tls_path, self._port, spec.default("tls_port"))
             self._tls_port_node = tls_fields.get("port") or fields["tls"]
             files = self.tls_files(tls_fields, tls_path, dialled_host=None)
             if tls_port is None or files is None:
                 return None
-            secure = (files, tls_port)
-        if host is None or port is None:
-            return None
-        if secure is None:
-            return ListenConfig(host=host, port=port)
-        return ListenConfig(host=host, port=port, tls=secure[0], tls_port=secure[1])
+            values.update(tls=files, tls_port=tls_port)
+        return r.build(spec, values)
 
     def _tls_port_free(self, listen: ListenConfig, control: ControlConfig) -> None:
         """The TLS port cannot be the plain port, nor the control API's on the same host (0 is
@@ -396,70 +361,43 @@ class NetworkReader:
 
     def operator(self, node: Node, path: str) -> OperatorConfig | None:
         r = self.r
-        fields = r.mapping(
-            node, path, required=_OPERATOR_REQUIRED, optional=_OPERATOR_OPTIONAL, moved=_OPERATOR_MOVED
-        )
-        if fields is None:
+        b = self.behaviour
+        spec = Fields(OperatorConfig, {
+            "id": None,  # registered first: carriers are claimed for it
+            "name": partial(r.string, min_length=1),
+            "carriers": None,
+            "host": self._host,
+            "port": self._port,
+            "system_id": self._system_id,
+            "password": self._password,
+            "window": partial(r.integer, minimum=1, maximum=MAX_WINDOW),
+            "binds": partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS),
+            "send_rate": b.nullable(b.rate),  # null: no cap
+            "temporary_errors": b.err_codes,
+            "smsc": b.smsc,
+            "tls": None,  # {certificate, key}, checked against host
+        }, rename={"smsc": "behaviour"}, required=("id", "name", "carriers"))
+        read = r.read_fields(node, path, spec, moved=_OPERATOR_MOVED)
+        if read is None:
             self.operator_ids_complete = False
             return None
-        d = OperatorConfig(id="", name="", carriers=())  # defaults, from the one place they live
+        fields, values = read
         op_id = r.required(fields, "id", path, self.operator_id)
         if op_id is None:
             self.operator_ids_complete = False
-        name = r.required(fields, "name", path, partial(r.string, min_length=1))
         carriers = r.required(fields, "carriers", path, partial(self.carrier_list, op_id=op_id))
-        host = r.optional(fields, "host", path, self._host, d.host)
-        port = r.optional(fields, "port", path, self._port, d.port)
-        system_id = r.optional(fields, "system_id", path, self._system_id, d.system_id)
-        password = r.optional(fields, "password", path, self._password, d.password)
-        window = r.optional(fields, "window", path, partial(r.integer, minimum=1, maximum=MAX_WINDOW), d.window)
-        binds = r.optional(
-            fields, "binds", path, partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS), d.binds
-        )
-        b = self.behaviour
-        send_rate = r.optional(fields, "send_rate", path, b.nullable(b.rate), d.send_rate or _NULL)
-        temporary = r.optional(fields, "temporary_errors", path, b.err_codes, d.temporary_errors)
-        behaviour = r.optional(fields, "smsc", path, b.smsc, d.behaviour)
-        tls_config: TlsConfig | None = None
-        tls_ok = True
+        host = values.get("host", spec.default("host"))
         if "tls" in fields:
             tls_path = join_path(path, "tls")
             tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED)
+            tls_config = None
             if tls_fields is not None and host is not None:
                 tls_config = self.tls_files(tls_fields, tls_path, dialled_host=host)
-            tls_ok = tls_config is not None
-        if (
-            op_id is None
-            or name is None
-            or carriers is None
-            or host is None
-            or port is None
-            or system_id is None
-            or password is None
-            or window is None
-            or binds is None
-            or send_rate is None
-            or temporary is None
-            or behaviour is None
-            or not tls_ok
-        ):
-            return None
-        self._note_port(fields, path, port)
-        return OperatorConfig(
-            id=op_id,
-            name=name,
-            carriers=carriers,
-            host=host,
-            port=port,
-            system_id=system_id,
-            password=password,
-            window=window,
-            binds=binds,
-            send_rate=None if send_rate is _NULL else send_rate,
-            temporary_errors=temporary,
-            behaviour=behaviour,
-            tls=tls_config,
-        )
+            values["tls"] = tls_config
+        config = r.build(spec, values, id=op_id, carriers=carriers)
+        if config is not None:
+            self._note_port(fields, path, config.port)
+        return config
 
     def operator_id(self, node: Node, path: str) -> str | None:
         op_id = self.r.string(
@@ -514,64 +452,49 @@ class NetworkReader:
             return None
         return tuple(acc for acc in read if acc is not None)
 
+    def account_fields(self, seen: dict[str, Seen]) -> Fields[AccountConfig]:
+        """An account's keys (network ``accounts:`` and a scenario's own)."""
+        r = self.r
+        b = self.behaviour
+        return Fields(AccountConfig, {
+            "system_id": partial(self.account_system_id, seen=seen),
+            "password": None,  # exactly one of password and password_hash
+            "password_hash": None,
+            "max_binds": partial(r.integer, minimum=1, maximum=MAX_ACCOUNT_BINDS),
+            "short_codes": None,  # claimed for system_id
+            "traffic": partial(r.choice, choices=_TRAFFIC),
+            "rate": b.nullable(b.rate),  # null: no cap
+            "burst": partial(r.integer, minimum=1, maximum=MAX_BURST),
+            "max_pending": partial(r.integer, minimum=1, maximum=MAX_PENDING),
+            "credit": b.nullable(partial(r.integer, minimum=0)),  # null: no limit
+        }, required=("system_id",))
+
     def account(self, node: Node, path: str, seen: dict[str, Seen]) -> AccountConfig | None:
         r = self.r
-        fields = r.mapping(node, path, required=ACCOUNT_REQUIRED, optional=ACCOUNT_OPTIONAL)
-        if fields is None:
+        spec = self.account_fields(seen)
+        read = r.read_fields(node, path, spec)
+        if read is None:
             return None
-        system_id = r.required(fields, "system_id", path, self._system_id)
-        if system_id is not None:
-            first = seen.get(system_id)
-            id_path = join_path(path, "system_id")
-            if first is not None:
-                r.problem(
-                    fields["system_id"],
-                    id_path,
-                    f"duplicate account system_id {_quote(system_id)},"
-                    f" already used by {first.path} (line {first.line})",
-                )
-                system_id = None
-            else:
-                seen[system_id] = Seen(id_path, _position(fields["system_id"])[0])
+        fields, values = read
+        system_id = values["system_id"]
         password = self.secret(node, fields, path)
-        d = AccountConfig(system_id="default", password="")
-        b = self.behaviour
-        max_binds = r.optional(
-            fields, "max_binds", path, partial(r.integer, minimum=1, maximum=MAX_ACCOUNT_BINDS), d.max_binds
-        )
-        short_codes = r.optional(
-            fields, "short_codes", path, partial(self.short_code_list, owner=system_id), d.short_codes
-        )
-        traffic = r.optional(fields, "traffic", path, partial(r.choice, choices=_TRAFFIC), d.traffic)
-        rate = r.optional(fields, "rate", path, b.nullable(b.rate), d.rate or _NULL)
-        burst = r.optional(fields, "burst", path, partial(r.integer, minimum=1, maximum=MAX_BURST), d.burst)
-        max_pending = r.optional(
-            fields, "max_pending", path, partial(r.integer, minimum=1, maximum=MAX_PENDING), d.max_pending
-        )
-        credit = r.optional(fields, "credit", path, b.nullable(partial(r.integer, minimum=0)), _NULL)
-        if (
-            system_id is None
-            or password is None
-            or max_binds is None
-            or short_codes is None
-            or traffic is None
-            or rate is None
-            or burst is None
-            or max_pending is None
-            or credit is None
-        ):
+        if "short_codes" in fields:
+            values["short_codes"] = r.required(fields, "short_codes", path,
+                                               partial(self.short_code_list, owner=system_id))
+        return r.build(spec, values, password=password)
+
+    def account_system_id(self, node: Node, path: str, seen: dict[str, Seen]) -> str | None:
+        """An account's system_id, unique among the accounts read with ``seen``."""
+        system_id = self._system_id(node, path)
+        if system_id is None:
             return None
-        return AccountConfig(
-            system_id=system_id,
-            password=password,
-            max_binds=max_binds,
-            short_codes=short_codes,
-            traffic=traffic,
-            rate=None if rate is _NULL else rate,
-            burst=burst,
-            max_pending=max_pending,
-            credit=None if credit is _NULL else credit,
-        )
+        first = seen.get(system_id)
+        if first is not None:
+            self.r.problem(node, path, f"duplicate account system_id {_quote(system_id)},"
+                                       f" already used by {first.path} (line {first.line})")
+            return None
+        seen[system_id] = Seen(path, _position(node)[0])
+        return system_id
 
     def secret(self, node: Node, fields: Mapping[str, Node], path: str) -> Secret | None:
         """Exactly one of ``password`` (plain) and ``password_hash`` (see aggregator.passwords)."""
@@ -620,23 +543,12 @@ class NetworkReader:
 
     def routing(self, node: Node, path: str) -> RoutingConfig | None:
         r = self.r
-        fields = r.mapping(node, path, optional=_ROUTING_KEYS)
-        if fields is None:
-            return None
-        d = RoutingConfig()
-        region = r.optional(
-            fields,
-            "default_region",
-            path,
-            partial(r.string, pattern=_REGION, what='a two-letter region code in capitals, e.g. "FR"'),
-            d.default_region,
-        )
-        none: dict[str, str] = {}
-        mvno_hosts = r.optional(fields, "mvno_hosts", path, self.mvno_hosts, none)
-        ported = r.optional(fields, "ported", path, self.ported, none)
-        if region is None or mvno_hosts is None or ported is None:
-            return None
-        return RoutingConfig(default_region=region, mvno_hosts=mvno_hosts, ported=ported)
+        return r.record(node, path, Fields(RoutingConfig, {
+            "default_region": partial(r.string, pattern=_REGION,
+                                      what='a two-letter region code in capitals, e.g. "FR"'),
+            "mvno_hosts": self.mvno_hosts,
+            "ported": self.ported,
+        }))
 
     def mvno_hosts(self, node: Node, path: str) -> dict[str, str] | None:
         entries = self.r.entries(node, path)
@@ -672,8 +584,8 @@ class NetworkReader:
         for prefix, key_node, value_node in entries:
             entry = entry_path(path, prefix)
             # The key is taken as written: unquoted, +33612345678 is an int to YAML.
-            if not isinstance(key_node, ScalarNode) or not _E164_PREFIX.fullmatch(prefix):
-                self.r.expected(key_node, entry, _E164_PREFIX_WHAT)
+            if not isinstance(key_node, ScalarNode) or not E164_PREFIX.fullmatch(prefix):
+                self.r.expected(key_node, entry, E164_PREFIX_WHAT)
                 ok = False
                 prefix_ok = False
             else:
@@ -700,6 +612,12 @@ class NetworkReader:
             self.r.expected(node, path, what, did_you_mean(op_id, ids))
             return None
         return op_id
+
+
+# An account's keys, as the scenario loader (and schema.json) also take them.
+_ACCOUNT = NetworkReader("").account_fields({})
+ACCOUNT_REQUIRED = _ACCOUNT.required_keys()  # and exactly one of password, password_hash
+ACCOUNT_OPTIONAL = _ACCOUNT.optional_keys()
 
 
 # --------------------------------------------------------------------------

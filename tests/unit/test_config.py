@@ -708,7 +708,7 @@ def test_null_throughput_and_never_back() -> None:
         (
             'numbers: {"0612345678": unknown}',
             'net.yaml:6:17: operators[0].smsc.numbers["0612345678"]: expected an E.164 number: \'+\' followed by'
-            ' 1 to 15 digits, got "0612345678"',
+            ' 2 to 15 digits, got "0612345678"',
         ),
         (
             'numbers: {"+33612345678": gone}',
