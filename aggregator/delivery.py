@@ -65,7 +65,7 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc.pdu.codec import MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
+from smsc.pdu.codec import Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import QuerySmResp

@@ -111,7 +111,7 @@ class Harness:
         MT) and reaches the aggregator as a deliver_sm. For the control API's POST /mo and a
         scenario's `mo` step.
 
-        `source` is read as a person writes a number (TON 0, `routing.normalise`): a '+' is
+        `source` is read as a person writes a number (TON 0, `routing.valid_e164`): a '+' is
         international, a leading '0' national in `routing.default_region`, other digits
         international. The operator sends it as the E.164 number it routed, without '+', so
         "+330612345678" leaves as 33612345678, the subscriber that operator serves. Raises

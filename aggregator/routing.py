@@ -20,7 +20,7 @@ from phonenumbers import carrier as pn_carrier
 
 from aggregator.config import OperatorConfig, RoutingConfig
 
-__all__ = ["Route", "Router", "RoutingError", "normalise"]
+__all__ = ["Route", "Router", "RoutingError", "valid_e164"]
 
 RoutingErrorKind = Literal["invalid_number", "no_operator"]
 RouteReason = Literal["ported", "carrier", "mvno_host"]
@@ -32,7 +32,7 @@ TON_NATIONAL = 2
 
 # Cache sizes: a load test sends to a bounded set of numbers; these keep the
 # hot set in memory without growing without limit on random traffic.
-_NORMALISE_CACHE = 65536
+_E164_CACHE = 65536
 _CARRIER_CACHE = 65536
 
 
@@ -67,7 +67,7 @@ def _invalid(address: str, why: str) -> RoutingError:
     return RoutingError("invalid_number", address, f"invalid destination {address!r}: {why}")
 
 
-def normalise(address: str, ton: int, default_region: str) -> str:
+def valid_e164(address: str, ton: int, default_region: str) -> str:
     """SMPP destination_addr + dest_addr_ton -> E.164 '+<digits>'.
 
     TON 1 (international): '33612345678' or '+33...' ('0033...' tolerated,
@@ -78,6 +78,10 @@ def normalise(address: str, ton: int, default_region: str) -> str:
     sending TON 0 almost always mean.  A leading '+' is always international.
     Raises RoutingError('invalid_number') for anything that is not a valid
     phone number (letters, short codes, unallocated ranges, other TONs).
+
+    The simulated operators read numbers with their own, lenient
+    `smsc.operators.subscribers.lenient_e164` on purpose: the aggregator refuses
+    what it cannot route, while an SMSC answers whatever reaches it.
     """
     text = address.strip()
     digits = text[1:] if text.startswith("+") else text
@@ -133,8 +137,8 @@ class Router:
         # Longest first, so the first hit is the longest matching prefix.
         self._ported_lengths: tuple[int, ...] = tuple(sorted({len(p) for p in self._ported}, reverse=True))
         region = routing.default_region
-        self._normalise: Callable[[str, int], str] = lru_cache(maxsize=_NORMALISE_CACHE)(
-            lambda address, ton: normalise(address, ton, region)
+        self._e164: Callable[[str, int], str] = lru_cache(maxsize=_E164_CACHE)(
+            lambda address, ton: valid_e164(address, ton, region)
         )
         self._carrier: Callable[[str], str] = lru_cache(maxsize=_CARRIER_CACHE)(_carrier_name)
 
@@ -143,7 +147,7 @@ class Router:
 
         Raises RoutingError('invalid_number') or RoutingError('no_operator').
         """
-        msisdn = self._normalise(address, ton)
+        msisdn = self._e164(address, ton)
         for length in self._ported_lengths:
             operator_id = self._ported.get(msisdn[:length])
             if operator_id is not None:

@@ -56,7 +56,8 @@ log = Logger(namespace="aggregator.store")
 
 
 class MessageState(StrEnum):
-    """Life cycle of an MT inside the aggregator (stored as the lowercase value)."""
+    """Life cycle of an MT inside the aggregator (stored as the lowercase value); not SMPP's
+    message_state, which is `smsc.pdu.codec.SmppMessageState`."""
 
     ACCEPTED = "accepted"  # submit_sm_resp sent to the customer, not yet handed to an operator
     SUBMITTED = "submitted"  # operator answered submit_sm_resp OK, waiting for its receipt

@@ -102,7 +102,9 @@ def destination(to: str) -> tuple[str, int]:
 
 
 @dataclass
-class _Outgoing:
+class _PendingSubmit:
+    """A submit_sm a scenario client has yet to send (or send again after a throttle)."""
+
     to: str
     text: str
     sender: str
@@ -118,7 +120,7 @@ class Client:
     clock: Clock
     conn: SmppConnection | None = None
     bound: bool = False
-    queue: deque[_Outgoing] = field(default_factory=deque)
+    queue: deque[_PendingSubmit] = field(default_factory=deque)
     deliveries: int = 0                  # deliver_sm received (receipts and MOs); the store has them
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)
@@ -138,7 +140,7 @@ class Client:
 
     # --- sending -----------------------------------------------------------------------
 
-    def enqueue(self, item: _Outgoing) -> None:
+    def enqueue(self, item: _PendingSubmit) -> None:
         self.queue.append(item)
         self.pump()
 
@@ -153,7 +155,7 @@ class Client:
                 dest_addr_ton=ton, dest_addr_npi=1 if ton == 1 else 0, destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
 
-    def _answered(self, resp: Pdu, item: _Outgoing) -> None:
+    def _answered(self, resp: Pdu, item: _PendingSubmit) -> None:
         status = resp.command_status
         if status == CommandStatus.ESME_RTHROTTLED:
             self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
@@ -164,7 +166,7 @@ class Client:
             self.refused[name] = self.refused.get(name, 0) + 1
         self.pump()
 
-    def _failed(self, failure: Failure, item: _Outgoing) -> None:
+    def _failed(self, failure: Failure, item: _PendingSubmit) -> None:
         self.refused["no response"] = self.refused.get("no response", 0) + 1
         self.pump()
 
@@ -258,14 +260,14 @@ class _Run:
 
     def submit(self, index: int, step: Submit) -> None:  # type: ignore[override]
         client = self._client(step.account, step.source)
-        client.enqueue(_Outgoing(step.to, step.text, step.sender or "SMSC", step.receipt))
+        client.enqueue(_PendingSubmit(step.to, step.text, step.sender or "SMSC", step.receipt))
         self.note(index, "submit", f"{step.account} -> {step.to}: {step.text!r}")
 
     def campaign(self, index: int, step: Campaign) -> None:  # type: ignore[override]
         client = self._client(step.account, step.source)
         numbers = self._drawn(step.population)[: step.count]
         sender = step.sender or "SMSC"
-        items = [_Outgoing(number, step.text, sender, step.receipt) for number in numbers]
+        items = [_PendingSubmit(number, step.text, sender, step.receipt) for number in numbers]
         if step.rate is None:
             client.queue.extend(items)
         elif items:
@@ -283,7 +285,7 @@ class _Run:
             numbers = self._populations[name] = self.scenario.population(name).draw(self.seed)
         return numbers
 
-    def _pace(self, client: Client, items: list[_Outgoing], i: int, start: float, rate: float) -> None:
+    def _pace(self, client: Client, items: list[_PendingSubmit], i: int, start: float, rate: float) -> None:
         """Send ``items[i]`` at ``start + i / rate``, then schedule the next one."""
         if i >= len(items):
             return

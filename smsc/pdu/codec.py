@@ -109,8 +109,9 @@ class Tag(enum.IntEnum):
     message_state = 0x0427
 
 
-class MessageState(enum.IntEnum):
-    """message_state values (SMPP 3.4 §5.2.28), used in query_sm_resp and receipts."""
+class SmppMessageState(enum.IntEnum):
+    """message_state values (SMPP 3.4 §5.2.28), used in query_sm_resp and receipts; the
+    aggregator's own stored states are `aggregator.store.MessageState`."""
 
     ENROUTE = 1
     DELIVERED = 2

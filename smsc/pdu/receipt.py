@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from smsc.pdu.codec import MessageState, Pdu, Tag, Tlv
+from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv
 
 ESM_CLASS_RECEIPT = 0x04          # esm_class message type: SMSC delivery receipt (§5.2.12)
 ESM_CLASS_INTERMEDIATE = 0x20     # intermediate delivery notification
 
-STAT_TO_STATE: dict[str, MessageState] = {
-    "DELIVRD": MessageState.DELIVERED,
-    "EXPIRED": MessageState.EXPIRED,
-    "DELETED": MessageState.DELETED,
-    "UNDELIV": MessageState.UNDELIVERABLE,
-    "ACCEPTD": MessageState.ACCEPTED,
-    "UNKNOWN": MessageState.UNKNOWN,
-    "REJECTD": MessageState.REJECTED,
-    "ENROUTE": MessageState.ENROUTE,
+STAT_TO_STATE: dict[str, SmppMessageState] = {
+    "DELIVRD": SmppMessageState.DELIVERED,
+    "EXPIRED": SmppMessageState.EXPIRED,
+    "DELETED": SmppMessageState.DELETED,
+    "UNDELIV": SmppMessageState.UNDELIVERABLE,
+    "ACCEPTD": SmppMessageState.ACCEPTED,
+    "UNKNOWN": SmppMessageState.UNKNOWN,
+    "REJECTD": SmppMessageState.REJECTED,
+    "ENROUTE": SmppMessageState.ENROUTE,
 }
 STATE_TO_STAT = {state: stat for stat, state in STAT_TO_STATE.items()}
 
@@ -55,8 +55,8 @@ class Receipt:
     text: str = ""                 # first 20 characters of the original message
 
     @property
-    def state(self) -> MessageState:
-        return STAT_TO_STATE.get(self.stat, MessageState.UNKNOWN)
+    def state(self) -> SmppMessageState:
+        return STAT_TO_STATE.get(self.stat, SmppMessageState.UNKNOWN)
 
     @property
     def is_final(self) -> bool:
@@ -132,7 +132,7 @@ def _parse_any(pdu: Pdu, text: str) -> Receipt | None:
     stat = fields.get("stat", "").upper()
     if not stat and tlv_state is not None:
         try:
-            stat = STATE_TO_STAT[MessageState(tlv_state.as_int())]
+            stat = STATE_TO_STAT[SmppMessageState(tlv_state.as_int())]
         except ValueError:
             stat = "UNKNOWN"
     return Receipt(message_id=message_id, stat=stat or "UNKNOWN", err=fields.get("err", "000"),
