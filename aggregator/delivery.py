@@ -188,7 +188,7 @@ class Message:
     tlvs: tuple[Tlv, ...] = ()              # the client's optional parameters, forwarded as-is
     operator_message_id: str | None = None
     attempts: int = 0
-    phase: Phase = Phase.NEW                 # written by DeliveryEngine._move only
+    phase: Phase = START                     # written by DeliveryEngine._move only
 
     @property
     def text_head(self) -> str:

@@ -808,28 +808,6 @@ class Store:
                 row = {**row, **changes}
         return _message_record(row) if row is not None else None
 
-    def message_for_operator(
-        self, operator_message_id: str, operator_id: str | None = None
-    ) -> MessageRecord | None:
-        """The message an operator's message_id refers to (receipt correlation).
-
-        Operator ids are only unique per operator, so pass operator_id when known; without
-        it the most recent match wins.
-        """
-        if operator_id is None:
-            rows = self._query(
-                _SELECT_MESSAGES + " WHERE operator_message_id = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT 1",
-                (operator_message_id,),
-            )
-        else:
-            rows = self._query(
-                _SELECT_MESSAGES + " WHERE operator_message_id = ? AND operator_id = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT 1",
-                (operator_message_id, operator_id),
-            )
-        return _message_record(rows[0]) if rows else None
-
     def history(self, message_id: str) -> list[MessageEvent]:
         """State transitions of a message, ordered by seq."""
         rows = self._query(

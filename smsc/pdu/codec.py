@@ -140,10 +140,6 @@ class Tlv:
     def int1(cls, tag: int, number: int) -> Tlv:
         return cls(tag, bytes((number,)))
 
-    @classmethod
-    def int2(cls, tag: int, number: int) -> Tlv:
-        return cls(tag, number.to_bytes(2, "big"))
-
     def as_int(self) -> int:
         return int.from_bytes(self.value, "big")
 

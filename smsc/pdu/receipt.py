@@ -58,10 +58,6 @@ class Receipt:
     def state(self) -> SmppMessageState:
         return STAT_TO_STATE.get(self.stat, SmppMessageState.UNKNOWN)
 
-    @property
-    def is_final(self) -> bool:
-        return self.stat not in ("ENROUTE", "ACCEPTD")
-
     def render(self) -> str:
         return (f"id:{self.message_id} sub:{self.sub} dlvrd:{self.dlvrd} "
                 f"submit date:{self.submit_date} done date:{self.done_date} "
