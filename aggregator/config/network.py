@@ -8,7 +8,7 @@ carriers, short codes, routing); operators' ``smsc:`` blocks are read by
 import os
 import re
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import resources
 from types import MappingProxyType
@@ -553,50 +553,49 @@ class NetworkReader:
         }))
 
     def mvno_hosts(self, node: Node, path: str) -> dict[str, str] | None:
-        entries = self.reader.entries(node, path)
-        if entries is None:
+        return self._to_operator(node, path, self._hosted_carrier)
+
+    def _hosted_carrier(self, carrier: str, key_node: Node, entry: str) -> str | None:
+        """A carrier an MVNO host serves: a name, and not one an operator serves natively."""
+        name = self.reader.string(key_node, entry, min_length=1, what="a carrier name (a non-empty string)")
+        if name is not None and name in self.carriers:
+            owner, seen = self.carriers[name]
+            self.reader.problem(
+                key_node,
+                entry,
+                f"carrier {_quote(name)} is served natively by operator {_quote(owner)}"
+                f" ({seen.path}, line {seen.line}); remove it from mvno_hosts",
+            )
             return None
-        result: dict[str, str] = {}
-        ok = True
-        for carrier, key_node, value_node in entries:
-            entry = entry_path(path, carrier)
-            name = self.reader.string(key_node, entry, min_length=1, what="a carrier name (a non-empty string)")
-            op_id = self.operator_ref(value_node, entry)
-            if name is not None and name in self.carriers:
-                owner, seen = self.carriers[name]
-                self.reader.problem(
-                    key_node,
-                    entry,
-                    f"carrier {_quote(name)} is served natively by operator {_quote(owner)}"
-                    f" ({seen.path}, line {seen.line}); remove it from mvno_hosts",
-                )
-                name = None
-            if name is None or op_id is None:
-                ok = False
-                continue
-            result[name] = op_id
-        return result if ok else None
+        return name
 
     def ported(self, node: Node, path: str) -> dict[str, str] | None:
+        return self._to_operator(node, path, self._ported_prefix)
+
+    def _ported_prefix(self, prefix: str, key_node: Node, entry: str) -> str | None:
+        # The key is taken as written: unquoted, +33612345678 is an int to YAML.
+        if not isinstance(key_node, ScalarNode) or not E164_PREFIX.fullmatch(prefix):
+            self.reader.expected(key_node, entry, E164_PREFIX_WHAT)
+            return None
+        return prefix
+
+    def _to_operator(self, node: Node, path: str,
+                     read_key: Callable[[str, Node, str], str | None]) -> dict[str, str] | None:
+        """A mapping of keys (each checked by ``read_key``) to operator ids; None, with every
+        bad key and operator reported, if any of them is wrong."""
         entries = self.reader.entries(node, path)
         if entries is None:
             return None
         result: dict[str, str] = {}
         ok = True
-        for prefix, key_node, value_node in entries:
-            entry = entry_path(path, prefix)
-            # The key is taken as written: unquoted, +33612345678 is an int to YAML.
-            if not isinstance(key_node, ScalarNode) or not E164_PREFIX.fullmatch(prefix):
-                self.reader.expected(key_node, entry, E164_PREFIX_WHAT)
-                ok = False
-                prefix_ok = False
-            else:
-                prefix_ok = True
+        for text, key_node, value_node in entries:
+            entry = entry_path(path, text)
+            key = read_key(text, key_node, entry)
             op_id = self.operator_ref(value_node, entry)
-            if not prefix_ok or op_id is None:
+            if key is None or op_id is None:
                 ok = False
                 continue
-            result[prefix] = op_id
+            result[key] = op_id
         return result if ok else None
 
     def operator_ref(self, node: Node, path: str) -> str | None:
