@@ -19,16 +19,12 @@ import phonenumbers
 from phonenumbers import carrier as pn_carrier
 
 from aggregator.config import OperatorConfig, RoutingConfig
+from smsc.pdu.codec import Ton
 
 __all__ = ["Route", "Router", "RoutingError", "valid_e164"]
 
 RoutingErrorKind = Literal["invalid_number", "no_operator"]
 RouteReason = Literal["ported", "carrier", "mvno_host"]
-
-# SMPP 3.4 type_of_number values (section 5.2.5).
-TON_UNKNOWN = 0
-TON_INTERNATIONAL = 1
-TON_NATIONAL = 2
 
 # Cache sizes: a load test sends to a bounded set of numbers; these keep the
 # hot set in memory without growing without limit on random traffic.
@@ -89,11 +85,11 @@ def valid_e164(address: str, ton: int, default_region: str) -> str:
         raise _invalid(address, "not a phone number")
     if text.startswith("+"):
         region: str | None = None
-    elif ton == TON_INTERNATIONAL or (ton == TON_UNKNOWN and not text.startswith("0")):
+    elif ton == Ton.INTERNATIONAL or (ton == Ton.UNKNOWN and not text.startswith("0")):
         # "00" is the most common international prefix; strip it if present.
         text = "+" + (digits[2:] if digits.startswith("00") else digits)
         region = None
-    elif ton in (TON_NATIONAL, TON_UNKNOWN):
+    elif ton in (Ton.NATIONAL, Ton.UNKNOWN):
         region = default_region
     else:
         raise _invalid(address, f"type of number {ton} is not routable")
@@ -142,7 +138,7 @@ class Router:
         )
         self._carrier: Callable[[str], str] = lru_cache(maxsize=_CARRIER_CACHE)(_carrier_name)
 
-    def route(self, address: str, ton: int = TON_INTERNATIONAL) -> Route:
+    def route(self, address: str, ton: int = Ton.INTERNATIONAL) -> Route:
         """Normalise, then: longest ported prefix; else native carrier; else MVNO host.
 
         Raises RoutingError('invalid_number') or RoutingError('no_operator').

@@ -22,9 +22,8 @@ from functools import lru_cache
 from smsc.operators.profile import (
     Delay, Fixed, NumberRule, RangeRule, SubscriberState,
 )
+from smsc.pdu.codec import Ton
 
-_TON_INTERNATIONAL = 1
-_TON_NATIONAL = 2
 _LOOKUP_CACHE = 65536      # numbers whose subscriber a book remembers
 
 
@@ -49,11 +48,11 @@ def lenient_e164(destination_addr: str, dest_addr_ton: int, country_code: str = 
     addr = destination_addr.strip()
     if addr.startswith("+"):
         return "+" + addr[1:]
-    if dest_addr_ton == _TON_INTERNATIONAL:
+    if dest_addr_ton == Ton.INTERNATIONAL:
         return "+" + addr
     if addr.startswith("00"):
         return "+" + addr[2:]
-    if addr.startswith("0") and dest_addr_ton in (0, _TON_NATIONAL):
+    if addr.startswith("0") and dest_addr_ton in (Ton.UNKNOWN, Ton.NATIONAL):
         return "+" + country_code + addr[1:]
     return "+" + addr
 

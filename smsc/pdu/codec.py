@@ -123,6 +123,18 @@ class SmppMessageState(enum.IntEnum):
     REJECTED = 8
 
 
+class Ton(enum.IntEnum):
+    """Type of number: addr_ton, source_addr_ton, dest_addr_ton (SMPP 3.4 §5.2.5)."""
+
+    UNKNOWN = 0
+    INTERNATIONAL = 1
+    NATIONAL = 2
+    NETWORK_SPECIFIC = 3
+    SUBSCRIBER_NUMBER = 4
+    ALPHANUMERIC = 5
+    ABBREVIATED = 6
+
+
 # --- values -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
