@@ -282,7 +282,7 @@ class AggregatorServer:
     def deliver_receipt(self, message: Message, receipt: Receipt) -> None:
         params = receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
                                            message.source_addr, message.source_addr_ton)
-        pdu = make(Command.deliver_sm, 0, tlvs=receipt.tlvs(), **params)
+        pdu = make(Command.deliver_sm, 0, 0, receipt.tlvs(), **params)
         self._owe(message.account, "receipt", message.id, pdu)
 
     def deliver_mo(self, operator_id: str, pdu: Pdu) -> None:

@@ -741,6 +741,8 @@ class _ScenarioReader:
         if expected is None or any(v is None for v in values.values()):
             return None
         kwargs = {x.value: v for x, v in values.items()}
+        # Each value is what its filter's reader above returned: the reader table ties types to
+        # keys at run time, which mypy cannot follow through a dict.
         return Filters(**kwargs), _COMPARISONS[op], expected  # type: ignore[arg-type]
 
     def include(self, f: _File, node: Node, path: str) -> list[Step] | None:
