@@ -47,7 +47,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Self, TypeVar
 
 from smsc.pdu.codec import (
-    _BODY_OPTIONAL_ON_ERROR, _EMPTY_VALUE, LAYOUTS, Command, DestAddress, Pdu, Tlv, UnsuccessSme, Value, make,
+    _BODY_OPTIONAL_ON_ERROR, _EMPTY_VALUE, LAYOUTS, Command, DestAddress, Pdu, Tag, Tlv, UnsuccessSme, Value, make,
 )
 
 
@@ -92,6 +92,7 @@ class View:
         return None
 
 
+SHORT_MESSAGE_MAX = dict((name, size) for name, _, size in LAYOUTS[Command.deliver_sm])["short_message"]
 _V = TypeVar("_V", bound=type[View])
 _VIEWS: dict[Command, type[View]] = {}
 
@@ -291,6 +292,22 @@ class DataSm(View):
     registered_delivery: int = 0
     data_coding: int = 0
     tlvs: tuple[Tlv, ...] = ()
+
+    def as_deliver_sm(self) -> DeliverSm:
+        """The same message as a deliver_sm (§4.6.1), for code and clients that take those:
+        the text moves from message_payload to short_message when it fits there (254 octets,
+        the codec's limit); every other TLV stays as it came."""
+        payload = self.tlv(Tag.message_payload)
+        text, tlvs = b"", self.tlvs
+        if payload is not None and len(payload.value) <= SHORT_MESSAGE_MAX:
+            text, tlvs = payload.value, tuple(tlv for tlv in self.tlvs if tlv is not payload)
+        return DeliverSm(
+            service_type=self.service_type, source_addr_ton=self.source_addr_ton,
+            source_addr_npi=self.source_addr_npi, source_addr=self.source_addr,
+            dest_addr_ton=self.dest_addr_ton, dest_addr_npi=self.dest_addr_npi,
+            destination_addr=self.destination_addr, esm_class=self.esm_class,
+            registered_delivery=self.registered_delivery, data_coding=self.data_coding,
+            short_message=text, tlvs=tlvs)
 
 
 # --- query_sm (§4.8) ------------------------------------------------------------------------
