@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -81,5 +81,5 @@ class ScaledClock:
                   **kw: object) -> IDelayedCall:
         return self._reactor.callLater(delay / self.speed, callable, *args, **kw)
 
-    def getDelayedCalls(self) -> list[IDelayedCall]:
+    def getDelayedCalls(self) -> Sequence[IDelayedCall]:
         return self._reactor.getDelayedCalls()

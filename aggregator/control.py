@@ -37,7 +37,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -119,7 +119,7 @@ def host_is_loopback(host: bytes) -> bool:
         return False
 
 
-def bearer_matches(headers: list[bytes] | None, token: bytes) -> bool:
+def bearer_matches(headers: Sequence[bytes] | None, token: bytes) -> bool:
     """Exactly one `Authorization: Bearer <token>` header with our token (the scheme's case
     does not matter, RFC 7235 §2.1), compared in constant time."""
     if headers is None or len(headers) != 1:
@@ -128,7 +128,7 @@ def bearer_matches(headers: list[bytes] | None, token: bytes) -> bool:
     return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
 
 
-def media_type(headers: list[bytes] | None) -> str | None:
+def media_type(headers: Sequence[bytes] | None) -> str | None:
     """`type/subtype` of the one Content-Type header, lower case, without its parameters."""
     if headers is None or len(headers) != 1:
         return None
@@ -174,8 +174,7 @@ class ControlApi(resource.Resource):
         self._token = token.encode("ascii")
 
     def render(self, request: IRequest) -> bytes:
-        reply = self.handle(request.method, request.path, request.requestHeaders,  # type: ignore[attr-defined]
-                            request.content.read())  # type: ignore[attr-defined]
+        reply = self.handle(request.method, request.path, request.requestHeaders, request.content.read())
         return _write(request, reply)
 
     def handle(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> _Reply:
@@ -256,6 +255,10 @@ class _ControlRequest(server.Request):
     """A Request that never holds more than the site's `max_body` octets of body (rule 1)
     and answers an unexpected error in JSON, logged with its traceback (rule 6)."""
 
+    # twisted.web.http.Request declares `content = None` and `args = None` without annotations,
+    # so mypy takes their type to be None: ours are said here.
+    content: io.BytesIO  # type: ignore[assignment]
+    args: dict[bytes, list[bytes]]  # type: ignore[assignment]
     _received = 0
     _refused = False
 
@@ -286,7 +289,7 @@ class _ControlRequest(server.Request):
 
     def process(self) -> None:
         if self.path == b"*":           # OPTIONS * and the like: an unknown path of ours, not
-            self.site = self.channel.site   # twisted.web's bare answer that skips every check
+            self.site = self._site()    # twisted.web's bare answer that skips every check
             try:
                 self.render(self.site.resource)
             except Exception:           # noqa: BLE001 - as twisted.web's process does
@@ -305,8 +308,14 @@ class _ControlRequest(server.Request):
         self.finish()
         return reason
 
+    def _site(self) -> ControlSite:
+        # Site.buildProtocol sets channel.site; twisted.web's HTTPChannel does not declare it.
+        site = self.channel.site  # type: ignore[attr-defined]
+        assert isinstance(site, ControlSite)
+        return site
+
     def _limit(self) -> int:
-        return int(getattr(self.channel.site, "max_body", MAX_BODY))
+        return self._site().max_body
 
     def _too_large(self) -> None:
         """Answer 413 now and close: the rest of the body is never read, let alone kept."""
@@ -314,6 +323,7 @@ class _ControlRequest(server.Request):
         self.content = io.BytesIO()
         self.requestHeaders.removeHeader(b"expect")       # no "100 Continue" after our answer
         body = _json_bytes({"error": f"body: larger than {self._limit()} octets", "field": "body"})
+        assert self.channel.transport is not None
         self.channel.transport.write(
             b"HTTP/1.1 413 Content Too Large\r\ncontent-type: " + _JSON.encode()
             + b"\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body)

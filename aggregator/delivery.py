@@ -65,7 +65,7 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc.pdu.codec import Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import QuerySmResp
@@ -509,6 +509,9 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
 
     def _query_answered(self, resp: Pdu, message: Message, resend_if_unknown: bool) -> None:
         if message.phase is not Phase.SUBMITTED:
+            return
+        if resp.command is not Command.query_sm_resp and resp.command_status == CommandStatus.ESME_ROK:
+            self._query_failed(resp, message, resend_if_unknown)     # a generic_nack saying nothing
             return
         if resp.command_status != CommandStatus.ESME_ROK:
             if resend_if_unknown and self.clock.seconds() < message.deadline:

@@ -49,7 +49,7 @@ from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
-from smsc.pdu.views import BIND_VIEWS, DeliverSm, QuerySm, SubmitSm
+from smsc.pdu.views import BIND_VIEWS, DataSm, DeliverSm, QuerySm, SubmitSm
 from smsc.ratelimit import TokenBucket
 from smsc.session import Unsendable
 from smsc.states import can_receive_messages, is_bound
@@ -282,11 +282,17 @@ class AggregatorServer:
     def deliver_receipt(self, message: Message, receipt: Receipt) -> None:
         params = receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
                                            message.source_addr, message.source_addr_ton)
-        pdu = make(Command.deliver_sm, 0, tlvs=receipt.tlvs(), **params)
+        pdu = make(Command.deliver_sm, 0, 0, receipt.tlvs(), **params)
         self._owe(message.account, "receipt", message.id, pdu)
 
     def deliver_mo(self, operator_id: str, pdu: Pdu) -> None:
-        mo = DeliverSm.from_pdu(pdu)
+        """An MO from an operator, as deliver_sm or as data_sm (§4.7: its text in message_payload):
+        stored, then owed to the short code's owner as a deliver_sm, which every bind takes."""
+        if pdu.command is Command.data_sm:
+            mo = DataSm.from_pdu(pdu).as_deliver_sm()
+            pdu = mo.to_pdu()
+        else:
+            mo = DeliverSm.from_pdu(pdu)
         destination = mo.destination_addr
         account = self.short_codes.get(destination.lstrip("+"))
         now = self.clock.seconds()

@@ -176,6 +176,8 @@ def server_options(tls: TlsConfig) -> CertificateOptions:
     first, *chain = read_certificates(tls.certificate_pem, tls.certificate)
     key = serialization.load_pem_private_key(tls.key_pem, password=None)
     return CertificateOptions(
+        # cryptography's loader is typed to return any private key kind, pyOpenSSL's PKey to take
+        # signing keys only (RSA, DSA, EC, Ed): check_key() matched this one to a certificate's.
         privateKey=crypto.PKey.from_cryptography_key(key),  # type: ignore[arg-type]
         certificate=crypto.X509.from_cryptography(first),
         extraCertChain=[crypto.X509.from_cryptography(c) for c in chain])

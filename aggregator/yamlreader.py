@@ -22,13 +22,16 @@ import stat
 import string
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aggregator.limits import MAX_DEPTH, MAX_FILE_BYTES, MAX_INT, MAX_NODES, MAX_SCALAR_CHARS
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance     # typeshed's "any dataclass", for dataclasses.fields()
 
 __all__ = [
     "ConfigError",
@@ -64,6 +67,7 @@ __all__ = [
 
 T = TypeVar("T")
 D = TypeVar("D")
+R = TypeVar("R", bound="DataclassInstance")       # a record: a dataclass that Fields builds
 
 # The tags of YAML's core schema that the readers test nodes against (a quoted "1" is a str).
 TAG_STR = "tag:yaml.org,2002:str"
@@ -145,7 +149,7 @@ Read = Callable[[Node, str], Any]
 
 
 @dataclass(frozen=True)
-class Fields(Generic[T]):
+class Fields(Generic[R]):
     """The one declaration of a YAML mapping read into the dataclass ``cls``.
 
     ``keys`` lists every key the mapping takes, in the order they are read, each with the
@@ -157,13 +161,13 @@ class Fields(Generic[T]):
     in the dataclass only.  A value read as :data:`NULL` sets the field to None.
     """
 
-    cls: type[T]
+    cls: type[R]
     keys: Mapping[str, Read | None]
     rename: Mapping[str, str] = dataclasses.field(default_factory=dict)
     required: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        names = {f.name for f in dataclasses.fields(self.cls)}  # type: ignore[arg-type]
+        names = {f.name for f in dataclasses.fields(self.cls)}
         wrong = [key for key, read in self.keys.items() if read is not None and self.field(key) not in names]
         if wrong:  # a mistake in the declaration, not in a file
             raise TypeError(f"{self.cls.__name__} has no field for key(s) {', '.join(wrong)}")
@@ -175,7 +179,7 @@ class Fields(Generic[T]):
     def required_keys(self) -> tuple[str, ...]:
         if self.required is not None:
             return self.required
-        bare = {f.name for f in dataclasses.fields(self.cls)  # type: ignore[arg-type]
+        bare = {f.name for f in dataclasses.fields(self.cls)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
         return tuple(key for key, read in self.keys.items() if read is not None and self.field(key) in bare)
 
@@ -185,7 +189,7 @@ class Fields(Generic[T]):
 
     def default(self, key: str) -> Any:
         """The dataclass default of the field ``key`` sets (what an absent key means)."""
-        (f,) = (f for f in dataclasses.fields(self.cls) if f.name == self.field(key))  # type: ignore[arg-type]
+        (f,) = (f for f in dataclasses.fields(self.cls) if f.name == self.field(key))
         return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
@@ -309,7 +313,7 @@ class _BoundedLoader(yaml.SafeLoader):
                 " (and each included file) in full, got more", mark)
         self.nodes += nodes
 
-    def compose_node(self, parent: Node | None, index: object) -> Node:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             anchor = event.anchor
@@ -317,11 +321,12 @@ class _BoundedLoader(yaml.SafeLoader):
                 self.get_event()
                 raise _LimitExceeded(None, None, "expected an alias to a finished node,"
                                      " got an alias inside the node it refers to", event.start_mark)
-            node: Node = super().compose_node(parent, index)  # raises on an undefined alias
+            node = super().compose_node(parent, index)  # raises on an undefined alias
             self._charge(self._size.get(anchor, 1), event.start_mark)
             return node
         event = self.peek_event()
         if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            assert isinstance(event.start_mark, yaml.Mark)     # the pure-Python composer's marks
             raise _LimitExceeded(None, None, f"expected a value of at most {MAX_SCALAR_CHARS} characters,"
                                  f" got {len(event.value)} characters", event.start_mark)
         if self._depth >= MAX_DEPTH and not isinstance(event, yaml.ScalarEvent):
@@ -689,7 +694,7 @@ class NodeReader:
         return nodes, values
 
     @staticmethod
-    def build(spec: Fields[T], values: Mapping[str, Any], **more: Any) -> T | None:
+    def build(spec: Fields[R], values: Mapping[str, Any], **more: Any) -> R | None:
         """``spec.cls`` from ``values`` and ``more`` (:data:`NULL` -> None); None when any of
         them is None (a problem already recorded)."""
         given = {**values, **more}
@@ -697,8 +702,8 @@ class NodeReader:
             return None
         return spec.cls(**{name: None if value is NULL else value for name, value in given.items()})
 
-    def record(self, node: Node | None, path: str, spec: Fields[T], *, moved: Mapping[str, str] | None = None
-               ) -> T | None:
+    def record(self, node: Node | None, path: str, spec: Fields[R], *, moved: Mapping[str, str] | None = None
+               ) -> R | None:
         """The dataclass a mapping declares (:class:`Fields`), or None with its problems recorded."""
         read = self.read_fields(node, path, spec, moved=moved)
         return None if read is None else self.build(spec, read[1])

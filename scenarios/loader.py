@@ -747,6 +747,8 @@ class _ScenarioReader:
         if expected is None or any(value is None for value in values.values()):
             return None
         kwargs = {key.value: value for key, value in values.items()}
+        # Each value is what its filter's reader above returned: the reader table ties types to
+        # keys at run time, which mypy cannot follow through a dict.
         return Filters(**kwargs), _COMPARISONS[comparison], expected  # type: ignore[arg-type]
 
     def include(self, file: _File, node: Node, path: str) -> list[Step] | None:

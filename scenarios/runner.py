@@ -18,13 +18,14 @@ import re
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.endpoints import connectProtocol
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import MessageState, Store
@@ -73,6 +74,7 @@ STORE_FLUSH_INTERVAL = 5.0
 PROGRESS_SLICE = 60.0  # simulated seconds between progress reports, when asked for
 LIVE_TIMEOUT = 15.0  # real seconds a live connection, bind or stop may take
 _LETTER = re.compile(r"[A-Za-z]")
+T = TypeVar("T")
 
 
 class ScenarioRunError(RuntimeError):
@@ -117,7 +119,7 @@ class Client:
     and how many deliver_sm (receipts and MOs) it received."""
 
     account: str
-    clock: Clock
+    clock: IReactorTime
     conn: SmppConnection | None = None
     bound: bool = False
     queue: deque[_PendingSubmit] = field(default_factory=deque)
@@ -171,17 +173,18 @@ class Client:
         self.pump()
 
 
-def _fired(d: defer.Deferred[object]) -> object:
-    out: list[object] = []
+def _fired(d: defer.Deferred[T]) -> T:
+    out: list[T | Failure] = []
     d.addBoth(out.append)
     if not out:
         raise ScenarioRunError("did not finish")
-    if isinstance(out[0], Failure):
-        out[0].raiseException()
-    return out[0]
+    result = out[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
 
 
-def _settle(clock: Clock, d: defer.Deferred[object], what: str, grace: float = 0.0) -> object:
+def _settle(clock: Clock, d: defer.Deferred[T], what: str, grace: float = 0.0) -> T:
     """Run what is due until ``d`` fires; with ``grace``, let the clock move up to that far."""
     limit = clock.seconds() + grace
     for _ in range(100_000):
@@ -206,13 +209,14 @@ class _Run:
         self.seed = seed
         self.progress = progress
         self.start = scenario.clock.start_seconds
-        self.clock = VirtualClock(self.start)
-        self.net = MemoryNetwork(self.clock)
+        self.virtual = VirtualClock(self.start)        # only the in-memory run moves time itself
+        self.clock: IReactorTime = self.virtual
+        self.net = MemoryNetwork(self.virtual)
         self.store = Store(db_path, schedule=self.clock.callLater, flush_interval=STORE_FLUSH_INTERVAL)
         config = replace(scenario.network, seed=seed)
-        self.harness: Harness = _fired(defer.ensureDeferred(start_harness(  # type: ignore[assignment]
+        self.harness: Harness = _fired(defer.ensureDeferred(start_harness(
             config, self.clock, self.store, self.net.listen, self.net.dial, port=0, link_clock=self.clock)))
-        _settle(self.clock, self.harness.connectors_bound(), "the operator binds", grace=60.0)  # type: ignore[arg-type]
+        _settle(self.virtual, self.harness.connectors_bound(), "the operator binds", grace=60.0)
         self.clients: dict[str, Client] = {}
         self._populations: dict[str, tuple[str, ...]] = {}
         self.events: list[TimelineEntry] = []
@@ -228,22 +232,32 @@ class _Run:
     # --- steps ---------------------------------------------------------------------------
 
     def play(self, index: int, step: Step) -> None:
-        handler: Callable[[int, object], None] = {
-            Bind: self.bind, Submit: self.submit, Campaign: self.campaign, Mo: self.mo,
-            Advance: self.advance, OperatorChange: self.operator, Expect: self.expect,
-        }[type(step)]  # type: ignore[assignment]
-        handler(index, step)
+        match step:
+            case Bind():
+                self.bind(index, step)
+            case Submit():
+                self.submit(index, step)
+            case Campaign():
+                self.campaign(index, step)
+            case Mo():
+                self.mo(index, step)
+            case Advance():
+                self.advance(index, step)
+            case OperatorChange():
+                self.operator(index, step)
+            case Expect():
+                self.expect(index, step)
 
-    def bind(self, index: int, step: Bind) -> None:  # type: ignore[override]
+    def bind(self, index: int, step: Bind) -> None:
         if step.account in self.clients and self.clients[step.account].bound:
             self.note(index, "bind", f"{step.account} already bound")
             return
         client = Client(step.account, self.clock)
         conn = SmppConnection(Session(Role.ESME, SessionConfig(), self.clock.seconds()), self.clock, client)
-        _settle(self.clock, connectProtocol(self.net.dial("127.0.0.1", self.harness.port), conn),  # type: ignore[arg-type]
+        _settle(self.virtual, connectProtocol(self.net.dial("127.0.0.1", self.harness.port), conn),
                 "the client connection")
         account = next(a for a in self.scenario.network.accounts if a.system_id == step.account)
-        resp = _settle(self.clock, conn.request(BIND_COMMANDS[step.mode.value], system_id=account.system_id,  # type: ignore[arg-type]
+        resp = _settle(self.virtual, conn.request(BIND_COMMANDS[step.mode.value], system_id=account.system_id,
                                                 password=account.password.plain or "", interface_version=0x34), "the bind")
         assert isinstance(resp, Pdu)
         if resp.command_status != CommandStatus.ESME_ROK:
@@ -258,12 +272,12 @@ class _Run:
             raise ScenarioRunError(f"{source}: account {account} sends before any bind step")
         return client
 
-    def submit(self, index: int, step: Submit) -> None:  # type: ignore[override]
+    def submit(self, index: int, step: Submit) -> None:
         client = self._client(step.account, step.source)
         client.enqueue(_PendingSubmit(step.to, step.text, step.sender or "SMSC", step.receipt))
         self.note(index, "submit", f"{step.account} -> {step.to}: {step.text!r}")
 
-    def campaign(self, index: int, step: Campaign) -> None:  # type: ignore[override]
+    def campaign(self, index: int, step: Campaign) -> None:
         client = self._client(step.account, step.source)
         numbers = self._drawn(step.population)[: step.count]
         sender = step.sender or "SMSC"
@@ -295,17 +309,17 @@ class _Run:
             self._pace(client, items, i + 1, start, rate)
         self.clock.callLater(max(0.0, start + i / rate - self.clock.seconds()), send)
 
-    def mo(self, index: int, step: Mo) -> None:  # type: ignore[override]
+    def mo(self, index: int, step: Mo) -> None:
         route = self.harness.inject_mo(step.sender, step.to, step.text)
         self.note(index, "mo", f"{step.sender} -> {step.to} via {route.operator_id}: {step.text!r}")
 
-    def advance(self, index: int, step: Advance) -> None:  # type: ignore[override]
-        end = self.clock.seconds() + step.seconds
+    def advance(self, index: int, step: Advance) -> None:
+        end = self.virtual.seconds() + step.seconds
         if self.progress is None:
-            run_until(self.clock, end)
+            run_until(self.virtual, end)
         else:                                   # in slices, to report progress as time moves
-            while self.clock.seconds() < end:
-                run_until(self.clock, min(end, self.clock.seconds() + PROGRESS_SLICE))
+            while self.virtual.seconds() < end:
+                run_until(self.virtual, min(end, self.virtual.seconds() + PROGRESS_SLICE))
                 self.progress(self.sent())
         self.note(index, "advance", f"advanced {step.seconds:g}s")
 
@@ -313,7 +327,7 @@ class _Run:
         """submit_sm answered so far (accepted or refused), all clients together."""
         return sum(c.accepted + sum(c.refused.values()) for c in self.clients.values())
 
-    def operator(self, index: int, step: OperatorChange) -> None:  # type: ignore[override]
+    def operator(self, index: int, step: OperatorChange) -> None:
         smsc = self.harness.operators[step.operator]
         if step.action is OperatorAction.OUTAGE:
             assert step.outage is not None
@@ -328,7 +342,7 @@ class _Run:
             what = f"throughput {step.throughput.rate:g}/s burst {step.throughput.burst}"
         self.note(index, "operator", f"{step.operator}: {what}")
 
-    def expect(self, index: int, step: Expect) -> None:  # type: ignore[override]
+    def expect(self, index: int, step: Expect) -> None:
         actual = self.count(step.subject, step.filters)
         passed = step.comparison.holds(actual, step.value)
         self.expectations.append(ExpectationResult(
@@ -345,7 +359,7 @@ class _Run:
         if subject is Subject.MESSAGES:
             return store.count_messages(f.state, f.account, f.operator, text)
         if subject is Subject.RECEIPTS:
-            stat = None if f.stat is None else getattr(f.stat, "value", f.stat)
+            stat = None if f.stat is None else f.stat.value
             return store.count_receipts(stat, f.account, f.operator)
         if subject is Subject.MOS:
             return store.count_mos(f.account, f.operator, text)
@@ -385,12 +399,12 @@ class _Run:
         for client in self.clients.values():
             if client.bound and client.conn is not None:
                 try:
-                    _settle(self.clock, client.conn.unbind(), "a client's unbind", grace=60.0)  # type: ignore[arg-type]
+                    _settle(self.virtual, client.conn.unbind(), "a client's unbind", grace=60.0)
                 except Exception:  # noqa: BLE001 - a client that cannot unbind is closed below
                     client.conn.close()
-        _settle(self.clock, defer.ensureDeferred(self.harness.stop()), "harness.stop()",  # type: ignore[arg-type]
+        _settle(self.virtual, defer.ensureDeferred(self.harness.stop()), "harness.stop()",
                 grace=STOP_GRACE)
-        for call in self.clock.getDelayedCalls():   # leftover client timers: nothing more will run
+        for call in self.virtual.getDelayedCalls():   # leftover client timers: nothing more will run
             if call.active():
                 call.cancel()
 
@@ -422,27 +436,32 @@ def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None,
     return report
 
 
+@implementer(IReactorTime)
 class _TrackedCalls:
     """The reactor's ``seconds``/``callLater`` for the live run's own timers (campaign pacing,
     throttle retries), remembered so the stop can cancel what is still pending."""
 
     def __init__(self, reactor: IReactorTime) -> None:
         self.reactor = reactor
-        self.calls: list[object] = []
+        self.calls: list[IDelayedCall] = []
 
     def seconds(self) -> float:
         return self.reactor.seconds()
 
-    def callLater(self, delay: float, f: Callable[..., object], *args: object, **kw: object) -> object:
-        self.calls = [c for c in self.calls if c.active()]  # type: ignore[attr-defined]
-        call = self.reactor.callLater(delay, f, *args, **kw)
+    def callLater(self, delay: float, callable: Callable[..., object], *args: object,
+                  **kw: object) -> IDelayedCall:
+        self.calls = [c for c in self.calls if c.active()]
+        call = self.reactor.callLater(delay, callable, *args, **kw)
         self.calls.append(call)
         return call
 
+    def getDelayedCalls(self) -> list[IDelayedCall]:
+        return list(self.calls)
+
     def cancel_all(self) -> None:
         for call in self.calls:
-            if call.active():  # type: ignore[attr-defined]
-                call.cancel()  # type: ignore[attr-defined]
+            if call.active():
+                call.cancel()
         self.calls = []
 
 
@@ -456,7 +475,7 @@ class _LiveRun(_Run):
         self.progress = None
         self.reactor = reactor
         self.calls = _TrackedCalls(reactor)
-        self.clock = self.calls  # type: ignore[assignment]
+        self.clock = self.calls
         self.start = reactor.seconds()
         self.store = Store(db_path, schedule=reactor.callLater)
         self.clients = {}
@@ -467,9 +486,9 @@ class _LiveRun(_Run):
     async def begin(self) -> None:
         config = replace(self.scenario.network, seed=self.seed)
         reactor = self.reactor
-        self.harness = await start_harness(config, reactor, self.store, tcp_listen(reactor),  # type: ignore[arg-type]
-                                           tcp_dial(reactor), port=0, tls_port=0,  # type: ignore[arg-type]
-                                           listen_tls=tls_listen(reactor), dial_tls=tls_dial(reactor))  # type: ignore[arg-type]
+        tcp = IReactorTCP(reactor)
+        self.harness = await start_harness(config, reactor, self.store, tcp_listen(tcp), tcp_dial(tcp), port=0,
+                                           tls_port=0, listen_tls=tls_listen(tcp), dial_tls=tls_dial(tcp))
         try:
             await self.harness.connectors_bound().addTimeout(LIVE_TIMEOUT, reactor)
         except defer.TimeoutError:
@@ -480,7 +499,7 @@ class _LiveRun(_Run):
         if isinstance(step, Bind):
             await self.bind_live(index, step)
         elif isinstance(step, Advance):
-            await deferLater(self.reactor, step.seconds, lambda: None)  # type: ignore[arg-type]
+            await deferLater(self.reactor, step.seconds, lambda: None)
             self.note(index, "advance", f"advanced {step.seconds:g}s")
         else:
             self.play(index, step)
@@ -490,10 +509,10 @@ class _LiveRun(_Run):
             self.note(index, "bind", f"{step.account} already bound")
             return
         reactor = self.reactor
-        client = Client(step.account, self.calls)  # type: ignore[arg-type]
+        client = Client(step.account, self.calls)
         conn = SmppConnection(Session(Role.ESME, SessionConfig(), reactor.seconds()), reactor, client)
         try:
-            await connectProtocol(tcp_dial(reactor)("127.0.0.1", self.harness.port),  # type: ignore[arg-type]
+            await connectProtocol(tcp_dial(IReactorTCP(reactor))("127.0.0.1", self.harness.port),
                                   conn).addTimeout(LIVE_TIMEOUT, reactor)
         except (defer.TimeoutError, OSError) as error:
             raise ScenarioRunError(f"{step.source}: the client connection failed: {error}") from None

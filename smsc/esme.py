@@ -47,7 +47,7 @@ class Esme:
     def bind(self, system_id: str, password: str, mode: str = "transceiver",
              **params: Value) -> defer.Deferred[Pdu]:
         assert self.conn is not None
-        return self.conn.request(BIND_COMMANDS[mode], system_id=system_id, password=password,
+        return self.conn.request(BIND_COMMANDS[mode], (), system_id=system_id, password=password,
                                  interface_version=0x34, **params)
 
     def submit(self, destination_addr: str, text: bytes = b"hello", source_addr: str = "SMSC",
@@ -64,7 +64,8 @@ class Esme:
 async def connect_esme(reactor: IReactorTCP, host: str, port: int,
                        config: SessionConfig = SessionConfig()) -> Esme:
     """Open a TCP connection to an SMSC and return its Esme (not yet bound)."""
-    esme = Esme(reactor)  # type: ignore[arg-type]
-    conn = SmppConnection(Session(Role.ESME, config, reactor.seconds()), reactor, esme)  # type: ignore[attr-defined]
+    clock = IReactorTime(reactor)                  # the reactor provides both; zope checks it
+    esme = Esme(clock)
+    conn = SmppConnection(Session(Role.ESME, config, clock.seconds()), clock, esme)
     await connectProtocol(TCP4ClientEndpoint(reactor, host, port, timeout=5), conn)
     return esme

@@ -60,7 +60,9 @@ class _Call:
     def cancel(self) -> None:
         self._check()
         self.cancelled = 1
-        self.func = self.args = self.kw = None  # type: ignore[assignment]  # let go of them now
+        # Let go of them now. Twisted types these attributes as never None, though its own
+        # DelayedCall drops them the same way once called.
+        self.func = self.args = self.kw = None  # type: ignore[assignment]
 
     def reset(self, secondsFromNow: float) -> None:
         self._check()

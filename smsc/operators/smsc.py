@@ -501,7 +501,7 @@ class OperatorSmsc:
             self._drop(item, problem)
             return
         try:
-            conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
+            conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,), None,
                               **item.params)
         except Exception:              # noqa: BLE001 - a bug of ours: this item goes, the link stays
             self.deliveries_dropped += 1

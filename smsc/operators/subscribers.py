@@ -75,6 +75,7 @@ class SubscriberBook:
         self._ranges = sorted(ranges, key=lambda rule: len(rule.prefix), reverse=True)
         # A number's subscriber never changes (the rules are fixed, its share is a hash), and
         # campaigns send to the same numbers again and again: remember the latest ones.
+        # (mypy refuses any assignment to a method, this per-instance cache idiom included)
         self.lookup = lru_cache(maxsize=_LOOKUP_CACHE)(self.lookup)  # type: ignore[method-assign]
 
     def lookup(self, msisdn: str) -> Subscriber:

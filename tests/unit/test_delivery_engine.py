@@ -110,6 +110,21 @@ def test_query_answer_settles_a_lost_receipt() -> None:
     assert store.message(m.id).state is MessageState.DELIVERED  # type: ignore[union-attr]
 
 
+def test_a_generic_nack_without_error_is_no_answer_to_a_query() -> None:
+    """An operator that answers query_sm with generic_nack and status 0 has said nothing: the
+    message is treated as unanswered (expired here, past its validity), not left to a
+    TypeError in a callback, SUBMITTED for ever."""
+    engine, pool, clock, store = engine_with_pool()
+    m = message(1, clock)
+    engine.accept(m)
+    submit(engine, pool, m, "x1")
+    clock.advance(VALIDITY)
+    clock.advance(RECEIPT_GRACE)
+    (asked, answer), = pool.queries
+    answer.callback(make(Command.generic_nack, 1))
+    assert store.message(m.id).state is MessageState.EXPIRED  # type: ignore[union-attr]
+
+
 def test_a_message_refused_thousands_of_times_still_waits_retry_max_between_attempts() -> None:
     """retry_initial * retry_factor ** (attempts - 1) overflowed a float past ~1,025 attempts
     (a validity of a week or more): the message stayed 'accepted' for ever."""

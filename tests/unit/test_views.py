@@ -17,7 +17,7 @@ from smsc.pdu.codec import (
 )
 from smsc.pdu.status import CommandStatus
 from smsc.pdu.views import (
-    _VIEWS, BIND_VIEWS, BindReceiver, BindTransceiver, BindTransceiverResp, DeliverSm, QuerySmResp, SubmitMulti,
+    _VIEWS, BIND_VIEWS, BindReceiver, BindTransceiver, BindTransceiverResp, DataSm, DeliverSm, QuerySmResp, SubmitMulti,
     SubmitSm, SubmitSmResp, View, typed,
 )
 from tests.unit.test_codec_fast import TLVS, damaged_frames, latin1, raw_frames
@@ -223,3 +223,14 @@ def test_damaged_submit_sm_decodes_to_a_failure_not_a_view() -> None:
     del wire[-3:]
     wire[0:4] = struct.pack("!I", len(wire))
     assert isinstance(decode(bytes(wire)), DecodeFailed)
+
+
+def test_a_data_sm_reads_as_the_deliver_sm_it_stands_for() -> None:
+    other = Tlv(Tag.user_message_reference, b"\x00\x07")
+    short = DataSm(source_addr="33612345678", destination_addr="36180", data_coding=8,
+                   tlvs=(other, Tlv(Tag.message_payload, b"STOP")))
+    assert short.as_deliver_sm() == DeliverSm(source_addr="33612345678", destination_addr="36180",
+                                              data_coding=8, short_message=b"STOP", tlvs=(other,))
+    long = DataSm(tlvs=(Tlv(Tag.message_payload, b"x" * 255),))         # past short_message: stays a TLV
+    assert long.as_deliver_sm() == DeliverSm(tlvs=long.tlvs)
+    assert DataSm().as_deliver_sm() == DeliverSm()
