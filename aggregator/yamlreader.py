@@ -22,6 +22,7 @@ import stat
 import string
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import yaml
@@ -52,6 +53,7 @@ __all__ = [
     "TAG_NULL",
     "TAG_STR",
     "TAG_TIMESTAMP",
+    "by_value",
     "compose",
     "describe",
     "did_you_mean",
@@ -67,6 +69,7 @@ __all__ = [
 
 T = TypeVar("T")
 D = TypeVar("D")
+E = TypeVar("E", bound=enum.Enum)
 R = TypeVar("R", bound="DataclassInstance")       # a record: a dataclass that Fields builds
 
 # The tags of YAML's core schema that the readers test nodes against (a quoted "1" is a str).
@@ -191,6 +194,12 @@ class Fields(Generic[R]):
         """The dataclass default of the field ``key`` sets (what an absent key means)."""
         (declared,) = (declared for declared in dataclasses.fields(self.cls) if declared.name == self.field(key))
         return declared.default if declared.default_factory is dataclasses.MISSING else declared.default_factory()
+
+
+def by_value(kind: type[E]) -> Mapping[str, E]:
+    """A str-valued enum's members by value: the names a YAML key may take
+    (:meth:`NodeReader.choice`)."""
+    return MappingProxyType({member.value: member for member in kind})
 
 
 def join_path(path: str, key: str) -> str:

@@ -97,6 +97,7 @@ from aggregator.yamlreader import (
     ScalarNode,
     Seen,
     SequenceNode,
+    by_value,
     compose,
     decode_utf8,
     index_path,
@@ -189,12 +190,12 @@ MAX_SCENARIO_BYTES = 4 * MAX_FILE_BYTES
 # once the timeline runs (year 9999 + a year of timeline), or before the POSIX epoch.
 START_YEARS = (1970, 9998)
 
-_MODES = MappingProxyType({member.value: member for member in BindMode})
-_OUTAGES = MappingProxyType({member.value: member for member in OutageMode})
-_SUBJECTS = MappingProxyType({member.value: member for member in Subject})
-_COMPARISONS = MappingProxyType({member.value: member for member in Comparison})
-_STATES = MappingProxyType({member.value: member for member in MessageState})
-_STATS = MappingProxyType({member.value: member for member in Stat})
+_MODES = by_value(BindMode)
+_OUTAGES = by_value(OutageMode)
+_SUBJECTS = by_value(Subject)
+_COMPARISONS = by_value(Comparison)
+_STATES = by_value(MessageState)
+_STATS = by_value(Stat)
 
 
 def parse_duration(text: str) -> float | None:

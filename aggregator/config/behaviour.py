@@ -37,6 +37,7 @@ from aggregator.yamlreader import (
     _number_text,
     _position,
     _quote,
+    by_value,
     entry_path,
     index_path,
     join_path,
@@ -90,10 +91,10 @@ _STATUSES: Mapping[str, CommandStatus] = MappingProxyType(
     {status.name: status for status in CommandStatus if status is not CommandStatus.ESME_ROK}
 )
 _STATUS_WHAT = "an SMPP 3.4 command_status name, e.g. ESME_RTHROTTLED"
-_STATES: Mapping[str, SubscriberState] = MappingProxyType({member.value: member for member in SubscriberState})
-_STATS: Mapping[str, Stat] = MappingProxyType({member.value: member for member in Stat})
-_UNKNOWN_SIGNALS: Mapping[str, UnknownSignal] = MappingProxyType({member.value: member for member in UnknownSignal})
-_OUTAGE_MODES: Mapping[str, OutageMode] = MappingProxyType({member.value: member for member in OutageMode})
+_STATES: Mapping[str, SubscriberState] = by_value(SubscriberState)
+_STATS: Mapping[str, Stat] = by_value(Stat)
+_UNKNOWN_SIGNALS: Mapping[str, UnknownSignal] = by_value(UnknownSignal)
+_OUTAGE_MODES: Mapping[str, OutageMode] = by_value(OutageMode)
 
 
 def _adding_up(total: float) -> str:

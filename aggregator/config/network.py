@@ -55,6 +55,7 @@ from aggregator.yamlreader import (
     _number_text,
     _position,
     _quote,
+    by_value,
     compose,
     did_you_mean,
     entry_path,
@@ -91,7 +92,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _PORT_ORDER = MappingProxyType({"listen": 0, "control": 1})
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
 _SHORT_CODE = re.compile(r"[0-9]{1,15}")
-_TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({member.value: member for member in TrafficClass})
+_TRAFFIC: Mapping[str, TrafficClass] = by_value(TrafficClass)
 
 
 class NetworkReader:
