@@ -55,7 +55,7 @@ from scenarios.model import (
 from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu
+from smsc.pdu.codec import Command, Pdu, npi_for
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
@@ -154,7 +154,7 @@ class Client:
             conn.request_then(
                 self._answered, self._failed, Command.submit_sm, (), (item,),
                 source_addr_ton=source_ton(item.sender), source_addr=item.sender,
-                dest_addr_ton=ton, dest_addr_npi=1 if ton == 1 else 0, destination_addr=addr,
+                dest_addr_ton=ton, dest_addr_npi=npi_for(ton), destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
 
     def _answered(self, resp: Pdu, item: _PendingSubmit) -> None:

@@ -46,7 +46,7 @@ from smsc.operators.behaviour import (
 )
 from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
-from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
 from smsc.pdu.smpptime import absolute, seconds_until
@@ -227,7 +227,7 @@ class OperatorSmsc:
         if destination_ton is None:
             destination_ton = 1 if dest.startswith("+") or len(dest) >= 10 else 0
         dest = dest.lstrip("+")
-        item = self._build_mo(source, dest, destination_ton, 1 if destination_ton == 1 else 0, text)
+        item = self._build_mo(source, dest, destination_ton, npi_for(destination_ton), text)
         self._queue_built_mo(item, len(text))
 
     def stop(self) -> None:

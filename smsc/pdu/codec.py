@@ -135,6 +135,12 @@ class Ton(enum.IntEnum):
     ABBREVIATED = 6
 
 
+def npi_for(ton: int) -> int:
+    """The numbering plan we send with a TON (§5.2.6): ISDN/E.164 (1) for an international
+    number, unknown (0) for any other."""
+    return 1 if ton == Ton.INTERNATIONAL else 0
+
+
 # --- values -----------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)

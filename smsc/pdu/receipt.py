@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv
+from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv, npi_for
 
 ESM_CLASS_RECEIPT = 0x04          # esm_class message type: SMSC delivery receipt (§5.2.12)
 ESM_CLASS_INTERMEDIATE = 0x20     # intermediate delivery notification
@@ -73,9 +73,9 @@ class Receipt:
         """Mandatory parameters of the deliver_sm carrying this receipt: it travels from the
         recipient (source) back to the original sender (destination)."""
         return {
-            "source_addr_ton": source_addr_ton, "source_addr_npi": 1 if source_addr_ton == 1 else 0,
+            "source_addr_ton": source_addr_ton, "source_addr_npi": npi_for(source_addr_ton),
             "source_addr": source_addr, "dest_addr_ton": dest_addr_ton,
-            "dest_addr_npi": 1 if dest_addr_ton == 1 else 0, "destination_addr": destination_addr,
+            "dest_addr_npi": npi_for(dest_addr_ton), "destination_addr": destination_addr,
             "esm_class": ESM_CLASS_RECEIPT, "short_message": self.render().encode("latin-1", "replace"),
         }
 
