@@ -30,7 +30,7 @@ from aggregator.config import OperatorConfig
 from aggregator.delivery import DeliveryEngine, Message
 from smsc.adapter import ResponseTimeout, SmppConnection, SmppFactory
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu
+from smsc.pdu.codec import Command, Pdu, npi_for
 from smsc.pdu.receipt import is_receipt, parse_receipt
 from smsc.pdu.smpptime import relative
 from smsc.pdu.status import CommandStatus, status_name
@@ -228,7 +228,7 @@ class OperatorPool:
         try:
             connector.conn.request_then(
                 self._answered, self._unanswered, Command.submit_sm, message.tlvs, (message,),
-                source_addr_ton=message.source_addr_ton, source_addr_npi=1 if message.source_addr_ton == 1 else 0,
+                source_addr_ton=message.source_addr_ton, source_addr_npi=npi_for(message.source_addr_ton),
                 source_addr=message.source_addr, dest_addr_ton=1, dest_addr_npi=1,
                 destination_addr=message.msisdn.lstrip("+"), esm_class=message.esm_class & _ESM_PAYLOAD_BITS,
                 validity_period=relative(message.deadline - now), registered_delivery=1,

@@ -65,7 +65,7 @@ from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
-from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tlv, read_tlvs, write_tlvs
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import QuerySmResp
@@ -188,7 +188,7 @@ class Message:
     tlvs: tuple[Tlv, ...] = ()              # the client's optional parameters, forwarded as-is
     operator_message_id: str | None = None
     attempts: int = 0
-    phase: Phase = Phase.NEW                 # written by DeliveryEngine._move only
+    phase: Phase = START                     # written by DeliveryEngine._move only
 
     @property
     def text_head(self) -> str:

@@ -26,13 +26,14 @@ from twisted.logger import Logger
 from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsConfig
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
-from aggregator.routing import TON_UNKNOWN, Route, Router
+from aggregator.routing import Route, Router
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
 from smsc.adapter import ConnectionGate, SmppFactory
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import OperatorSmsc
+from smsc.pdu.codec import Ton
 from smsc.session import SessionConfig
 from smsc.states import Role
 
@@ -111,13 +112,13 @@ class Harness:
         MT) and reaches the aggregator as a deliver_sm. For the control API's POST /mo and a
         scenario's `mo` step.
 
-        `source` is read as a person writes a number (TON 0, `routing.normalise`): a '+' is
+        `source` is read as a person writes a number (TON 0, `routing.valid_e164`): a '+' is
         international, a leading '0' national in `routing.default_region`, other digits
         international. The operator sends it as the E.164 number it routed, without '+', so
         "+330612345678" leaves as 33612345678, the subscriber that operator serves. Raises
         RoutingError when no operator serves `source`, MoRefused for an MO SMPP could not
         carry (smsc/operators/smsc.py)."""
-        route = self.server.router.route(source, TON_UNKNOWN)
+        route = self.server.router.route(source, Ton.UNKNOWN)
         self.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
         return route
 

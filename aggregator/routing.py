@@ -19,20 +19,16 @@ import phonenumbers
 from phonenumbers import carrier as pn_carrier
 
 from aggregator.config import OperatorConfig, RoutingConfig
+from smsc.pdu.codec import Ton
 
-__all__ = ["Route", "Router", "RoutingError", "normalise"]
+__all__ = ["Route", "Router", "RoutingError", "valid_e164"]
 
 RoutingErrorKind = Literal["invalid_number", "no_operator"]
 RouteReason = Literal["ported", "carrier", "mvno_host"]
 
-# SMPP 3.4 type_of_number values (section 5.2.5).
-TON_UNKNOWN = 0
-TON_INTERNATIONAL = 1
-TON_NATIONAL = 2
-
 # Cache sizes: a load test sends to a bounded set of numbers; these keep the
 # hot set in memory without growing without limit on random traffic.
-_NORMALISE_CACHE = 65536
+_E164_CACHE = 65536
 _CARRIER_CACHE = 65536
 
 
@@ -67,7 +63,7 @@ def _invalid(address: str, why: str) -> RoutingError:
     return RoutingError("invalid_number", address, f"invalid destination {address!r}: {why}")
 
 
-def normalise(address: str, ton: int, default_region: str) -> str:
+def valid_e164(address: str, ton: int, default_region: str) -> str:
     """SMPP destination_addr + dest_addr_ton -> E.164 '+<digits>'.
 
     TON 1 (international): '33612345678' or '+33...' ('0033...' tolerated,
@@ -78,6 +74,10 @@ def normalise(address: str, ton: int, default_region: str) -> str:
     sending TON 0 almost always mean.  A leading '+' is always international.
     Raises RoutingError('invalid_number') for anything that is not a valid
     phone number (letters, short codes, unallocated ranges, other TONs).
+
+    The simulated operators read numbers with their own, lenient
+    `smsc.operators.subscribers.lenient_e164` on purpose: the aggregator refuses
+    what it cannot route, while an SMSC answers whatever reaches it.
     """
     text = address.strip()
     digits = text[1:] if text.startswith("+") else text
@@ -85,11 +85,11 @@ def normalise(address: str, ton: int, default_region: str) -> str:
         raise _invalid(address, "not a phone number")
     if text.startswith("+"):
         region: str | None = None
-    elif ton == TON_INTERNATIONAL or (ton == TON_UNKNOWN and not text.startswith("0")):
+    elif ton == Ton.INTERNATIONAL or (ton == Ton.UNKNOWN and not text.startswith("0")):
         # "00" is the most common international prefix; strip it if present.
         text = "+" + (digits[2:] if digits.startswith("00") else digits)
         region = None
-    elif ton in (TON_NATIONAL, TON_UNKNOWN):
+    elif ton in (Ton.NATIONAL, Ton.UNKNOWN):
         region = default_region
     else:
         raise _invalid(address, f"type of number {ton} is not routable")
@@ -133,17 +133,17 @@ class Router:
         # Longest first, so the first hit is the longest matching prefix.
         self._ported_lengths: tuple[int, ...] = tuple(sorted({len(p) for p in self._ported}, reverse=True))
         region = routing.default_region
-        self._normalise: Callable[[str, int], str] = lru_cache(maxsize=_NORMALISE_CACHE)(
-            lambda address, ton: normalise(address, ton, region)
+        self._e164: Callable[[str, int], str] = lru_cache(maxsize=_E164_CACHE)(
+            lambda address, ton: valid_e164(address, ton, region)
         )
         self._carrier: Callable[[str], str] = lru_cache(maxsize=_CARRIER_CACHE)(_carrier_name)
 
-    def route(self, address: str, ton: int = TON_INTERNATIONAL) -> Route:
+    def route(self, address: str, ton: int = Ton.INTERNATIONAL) -> Route:
         """Normalise, then: longest ported prefix; else native carrier; else MVNO host.
 
         Raises RoutingError('invalid_number') or RoutingError('no_operator').
         """
-        msisdn = self._normalise(address, ton)
+        msisdn = self._e164(address, ton)
         for length in self._ported_lengths:
             operator_id = self._ported.get(msisdn[:length])
             if operator_id is not None:

@@ -44,7 +44,7 @@ from aggregator.routing import Router, RoutingError
 from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store, StoreUnavailable
 from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag, decode, encode, make
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, decode, encode, make
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
@@ -181,7 +181,7 @@ class AggregatorServer:
         self.binds[system_id].append(conn)
         log.info("{system_id} bound as {mode} from {peer}", system_id=system_id, mode=conn.state.value,
                  peer=conn.peer)
-        self._flush(system_id)
+        self._send_owed(system_id)
 
     # --- submit_sm --------------------------------------------------------------------
 
@@ -317,9 +317,9 @@ class AggregatorServer:
             return
         record = self.store.add_delivery(account, kind, message_id, data, self.clock.seconds())
         self._outbound[account].append(_Owed(record, pdu))
-        self._flush(account)
+        self._send_owed(account)
 
-    def _flush(self, system_id: str) -> None:
+    def _send_owed(self, system_id: str) -> None:
         waiting = self._outbound.get(system_id)
         if system_id in self._busy_until:
             return
@@ -352,7 +352,7 @@ class AggregatorServer:
     def _delivered(self, resp: Pdu, owed: _Owed, conn: SmppConnection) -> None:
         record = owed.record
         if owed.settled:                            # a late answer on another bind came first
-            self._flush(record.account)
+            self._send_owed(record.account)
             return
         if resp.command_status in _CLIENT_BUSY:
             self._outbound[record.account].appendleft(owed)
@@ -361,7 +361,7 @@ class AggregatorServer:
                     CLIENT_BUSY_PAUSE, self._not_busy, record.account)
             return
         self._settle(owed, resp)
-        self._flush(record.account)
+        self._send_owed(record.account)
 
     def _settle(self, owed: _Owed, resp: Pdu) -> None:
         record = owed.record
@@ -377,11 +377,11 @@ class AggregatorServer:
         self._suspect.pop(conn, None)
         if not owed.settled and resp.command_status not in _CLIENT_BUSY:
             self._settle(owed, resp)
-        self._flush(owed.record.account)
+        self._send_owed(owed.record.account)
 
     def _not_busy(self, account: str) -> None:
         del self._busy_until[account]
-        self._flush(account)
+        self._send_owed(account)
 
     def _not_delivered(self, failure: Failure, owed: _Owed, conn: SmppConnection) -> None:
         record = owed.record
@@ -398,13 +398,13 @@ class AggregatorServer:
             log.warn("{account}: {kind} deliver_sm not acknowledged; kept for the next bind", account=record.account,
                      kind=record.kind)
         self._outbound[record.account].appendleft(owed)
-        self._flush(record.account)
+        self._send_owed(record.account)
         if self._outbound[record.account] and record.account not in self._retry_at:
             self._retry_at[record.account] = self.clock.callLater(REDELIVER_AFTER, self._retry, record.account)
 
     def _retry(self, account: str) -> None:
         del self._retry_at[account]
-        self._flush(account)
+        self._send_owed(account)
         if self._outbound.get(account) and account not in self._retry_at and self.binds.get(account):
             self._retry_at[account] = self.clock.callLater(REDELIVER_AFTER, self._retry, account)
 

@@ -56,7 +56,8 @@ log = Logger(namespace="aggregator.store")
 
 
 class MessageState(StrEnum):
-    """Life cycle of an MT inside the aggregator (stored as the lowercase value)."""
+    """Life cycle of an MT inside the aggregator (stored as the lowercase value); not SMPP's
+    message_state, which is `smsc.pdu.codec.SmppMessageState`."""
 
     ACCEPTED = "accepted"  # submit_sm_resp sent to the customer, not yet handed to an operator
     SUBMITTED = "submitted"  # operator answered submit_sm_resp OK, waiting for its receipt
@@ -806,28 +807,6 @@ class Store:
             if changes is not None and row is not None:
                 row = {**row, **changes}
         return _message_record(row) if row is not None else None
-
-    def message_for_operator(
-        self, operator_message_id: str, operator_id: str | None = None
-    ) -> MessageRecord | None:
-        """The message an operator's message_id refers to (receipt correlation).
-
-        Operator ids are only unique per operator, so pass operator_id when known; without
-        it the most recent match wins.
-        """
-        if operator_id is None:
-            rows = self._query(
-                _SELECT_MESSAGES + " WHERE operator_message_id = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT 1",
-                (operator_message_id,),
-            )
-        else:
-            rows = self._query(
-                _SELECT_MESSAGES + " WHERE operator_message_id = ? AND operator_id = ?"
-                " ORDER BY created_at DESC, id DESC LIMIT 1",
-                (operator_message_id, operator_id),
-            )
-        return _message_record(rows[0]) if rows else None
 
     def history(self, message_id: str) -> list[MessageEvent]:
         """State transitions of a message, ordered by seq."""

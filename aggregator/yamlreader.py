@@ -22,6 +22,7 @@ import stat
 import string
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import yaml
@@ -52,6 +53,7 @@ __all__ = [
     "TAG_NULL",
     "TAG_STR",
     "TAG_TIMESTAMP",
+    "by_value",
     "compose",
     "describe",
     "did_you_mean",
@@ -67,6 +69,7 @@ __all__ = [
 
 T = TypeVar("T")
 D = TypeVar("D")
+E = TypeVar("E", bound=enum.Enum)
 R = TypeVar("R", bound="DataclassInstance")       # a record: a dataclass that Fields builds
 
 # The tags of YAML's core schema that the readers test nodes against (a quoted "1" is a str).
@@ -120,14 +123,14 @@ class ConfigError(Exception):
     """
 
     def __init__(self, problems: Iterable[Problem]) -> None:
-        ordered = tuple(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
+        ordered = tuple(sorted(problems, key=lambda problem: (problem.line or 0, problem.column or 0)))
         if not ordered:
             raise ValueError("ConfigError needs at least one problem")
-        super().__init__("\n".join(str(p) for p in ordered))
+        super().__init__("\n".join(str(problem) for problem in ordered))
         self.problems: tuple[Problem, ...] = ordered
 
     def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
+        return "\n".join(str(problem) for problem in self.problems)
 
 
 # --------------------------------------------------------------------------
@@ -167,7 +170,7 @@ class Fields(Generic[R]):
     required: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        names = {f.name for f in dataclasses.fields(self.cls)}
+        names = {declared.name for declared in dataclasses.fields(self.cls)}
         wrong = [key for key, read in self.keys.items() if read is not None and self.field(key) not in names]
         if wrong:  # a mistake in the declaration, not in a file
             raise TypeError(f"{self.cls.__name__} has no field for key(s) {', '.join(wrong)}")
@@ -179,8 +182,8 @@ class Fields(Generic[R]):
     def required_keys(self) -> tuple[str, ...]:
         if self.required is not None:
             return self.required
-        bare = {f.name for f in dataclasses.fields(self.cls)
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        bare = {declared.name for declared in dataclasses.fields(self.cls)
+                if declared.default is dataclasses.MISSING and declared.default_factory is dataclasses.MISSING}
         return tuple(key for key, read in self.keys.items() if read is not None and self.field(key) in bare)
 
     def optional_keys(self) -> tuple[str, ...]:
@@ -189,8 +192,14 @@ class Fields(Generic[R]):
 
     def default(self, key: str) -> Any:
         """The dataclass default of the field ``key`` sets (what an absent key means)."""
-        (f,) = (f for f in dataclasses.fields(self.cls) if f.name == self.field(key))
-        return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        (declared,) = (declared for declared in dataclasses.fields(self.cls) if declared.name == self.field(key))
+        return declared.default if declared.default_factory is dataclasses.MISSING else declared.default_factory()
+
+
+def by_value(kind: type[E]) -> Mapping[str, E]:
+    """A str-valued enum's members by value: the names a YAML key may take
+    (:meth:`NodeReader.choice`)."""
+    return MappingProxyType({member.value: member for member in kind})
 
 
 def join_path(path: str, key: str) -> str:
@@ -545,9 +554,9 @@ class NodeReader:
         if nodes is None:
             return None
         values = [read(item, index_path(path, i)) for i, item in enumerate(nodes)]
-        if any(v is None for v in values):
+        if any(value is None for value in values):
             return None
-        return [v for v in values if v is not None]
+        return [value for value in values if value is not None]
 
     # -- scalars -------------------------------------------------------
 

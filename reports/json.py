@@ -9,7 +9,6 @@ names the schema, bumped on any incompatible change.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import Sequence
 from typing import TypeAlias
 
 from reports.model import ScenarioReport
@@ -83,14 +82,3 @@ def render_json(report: ScenarioReport) -> str:
     Raises ValueError if a float is NaN or infinite.
     """
     return _dump({"format": FORMAT, **report_to_dict(report)})
-
-
-def render_json_many(reports: Sequence[ScenarioReport]) -> str:
-    """report.json for several scenarios: `{"format", "passed" (all of them), "scenarios": [...]}`, in the order given."""
-    return _dump(
-        {
-            "format": FORMAT,
-            "passed": all(r.passed for r in reports),
-            "scenarios": [report_to_dict(r) for r in reports],
-        }
-    )

@@ -97,6 +97,7 @@ from aggregator.yamlreader import (
     ScalarNode,
     Seen,
     SequenceNode,
+    by_value,
     compose,
     decode_utf8,
     index_path,
@@ -189,12 +190,12 @@ MAX_SCENARIO_BYTES = 4 * MAX_FILE_BYTES
 # once the timeline runs (year 9999 + a year of timeline), or before the POSIX epoch.
 START_YEARS = (1970, 9998)
 
-_MODES = MappingProxyType({m.value: m for m in BindMode})
-_OUTAGES = MappingProxyType({m.value: m for m in OutageMode})
-_SUBJECTS = MappingProxyType({s.value: s for s in Subject})
-_COMPARISONS = MappingProxyType({c.value: c for c in Comparison})
-_STATES = MappingProxyType({s.value: s for s in MessageState})
-_STATS = MappingProxyType({s.value: s for s in Stat})
+_MODES = by_value(BindMode)
+_OUTAGES = by_value(OutageMode)
+_SUBJECTS = by_value(Subject)
+_COMPARISONS = by_value(Comparison)
+_STATES = by_value(MessageState)
+_STATS = by_value(Stat)
 
 
 def parse_duration(text: str) -> float | None:
@@ -202,7 +203,8 @@ def parse_duration(text: str) -> float | None:
     match = _DURATION.fullmatch(text.strip())
     if match is None or not any(match.groupdict().values()):
         return None
-    seconds = sum(float(v) * _UNIT_SECONDS[unit] for unit, v in match.groupdict().items() if v is not None)
+    seconds = sum(float(amount) * _UNIT_SECONDS[unit]
+                  for unit, amount in match.groupdict().items() if amount is not None)
     return seconds if seconds > 0 else None
 
 
@@ -216,7 +218,7 @@ class _File:
     """One file being read: its reader, where its includes are relative to, and the include
     chain that led to it (resolved paths, for cycles; display names, for the message)."""
 
-    r: NodeReader
+    reader: NodeReader
     base: Path
     chain: tuple[tuple[Path, str], ...]
 
@@ -256,52 +258,52 @@ class _ScenarioReader:
         self.hashed: set[str] = set()  # accounts with a password_hash: a scenario cannot bind them
 
     def problems(self) -> list[Problem]:
-        return [*self.extra, *(p for r in self.readers for p in r.problems)]
+        return [*self.extra, *(problem for reader in self.readers for problem in reader.problems)]
 
     def new_file(self, source: str, chain: tuple[tuple[Path, str], ...]) -> _File:
-        r = NodeReader(source)
-        self.readers.append(r)
-        return _File(r, Path(source).parent, chain)
+        reader = NodeReader(source)
+        self.readers.append(reader)
+        return _File(reader, Path(source).parent, chain)
 
     # -- document ----------------------------------------------------------
 
-    def top_fields(self, f: _File) -> Fields[Scenario]:
-        r = f.r
+    def top_fields(self, file: _File) -> Fields[Scenario]:
+        reader = file.reader
         return Fields(Scenario, {
-            "name": partial(r.string, min_length=1),
+            "name": partial(reader.string, min_length=1),
             "timeline": None,  # read last: its steps refer to everything else
-            "seed": partial(r.integer, minimum=0),  # absent: the network's seed
-            "clock": partial(self.clock, f),  # absent: DEFAULT_CLOCK
+            "seed": partial(reader.integer, minimum=0),  # absent: the network's seed
+            "clock": partial(self.clock, file),  # absent: DEFAULT_CLOCK
             "network": None,  # absent: the default network
             "accounts": None,  # merged into the network
-            "subscribers": partial(self.populations, f),
+            "subscribers": partial(self.populations, file),
         }, rename={"subscribers": "populations"}, required=("name", "timeline"))
 
     def document(self, root: Node | None) -> Scenario | None:
-        f = self.new_file(self.source, ((_resolved(self.source), self.source),))
-        r = f.r
-        read = r.read_fields(root, "", self.top_fields(f))
+        file = self.new_file(self.source, ((_resolved(self.source), self.source),))
+        reader = file.reader
+        read = reader.read_fields(root, "", self.top_fields(file))
         if read is None:
             return None
         top, values = read
-        network = self.network(f, top["network"]) if "network" in top else self.default_network()
-        accounts = r.optional(top, "accounts", "", partial(self.accounts, f, network), ())
+        network = self.network(file, top["network"]) if "network" in top else self.default_network()
+        accounts = reader.optional(top, "accounts", "", partial(self.accounts, file, network), ())
         if network is not None and accounts is not None:
-            network = self.merge(f, network, accounts, top.get("accounts"))
+            network = self.merge(file, network, accounts, top.get("accounts"))
         if network is not None and accounts is not None:
-            self.names.accounts = {a.system_id: a.system_id for a in network.accounts}
-            self.hashed = {a.system_id for a in network.accounts if a.password.plain is None}
+            self.names.accounts = {account.system_id: account.system_id for account in network.accounts}
+            self.hashed = {account.system_id for account in network.accounts if account.password.plain is None}
         if network is not None:
             self.names.operators = {op.id: op.id for op in network.operators}
         populations = values.get("populations", ())
         if populations is not None:
-            self.names.populations = {p.name: p for p in populations}
-        timeline = r.required(top, "timeline", "", partial(self.steps, f))
+            self.names.populations = {population.name: population for population in populations}
+        timeline = reader.required(top, "timeline", "", partial(self.steps, file))
         if network is None or accounts is None or timeline is None or values.get("seed", 0) is None:
             return None
         seed = values.get("seed", network.seed)
-        return r.build(
-            self.top_fields(f),
+        return reader.build(
+            self.top_fields(file),
             {"clock": DEFAULT_CLOCK, **values},
             seed=seed,
             network=replace(network, seed=seed),
@@ -310,16 +312,16 @@ class _ScenarioReader:
             source=self.source,
         )
 
-    def clock_fields(self, f: _File) -> Fields[ScenarioClock]:
+    def clock_fields(self, file: _File) -> Fields[ScenarioClock]:
         return Fields(ScenarioClock, {
             "start": None,  # a local time in timezone
-            "timezone": partial(self.timezone, f),
+            "timezone": partial(self.timezone, file),
         }, required=("start",))
 
-    def clock(self, f: _File, node: Node, path: str) -> ScenarioClock | None:
-        r = f.r
-        spec = self.clock_fields(f)
-        read = r.read_fields(node, path, spec)
+    def clock(self, file: _File, node: Node, path: str) -> ScenarioClock | None:
+        reader = file.reader
+        spec = self.clock_fields(file)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
@@ -330,30 +332,30 @@ class _ScenarioReader:
         what = 'a local date and time such as "2026-12-01T09:00:00"'
         start_path = join_path(path, "start")
         if not isinstance(start_node, ScalarNode) or start_node.tag not in (TAG_STR, TAG_TIMESTAMP):
-            r.expected(start_node, start_path, what)
+            reader.expected(start_node, start_path, what)
             return None
         try:
             start = datetime.fromisoformat(start_node.value)
         except ValueError:
-            r.expected(start_node, start_path, what)
+            reader.expected(start_node, start_path, what)
             return None
         low, high = START_YEARS
         if not low <= start.year <= high:
-            r.expected(start_node, start_path, f"{what}, in the years {low} to {high}")
+            reader.expected(start_node, start_path, f"{what}, in the years {low} to {high}")
             return None
         if start.tzinfo is None:
             start = start.replace(tzinfo=ZoneInfo(tz_name))
         return ScenarioClock(start, tz_name)
 
-    def timezone(self, f: _File, node: Node, path: str) -> str | None:
+    def timezone(self, file: _File, node: Node, path: str) -> str | None:
         what = "an IANA time zone name such as Europe/Paris"
-        name = f.r.string(node, path, min_length=1, what=what)
+        name = file.reader.string(node, path, min_length=1, what=what)
         if name is None:
             return None
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            f.r.expected(node, path, what)
+            file.reader.expected(node, path, what)
             return None
         return name
 
@@ -366,16 +368,17 @@ class _ScenarioReader:
             self.extra.extend(exc.problems)
             return None
 
-    def network(self, f: _File, node: Node) -> NetworkConfig | None:
-        r = f.r
+    def network(self, file: _File, node: Node) -> NetworkConfig | None:
+        reader = file.reader
         if isinstance(node, ScalarNode) and node.tag == TAG_STR:
             if node.value == "default":
                 return self.default_network()
-            path = f.base / node.value
+            path = file.base / node.value
             if not os.path.lexists(path):
-                r.expected(node, "network", "default, a network config file or an inline mapping", " (no such file)")
+                reader.expected(node, "network", "default, a network config file or an inline mapping",
+                                " (no such file)")
                 return None
-            text = self.read_file(f, node, "network", path, str(path), "network config")
+            text = self.read_file(file, node, "network", path, str(path), "network config")
             if text is None:
                 return None
             try:
@@ -384,90 +387,90 @@ class _ScenarioReader:
                 self.extra.extend(exc.problems)
                 return None
         if not isinstance(node, MappingNode):
-            r.expected(node, "network", "default, a network config file or an inline network config mapping")
+            reader.expected(node, "network", "default, a network config file or an inline network config mapping")
             return None
-        reader = NetworkReader(f.r.source)
-        config = reader.document(node)
-        self.extra.extend(_under("network", reader.r.problems))
-        return None if reader.r.problems else config
+        network_reader = NetworkReader(file.reader.source)
+        config = network_reader.document(node)
+        self.extra.extend(_under("network", network_reader.reader.problems))
+        return None if network_reader.reader.problems else config
 
     def accounts(
-        self, f: _File, network: NetworkConfig | None, node: Node, path: str
+        self, file: _File, network: NetworkConfig | None, node: Node, path: str
     ) -> tuple[AccountConfig, ...] | None:
         """Read by the network's own account reader (``credit`` included), in this file."""
-        nodes = f.r.sequence(node, path)
+        nodes = file.reader.sequence(node, path)
         if nodes is None:
             return None
-        reader = NetworkReader(f.r.source)  # its own, so short codes are unique among these
+        network_reader = NetworkReader(file.reader.source)  # its own, so short codes are unique among these
         seen: dict[str, Seen] = {}
-        read = [reader.account(item, index_path(path, i), seen) for i, item in enumerate(nodes)]
-        self.extra.extend(reader.r.problems)
-        if reader.r.problems or any(a is None for a in read):
+        read = [network_reader.account(item, index_path(path, i), seen) for i, item in enumerate(nodes)]
+        self.extra.extend(network_reader.reader.problems)
+        if network_reader.reader.problems or any(account is None for account in read):
             return None
-        return tuple(a for a in read if a is not None)
+        return tuple(account for account in read if account is not None)
 
     def merge(
-        self, f: _File, network: NetworkConfig, extra: tuple[AccountConfig, ...], node: Node | None
+        self, file: _File, network: NetworkConfig, extra: tuple[AccountConfig, ...], node: Node | None
     ) -> NetworkConfig | None:
         """The network's accounts, each replaced by the scenario's one of the same system_id,
         then the scenario's new ones; a short code may still belong to one account only."""
-        ours = {a.system_id: a for a in extra}
-        kept = [a for a in network.accounts if a.system_id not in ours]
-        owners = {code: a.system_id for a in kept for code in a.short_codes}
+        ours = {account.system_id: account for account in extra}
+        kept = [account for account in network.accounts if account.system_id not in ours]
+        owners = {code: account.system_id for account in kept for code in account.short_codes}
         items = list(node.value) if node is not None and isinstance(node.value, list) else []
         ok = True
         for i, account in enumerate(extra):
             for code in account.short_codes:
                 if code in owners:
                     where = items[i] if i < len(items) else node
-                    f.r.problem(
-                        where,
-                        join_path(index_path("accounts", i), "short_codes"),
-                        f'short code "{code}" already belongs to network account "{owners[code]}"',
+                    file.reader.problem(
+                                where,
+                                join_path(index_path("accounts", i), "short_codes"),
+                                f'short code "{code}" already belongs to network account "{owners[code]}"',
                     )
                     ok = False
         if not ok:
             return None
-        merged: list[AccountConfig] = [ours.pop(a.system_id, a) for a in network.accounts]
-        merged.extend(a for a in extra if a.system_id in ours)
+        merged: list[AccountConfig] = [ours.pop(account.system_id, account) for account in network.accounts]
+        merged.extend(account for account in extra if account.system_id in ours)
         return replace(network, accounts=tuple(merged))
 
     # -- populations -------------------------------------------------------
 
-    def populations(self, f: _File, node: Node, path: str) -> tuple[Population, ...] | None:
-        nodes = f.r.sequence(node, path)
+    def populations(self, file: _File, node: Node, path: str) -> tuple[Population, ...] | None:
+        nodes = file.reader.sequence(node, path)
         if nodes is None:
             return None
         seen: set[str] = set()
-        read = [self.population(f, seen, item, index_path(path, i)) for i, item in enumerate(nodes)]
-        if any(p is None for p in read):
+        read = [self.population(file, seen, item, index_path(path, i)) for i, item in enumerate(nodes)]
+        if any(population is None for population in read):
             return None
-        return tuple(p for p in read if p is not None)
+        return tuple(population for population in read if population is not None)
 
-    def population_fields(self, f: _File, seen: set[str]) -> Fields[Population]:
+    def population_fields(self, file: _File, seen: set[str]) -> Fields[Population]:
         return Fields(Population, {
-            "name": partial(self.population_name, f, seen=seen),
+            "name": partial(self.population_name, file, seen=seen),
             "prefix": None,  # prefix and count (and length) draw the numbers...
             "count": None,
             "length": None,
             "numbers": None,  # ... or numbers lists them
         }, required=("name",))
 
-    def population_name(self, f: _File, node: Node, path: str, seen: set[str]) -> str | None:
+    def population_name(self, file: _File, node: Node, path: str, seen: set[str]) -> str | None:
         what = "a population name made of letters, digits, '_' and '-'"
-        name = f.r.string(node, path, pattern=_NAME, what=what)
+        name = file.reader.string(node, path, pattern=_NAME, what=what)
         if name is None:
             return None
         if name in seen:
-            f.r.problem(node, path, f'duplicate population name "{name}"')
+            file.reader.problem(node, path, f'duplicate population name "{name}"')
             return None
         seen.add(name)
         return name
 
-    def population(self, f: _File, seen: set[str], node: Node, path: str) -> Population | None:
-        r = f.r
-        spec = self.population_fields(f, seen)
-        read = r.read_fields(node, path, spec)
+    def population(self, file: _File, seen: set[str], node: Node, path: str) -> Population | None:
+        reader = file.reader
+        spec = self.population_fields(file, seen)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
@@ -475,48 +478,51 @@ class _ScenarioReader:
         if "numbers" in fields:
             extra = [key for key in ("prefix", "count", "length") if key in fields]
             if extra:
-                r.problem(fields[extra[0]], join_path(path, extra[0]), "give either numbers or prefix and count, not both")
+                reader.problem(fields[extra[0]], join_path(path, extra[0]),
+                               "give either numbers or prefix and count, not both")
                 return None
-            numbers = r.required(fields, "numbers", path, partial(self.number_list, f))
-            return r.build(spec, values, numbers=numbers)
+            numbers = reader.required(fields, "numbers", path, partial(self.number_list, file))
+            return reader.build(spec, values, numbers=numbers)
         missing = [key for key in ("prefix", "count") if key not in fields]
         if missing:
-            r.problem(node, join_path(path, missing[0]), "missing required key (give numbers, or prefix and count)")
+            reader.problem(node, join_path(path, missing[0]),
+                           "missing required key (give numbers, or prefix and count)")
             return None
         prefix_what = "an E.164 prefix: '+' followed by 1 to 14 digits, in quotes"
-        prefix = r.required(fields, "prefix", path, partial(r.string, pattern=_PREFIX, what=prefix_what))
-        count = r.required(fields, "count", path, partial(r.integer, minimum=1, maximum=MAX_POPULATION))
-        length = r.optional(fields, "length", path, partial(r.integer, minimum=2, maximum=15),
-                            spec.default("length"))
+        prefix = reader.required(fields, "prefix", path, partial(reader.string, pattern=_PREFIX, what=prefix_what))
+        count = reader.required(fields, "count", path, partial(reader.integer, minimum=1, maximum=MAX_POPULATION))
+        length = reader.optional(fields, "length", path, partial(reader.integer, minimum=2, maximum=15),
+                                 spec.default("length"))
         if name is None or prefix is None or count is None or length is None:
             return None
         free = length - (len(prefix) - 1)
         if free < 1:
-            r.expected(fields["prefix"], join_path(path, "prefix"), f"a prefix shorter than length ({length} digits)")
+            reader.expected(fields["prefix"], join_path(path, "prefix"),
+                            f"a prefix shorter than length ({length} digits)")
             return None
         if count > 10**free:
-            r.expected(
+            reader.expected(
                 fields["count"], join_path(path, "count"), f"an integer from 1 to {10**free} (numbers under this prefix)"
             )
             return None
-        return r.build(spec, values, prefix=prefix, count=count, length=length)
+        return reader.build(spec, values, prefix=prefix, count=count, length=length)
 
-    def number_list(self, f: _File, node: Node, path: str) -> tuple[str, ...] | None:
-        numbers = f.r.items(node, path, partial(f.r.string, pattern=E164_NUMBER, what=_MSISDN_WHAT))
+    def number_list(self, file: _File, node: Node, path: str) -> tuple[str, ...] | None:
+        numbers = file.reader.items(node, path, partial(file.reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT))
         if numbers is None:
             return None
         if not numbers:
-            f.r.expected(node, path, "a list of at least one number")
+            file.reader.expected(node, path, "a list of at least one number")
             return None
         if len(set(numbers)) != len(numbers):
-            f.r.expected(node, path, "distinct numbers")
+            file.reader.expected(node, path, "distinct numbers")
             return None
         return tuple(numbers)
 
     # -- timeline ----------------------------------------------------------
 
-    def steps(self, f: _File, node: Node, path: str) -> list[Step] | None:
-        nodes = f.r.sequence(node, path)
+    def steps(self, file: _File, node: Node, path: str) -> list[Step] | None:
+        nodes = file.reader.sequence(node, path)
         if nodes is None:
             return None
         out: list[Step] = []
@@ -524,248 +530,249 @@ class _ScenarioReader:
         for i, item in enumerate(nodes):
             if self.stopped:
                 return None
-            read = self.step(f, item, index_path(path, i))
+            read = self.step(file, item, index_path(path, i))
             if read is None:
                 ok = False
             else:
                 out.extend(read)
         return out if ok else None
 
-    def step(self, f: _File, node: Node, path: str) -> list[Step] | None:
-        r = f.r
+    def step(self, file: _File, node: Node, path: str) -> list[Step] | None:
+        reader = file.reader
         if not isinstance(node, MappingNode):
-            r.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
+            reader.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
             return None
-        before = len(r.problems)
-        fields = r.mapping(node, path, optional=VERBS)
+        before = len(reader.problems)
+        fields = reader.mapping(node, path, optional=VERBS)
         if fields is None:
             return None
         if len(fields) != 1:
             if len(fields) > 1:
-                r.problem(node, path, f"expected exactly one verb, got {len(fields)}: {', '.join(fields)}")
-            elif len(r.problems) == before:
-                r.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
+                reader.problem(node, path, f"expected exactly one verb, got {len(fields)}: {', '.join(fields)}")
+            elif len(reader.problems) == before:
+                reader.expected(node, path, "a step: a mapping with one of " + ", ".join(VERBS))
             return None
         ((verb, value),) = fields.items()
-        if len(r.problems) != before:
+        if len(reader.problems) != before:
             return None
         vpath = join_path(path, verb)
-        source = _where(r.source, node)
+        source = _where(reader.source, node)
         if verb == "include":
-            return self.include(f, value, vpath)
+            return self.include(file, value, vpath)
         self.steps_read += 1
         if self.steps_read > MAX_STEPS:
-            r.problem(node, path, f"expected at most {MAX_STEPS} steps once includes are expanded, got more")
+            reader.problem(node, path, f"expected at most {MAX_STEPS} steps once includes are expanded, got more")
             self.stopped = True
             return None
         if verb == "advance":
-            seconds = self.duration(f, value, vpath)
+            seconds = self.duration(file, value, vpath)
             if seconds is None:
                 return None
             self.elapsed += seconds
             if self.elapsed > MAX_TIMELINE:
-                r.expected(value, vpath, f"a duration that keeps the timeline within {MAX_TIMELINE / 86400:g} days"
-                                         f" of simulated time (it would reach {self.elapsed / 86400:g} days)")
+                reader.expected(value, vpath, f"a duration that keeps the timeline within {MAX_TIMELINE / 86400:g} days"
+                                              f" of simulated time (it would reach {self.elapsed / 86400:g} days)")
                 self.stopped = True
                 return None
             return [Advance(seconds, source)]
-        spec = self.step_fields(f)[verb]
-        read = r.read_fields(value, vpath, spec)
+        spec = self.step_fields(file)[verb]
+        read = reader.read_fields(value, vpath, spec)
         if read is None:
             return None
-        reader: _StepReader = getattr(self, "step_" + verb)
-        step = reader(f, spec, *read, value, vpath, source)
+        read_step: _StepReader = getattr(self, "step_" + verb)
+        step = read_step(file, spec, *read, value, vpath, source)
         return None if step is None else [step]
 
-    def step_fields(self, f: _File) -> Mapping[str, Fields[Any]]:
+    def step_fields(self, file: _File) -> Mapping[str, Fields[Any]]:
         """The keys of each verb that takes a mapping (advance takes a duration, include a file)."""
-        r = f.r
-        account = partial(self.account_ref, f)
-        text = partial(r.string, max_length=254, what=_TEXT_WHAT)
-        sender = partial(self.sender, f)
+        reader = file.reader
+        account = partial(self.account_ref, file)
+        text = partial(reader.string, max_length=254, what=_TEXT_WHAT)
+        sender = partial(self.sender, file)
         return {
-            "bind": Fields(Bind, {"account": account, "mode": partial(r.choice, choices=_MODES)}),
+            "bind": Fields(Bind, {"account": account, "mode": partial(reader.choice, choices=_MODES)}),
             "submit": Fields(Submit, {
                 "account": account,
-                "to": partial(r.string, pattern=_ADDRESS, what="a destination number (digits, optionally after '+'),"
-                                                                " in quotes"),
+                "to": partial(reader.string, pattern=_ADDRESS,
+                              what="a destination number (digits, optionally after '+'), in quotes"),
                 "text": text,
                 "from": sender,  # the source_addr; absent: the aggregator's default
-                "receipt": r.boolean,
+                "receipt": reader.boolean,
             }, rename={"from": "sender"}),
             "campaign": Fields(Campaign, {
                 "account": account,
                 "to": None,  # a population; count is at most its size
                 "text": text,
                 "count": None,  # absent: the whole population
-                "rate": partial(self.rate, f),  # absent: all at once
+                "rate": partial(self.rate, file),  # absent: all at once
                 "from": sender,
-                "receipt": r.boolean,
+                "receipt": reader.boolean,
             }, rename={"from": "sender"}, required=("account", "to", "text")),
             "mo": Fields(Mo, {
-                "from": partial(r.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
-                "to": partial(r.string, pattern=_ADDRESS, what="a short code (digits), in quotes"),
-                "text": r.string,  # and an MO text an SMS can carry
+                "from": partial(reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
+                "to": partial(reader.string, pattern=_ADDRESS, what="a short code (digits), in quotes"),
+                "text": reader.string,  # and an MO text an SMS can carry
             }, rename={"from": "sender"}),
             "operator": Fields(OperatorChange, {
-                "id": partial(self.operator_ref, f),
+                "id": partial(self.operator_ref, file),
                 "outage": None,  # exactly one of outage, recover, throughput
                 "recover": None,
                 "throughput": None,
             }, rename={"id": "operator"}),
             "expect": Fields(Expect, {
-                "name": partial(r.string, min_length=1),
+                "name": partial(reader.string, min_length=1),
                 **{subject.value: None for subject in Subject},  # exactly one: what is counted
             }),
         }
 
-    def step_bind(self, f: _File, spec: Fields[Bind], s: Mapping[str, Node], values: dict[str, Any], node: Node,
+    def step_bind(self, file: _File, spec: Fields[Bind], fields: Mapping[str, Node], values: dict[str, Any], node: Node,
                   path: str, source: str) -> Step | None:
-        r = f.r
+        reader = file.reader
         account = values["account"]
         if account is not None and account in self.hashed:
-            r.problem(s["account"], join_path(path, "account"),
-                      f"account {account!r} has a password_hash: the scenario's client binds with the plain"
-                      " password, so give that account a password in the scenario's accounts")
+            reader.problem(fields["account"], join_path(path, "account"),
+                           f"account {account!r} has a password_hash: the scenario's client binds with the plain"
+                           " password, so give that account a password in the scenario's accounts")
             return None
-        return r.build(spec, values, source=source)
+        return reader.build(spec, values, source=source)
 
-    def step_submit(self, f: _File, spec: Fields[Submit], s: Mapping[str, Node], values: dict[str, Any],
+    def step_submit(self, file: _File, spec: Fields[Submit], fields: Mapping[str, Node], values: dict[str, Any],
                     node: Node, path: str, source: str) -> Step | None:
-        if not self.count_messages(f, node, path, 1):
+        if not self.count_messages(file, node, path, 1):
             return None
-        return f.r.build(spec, values, source=source)
+        return file.reader.build(spec, values, source=source)
 
-    def count_messages(self, f: _File, node: Node, path: str, count: int) -> bool:
+    def count_messages(self, file: _File, node: Node, path: str, count: int) -> bool:
         """Adds ``count`` to the messages the timeline sends; False (a problem) past MAX_MESSAGES."""
         self.messages += count
         if self.messages <= MAX_MESSAGES:
             return True
-        f.r.problem(node, path, f"expected a timeline of at most {MAX_MESSAGES} messages in all,"
-                                f" got {self.messages} by this step")
+        file.reader.problem(node, path, f"expected a timeline of at most {MAX_MESSAGES} messages in all,"
+                                        f" got {self.messages} by this step")
         self.stopped = True
         return False
 
-    def step_campaign(self, f: _File, spec: Fields[Campaign], s: Mapping[str, Node], values: dict[str, Any],
+    def step_campaign(self, file: _File, spec: Fields[Campaign], fields: Mapping[str, Node], values: dict[str, Any],
                       node: Node, path: str, source: str) -> Step | None:
-        r = f.r
-        population = r.required(s, "to", path, partial(self.population_ref, f))
+        reader = file.reader
+        population = reader.required(fields, "to", path, partial(self.population_ref, file))
         count: int | None = None
         if population is not None:
             size = population.size
-            count = r.optional(s, "count", path, partial(r.integer, minimum=1, maximum=size), size)
-        elif "count" in s:
-            r.optional(s, "count", path, partial(r.integer, minimum=1), 0)
-        if count is not None and not self.count_messages(f, node, path, count):
+            count = reader.optional(fields, "count", path, partial(reader.integer, minimum=1, maximum=size), size)
+        elif "count" in fields:
+            reader.optional(fields, "count", path, partial(reader.integer, minimum=1), 0)
+        if count is not None and not self.count_messages(file, node, path, count):
             return None
         if population is None:
             return None
-        return r.build(spec, values, population=population.name, count=count, source=source)
+        return reader.build(spec, values, population=population.name, count=count, source=source)
 
-    def step_mo(self, f: _File, spec: Fields[Mo], s: Mapping[str, Node], values: dict[str, Any], node: Node,
+    def step_mo(self, file: _File, spec: Fields[Mo], fields: Mapping[str, Node], values: dict[str, Any], node: Node,
                 path: str, source: str) -> Step | None:
-        r = f.r
-        mo = r.build(spec, values, source=source)
+        reader = file.reader
+        mo = reader.build(spec, values, source=source)
         if mo is None:
             return None
         problem = mo_text_problem(mo.text)              # what the operator could never send
         if problem is not None:
-            r.problem(s["text"], join_path(path, "text"), f"expected an MO text an SMS can carry, got {problem}")
+            reader.problem(fields["text"], join_path(path, "text"),
+                           f"expected an MO text an SMS can carry, got {problem}")
             return None
         return mo
 
-    def step_operator(self, f: _File, spec: Fields[OperatorChange], s: Mapping[str, Node], values: dict[str, Any],
-                      node: Node, path: str, source: str) -> Step | None:
-        r = f.r
-        given = [key for key in ("outage", "recover", "throughput") if key in s]
+    def step_operator(self, file: _File, spec: Fields[OperatorChange], fields: Mapping[str, Node],
+                      values: dict[str, Any], node: Node, path: str, source: str) -> Step | None:
+        reader = file.reader
+        given = [key for key in ("outage", "recover", "throughput") if key in fields]
         if len(given) != 1:
-            where = s[given[1]] if len(given) > 1 else node
+            where = fields[given[1]] if len(given) > 1 else node
             got = "none" if not given else ", ".join(given)
-            r.problem(where, path, f"expected exactly one of outage, recover, throughput, got {got}")
+            reader.problem(where, path, f"expected exactly one of outage, recover, throughput, got {got}")
             return None
         action = OperatorAction(given[0])
         if action is OperatorAction.OUTAGE:
-            outage = r.required(s, "outage", path, partial(r.choice, choices=_OUTAGES))
+            outage = reader.required(fields, "outage", path, partial(reader.choice, choices=_OUTAGES))
             if outage is None:
                 return None
             values["outage"] = outage
         elif action is OperatorAction.RECOVER:
-            recover = r.required(s, "recover", path, r.boolean)
+            recover = reader.required(fields, "recover", path, reader.boolean)
             if recover is None:
                 return None
             if not recover:
-                r.expected(s["recover"], join_path(path, "recover"), "true (recover: true ends the outage)")
+                reader.expected(fields["recover"], join_path(path, "recover"), "true (recover: true ends the outage)")
                 return None
         else:
-            throughput = r.required(s, "throughput", path, partial(self.throughput, f))
+            throughput = reader.required(fields, "throughput", path, partial(self.throughput, file))
             if throughput is None:
                 return None
             values["throughput"] = throughput
-        return r.build(spec, values, action=action, source=source)
+        return reader.build(spec, values, action=action, source=source)
 
-    def step_expect(self, f: _File, spec: Fields[Expect], s: Mapping[str, Node], values: dict[str, Any],
+    def step_expect(self, file: _File, spec: Fields[Expect], fields: Mapping[str, Node], values: dict[str, Any],
                     node: Node, path: str, source: str) -> Step | None:
-        r = f.r
-        chosen = _exactly_one(r, s, _SUBJECTS, node, path, "subject")
+        reader = file.reader
+        chosen = _exactly_one(reader, fields, _SUBJECTS, node, path, "subject")
         if chosen is None:
             return None
         subject = _SUBJECTS[chosen]
-        counted = r.required(s, subject.value, path, partial(self.counted, f, subject))
+        counted = reader.required(fields, subject.value, path, partial(self.counted, file, subject))
         if counted is None:
             return None
         filters, comparison, value = counted
-        return r.build(spec, values, subject=subject, comparison=comparison, value=value, filters=filters,
-                       source=source)
+        return reader.build(spec, values, subject=subject, comparison=comparison, value=value, filters=filters,
+                            source=source)
 
     def counted(
-        self, f: _File, subject: Subject, node: Node, path: str
+        self, file: _File, subject: Subject, node: Node, path: str
     ) -> tuple[Filters, Comparison, int] | None:
         """``{account: demo, state: delivered, ">=": 990}``: the subject's filters and one comparison."""
-        r = f.r
+        reader = file.reader
         allowed = SUBJECT_FILTERS[subject]
-        fields = r.mapping(node, path, optional=(*(x.value for x in allowed), *_COMPARISONS))
+        fields = reader.mapping(node, path, optional=(*(key.value for key in allowed), *_COMPARISONS))
         if fields is None:
             return None
         readers: Mapping[Filter, Callable[[Node, str], object]] = {
-            Filter.ACCOUNT: partial(self.account_ref, f),
-            Filter.STATE: partial(r.choice, choices=_STATES),
-            Filter.STAT: partial(r.choice, choices=_STATS),
-            Filter.OPERATOR: partial(self.operator_ref, f),
-            Filter.TEXT: r.string,
+            Filter.ACCOUNT: partial(self.account_ref, file),
+            Filter.STATE: partial(reader.choice, choices=_STATES),
+            Filter.STAT: partial(reader.choice, choices=_STATS),
+            Filter.OPERATOR: partial(self.operator_ref, file),
+            Filter.TEXT: reader.string,
         }
-        values = {x: r.required(fields, x.value, path, readers[x]) for x in allowed if x.value in fields}
-        op = _exactly_one(r, fields, _COMPARISONS, node, path, "comparison")
-        if op is None:
+        values = {key: reader.required(fields, key.value, path, readers[key]) for key in allowed if key.value in fields}
+        comparison = _exactly_one(reader, fields, _COMPARISONS, node, path, "comparison")
+        if comparison is None:
             return None
-        expected = r.required(fields, op, path, partial(r.integer, minimum=0))
-        if expected is None or any(v is None for v in values.values()):
+        expected = reader.required(fields, comparison, path, partial(reader.integer, minimum=0))
+        if expected is None or any(value is None for value in values.values()):
             return None
-        kwargs = {x.value: v for x, v in values.items()}
+        kwargs = {key.value: value for key, value in values.items()}
         # Each value is what its filter's reader above returned: the reader table ties types to
         # keys at run time, which mypy cannot follow through a dict.
-        return Filters(**kwargs), _COMPARISONS[op], expected  # type: ignore[arg-type]
+        return Filters(**kwargs), _COMPARISONS[comparison], expected  # type: ignore[arg-type]
 
-    def include(self, f: _File, node: Node, path: str) -> list[Step] | None:
-        r = f.r
-        name = r.string(node, path, min_length=1, what="a path to a YAML list of steps, relative to this file")
+    def include(self, file: _File, node: Node, path: str) -> list[Step] | None:
+        reader = file.reader
+        name = reader.string(node, path, min_length=1, what="a path to a YAML list of steps, relative to this file")
         if name is None:
             return None
-        target = f.base / name
-        display = os.path.normpath(os.path.join(os.path.dirname(f.r.source), name))
+        target = file.base / name
+        display = os.path.normpath(os.path.join(os.path.dirname(file.reader.source), name))
         resolved = _resolved(str(target))
-        if any(p == resolved for p, _ in f.chain):
-            chain = " -> ".join([*(d for _, d in f.chain), display])
-            r.problem(node, path, f"include cycle: {chain}")
+        if any(seen == resolved for seen, _ in file.chain):
+            chain = " -> ".join([*(shown for _, shown in file.chain), display])
+            reader.problem(node, path, f"include cycle: {chain}")
             return None
-        if len(f.chain) > MAX_INCLUDE_DEPTH:
-            r.problem(node, path, f"expected includes nested at most {MAX_INCLUDE_DEPTH} deep, got deeper:"
-                                  f" {' -> '.join([*(d for _, d in f.chain), display])}")
+        if len(file.chain) > MAX_INCLUDE_DEPTH:
+            reader.problem(node, path, f"expected includes nested at most {MAX_INCLUDE_DEPTH} deep, got deeper:"
+                                       f" {' -> '.join([*(shown for _, shown in file.chain), display])}")
             self.stopped = True
             return None
         if resolved in self.refused:  # its problems are already reported, once
             return None
         if resolved not in self.composed:
-            text = self.read_file(f, node, path, target, display, "included")
+            text = self.read_file(file, node, path, target, display, "included")
             if text is None:
                 self.refused.add(resolved)
                 return None
@@ -779,37 +786,37 @@ class _ScenarioReader:
                 return None
             self.composed[resolved] = (composed, own.used)
         root, size = self.composed[resolved]
-        child = self.new_file(display, (*f.chain, (resolved, display)))
+        child = self.new_file(display, (*file.chain, (resolved, display)))
         if root is None:
-            child.r.problem(None, path, "expected a list of steps, got an empty document")
-            child.r.problems[-1] = replace(child.r.problems[-1], line=1, column=1)
+            child.reader.problem(None, path, "expected a list of steps, got an empty document")
+            child.reader.problems[-1] = replace(child.reader.problems[-1], line=1, column=1)
             return None
         if not self.budget.charge(size):
-            r.problem(node, path, f"expected at most {self.budget.described} YAML nodes in all, counting each alias"
-                                  " and each included file in full, got more")
+            reader.problem(node, path, f"expected at most {self.budget.described} YAML nodes in all, counting"
+                                       " each alias and each included file in full, got more")
             self.stopped = True
             return None
         return self.steps(child, root, path)
 
-    def read_file(self, f: _File, node: Node, path: str, target: Path, display: str, what: str) -> str | None:
+    def read_file(self, file: _File, node: Node, path: str, target: Path, display: str, what: str) -> str | None:
         """The text of a file the scenario names (an include, a network file), or None with a
         problem at ``node``: outside the scenario's directory tree, not a regular file, too
         large, past the scenario's byte budget, or not UTF-8.  Never its content."""
-        r = f.r
+        reader = file.reader
         resolved = _resolved(str(target))
         if not self.allow_outside and not resolved.is_relative_to(self.root):
-            r.problem(node, path, f"expected a file inside {self.root} (the scenario's directory;"
-                                  f" --allow-outside lifts this), got {display}")
+            reader.problem(node, path, f"expected a file inside {self.root} (the scenario's directory;"
+                                       f" --allow-outside lifts this), got {display}")
             return None
         try:
             data = read_limited(target)
         except FileRefused as exc:
-            r.problem(node, path, f"cannot read {what} file {display}: {exc}")
+            reader.problem(node, path, f"cannot read {what} file {display}: {exc}")
             return None
         self.bytes_read += len(data)
         if self.bytes_read > MAX_SCENARIO_BYTES:
-            r.problem(node, path, f"expected at most {MAX_SCENARIO_BYTES} bytes of YAML in all (the scenario,"
-                                  " its includes and its network file), got more")
+            reader.problem(node, path, f"expected at most {MAX_SCENARIO_BYTES} bytes of YAML in all (the scenario,"
+                                       " its includes and its network file), got more")
             self.stopped = True
             return None
         try:
@@ -820,57 +827,57 @@ class _ScenarioReader:
 
     # -- small values ------------------------------------------------------
 
-    def rate(self, f: _File, node: Node, path: str) -> float | None:
+    def rate(self, file: _File, node: Node, path: str) -> float | None:
         """Messages a second: > 0 and at most MAX_RATE (1e308 would be "all at once" by
         accident, and 1e-308 a campaign spread past any timeline)."""
-        return f.r.number(node, path, above=0, maximum=MAX_RATE, what=_RATE_WHAT)
+        return file.reader.number(node, path, above=0, maximum=MAX_RATE, what=_RATE_WHAT)
 
-    def duration(self, f: _File, node: Node, path: str) -> float | None:
+    def duration(self, file: _File, node: Node, path: str) -> float | None:
         if isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
-            before = len(f.r.problems)
-            value = f.r.number(node, path, above=0)
+            before = len(file.reader.problems)
+            value = file.reader.number(node, path, above=0)
             if value is None:
-                f.r.problems[before:] = []
-                f.r.expected(node, path, DURATION_WHAT)
+                file.reader.problems[before:] = []
+                file.reader.expected(node, path, DURATION_WHAT)
             return value
         if isinstance(node, ScalarNode) and node.tag == TAG_STR:
             seconds = parse_duration(node.value)
             if seconds is not None:
                 return seconds
-        f.r.expected(node, path, DURATION_WHAT)
+        file.reader.expected(node, path, DURATION_WHAT)
         return None
 
-    def sender(self, f: _File, node: Node, path: str) -> str | None:
+    def sender(self, file: _File, node: Node, path: str) -> str | None:
         what = "a sender: a short code or number (digits, in quotes) or 1 to 11 letters and digits"
-        return f.r.string(node, path, pattern=_SENDER, what=what)
+        return file.reader.string(node, path, pattern=_SENDER, what=what)
 
-    def throughput(self, f: _File, node: Node, path: str) -> Throughput | None:
-        r = f.r
-        fields = r.mapping(node, path, required=("rate", "burst"))
+    def throughput(self, file: _File, node: Node, path: str) -> Throughput | None:
+        reader = file.reader
+        fields = reader.mapping(node, path, required=("rate", "burst"))
         if fields is None:
             return None
-        rate = r.required(fields, "rate", path, partial(self.rate, f))
-        burst = r.required(fields, "burst", path, partial(r.integer, minimum=1, maximum=MAX_BURST))
+        rate = reader.required(fields, "rate", path, partial(self.rate, file))
+        burst = reader.required(fields, "burst", path, partial(reader.integer, minimum=1, maximum=MAX_BURST))
         if rate is None or burst is None:
             return None
         return Throughput(rate, burst)
 
-    def account_ref(self, f: _File, node: Node, path: str) -> str | None:
-        return self._ref(f, node, path, self.names.accounts, "an account of the network or of accounts")
+    def account_ref(self, file: _File, node: Node, path: str) -> str | None:
+        return self._ref(file, node, path, self.names.accounts, "an account of the network or of accounts")
 
-    def operator_ref(self, f: _File, node: Node, path: str) -> str | None:
-        return self._ref(f, node, path, self.names.operators, "an operator id of the network")
+    def operator_ref(self, file: _File, node: Node, path: str) -> str | None:
+        return self._ref(file, node, path, self.names.operators, "an operator id of the network")
 
-    def population_ref(self, f: _File, node: Node, path: str) -> Population | None:
-        return self._ref(f, node, path, self.names.populations, "a population of subscribers")
+    def population_ref(self, file: _File, node: Node, path: str) -> Population | None:
+        return self._ref(file, node, path, self.names.populations, "a population of subscribers")
 
     @staticmethod
-    def _ref(f: _File, node: Node, path: str, known: Mapping[str, T] | None, what: str) -> T | None:
+    def _ref(file: _File, node: Node, path: str, known: Mapping[str, T] | None, what: str) -> T | None:
         if known is None:  # that section had problems of its own: only check the type
-            f.r.string(node, path, min_length=1)
+            file.reader.string(node, path, min_length=1)
             return None
         choices = ", ".join(known) if known else "none defined"
-        return f.r.choice(node, path, known, f"{what} ({choices})")
+        return file.reader.choice(node, path, known, f"{what} ({choices})")
 
 
 # Reads a step's mapping: (file, its Fields, key -> node, field -> value read, the step's
@@ -887,9 +894,9 @@ def _resolved(source: str) -> Path:
 def _under(prefix: str, problems: Iterable[Problem]) -> list[Problem]:
     """Problems of a nested document, with their paths put under ``prefix``."""
     out = []
-    for p in problems:
-        path = prefix if p.path in ("", "(top level)") else f"{prefix}.{p.path}"
-        out.append(replace(p, path=path))
+    for problem in problems:
+        path = prefix if problem.path in ("", "(top level)") else f"{prefix}.{problem.path}"
+        out.append(replace(problem, path=path))
     return out
 
 
@@ -941,7 +948,7 @@ def load_scenario(path: str | os.PathLike[str], *, allow_outside: bool = False) 
     return parse_scenario(text, source, allow_outside=allow_outside)
 
 
-def _exactly_one(r: NodeReader, fields: Mapping[str, Node], keys: Iterable[str], node: Node, path: str,
+def _exactly_one(reader: NodeReader, fields: Mapping[str, Node], keys: Iterable[str], node: Node, path: str,
                  what: str) -> str | None:
     """The one key of `keys` present in `fields`; a problem (at the second one, or the mapping)
     when there are none or several."""
@@ -951,5 +958,5 @@ def _exactly_one(r: NodeReader, fields: Mapping[str, Node], keys: Iterable[str],
         return given[0]
     where = fields[given[1]] if len(given) > 1 else node
     got = "none" if not given else ", ".join(given)
-    r.problem(where, path, f"expected exactly one {what} among {', '.join(names)}, got {got}")
+    reader.problem(where, path, f"expected exactly one {what} among {', '.join(names)}, got {got}")
     return None

@@ -55,7 +55,7 @@ from scenarios.model import (
 from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu
+from smsc.pdu.codec import Command, Pdu, npi_for
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
@@ -104,7 +104,9 @@ def destination(to: str) -> tuple[str, int]:
 
 
 @dataclass
-class _Outgoing:
+class _PendingSubmit:
+    """A submit_sm a scenario client has yet to send (or send again after a throttle)."""
+
     to: str
     text: str
     sender: str
@@ -120,7 +122,7 @@ class Client:
     clock: IReactorTime
     conn: SmppConnection | None = None
     bound: bool = False
-    queue: deque[_Outgoing] = field(default_factory=deque)
+    queue: deque[_PendingSubmit] = field(default_factory=deque)
     deliveries: int = 0                  # deliver_sm received (receipts and MOs); the store has them
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)
@@ -140,7 +142,7 @@ class Client:
 
     # --- sending -----------------------------------------------------------------------
 
-    def enqueue(self, item: _Outgoing) -> None:
+    def enqueue(self, item: _PendingSubmit) -> None:
         self.queue.append(item)
         self.pump()
 
@@ -152,10 +154,10 @@ class Client:
             conn.request_then(
                 self._answered, self._failed, Command.submit_sm, (), (item,),
                 source_addr_ton=source_ton(item.sender), source_addr=item.sender,
-                dest_addr_ton=ton, dest_addr_npi=1 if ton == 1 else 0, destination_addr=addr,
+                dest_addr_ton=ton, dest_addr_npi=npi_for(ton), destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
 
-    def _answered(self, resp: Pdu, item: _Outgoing) -> None:
+    def _answered(self, resp: Pdu, item: _PendingSubmit) -> None:
         status = resp.command_status
         if status == CommandStatus.ESME_RTHROTTLED:
             self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
@@ -166,7 +168,7 @@ class Client:
             self.refused[name] = self.refused.get(name, 0) + 1
         self.pump()
 
-    def _failed(self, failure: Failure, item: _Outgoing) -> None:
+    def _failed(self, failure: Failure, item: _PendingSubmit) -> None:
         self.refused["no response"] = self.refused.get("no response", 0) + 1
         self.pump()
 
@@ -272,14 +274,14 @@ class _Run:
 
     def submit(self, index: int, step: Submit) -> None:
         client = self._client(step.account, step.source)
-        client.enqueue(_Outgoing(step.to, step.text, step.sender or "SMSC", step.receipt))
+        client.enqueue(_PendingSubmit(step.to, step.text, step.sender or "SMSC", step.receipt))
         self.note(index, "submit", f"{step.account} -> {step.to}: {step.text!r}")
 
     def campaign(self, index: int, step: Campaign) -> None:
         client = self._client(step.account, step.source)
         numbers = self._drawn(step.population)[: step.count]
         sender = step.sender or "SMSC"
-        items = [_Outgoing(number, step.text, sender, step.receipt) for number in numbers]
+        items = [_PendingSubmit(number, step.text, sender, step.receipt) for number in numbers]
         if step.rate is None:
             client.queue.extend(items)
         elif items:
@@ -297,7 +299,7 @@ class _Run:
             numbers = self._populations[name] = self.scenario.population(name).draw(self.seed)
         return numbers
 
-    def _pace(self, client: Client, items: list[_Outgoing], i: int, start: float, rate: float) -> None:
+    def _pace(self, client: Client, items: list[_PendingSubmit], i: int, start: float, rate: float) -> None:
         """Send ``items[i]`` at ``start + i / rate``, then schedule the next one."""
         if i >= len(items):
             return

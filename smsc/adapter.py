@@ -200,7 +200,7 @@ class SmppConnection(protocol.Protocol):
         first = not session.outstanding
         pdu = session.send_request(command, self.clock.seconds(), tlvs, **params)
         self._waiting[pdu.sequence_number] = waiting
-        self._flush()
+        self._write_pending()
         if first:
             self._rearm()                        # the response timeout may come first now
 
@@ -210,7 +210,7 @@ class SmppConnection(protocol.Protocol):
         session = self.session
         state = session.state
         session.respond(request, self.clock.seconds(), status, tlvs, **params)
-        self._flush()
+        self._write_pending()
         if session.state is not state:
             self._rearm()
 
@@ -220,7 +220,7 @@ class SmppConnection(protocol.Protocol):
     def close(self) -> None:
         """Close after what is written has left; a peer that does not read it within the
         response timeout is cut off (its bind slot and memory must not wait on it)."""
-        self._flush()
+        self._write_pending()
         if self.transport is None or self._abort is not None:
             return
         if self._admitted and self.session.role is Role.SMSC:
@@ -240,7 +240,7 @@ class SmppConnection(protocol.Protocol):
         state = self.session.state
         for event in events:
             self._dispatch(event)
-        self._flush()
+        self._write_pending()
         if self.session.state is not state:
             self._rearm()
 
@@ -289,7 +289,7 @@ class SmppConnection(protocol.Protocol):
                 if waiting is not None:
                     _fail(waiting, ConnectionGone(request))
 
-    def _flush(self) -> None:
+    def _write_pending(self) -> None:
         data = self.session.data_to_send()
         if data and self.transport is not None:
             self._link.write(data)

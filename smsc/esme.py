@@ -12,7 +12,7 @@ from twisted.internet.interfaces import IReactorTCP, IReactorTime
 
 from smsc.adapter import SmppConnection
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu, Tlv, Value
+from smsc.pdu.codec import Command, Pdu, Tlv, Value, npi_for
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
 
@@ -56,7 +56,7 @@ class Esme:
         assert self.conn is not None
         return self.conn.request(
             Command.submit_sm, tlvs, source_addr_ton=source_addr_ton, source_addr=source_addr,
-            dest_addr_ton=dest_addr_ton, dest_addr_npi=1 if dest_addr_ton == 1 else 0,
+            dest_addr_ton=dest_addr_ton, dest_addr_npi=npi_for(dest_addr_ton),
             destination_addr=destination_addr, registered_delivery=registered_delivery,
             short_message=text, **params)
 

@@ -37,6 +37,7 @@ from aggregator.yamlreader import (
     _number_text,
     _position,
     _quote,
+    by_value,
     entry_path,
     index_path,
     join_path,
@@ -90,10 +91,10 @@ _STATUSES: Mapping[str, CommandStatus] = MappingProxyType(
     {status.name: status for status in CommandStatus if status is not CommandStatus.ESME_ROK}
 )
 _STATUS_WHAT = "an SMPP 3.4 command_status name, e.g. ESME_RTHROTTLED"
-_STATES: Mapping[str, SubscriberState] = MappingProxyType({s.value: s for s in SubscriberState})
-_STATS: Mapping[str, Stat] = MappingProxyType({s.value: s for s in Stat})
-_UNKNOWN_SIGNALS: Mapping[str, UnknownSignal] = MappingProxyType({u.value: u for u in UnknownSignal})
-_OUTAGE_MODES: Mapping[str, OutageMode] = MappingProxyType({m.value: m for m in OutageMode})
+_STATES: Mapping[str, SubscriberState] = by_value(SubscriberState)
+_STATS: Mapping[str, Stat] = by_value(Stat)
+_UNKNOWN_SIGNALS: Mapping[str, UnknownSignal] = by_value(UnknownSignal)
+_OUTAGE_MODES: Mapping[str, OutageMode] = by_value(OutageMode)
 
 
 def _adding_up(total: float) -> str:
@@ -101,59 +102,59 @@ def _adding_up(total: float) -> str:
 
 
 class _BehaviourReader:
-    """Reads an operator's ``smsc:`` block and number books; problems land in ``self.r``."""
+    """Reads an operator's ``smsc:`` block and number books; problems land in ``self.reader``."""
 
-    def __init__(self, r: NodeReader) -> None:
-        self.r = r
+    def __init__(self, reader: NodeReader) -> None:
+        self.reader = reader
 
     # -- small values ----------------------------------------------------
 
     def seconds(self, node: Node, path: str) -> float | None:
         """A duration in seconds > 0, at most ``limits.MAX_SECONDS`` (366 days)."""
-        return self.r.number(node, path, above=0, maximum=MAX_SECONDS)
+        return self.reader.number(node, path, above=0, maximum=MAX_SECONDS)
 
     def seconds0(self, node: Node, path: str) -> float | None:
         """A duration in seconds >= 0, at most ``limits.MAX_SECONDS`` (366 days)."""
-        return self.r.number(node, path, minimum=0, maximum=MAX_SECONDS)
+        return self.reader.number(node, path, minimum=0, maximum=MAX_SECONDS)
 
     def rate(self, node: Node, path: str) -> float | None:
         """Messages a second > 0, at most ``limits.MAX_RATE``."""
-        return self.r.number(node, path, above=0, maximum=MAX_RATE)
+        return self.reader.number(node, path, above=0, maximum=MAX_RATE)
 
     def percent(self, node: Node, path: str) -> float | None:
-        return self.r.number(node, path, minimum=0, maximum=100)
+        return self.reader.number(node, path, minimum=0, maximum=100)
 
     def nullable(self, read: Callable[[Node, str], T]) -> Callable[[Node, str], T | Null]:
         """``read``, or ``NULL`` when the value is YAML null (``send_rate: null``)."""
-        return self.r.nullable(read)
+        return self.reader.nullable(read)
 
     def status(self, node: Node, path: str) -> CommandStatus | None:
-        return self.r.choice(node, path, _STATUSES, _STATUS_WHAT)
+        return self.reader.choice(node, path, _STATUSES, _STATUS_WHAT)
 
     def err_code(self, node: Node, path: str) -> str | None:
         what = _ERR_WHAT
         if isinstance(node, ScalarNode) and node.tag != TAG_STR and node.tag != TAG_NULL:
-            self.r.expected(node, path, what, " (unquoted, YAML reads 034 as a number)")
+            self.reader.expected(node, path, what, " (unquoted, YAML reads 034 as a number)")
             return None
-        return self.r.string(node, path, pattern=_ERR_CODE, what=what)
+        return self.reader.string(node, path, pattern=_ERR_CODE, what=what)
 
     def err_codes(self, node: Node, path: str) -> tuple[str, ...] | None:
-        codes = self.r.items(node, path, self.err_code)
+        codes = self.reader.items(node, path, self.err_code)
         return None if codes is None else tuple(codes)
 
     def delay(self, node: Node, path: str) -> Delay | None:
         """A delay distribution; a bare number is ``{fixed: N}``."""
-        r = self.r
+        reader = self.reader
         if isinstance(node, ScalarNode) and node.tag in (TAG_INT, TAG_FLOAT):
             seconds = self.seconds0(node, path)
             return None if seconds is None else Fixed(seconds)
         if not isinstance(node, MappingNode) or len(node.value) != 1:
             pairs = node.value if isinstance(node, MappingNode) else []
-            keys = [k.value for k, _ in pairs if isinstance(k, ScalarNode)]
+            keys = [key.value for key, _ in pairs if isinstance(key, ScalarNode)]
             hint = f" (with keys {', '.join(keys)})" if len(keys) > 1 else ""
-            r.expected(node, path, _DELAY_WHAT, hint)
+            reader.expected(node, path, _DELAY_WHAT, hint)
             return None
-        fields = r.mapping(node, path, optional=_DELAY_KINDS)
+        fields = reader.mapping(node, path, optional=_DELAY_KINDS)
         if fields is None or not fields:
             return None
         kind, value = next(iter(fields.items()))
@@ -164,9 +165,9 @@ class _BehaviourReader:
         if kind == "uniform":
             return self._uniform(value, at)
         if kind == "exponential":
-            return r.record(value, at, Fields(Exponential, {"mean": self.seconds0}))
+            return reader.record(value, at, Fields(Exponential, {"mean": self.seconds0}))
         lognormal = Fields(LogNormal, {"median": self.seconds, "p99": self.seconds})
-        read = r.read_fields(value, at, lognormal)
+        read = reader.read_fields(value, at, lognormal)
         if read is None:
             return None
         params, values = read
@@ -174,52 +175,52 @@ class _BehaviourReader:
         if median is None or p99 is None:
             return None
         if p99 < median:
-            r.expected(params["p99"], join_path(at, "p99"), f"a number >= the median ({_number_text(median)})")
+            reader.expected(params["p99"], join_path(at, "p99"), f"a number >= the median ({_number_text(median)})")
             return None
-        return r.build(lognormal, values)
+        return reader.build(lognormal, values)
 
     def _uniform(self, node: Node, path: str) -> Uniform | None:
         what = f"a list [LOW, HIGH] of two numbers from 0 to {MAX_SECONDS} with LOW <= HIGH"
-        r = self.r
+        reader = self.reader
         if not isinstance(node, SequenceNode) or len(node.value) != 2:
-            r.expected(node, path, what)
+            reader.expected(node, path, what)
             return None
         low = self.seconds0(node.value[0], index_path(path, 0))
         high = self.seconds0(node.value[1], index_path(path, 1))
         if low is None or high is None:
             return None
         if high < low:
-            r.expected(node, path, what, f" (LOW {_number_text(low)} > HIGH {_number_text(high)})")
+            reader.expected(node, path, what, f" (LOW {_number_text(low)} > HIGH {_number_text(high)})")
             return None
         return Uniform(low, high)
 
     def throughput(self, node: Node, path: str) -> Throughput | Null | None:
-        r = self.r
-        if r.is_null(node):
+        reader = self.reader
+        if reader.is_null(node):
             return NULL
-        return r.record(node, path, Fields(Throughput, {
+        return reader.record(node, path, Fields(Throughput, {
             "rate": self.rate,
-            "burst": partial(r.integer, minimum=1, maximum=MAX_BURST),
+            "burst": partial(reader.integer, minimum=1, maximum=MAX_BURST),
         }))
 
     # -- the smsc block --------------------------------------------------
 
     def smsc(self, node: Node, path: str) -> SmscBehaviour | None:
         """An operator's ``smsc:`` block; the defaults are SmscBehaviour's."""
-        r = self.r
-        return r.record(node, path, Fields(SmscBehaviour, {
+        reader = self.reader
+        return reader.record(node, path, Fields(SmscBehaviour, {
             "receipt_delay": self.delay,
             "validity": self.seconds,
-            "country_code": partial(r.string, pattern=_COUNTRY_CODE,
+            "country_code": partial(reader.string, pattern=_COUNTRY_CODE,
                                     what='a country calling code in quotes, e.g. "33"'),
             "throughput": self.throughput,  # null: no cap
             "per_bind": self.throughput,
-            "max_binds": partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS),
-            "window": partial(r.integer, minimum=1, maximum=MAX_WINDOW),
+            "max_binds": partial(reader.integer, minimum=1, maximum=MAX_OPERATOR_BINDS),
+            "window": partial(reader.integer, minimum=1, maximum=MAX_WINDOW),
             "throttled_status": self.status,
             "queue_full_status": self.status,
             "unknown_status": self.status,
-            "unknown_subscriber": partial(r.choice, choices=_UNKNOWN_SIGNALS),
+            "unknown_subscriber": partial(reader.choice, choices=_UNKNOWN_SIGNALS),
             "outcomes": self.outcomes,
             "submit_errors": self.submit_errors,
             "subscribers": self.ranges,
@@ -229,55 +230,55 @@ class _BehaviourReader:
         }))
 
     def outcomes(self, node: Node, path: str) -> tuple[Outcome, ...] | None:
-        read = self.r.items(node, path, self.outcome)
+        read = self.reader.items(node, path, self.outcome)
         if read is None:
             return None
         if not read:
-            self.r.expected(node, path, "a list of at least one outcome")
+            self.reader.expected(node, path, "a list of at least one outcome")
             return None
         return tuple(read)
 
     def outcome(self, node: Node, path: str) -> Outcome | None:
-        r = self.r
-        return r.record(node, path, Fields(Outcome, {
-            "stat": partial(r.choice, choices=_STATS),
+        reader = self.reader
+        return reader.record(node, path, Fields(Outcome, {
+            "stat": partial(reader.choice, choices=_STATS),
             "err": self.err_code,
-            "weight": partial(r.number, above=0, maximum=MAX_WEIGHT),
+            "weight": partial(reader.number, above=0, maximum=MAX_WEIGHT),
         }, required=("stat", "weight")))  # a weight in every outcome: shares are weights over their sum
 
     def submit_errors(self, node: Node, path: str) -> tuple[SubmitError, ...] | None:
-        return self._shares(node, path, self.submit_error, lambda e: e.weight,
+        return self._shares(node, path, self.submit_error, lambda error: error.weight,
                             "shares (weight, percent of submits)")
 
     def _shares(self, node: Node, path: str, read_one: Callable[[Node, str], T | None],
                 share_of: Callable[[T], float], what: str) -> tuple[T, ...] | None:
         """A list of items that each take a percent share: the shares add up to at most 100."""
-        read = self.r.items(node, path, read_one)
+        read = self.reader.items(node, path, read_one)
         if read is None:
             return None
         total = sum(share_of(item) for item in read)
         if total > 100:
-            self.r.expected(node, path, f"{what} adding up to at most 100", _adding_up(total))
+            self.reader.expected(node, path, f"{what} adding up to at most 100", _adding_up(total))
             return None
         return tuple(read)
 
     def submit_error(self, node: Node, path: str) -> SubmitError | None:
-        return self.r.record(node, path, Fields(SubmitError, {"status": self.status, "weight": self.percent}))
+        return self.reader.record(node, path, Fields(SubmitError, {"status": self.status, "weight": self.percent}))
 
     def ranges(self, node: Node, path: str) -> tuple[RangeRule, ...] | None:
         seen: dict[str, Seen] = {}
-        read = self.r.items(node, path, partial(self.range_rule, seen=seen))
+        read = self.reader.items(node, path, partial(self.range_rule, seen=seen))
         return None if read is None else tuple(read)
 
     def range_rule(self, node: Node, path: str, seen: dict[str, Seen]) -> RangeRule | None:
-        r = self.r
+        reader = self.reader
         spec = Fields(RangeRule, {
             "prefix": partial(self.range_prefix, seen=seen),
-            "state": partial(r.choice, choices=_STATES),  # the whole range, or shares:
+            "state": partial(reader.choice, choices=_STATES),  # the whole range, or shares:
             **{share: self.percent for share in _RANGE_SHARES},
             "absent_back_after": self.nullable(self.delay),  # null: an absent number never comes back
         })
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
@@ -285,7 +286,7 @@ class _BehaviourReader:
             return None
         given = [key for key in _RANGE_SHARES if key in fields]
         if values.get("state") is not None and given:
-            r.problem(
+            reader.problem(
                 fields[given[0]],
                 join_path(path, given[0]),
                 "give either a state for the whole range or shares, not both",
@@ -294,26 +295,26 @@ class _BehaviourReader:
         total = sum(values.get(key, 0.0) for key in _RANGE_SHARES)
         if total > 100:
             what = "shares of unknown, absent, terminated and barred adding up to at most 100"
-            r.expected(node, path, what, _adding_up(total))
+            reader.expected(node, path, what, _adding_up(total))
             return None
-        return r.build(spec, values)
+        return reader.build(spec, values)
 
     def range_prefix(self, node: Node, path: str, seen: dict[str, Seen]) -> str | None:
         """A subscriber range's prefix, given once per operator."""
-        prefix = self.r.string(node, path, pattern=E164_PREFIX, what=E164_PREFIX_WHAT)
+        prefix = self.reader.string(node, path, pattern=E164_PREFIX, what=E164_PREFIX_WHAT)
         if prefix is None:
             return None
         first = seen.get(prefix)
         if first is not None:
-            self.r.problem(node, path,
-                           f"duplicate prefix {_quote(prefix)}, already given at {first.path} (line {first.line})")
+            self.reader.problem(node, path,
+                                f"duplicate prefix {_quote(prefix)}, already given at {first.path} (line {first.line})")
             return None
         seen[prefix] = Seen(path, _position(node)[0])
         return prefix
 
     def numbers(self, node: Node, path: str) -> tuple[NumberRule, ...] | None:
         """``"+33699990001": unknown`` or ``"+33699990002": {state: absent, back_after: 300}``."""
-        entries = self.r.entries(node, path)
+        entries = self.reader.entries(node, path)
         if entries is None:
             return None
         rules: list[NumberRule] = []
@@ -321,7 +322,7 @@ class _BehaviourReader:
         for msisdn, key_node, value_node in entries:
             entry = entry_path(path, msisdn)
             if not isinstance(key_node, ScalarNode) or not E164_NUMBER.fullmatch(msisdn):
-                self.r.expected(key_node, entry, E164_NUMBER_WHAT)
+                self.reader.expected(key_node, entry, E164_NUMBER_WHAT)
                 ok = False
                 continue
             rule = self.number_rule(value_node, entry, msisdn)
@@ -332,78 +333,78 @@ class _BehaviourReader:
         return tuple(rules) if ok else None
 
     def number_rule(self, node: Node, path: str, msisdn: str) -> NumberRule | None:
-        r = self.r
+        reader = self.reader
         if isinstance(node, ScalarNode):
             what = "a subscriber state (one of " + ", ".join(_STATES) + ") or a mapping"
-            state = r.choice(node, path, _STATES, what)
+            state = reader.choice(node, path, _STATES, what)
             return None if state is None else NumberRule(msisdn, state)
         spec = Fields(NumberRule, {
-            "state": partial(r.choice, choices=_STATES),
+            "state": partial(reader.choice, choices=_STATES),
             "back_after": self.nullable(self.seconds0),  # state absent only
             "delay": self.seconds0,
             "submit_status": self.status,
-            "receipt": r.boolean,
+            "receipt": reader.boolean,
             "reply": self.reply,
-            "throttle_every": partial(r.integer, minimum=0, maximum=MAX_THROTTLE_EVERY),
+            "throttle_every": partial(reader.integer, minimum=0, maximum=MAX_THROTTLE_EVERY),
         })
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
         if any(value is None for value in values.values()):
             return None
         if values.get("throttle_every") == 1:
-            r.expected(fields["throttle_every"], join_path(path, "throttle_every"), "0 (never) or an integer >= 2")
+            reader.expected(fields["throttle_every"], join_path(path, "throttle_every"), "0 (never) or an integer >= 2")
             return None
         if "back_after" in fields and values.get("state", spec.default("state")) is not SubscriberState.ABSENT:
-            r.problem(fields["back_after"], join_path(path, "back_after"), "only applies to state absent")
+            reader.problem(fields["back_after"], join_path(path, "back_after"), "only applies to state absent")
             return None
-        return r.build(spec, values, msisdn=msisdn)
+        return reader.build(spec, values, msisdn=msisdn)
 
     def replies(self, node: Node, path: str) -> tuple[Reply, ...] | None:
         return self._shares(node, path, self.reply, lambda reply: reply.share,
                             "reply shares (percent of delivered messages)")
 
     def reply(self, node: Node, path: str) -> Reply | None:
-        r = self.r
+        reader = self.reader
         spec = Fields(Reply, {
             "keyword": None,  # exactly one of keyword and text: the MO's text
             "text": None,
             "share": self.percent,
             "delay": self.delay,
-            "alphanumeric_sender_only": r.boolean,
+            "alphanumeric_sender_only": reader.boolean,
         })
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
         given = [key for key in ("keyword", "text") if key in fields]
         if len(given) != 1:
             where = fields[given[1]] if len(given) == 2 else node
-            r.problem(where, path, "give exactly one of keyword or text")
+            reader.problem(where, path, "give exactly one of keyword or text")
             text: str | None = None
         else:
-            text = r.required(fields, given[0], path, partial(r.string, min_length=1, max_length=160))
-        return r.build(spec, values, text=text)
+            text = reader.required(fields, given[0], path, partial(reader.string, min_length=1, max_length=160))
+        return reader.build(spec, values, text=text)
 
     def faults(self, node: Node, path: str) -> Faults | None:
-        return self.r.record(node, path, Fields(Faults, {
+        return self.reader.record(node, path, Fields(Faults, {
             "outages": self.outages,
             "slow_responses": self.slow_responses,
             "receipt_loss": self.percent,
         }))
 
     def outages(self, node: Node, path: str) -> tuple[Outage, ...] | None:
-        read = self.r.items(node, path, self.outage)
+        read = self.reader.items(node, path, self.outage)
         return None if read is None else tuple(read)
 
     def outage(self, node: Node, path: str) -> Outage | None:
-        r = self.r
-        return r.record(node, path, Fields(Outage, {
+        reader = self.reader
+        return reader.record(node, path, Fields(Outage, {
             "start": self.seconds0,
             "duration": self.seconds,
-            "mode": partial(r.choice, choices=_OUTAGE_MODES),
+            "mode": partial(reader.choice, choices=_OUTAGE_MODES),
         }))
 
     def slow_responses(self, node: Node, path: str) -> SlowResponses | None:
-        return self.r.record(node, path, Fields(SlowResponses, {"share": self.percent, "delay": self.delay}))
+        return self.reader.record(node, path, Fields(SlowResponses, {"share": self.percent, "delay": self.delay}))

@@ -8,7 +8,7 @@ carriers, short codes, routing); operators' ``smsc:`` blocks are read by
 import os
 import re
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from importlib import resources
 from types import MappingProxyType
@@ -55,6 +55,7 @@ from aggregator.yamlreader import (
     _number_text,
     _position,
     _quote,
+    by_value,
     compose,
     did_you_mean,
     entry_path,
@@ -91,19 +92,19 @@ _TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
 _PORT_ORDER = MappingProxyType({"listen": 0, "control": 1})
 _OPERATOR_MOVED: Mapping[str, str] = MappingProxyType({"receipt_delay": "smsc.receipt_delay"})
 _SHORT_CODE = re.compile(r"[0-9]{1,15}")
-_TRAFFIC: Mapping[str, TrafficClass] = MappingProxyType({t.value: t for t in TrafficClass})
+_TRAFFIC: Mapping[str, TrafficClass] = by_value(TrafficClass)
 
 
 class NetworkReader:
-    """Walks one network config document; all problems land in ``self.r``."""
+    """Walks one network config document; all problems land in ``self.reader``."""
 
     def __init__(self, source: str) -> None:
-        self.r = NodeReader(source)
+        self.reader = NodeReader(source)
         self.operator_ids: dict[str, Seen] = {}
         self.operator_ids_complete = True
         self.carriers: dict[str, tuple[str, Seen]] = {}
         self.short_codes: dict[str, tuple[str, Seen]] = {}
-        self.behaviour = _BehaviourReader(self.r)
+        self.behaviour = _BehaviourReader(self.reader)
         self._tls_port_node: Node | None = None  # where listen.tls.port was given (or its block)
         # Every fixed port the file asks for, in file order: (path, node or None if a default, port).
         self.ports: list[tuple[str, Node | None, int]] = []
@@ -111,10 +112,10 @@ class NetworkReader:
     # -- helpers ---------------------------------------------------------
 
     def _host(self, node: Node, path: str) -> str | None:
-        return self.r.string(node, path, min_length=1)
+        return self.reader.string(node, path, min_length=1)
 
     def _port(self, node: Node, path: str) -> int | None:
-        return self.r.integer(node, path, minimum=0, maximum=65535)
+        return self.reader.integer(node, path, minimum=0, maximum=65535)
 
     def _note_port(self, fields: Mapping[str, Node], path: str, port: int) -> None:
         if port:
@@ -133,12 +134,13 @@ class NetworkReader:
                 continue
             other, other_node = first[port]
             where = f"{other} (line {_position(other_node)[0]})" if other_node is not None else f"{other} (the default)"
-            self.r.problem(node, path, f"port {port} is already used by {where}; give another, or 0 for a free one")
+            self.reader.problem(node, path,
+                                f"port {port} is already used by {where}; give another, or 0 for a free one")
 
     def _smpp_string(self, node: Node, path: str, *, min_length: int, max_length: int,
                      secret: bool = False) -> str | None:
         what = _describe_string(min_length, max_length, "ASCII characters (no NUL)")
-        return self.r.string(
+        return self.reader.string(
             node, path, min_length=min_length, max_length=max_length, pattern=SMPP_TEXT, what=what, secret=secret
         )
 
@@ -154,20 +156,20 @@ class NetworkReader:
     # in reading order); types and defaults are the dataclasses' in aggregator.config.model.
 
     def document(self, root: Node | None) -> NetworkConfig | None:
-        r = self.r
-        b = self.behaviour
+        reader = self.reader
+        behaviour = self.behaviour
         spec = Fields(NetworkConfig, {
             "listen": self.listen,
             "control": self.control,
-            "seed": partial(r.integer, minimum=0),
+            "seed": partial(reader.integer, minimum=0),
             "delivery": self.delivery,
             "operators": self.operators,
             "accounts": self.accounts,
             "routing": self.routing,  # after operators: it names them
-            "test_numbers": b.numbers,
+            "test_numbers": behaviour.numbers,
             "limits": self.limits,
         }, required=("operators", "accounts"))
-        read = r.read_fields(root, "", spec)
+        read = reader.read_fields(root, "", spec)
         if read is None:
             return None
         top, values = read
@@ -182,13 +184,13 @@ class NetworkReader:
         if listen is not None and control is not None:
             self._tls_port_free(listen, control)
         self.check_ports()
-        return r.build(spec, values, source=r.source)
+        return reader.build(spec, values, source=reader.source)
 
     def limits(self, node: Node, path: str) -> LimitsConfig | None:
-        r = self.r
-        count = partial(r.integer, minimum=1, maximum=1_000_000)
-        seconds = partial(r.number, above=0, maximum=3600)
-        return r.record(node, path, Fields(LimitsConfig, {
+        reader = self.reader
+        count = partial(reader.integer, minimum=1, maximum=1_000_000)
+        seconds = partial(reader.number, above=0, maximum=3600)
+        return reader.record(node, path, Fields(LimitsConfig, {
             "max_connections": count,
             "max_connections_per_address": count,
             "bind_timeout": seconds,
@@ -202,8 +204,8 @@ class NetworkReader:
 
     def _bind_rate(self, node: Node, path: str) -> Throughput | None:
         """A throughput that cannot be switched off (null)."""
-        if self.r.is_null(node):
-            self.r.expected(node, path, "{rate: R, burst: B}")
+        if self.reader.is_null(node):
+            self.reader.expected(node, path, "{rate: R, burst: B}")
             return None
         value = self.behaviour.throughput(node, path)
         return None if value is NULL else value
@@ -214,11 +216,11 @@ class NetworkReader:
             "port": self._port,
             "token": self._token,  # absent: serve generates one
         })
-        read = self.r.read_fields(node, path, spec)
+        read = self.reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
-        config = self.r.build(spec, values)
+        config = self.reader.build(spec, values)
         if config is not None:
             self._note_port(fields, path, config.port)
         return config
@@ -229,49 +231,49 @@ class NetworkReader:
         what = (f"a token of {CONTROL_TOKEN_MIN} to {CONTROL_TOKEN_MAX} characters of A-Z a-z 0-9 - . _ ~ + / "
                 "(then '=' padding)")
         if not isinstance(node, ScalarNode) or node.tag != TAG_STR:
-            self.r.problem(node, path, f"expected {what}, got something that is not a string (put it in quotes)")
+            self.reader.problem(node, path, f"expected {what}, got something that is not a string (put it in quotes)")
             return None
         value: str = node.value
         if not _TOKEN.fullmatch(value):
-            self.r.problem(node, path, f"expected {what}, got characters outside that alphabet")
+            self.reader.problem(node, path, f"expected {what}, got characters outside that alphabet")
             return None
         if not CONTROL_TOKEN_MIN <= len(value) <= CONTROL_TOKEN_MAX:
-            self.r.problem(node, path, f"expected {what}, got {len(value)} characters")
+            self.reader.problem(node, path, f"expected {what}, got {len(value)} characters")
             return None
         return value
 
     def delivery(self, node: Node, path: str) -> DeliveryConfig | None:
-        r = self.r
+        reader = self.reader
         seconds = self.behaviour.seconds
         spec = Fields(DeliveryConfig, {
             "validity": seconds,
             "retry_initial": seconds,
             "retry_max": seconds,  # >= retry_initial
-            "retry_factor": partial(r.number, minimum=1, maximum=MAX_RETRY_FACTOR),
+            "retry_factor": partial(reader.number, minimum=1, maximum=MAX_RETRY_FACTOR),
         })
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
-        config = r.build(spec, values)
+        config = reader.build(spec, values)
         if config is None:
             return None
         if config.retry_max < config.retry_initial:
             where = fields.get("retry_max") or fields.get("retry_initial") or node
-            r.expected(where, join_path(path, "retry_max"),
+            reader.expected(where, join_path(path, "retry_max"),
                        f"a number >= retry_initial ({_number_text(config.retry_initial)})")
             return None
         return config
 
     def listen(self, node: Node, path: str) -> ListenConfig | None:
         """`{host, port}`, and `tls: {port, certificate, key}` for a TLS port beside the plain one."""
-        r = self.r
+        reader = self.reader
         spec = Fields(ListenConfig, {
             "host": self._host,
             "port": self._port,
             "tls": None,  # {certificate, key, port}: sets tls and tls_port
         })
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
@@ -280,16 +282,16 @@ class NetworkReader:
             self._note_port(fields, path, port)
         if "tls" in fields:
             tls_path = join_path(path, "tls")
-            tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED, optional=_LISTEN_TLS_OPTIONAL)
+            tls_fields = reader.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED, optional=_LISTEN_TLS_OPTIONAL)
             if tls_fields is None:
                 return None
-            tls_port = r.optional(tls_fields, "port", tls_path, self._port, spec.default("tls_port"))
+            tls_port = reader.optional(tls_fields, "port", tls_path, self._port, spec.default("tls_port"))
             self._tls_port_node = tls_fields.get("port") or fields["tls"]
             files = self.tls_files(tls_fields, tls_path, dialled_host=None)
             if tls_port is None or files is None:
                 return None
             values.update(tls=files, tls_port=tls_port)
-        return r.build(spec, values)
+        return reader.build(spec, values)
 
     def _tls_port_free(self, listen: ListenConfig, control: ControlConfig) -> None:
         """The TLS port cannot be the plain port, nor the control API's on the same host (0 is
@@ -303,13 +305,13 @@ class NetworkReader:
         elif listen.tls_port == control.port and listen.host == control.host:
             clash = "control.port"
         if clash is not None:
-            self.r.expected(node, "listen.tls.port", f"a port other than {clash} ({listen.tls_port})")
+            self.reader.expected(node, "listen.tls.port", f"a port other than {clash} ({listen.tls_port})")
 
     def tls_files(self, fields: Mapping[str, Node], path: str, *, dialled_host: str | None) -> TlsConfig | None:
         """`certificate` and `key`: PEM files, relative to this config file's directory, read
         and checked now (aggregator.tls). With `dialled_host`, the certificate must name that
         host, which the aggregator checks at every handshake when it dials."""
-        r = self.r
+        reader = self.reader
         cert_node, key_node = fields.get("certificate"), fields.get("key")
         if cert_node is None or key_node is None:      # reported by mapping()
             return None
@@ -323,36 +325,36 @@ class NetworkReader:
             cert_pem = read_pem(cert_file, "certificate")
             certificates = read_certificates(cert_pem, cert_file)
         except TlsProblem as problem:
-            r.problem(cert_node, cert_field, str(problem))
+            reader.problem(cert_node, cert_field, str(problem))
             return None
         try:
             key_pem = read_pem(key_file, "key")
             check_key(key_pem, key_file, certificates[0], cert_file)
         except TlsProblem as problem:
-            r.problem(key_node, key_field, str(problem))
+            reader.problem(key_node, key_field, str(problem))
             return None
         if dialled_host is not None:
             try:
                 check_names(certificates[0], dialled_host, cert_file)
             except TlsProblem as problem:
-                r.problem(cert_node, cert_field, str(problem))
+                reader.problem(cert_node, cert_field, str(problem))
                 return None
         return TlsConfig(certificate=cert_file, key=key_file, certificate_pem=cert_pem, key_pem=key_pem)
 
     def _file_path(self, node: Node, path: str, what: str) -> str | None:
         """A file name, relative to the directory of the file being read (as `include` is)."""
-        name = self.r.string(node, path, min_length=1, what=what)
+        name = self.reader.string(node, path, min_length=1, what=what)
         if name is None:
             return None
-        return os.fspath(Path(self.r.source).parent / name)
+        return os.fspath(Path(self.reader.source).parent / name)
 
     def operators(self, node: Node, path: str) -> tuple[OperatorConfig, ...] | None:
-        nodes = self.r.sequence(node, path)
+        nodes = self.reader.sequence(node, path)
         if nodes is None:
             self.operator_ids_complete = False
             return None
         if not nodes:
-            self.r.expected(node, path, "a list of at least one operator")
+            self.reader.expected(node, path, "a list of at least one operator")
             return None
         read = [self.operator(item, index_path(path, i)) for i, item in enumerate(nodes)]
         if any(op is None for op in read):
@@ -360,47 +362,47 @@ class NetworkReader:
         return tuple(op for op in read if op is not None)
 
     def operator(self, node: Node, path: str) -> OperatorConfig | None:
-        r = self.r
-        b = self.behaviour
+        reader = self.reader
+        behaviour = self.behaviour
         spec = Fields(OperatorConfig, {
             "id": None,  # registered first: carriers are claimed for it
-            "name": partial(r.string, min_length=1),
+            "name": partial(reader.string, min_length=1),
             "carriers": None,
             "host": self._host,
             "port": self._port,
             "system_id": self._system_id,
             "password": self._password,
-            "window": partial(r.integer, minimum=1, maximum=MAX_WINDOW),
-            "binds": partial(r.integer, minimum=1, maximum=MAX_OPERATOR_BINDS),
-            "send_rate": b.nullable(b.rate),  # null: no cap
-            "temporary_errors": b.err_codes,
-            "smsc": b.smsc,
+            "window": partial(reader.integer, minimum=1, maximum=MAX_WINDOW),
+            "binds": partial(reader.integer, minimum=1, maximum=MAX_OPERATOR_BINDS),
+            "send_rate": behaviour.nullable(behaviour.rate),  # null: no cap
+            "temporary_errors": behaviour.err_codes,
+            "smsc": behaviour.smsc,
             "tls": None,  # {certificate, key}, checked against host
         }, rename={"smsc": "behaviour"}, required=("id", "name", "carriers"))
-        read = r.read_fields(node, path, spec, moved=_OPERATOR_MOVED)
+        read = reader.read_fields(node, path, spec, moved=_OPERATOR_MOVED)
         if read is None:
             self.operator_ids_complete = False
             return None
         fields, values = read
-        op_id = r.required(fields, "id", path, self.operator_id)
+        op_id = reader.required(fields, "id", path, self.operator_id)
         if op_id is None:
             self.operator_ids_complete = False
-        carriers = r.required(fields, "carriers", path, partial(self.carrier_list, op_id=op_id))
+        carriers = reader.required(fields, "carriers", path, partial(self.carrier_list, op_id=op_id))
         host = values.get("host", spec.default("host"))
         if "tls" in fields:
             tls_path = join_path(path, "tls")
-            tls_fields = r.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED)
+            tls_fields = reader.mapping(fields["tls"], tls_path, required=_TLS_REQUIRED)
             tls_config = None
             if tls_fields is not None and host is not None:
                 tls_config = self.tls_files(tls_fields, tls_path, dialled_host=host)
             values["tls"] = tls_config
-        config = r.build(spec, values, id=op_id, carriers=carriers)
+        config = reader.build(spec, values, id=op_id, carriers=carriers)
         if config is not None:
             self._note_port(fields, path, config.port)
         return config
 
     def operator_id(self, node: Node, path: str) -> str | None:
-        op_id = self.r.string(
+        op_id = self.reader.string(
             node,
             path,
             pattern=_OPERATOR_ID,
@@ -410,7 +412,7 @@ class NetworkReader:
             return None
         first = self.operator_ids.get(op_id)
         if first is not None:
-            self.r.problem(
+            self.reader.problem(
                 node, path, f"duplicate operator id {_quote(op_id)}, already used by {first.path} (line {first.line})"
             )
             return None
@@ -418,12 +420,12 @@ class NetworkReader:
         return op_id
 
     def carrier_list(self, node: Node, path: str, *, op_id: str | None) -> tuple[str, ...] | None:
-        names = self.r.items(node, path, partial(self.carrier, op_id=op_id))
+        names = self.reader.items(node, path, partial(self.carrier, op_id=op_id))
         return None if names is None else tuple(names)
 
     def carrier(self, node: Node, path: str, *, op_id: str | None) -> str | None:
         """A carrier name; each may be served natively by one operator only."""
-        name = self.r.string(node, path, min_length=1)
+        name = self.reader.string(node, path, min_length=1)
         if name is None:
             return None
         if not self._claim(self.carriers, name, op_id, node, path, "carrier", "is already served by operator"):
@@ -436,14 +438,15 @@ class NetworkReader:
         first = table.get(key)
         if first is not None:
             other, seen = first
-            self.r.problem(node, path, f"{what} {_quote(key)} {taken} {_quote(other)} ({seen.path}, line {seen.line})")
+            self.reader.problem(node, path,
+                                f"{what} {_quote(key)} {taken} {_quote(other)} ({seen.path}, line {seen.line})")
             return False
         if owner is not None:
             table[key] = (owner, Seen(path, _position(node)[0]))
         return True
 
     def accounts(self, node: Node, path: str) -> tuple[AccountConfig, ...] | None:
-        nodes = self.r.sequence(node, path)
+        nodes = self.reader.sequence(node, path)
         if nodes is None:
             return None
         seen: dict[str, Seen] = {}
@@ -454,34 +457,34 @@ class NetworkReader:
 
     def account_fields(self, seen: dict[str, Seen]) -> Fields[AccountConfig]:
         """An account's keys (network ``accounts:`` and a scenario's own)."""
-        r = self.r
-        b = self.behaviour
+        reader = self.reader
+        behaviour = self.behaviour
         return Fields(AccountConfig, {
             "system_id": partial(self.account_system_id, seen=seen),
             "password": None,  # exactly one of password and password_hash
             "password_hash": None,
-            "max_binds": partial(r.integer, minimum=1, maximum=MAX_ACCOUNT_BINDS),
+            "max_binds": partial(reader.integer, minimum=1, maximum=MAX_ACCOUNT_BINDS),
             "short_codes": None,  # claimed for system_id
-            "traffic": partial(r.choice, choices=_TRAFFIC),
-            "rate": b.nullable(b.rate),  # null: no cap
-            "burst": partial(r.integer, minimum=1, maximum=MAX_BURST),
-            "max_pending": partial(r.integer, minimum=1, maximum=MAX_PENDING),
-            "credit": b.nullable(partial(r.integer, minimum=0)),  # null: no limit
+            "traffic": partial(reader.choice, choices=_TRAFFIC),
+            "rate": behaviour.nullable(behaviour.rate),  # null: no cap
+            "burst": partial(reader.integer, minimum=1, maximum=MAX_BURST),
+            "max_pending": partial(reader.integer, minimum=1, maximum=MAX_PENDING),
+            "credit": behaviour.nullable(partial(reader.integer, minimum=0)),  # null: no limit
         }, required=("system_id",))
 
     def account(self, node: Node, path: str, seen: dict[str, Seen]) -> AccountConfig | None:
-        r = self.r
+        reader = self.reader
         spec = self.account_fields(seen)
-        read = r.read_fields(node, path, spec)
+        read = reader.read_fields(node, path, spec)
         if read is None:
             return None
         fields, values = read
         system_id = values["system_id"]
         password = self.secret(node, fields, path)
         if "short_codes" in fields:
-            values["short_codes"] = r.required(fields, "short_codes", path,
+            values["short_codes"] = reader.required(fields, "short_codes", path,
                                                partial(self.short_code_list, owner=system_id))
-        return r.build(spec, values, password=password)
+        return reader.build(spec, values, password=password)
 
     def account_system_id(self, node: Node, path: str, seen: dict[str, Seen]) -> str | None:
         """An account's system_id, unique among the accounts read with ``seen``."""
@@ -490,7 +493,7 @@ class NetworkReader:
             return None
         first = seen.get(system_id)
         if first is not None:
-            self.r.problem(node, path, f"duplicate account system_id {_quote(system_id)},"
+            self.reader.problem(node, path, f"duplicate account system_id {_quote(system_id)},"
                                        f" already used by {first.path} (line {first.line})")
             return None
         seen[system_id] = Seen(path, _position(node)[0])
@@ -498,43 +501,43 @@ class NetworkReader:
 
     def secret(self, node: Node, fields: Mapping[str, Node], path: str) -> Secret | None:
         """Exactly one of ``password`` (plain) and ``password_hash`` (see aggregator.passwords)."""
-        r = self.r
+        reader = self.reader
         given = [key for key in ("password", "password_hash") if key in fields]
         if not given:
-            r.problem(node, join_path(path, "password"), "missing required key (give password or password_hash)")
+            reader.problem(node, join_path(path, "password"), "missing required key (give password or password_hash)")
             return None
         if len(given) > 1:
-            r.problem(fields["password_hash"], join_path(path, "password_hash"),
+            reader.problem(fields["password_hash"], join_path(path, "password_hash"),
                       "give either password or password_hash, not both")
             return None
         if given[0] == "password":
-            plain = r.required(fields, "password", path, self._password)
+            plain = reader.required(fields, "password", path, self._password)
             return None if plain is None else Secret.from_plain(plain)
-        return r.required(fields, "password_hash", path, self.password_hash)
+        return reader.required(fields, "password_hash", path, self.password_hash)
 
     def password_hash(self, node: Node, path: str) -> Secret | None:
         what = "a password hash: " + _HASH_FORMATS
-        text = self.r.string(node, path, min_length=1, what=what, secret=True)
+        text = self.reader.string(node, path, min_length=1, what=what, secret=True)
         if text is None:
             return None
         try:
             return Secret.parse(text)
         except ValueError as exc:
             # The value is not quoted back: it is (a hash of) a credential.
-            self.r.problem(node, path, f"expected {what}, got a malformed hash ({exc})")
+            self.reader.problem(node, path, f"expected {what}, got a malformed hash ({exc})")
             return None
 
     def short_code_list(self, node: Node, path: str, *, owner: str | None) -> tuple[str, ...] | None:
-        codes = self.r.items(node, path, partial(self.short_code, owner=owner))
+        codes = self.reader.items(node, path, partial(self.short_code, owner=owner))
         return None if codes is None else tuple(codes)
 
     def short_code(self, node: Node, path: str, *, owner: str | None) -> str | None:
         """A short code or long number (digits); MOs to it belong to one account only."""
         what = "a short code or long number: 1 to 15 digits, in quotes"
         if isinstance(node, ScalarNode) and node.tag == TAG_INT:
-            self.r.expected(node, path, what, " (put it in quotes to make it a string)")
+            self.reader.expected(node, path, what, " (put it in quotes to make it a string)")
             return None
-        code = self.r.string(node, path, pattern=_SHORT_CODE, what=what)
+        code = self.reader.string(node, path, pattern=_SHORT_CODE, what=what)
         if code is None:
             return None
         if not self._claim(self.short_codes, code, owner, node, path, "short code", "already belongs to account"):
@@ -542,59 +545,58 @@ class NetworkReader:
         return code
 
     def routing(self, node: Node, path: str) -> RoutingConfig | None:
-        r = self.r
-        return r.record(node, path, Fields(RoutingConfig, {
-            "default_region": partial(r.string, pattern=_REGION,
+        reader = self.reader
+        return reader.record(node, path, Fields(RoutingConfig, {
+            "default_region": partial(reader.string, pattern=_REGION,
                                       what='a two-letter region code in capitals, e.g. "FR"'),
             "mvno_hosts": self.mvno_hosts,
             "ported": self.ported,
         }))
 
     def mvno_hosts(self, node: Node, path: str) -> dict[str, str] | None:
-        entries = self.r.entries(node, path)
-        if entries is None:
+        return self._to_operator(node, path, self._hosted_carrier)
+
+    def _hosted_carrier(self, carrier: str, key_node: Node, entry: str) -> str | None:
+        """A carrier an MVNO host serves: a name, and not one an operator serves natively."""
+        name = self.reader.string(key_node, entry, min_length=1, what="a carrier name (a non-empty string)")
+        if name is not None and name in self.carriers:
+            owner, seen = self.carriers[name]
+            self.reader.problem(
+                key_node,
+                entry,
+                f"carrier {_quote(name)} is served natively by operator {_quote(owner)}"
+                f" ({seen.path}, line {seen.line}); remove it from mvno_hosts",
+            )
             return None
-        result: dict[str, str] = {}
-        ok = True
-        for carrier, key_node, value_node in entries:
-            entry = entry_path(path, carrier)
-            name = self.r.string(key_node, entry, min_length=1, what="a carrier name (a non-empty string)")
-            op_id = self.operator_ref(value_node, entry)
-            if name is not None and name in self.carriers:
-                owner, seen = self.carriers[name]
-                self.r.problem(
-                    key_node,
-                    entry,
-                    f"carrier {_quote(name)} is served natively by operator {_quote(owner)}"
-                    f" ({seen.path}, line {seen.line}); remove it from mvno_hosts",
-                )
-                name = None
-            if name is None or op_id is None:
-                ok = False
-                continue
-            result[name] = op_id
-        return result if ok else None
+        return name
 
     def ported(self, node: Node, path: str) -> dict[str, str] | None:
-        entries = self.r.entries(node, path)
+        return self._to_operator(node, path, self._ported_prefix)
+
+    def _ported_prefix(self, prefix: str, key_node: Node, entry: str) -> str | None:
+        # The key is taken as written: unquoted, +33612345678 is an int to YAML.
+        if not isinstance(key_node, ScalarNode) or not E164_PREFIX.fullmatch(prefix):
+            self.reader.expected(key_node, entry, E164_PREFIX_WHAT)
+            return None
+        return prefix
+
+    def _to_operator(self, node: Node, path: str,
+                     read_key: Callable[[str, Node, str], str | None]) -> dict[str, str] | None:
+        """A mapping of keys (each checked by ``read_key``) to operator ids; None, with every
+        bad key and operator reported, if any of them is wrong."""
+        entries = self.reader.entries(node, path)
         if entries is None:
             return None
         result: dict[str, str] = {}
         ok = True
-        for prefix, key_node, value_node in entries:
-            entry = entry_path(path, prefix)
-            # The key is taken as written: unquoted, +33612345678 is an int to YAML.
-            if not isinstance(key_node, ScalarNode) or not E164_PREFIX.fullmatch(prefix):
-                self.r.expected(key_node, entry, E164_PREFIX_WHAT)
-                ok = False
-                prefix_ok = False
-            else:
-                prefix_ok = True
+        for text, key_node, value_node in entries:
+            entry = entry_path(path, text)
+            key = read_key(text, key_node, entry)
             op_id = self.operator_ref(value_node, entry)
-            if not prefix_ok or op_id is None:
+            if key is None or op_id is None:
                 ok = False
                 continue
-            result[prefix] = op_id
+            result[key] = op_id
         return result if ok else None
 
     def operator_ref(self, node: Node, path: str) -> str | None:
@@ -603,13 +605,13 @@ class NetworkReader:
         what = "an operator id"
         if self.operator_ids_complete and ids:
             what += f" (one of {', '.join(ids)})"
-        op_id = self.r.string(node, path, min_length=1, what=what)
+        op_id = self.reader.string(node, path, min_length=1, what=what)
         if op_id is None:
             return None
         # If some operator could not be read, its id may be the one meant:
         # saying "unknown operator" then would only be noise.
         if self.operator_ids_complete and ids and op_id not in self.operator_ids:
-            self.r.expected(node, path, what, did_you_mean(op_id, ids))
+            self.reader.expected(node, path, what, did_you_mean(op_id, ids))
             return None
         return op_id
 
@@ -634,7 +636,7 @@ def parse_config(text: str, source: str) -> NetworkConfig:
     root = compose(text, source, root_kind=MappingNode, root_what="a network config: a YAML mapping")
     reader = NetworkReader(source)
     config = reader.document(root)
-    reader.r.raise_if_problems()
+    reader.reader.raise_if_problems()
     if config is None:  # pragma: no cover - a None always comes with a problem
         raise ConfigError([Problem(source, None, None, "", "invalid configuration")])
     return config

@@ -29,10 +29,9 @@ from smsc.operators.profile import (
     sample_delay,
 )
 from smsc.operators.subscribers import Subscriber
+from smsc.pdu.codec import Ton
 from smsc.pdu.status import CommandStatus
 from smsc.ratelimit import TokenBucket
-
-_TON_ALPHANUMERIC = 5
 
 
 class RefusalReason(enum.Enum):
@@ -97,7 +96,7 @@ _STATE_FATE: dict[SubscriberState, tuple[Stat, str]] = {
 
 def is_alphanumeric(source_addr: str, source_addr_ton: int) -> bool:
     """An altered (alphanumeric) sender: TON 5, or any letter in it (RULES R5)."""
-    return source_addr_ton == _TON_ALPHANUMERIC or any(c.isalpha() for c in source_addr)
+    return source_addr_ton == Ton.ALPHANUMERIC or any(c.isalpha() for c in source_addr)
 
 
 def choose_outcome(outcomes: tuple[Outcome, ...], rng: random.Random) -> Outcome:

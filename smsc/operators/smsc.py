@@ -45,8 +45,8 @@ from smsc.operators.behaviour import (
     Accepted, Admission, Decision, PlannedReply, Refusal, SubmitFacts, decide,
 )
 from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
-from smsc.operators.subscribers import SubscriberBook, normalise
-from smsc.pdu.codec import Command, MessageState, Pdu, Tag, Tlv, Value, encode, make
+from smsc.operators.subscribers import SubscriberBook, lenient_e164
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
 from smsc.pdu.smpptime import absolute, seconds_until
@@ -114,7 +114,7 @@ class _Message:
     submitted_at: float
     receipt_wanted: int                     # registered_delivery & 0x03
     fate: Accepted
-    state: MessageState = MessageState.ENROUTE
+    state: SmppMessageState = SmppMessageState.ENROUTE
     done_at: float | None = None
 
 
@@ -124,7 +124,7 @@ class _Kind(enum.Enum):
 
 
 @dataclass(slots=True)
-class _Outgoing:
+class _PendingDeliverSm:
     """A deliver_sm waiting for a receiver bind: a receipt or an MO."""
 
     system_id: str
@@ -167,7 +167,7 @@ class OperatorSmsc:
         self.outage: OutageMode | None = None
         self._counter = 0
         self._mo_counter = 0
-        self._outbox: deque[_Outgoing] = deque()
+        self._outbox: deque[_PendingDeliverSm] = deque()
         self._unanswered: dict[SmppConnection, int] = {}   # slow submit_sm_resp still owed, per bind
         self._healing: dict[SmppConnection, bool] = {}     # links with a look-out after a failed send
         self._submits_to: dict[str, int] = {}              # submits per exact-rule number
@@ -227,7 +227,7 @@ class OperatorSmsc:
         if destination_ton is None:
             destination_ton = 1 if dest.startswith("+") or len(dest) >= 10 else 0
         dest = dest.lstrip("+")
-        item = self._build_mo(source, dest, destination_ton, 1 if destination_ton == 1 else 0, text)
+        item = self._build_mo(source, dest, destination_ton, npi_for(destination_ton), text)
         self._queue_built_mo(item, len(text))
 
     def stop(self) -> None:
@@ -320,7 +320,7 @@ class OperatorSmsc:
         if validity <= 0:
             self._refuse(conn, pdu, CommandStatus.ESME_RINVEXPIRY)
             return
-        msisdn = normalise(sm.destination_addr, sm.dest_addr_ton, behaviour.country_code)
+        msisdn = lenient_e164(sm.destination_addr, sm.dest_addr_ton, behaviour.country_code)
         subscriber = self.book.lookup(msisdn)
         before = 0
         if subscriber.rule is not None:
@@ -419,8 +419,8 @@ class OperatorSmsc:
                           text=message.text_head.decode("latin-1"))
         params = receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
                                            message.source_addr, message.source_addr_ton)
-        self._outbox.append(_Outgoing(message.system_id, _Kind.RECEIPT, message.message_id, params, receipt.tlvs(),
-                                      checked=True))
+        self._outbox.append(_PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params,
+                                              receipt.tlvs(), checked=True))
         self._flush_outbox()
 
     def _reply(self, message: _Message, reply: PlannedReply) -> None:
@@ -441,7 +441,7 @@ class OperatorSmsc:
         self._queue_built_mo(item, len(reply.text))
 
     def _build_mo(self, source: str, destination: str, dest_ton: int, dest_npi: int, text: str,
-                  system_id: str | None = None) -> _Outgoing:
+                  system_id: str | None = None) -> _PendingDeliverSm:
         """An MO deliver_sm (esm_class 0): from the subscriber (TON 1 NPI 1) to `destination`.
         Raises MoRefused if it could never be sent (rule 6). MOs are few, so this one encodes
         the PDU once to be sure of it; receipts, built by this SMSC from fields it decoded,
@@ -466,9 +466,9 @@ class OperatorSmsc:
         if size > self.max_pdu:
             raise MoRefused("text", f"the deliver_sm would be {size} octets, above the peer's "
                                     f"{self.max_pdu}-octet frame limit")
-        return _Outgoing(system_id or self.profile.system_id, _Kind.MO, "", params, tlvs, checked=True)
+        return _PendingDeliverSm(system_id or self.profile.system_id, _Kind.MO, "", params, tlvs, checked=True)
 
-    def _queue_built_mo(self, item: _Outgoing, text_len: int) -> None:
+    def _queue_built_mo(self, item: _PendingDeliverSm, text_len: int) -> None:
         self._mo_counter += 1
         item.ref = f"mo{self._mo_counter}"
         log.info("{op}: MO {ref} queued for {destination}", op=self.profile.id, ref=item.ref,
@@ -494,7 +494,7 @@ class OperatorSmsc:
                 return conn
         return None
 
-    def _send(self, conn: SmppConnection, item: _Outgoing) -> None:
+    def _send(self, conn: SmppConnection, item: _PendingDeliverSm) -> None:
         """Send one deliver_sm; one that is too big or cannot be sent is dropped alone (rule 6)."""
         problem = self._too_big(item) if item.checked else self._unsendable(item)
         if problem is not None:
@@ -517,7 +517,7 @@ class OperatorSmsc:
             log.debug("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value,
                       ref=item.ref, peer=conn.peer)
 
-    def _delivered(self, resp: Pdu, item: _Outgoing) -> None:
+    def _delivered(self, resp: Pdu, item: _PendingDeliverSm) -> None:
         status = resp.command_status
         if status in _TRY_AGAIN:
             log.info("{op}: {kind} {ref} refused for now ({status}); retried in {after}s",
@@ -549,7 +549,7 @@ class OperatorSmsc:
                 self._flush_outbox()
         self._later(conn.session.config.response_timeout + 1.0, heal)
 
-    def _too_big(self, item: _Outgoing) -> str | None:
+    def _too_big(self, item: _PendingDeliverSm) -> str | None:
         """Why a checked `item` would not fit the peer's frame limit, or None: without encoding
         as long as its variable parts fit with room to spare (every receipt, about 200 octets;
         encoding each would cost a replay about 6 us per message)."""
@@ -560,7 +560,7 @@ class OperatorSmsc:
             return None
         return self._unsendable(item)
 
-    def _unsendable(self, item: _Outgoing) -> str | None:
+    def _unsendable(self, item: _PendingDeliverSm) -> str | None:
         """Why `item` cannot be encoded, or would not fit the peer's frame limit, or None."""
         try:
             size = len(encode(make(Command.deliver_sm, 1, 0, item.tlvs, **item.params)))
@@ -570,14 +570,14 @@ class OperatorSmsc:
             return f"{size} octets, above the peer's {self.max_pdu}-octet frame limit"
         return None
 
-    def _drop(self, item: _Outgoing, why: str, expected: bool = False) -> None:
+    def _drop(self, item: _PendingDeliverSm, why: str, expected: bool = False) -> None:
         """Give one deliver_sm up. An error when it cannot be sent at all (our bug, or input we
         should have refused); a warning when it is what a peer's behaviour calls for."""
         self.deliveries_dropped += 1
         emit = log.warn if expected else log.error
         emit("{op}: {kind} {ref} dropped: {why}", op=self.profile.id, kind=item.kind.value, ref=item.ref, why=why)
 
-    def _not_delivered(self, reason: object, item: _Outgoing) -> None:
+    def _not_delivered(self, reason: object, item: _PendingDeliverSm) -> None:
         lost_link = isinstance(reason, Failure) and isinstance(reason.value, ConnectionGone)
         if lost_link:
             item.link_losses += 1
@@ -591,7 +591,7 @@ class OperatorSmsc:
         if not lost_link:
             self._flush_outbox()      # a response timeout freed a window slot: use it
 
-    def _requeue(self, item: _Outgoing) -> None:
+    def _requeue(self, item: _PendingDeliverSm) -> None:
         self._outbox.append(item)
         self._flush_outbox()
 

@@ -22,9 +22,8 @@ from functools import lru_cache
 from smsc.operators.profile import (
     Delay, Fixed, NumberRule, RangeRule, SubscriberState,
 )
+from smsc.pdu.codec import Ton
 
-_TON_INTERNATIONAL = 1
-_TON_NATIONAL = 2
 _LOOKUP_CACHE = 65536      # numbers whose subscriber a book remembers
 
 
@@ -39,19 +38,21 @@ class Subscriber:
     back_after: Delay | None = None      # absent: when it is back, per message; None = never
 
 
-def normalise(destination_addr: str, dest_addr_ton: int, country_code: str = "33") -> str:
+def lenient_e164(destination_addr: str, dest_addr_ton: int, country_code: str = "33") -> str:
     """destination_addr as E.164. TON 1 (or a leading '+' / '00') is international; a leading
     national '0' with TON 0 or 2 is read in `country_code` (the simulated SMSC is a French
     network: "0612345678" is "+33612345678"). Anything else is kept with a '+' in front so
-    that lookups stay well defined; it simply matches no rule."""
+    that lookups stay well defined; it simply matches no rule. It never raises, unlike the
+    aggregator's `routing.valid_e164`, which checks numbers with phonenumbers before routing:
+    a simulated SMSC looks up whatever reaches it, as a real one would."""
     addr = destination_addr.strip()
     if addr.startswith("+"):
         return "+" + addr[1:]
-    if dest_addr_ton == _TON_INTERNATIONAL:
+    if dest_addr_ton == Ton.INTERNATIONAL:
         return "+" + addr
     if addr.startswith("00"):
         return "+" + addr[2:]
-    if addr.startswith("0") and dest_addr_ton in (0, _TON_NATIONAL):
+    if addr.startswith("0") and dest_addr_ton in (Ton.UNKNOWN, Ton.NATIONAL):
         return "+" + country_code + addr[1:]
     return "+" + addr
 
@@ -78,7 +79,7 @@ class SubscriberBook:
         self.lookup = lru_cache(maxsize=_LOOKUP_CACHE)(self.lookup)  # type: ignore[method-assign]
 
     def lookup(self, msisdn: str) -> Subscriber:
-        """The subscriber behind an E.164 number (see `normalise`)."""
+        """The subscriber behind an E.164 number (see `lenient_e164`)."""
         rule = self._test_numbers.get(msisdn)
         if rule is not None:
             return _from_rule(rule, test_number=True)

@@ -109,8 +109,9 @@ class Tag(enum.IntEnum):
     message_state = 0x0427
 
 
-class MessageState(enum.IntEnum):
-    """message_state values (SMPP 3.4 §5.2.28), used in query_sm_resp and receipts."""
+class SmppMessageState(enum.IntEnum):
+    """message_state values (SMPP 3.4 §5.2.28), used in query_sm_resp and receipts; the
+    aggregator's own stored states are `aggregator.store.MessageState`."""
 
     ENROUTE = 1
     DELIVERED = 2
@@ -120,6 +121,24 @@ class MessageState(enum.IntEnum):
     ACCEPTED = 6
     UNKNOWN = 7
     REJECTED = 8
+
+
+class Ton(enum.IntEnum):
+    """Type of number: addr_ton, source_addr_ton, dest_addr_ton (SMPP 3.4 §5.2.5)."""
+
+    UNKNOWN = 0
+    INTERNATIONAL = 1
+    NATIONAL = 2
+    NETWORK_SPECIFIC = 3
+    SUBSCRIBER_NUMBER = 4
+    ALPHANUMERIC = 5
+    ABBREVIATED = 6
+
+
+def npi_for(ton: int) -> int:
+    """The numbering plan we send with a TON (§5.2.6): ISDN/E.164 (1) for an international
+    number, unknown (0) for any other."""
+    return 1 if ton == Ton.INTERNATIONAL else 0
 
 
 # --- values -----------------------------------------------------------------------------
@@ -138,10 +157,6 @@ class Tlv:
     @classmethod
     def int1(cls, tag: int, number: int) -> Tlv:
         return cls(tag, bytes((number,)))
-
-    @classmethod
-    def int2(cls, tag: int, number: int) -> Tlv:
-        return cls(tag, number.to_bytes(2, "big"))
 
     def as_int(self) -> int:
         return int.from_bytes(self.value, "big")

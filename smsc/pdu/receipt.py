@@ -14,20 +14,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from smsc.pdu.codec import MessageState, Pdu, Tag, Tlv
+from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv, npi_for
 
 ESM_CLASS_RECEIPT = 0x04          # esm_class message type: SMSC delivery receipt (§5.2.12)
 ESM_CLASS_INTERMEDIATE = 0x20     # intermediate delivery notification
 
-STAT_TO_STATE: dict[str, MessageState] = {
-    "DELIVRD": MessageState.DELIVERED,
-    "EXPIRED": MessageState.EXPIRED,
-    "DELETED": MessageState.DELETED,
-    "UNDELIV": MessageState.UNDELIVERABLE,
-    "ACCEPTD": MessageState.ACCEPTED,
-    "UNKNOWN": MessageState.UNKNOWN,
-    "REJECTD": MessageState.REJECTED,
-    "ENROUTE": MessageState.ENROUTE,
+STAT_TO_STATE: dict[str, SmppMessageState] = {
+    "DELIVRD": SmppMessageState.DELIVERED,
+    "EXPIRED": SmppMessageState.EXPIRED,
+    "DELETED": SmppMessageState.DELETED,
+    "UNDELIV": SmppMessageState.UNDELIVERABLE,
+    "ACCEPTD": SmppMessageState.ACCEPTED,
+    "UNKNOWN": SmppMessageState.UNKNOWN,
+    "REJECTD": SmppMessageState.REJECTED,
+    "ENROUTE": SmppMessageState.ENROUTE,
 }
 STATE_TO_STAT = {state: stat for stat, state in STAT_TO_STATE.items()}
 
@@ -55,12 +55,8 @@ class Receipt:
     text: str = ""                 # first 20 characters of the original message
 
     @property
-    def state(self) -> MessageState:
-        return STAT_TO_STATE.get(self.stat, MessageState.UNKNOWN)
-
-    @property
-    def is_final(self) -> bool:
-        return self.stat not in ("ENROUTE", "ACCEPTD")
+    def state(self) -> SmppMessageState:
+        return STAT_TO_STATE.get(self.stat, SmppMessageState.UNKNOWN)
 
     def render(self) -> str:
         return (f"id:{self.message_id} sub:{self.sub} dlvrd:{self.dlvrd} "
@@ -77,9 +73,9 @@ class Receipt:
         """Mandatory parameters of the deliver_sm carrying this receipt: it travels from the
         recipient (source) back to the original sender (destination)."""
         return {
-            "source_addr_ton": source_addr_ton, "source_addr_npi": 1 if source_addr_ton == 1 else 0,
+            "source_addr_ton": source_addr_ton, "source_addr_npi": npi_for(source_addr_ton),
             "source_addr": source_addr, "dest_addr_ton": dest_addr_ton,
-            "dest_addr_npi": 1 if dest_addr_ton == 1 else 0, "destination_addr": destination_addr,
+            "dest_addr_npi": npi_for(dest_addr_ton), "destination_addr": destination_addr,
             "esm_class": ESM_CLASS_RECEIPT, "short_message": self.render().encode("latin-1", "replace"),
         }
 
@@ -132,7 +128,7 @@ def _parse_any(pdu: Pdu, text: str) -> Receipt | None:
     stat = fields.get("stat", "").upper()
     if not stat and tlv_state is not None:
         try:
-            stat = STATE_TO_STAT[MessageState(tlv_state.as_int())]
+            stat = STATE_TO_STAT[SmppMessageState(tlv_state.as_int())]
         except ValueError:
             stat = "UNKNOWN"
     return Receipt(message_id=message_id, stat=stat or "UNKNOWN", err=fields.get("err", "000"),

@@ -327,7 +327,7 @@ class QuerySm(View):
 @_view(Command.query_sm_resp)
 @dataclass(frozen=True, slots=True)
 class QuerySmResp(View):
-    """query_sm_resp (§4.8.2). message_state is any octet the peer sent (codec.MessageState
+    """query_sm_resp (§4.8.2). message_state is any octet the peer sent (codec.SmppMessageState
     names the valid ones); final_date an SMPP time or empty."""
 
     message_id: str = ""

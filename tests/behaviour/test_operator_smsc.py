@@ -22,7 +22,7 @@ from smsc.adapter import ResponseTimeout
 from smsc.operators.profile import (
     Faults, Fixed, NumberRule, Outage, OutageMode, SlowResponses, SmscBehaviour, Throughput,
 )
-from smsc.pdu.codec import Command, MessageState, Pdu, Tag
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import relative
 from smsc.pdu.status import CommandStatus
@@ -103,7 +103,7 @@ def test_magic_number_without_receipt_is_still_known_to_query_sm(op: MemOperator
     op.run(3600)
     assert esme.delivered == [] and op.smsc.receipts_sent == 0
     answer = query(op, esme, resp["message_id"])
-    assert answer.command_status == OK and answer["message_state"] == MessageState.DELIVERED
+    assert answer.command_status == OK and answer["message_state"] == SmppMessageState.DELIVERED
     assert str(answer["final_date"]).endswith("000+") and len(str(answer["final_date"])) == 16
 
 
@@ -161,12 +161,12 @@ def test_absent_subscriber_expires_at_the_end_of_a_one_hour_validity(op: MemOper
     op.run_to(START + 3600 - 0.001)
     assert esme.delivered == []
     answer = query(op, esme, resp["message_id"])
-    assert answer["message_state"] == MessageState.ENROUTE and answer["final_date"] == ""
+    assert answer["message_state"] == SmppMessageState.ENROUTE and answer["final_date"] == ""
     op.run_to(START + 3600)
     assert [(at, r.message_id, r.stat, r.err) for at, r in receipts(esme)] == [
         (START + 3600, resp["message_id"], "EXPIRED", "027")]
     answer = query(op, esme, resp["message_id"])
-    assert (answer["message_state"], answer["error_code"]) == (MessageState.EXPIRED, 27)
+    assert (answer["message_state"], answer["error_code"]) == (SmppMessageState.EXPIRED, 27)
 
 
 def test_query_sm_for_an_unknown_id(op: MemOperator) -> None:

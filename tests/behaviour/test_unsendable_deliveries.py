@@ -15,7 +15,7 @@ import pytest
 
 from smsc.operators.profile import OperatorProfile
 from smsc.operators.smsc import (
-    MAX_LINK_LOSSES, MO_MAX_SEGMENTS, MO_TEXT_MAX_GSM, MO_TEXT_MAX_UCS2, MoRefused, _Kind, _Outgoing,
+    MAX_LINK_LOSSES, MO_MAX_SEGMENTS, MO_TEXT_MAX_GSM, MO_TEXT_MAX_UCS2, MoRefused, _Kind, _PendingDeliverSm,
     mo_text_problem,
 )
 from smsc.pdu.codec import Pdu, Tag
@@ -135,7 +135,7 @@ def test_an_item_that_cannot_be_encoded_is_dropped_and_the_window_stays_whole() 
            "dest_addr_npi": 0, "destination_addr": "1" * 100, "esm_class": 0, "data_coding": 0,
            "short_message": b"x"}
     for n in range(12):                     # more than the window: a leaked slot each would stop all
-        smsc._outbox.append(_Outgoing("aggregator", _Kind.MO, f"bad{n}", bad))
+        smsc._outbox.append(_PendingDeliverSm("aggregator", _Kind.MO, f"bad{n}", bad))
     smsc.inject_mo("33612345678", "36180", "STOP")
     op.run(1)
     assert [p["short_message"] for p in op.delivered()] == [b"STOP"]
@@ -157,7 +157,7 @@ def test_a_checked_item_that_fails_in_the_session_is_dropped_and_the_outbox_goes
            "dest_addr_npi": 0, "destination_addr": "1" * 100, "esm_class": 4, "data_coding": 0,
            "short_message": b"x"}
     for n in range(12):
-        smsc._outbox.append(_Outgoing("aggregator", _Kind.RECEIPT, f"bug{n}", bad, checked=True))
+        smsc._outbox.append(_PendingDeliverSm("aggregator", _Kind.RECEIPT, f"bug{n}", bad, checked=True))
     smsc.inject_mo("33612345678", "36180", "STOP")
     session = smsc.binds[0].session.config
     assert session.enquire_link_interval is not None

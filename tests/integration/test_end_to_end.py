@@ -13,7 +13,7 @@ from twisted.internet import defer
 from aggregator.harness import Harness
 from aggregator.store import MessageState
 from smsc.esme import Esme, connect_esme
-from smsc.pdu.codec import Command, MessageState as SmppMessageState, Pdu, Tag
+from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag
 from smsc.pdu.receipt import parse_receipt
 from smsc.pdu.status import CommandStatus
 

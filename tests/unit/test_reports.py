@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from reports.html import render_html
-from reports.json import FORMAT, render_json, render_json_many
+from reports.json import FORMAT, render_json
 from reports.junit import render_junit
 from reports.model import (
     ExpectationResult,
@@ -142,11 +142,6 @@ def test_json_float_noise_does_not_change_bytes() -> None:
     b = ScenarioReport(**{f: getattr(a, f) for f in a.__slots__ if f != "sim_duration"},
                        sim_duration=3600.0 + 1e-9)
     assert render_json(a) == render_json(b)
-
-
-def test_json_many() -> None:
-    doc = json.loads(render_json_many([sample(failing=False), sample()]))
-    assert doc["format"] == FORMAT and doc["passed"] is False and len(doc["scenarios"]) == 2
 
 
 # ---- JUnit ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import dataclasses
 import pytest
 
 from aggregator.config import NetworkConfig, load_config
-from aggregator.routing import Route, Router, RoutingError, normalise
+from aggregator.routing import Route, Router, RoutingError, valid_e164
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +120,12 @@ def test_ported_applies_after_normalisation(network: NetworkConfig) -> None:
         ("33612345678", 0),
     ],
 )
-def test_normalise(address: str, ton: int) -> None:
-    assert normalise(address, ton, "FR") == "+33612345678"
+def test_valid_e164(address: str, ton: int) -> None:
+    assert valid_e164(address, ton, "FR") == "+33612345678"
 
 
-def test_normalise_reads_national_numbers_in_the_default_region() -> None:
-    assert normalise("07911123456", 2, "GB") == "+447911123456"
+def test_valid_e164_reads_national_numbers_in_the_default_region() -> None:
+    assert valid_e164("07911123456", 2, "GB") == "+447911123456"
 
 
 def test_route_normalises(router: Router) -> None:

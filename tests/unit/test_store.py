@@ -104,9 +104,6 @@ def test_add_set_state_receipt_round_trip(store: Store) -> None:
     assert store.receipts(msg.id) == [rec]
     assert store.receipts("nope") == []
     assert store.message("nope") is None
-    assert store.message_for_operator("op-42", "orange-fr") == got
-    assert store.message_for_operator("op-42") == got
-    assert store.message_for_operator("op-42", "sfr") is None
 
 
 def test_readable_iso_columns(store: Store, db_path: Path) -> None:

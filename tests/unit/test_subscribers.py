@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smsc.operators.profile import Fixed, NumberRule, RangeRule, SubscriberState, Uniform
-from smsc.operators.subscribers import SubscriberBook, normalise, stable_share
+from smsc.operators.subscribers import SubscriberBook, lenient_e164, stable_share
 
 S = SubscriberState
 
@@ -18,12 +18,12 @@ S = SubscriberState
     ("0612345678", 0, "+33612345678"),
     ("36180", 3, "+36180"),
 ])
-def test_normalise(addr: str, ton: int, expected: str) -> None:
-    assert normalise(addr, ton) == expected
+def test_lenient_e164(addr: str, ton: int, expected: str) -> None:
+    assert lenient_e164(addr, ton) == expected
 
 
-def test_normalise_national_numbers_in_another_country() -> None:
-    assert normalise("0791234567", 2, country_code="41") == "+41791234567"
+def test_lenient_e164_reads_national_numbers_in_another_country() -> None:
+    assert lenient_e164("0791234567", 2, country_code="41") == "+41791234567"
 
 
 def test_no_rule_means_active() -> None:
