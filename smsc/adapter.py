@@ -292,7 +292,7 @@ class SmppConnection(protocol.Protocol):
     def _write_pending(self) -> None:
         data = self.session.data_to_send()
         if data and self.transport is not None:
-            self._link.write(data)
+            self.transport.write(data)              # per PDU: no _link property on this path
 
     def _rearm(self) -> None:
         """Keep the one timer no later than the session's deadline (see the module docstring)."""
