@@ -50,8 +50,7 @@ from twisted.internet.error import (
     NoProtocol,
 )
 from twisted.internet.interfaces import (
-    IAddress, IConsumer, IDelayedCall, IListeningPort, IProtocol, IProtocolFactory, IProducer, IPushProducer,
-    IReactorTime, IStreamClientEndpoint, ITransport,
+    IAddress, IConsumer, IDelayedCall, IListeningPort, IProtocol, IProtocolFactory, IProducer, IReactorTime, IStreamClientEndpoint, ITransport,
 )
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -32,13 +31,6 @@ def raw_submit(seq: int, short_message: bytes, tlvs: tuple[Tlv, ...] = (), data_
     body = good[16:-1] + bytes((len(short_message) & 0xFF,)) + short_message
     body += b"".join(struct.pack("!HH", t.tag, len(t.value)) + t.value for t in tlvs)
     return struct.pack("!IIII", 16 + len(body), Command.submit_sm, 0, seq) + body
-
-
-@pytest.fixture
-def stack(tmp_path: Path):  # type: ignore[no-untyped-def]
-    stack = MemStack.start(tmp_path / "s.db")
-    yield stack
-    stack.stop()
 
 
 def delivered_ok(stack: MemStack, client: Client) -> None:

@@ -9,8 +9,6 @@ a lone surrogate or a non-string field with a 500 and a 70,000-character text wi
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 from twisted.internet.testing import StringTransport
@@ -20,19 +18,6 @@ from aggregator.control import MAX_BODY
 from tests.support.memstack import TOKEN, Client, MemStack, http, post_mo, raw_request
 
 MO = {"from": "+33612345678", "to": "36180", "text": "STOP"}
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[MemStack]:
-    running = MemStack.start(tmp_path / "control.db")
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def client(stack: MemStack) -> Client:
-    """The demo account's transceiver: MOs to 36180 reach it, and /status counts its bind."""
-    return stack.client()
 
 
 @pytest.fixture

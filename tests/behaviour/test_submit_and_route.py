@@ -4,26 +4,12 @@ wait for a receiver. (tests/integration/test_end_to_end.py does one message over
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from smsc.pdu.codec import Tlv
 from smsc.pdu.status import CommandStatus
 from tests.support.memstack import START, Client, MemStack
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[MemStack]:
-    running = MemStack.start(tmp_path / "h.db")
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def client(stack: MemStack) -> Client:
-    return stack.client()
 
 
 @pytest.mark.parametrize("number, operator", [

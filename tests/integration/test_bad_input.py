@@ -5,7 +5,6 @@ from __future__ import annotations
 import struct
 
 import pytest_twisted
-from twisted.internet import defer
 
 from aggregator.harness import Harness
 from smsc.pdu.codec import Command, Pdu, encode, make

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from twisted.application.internet import ClientService, backoffPolicy
-from twisted.internet import defer, protocol
+from twisted.internet import protocol
 from twisted.internet.address import IPv4Address
 from twisted.internet.endpoints import connectProtocol
 from twisted.internet.error import (
