@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smsc.pdu.codec import SHORT_MESSAGE_MAX
 from smsc.pdu.status import CommandStatus
 
-SHORT_MESSAGE_MAX = 254
 UCS2 = 0x08
 UDHI = 0x40
 # The header and every mandatory field of the forwarded submit_sm at their largest: 16 header,

@@ -46,7 +46,7 @@ from smsc.operators.behaviour import (
 )
 from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
-from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
+from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
 from smsc.pdu.smpptime import absolute, seconds_until
@@ -57,7 +57,6 @@ from smsc.states import can_receive_messages
 log = Logger(namespace="smsc.operator")
 
 _BIND_REQUESTS = (Command.bind_transmitter, Command.bind_receiver, Command.bind_transceiver)
-_SHORT_MESSAGE_MAX = 254                   # §4.4.1; longer MO text goes in message_payload
 _REDELIVER_AFTER = 10.0                    # seconds before a deliver_sm refused for now is retried
 _TRY_AGAIN = (CommandStatus.ESME_RX_T_APPN, CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL)
 _DATA_CODING_DEFAULT = 0x00
@@ -452,7 +451,7 @@ class OperatorSmsc:
         coding, payload = _mo_payload(text)
         tlvs: tuple[Tlv, ...] = ()
         short_message = payload
-        if len(payload) > _SHORT_MESSAGE_MAX:
+        if len(payload) > SHORT_MESSAGE_MAX:            # longer MO text goes in message_payload
             tlvs, short_message = (Tlv(Tag.message_payload, payload),), b""
         params: dict[str, Value] = {
             "source_addr_ton": 1, "source_addr_npi": 1, "source_addr": source.lstrip("+"),

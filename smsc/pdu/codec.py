@@ -288,12 +288,13 @@ _EMPTY_VALUE: dict[str, Value] = {C: "", I1: 0, I4: 0, SM: b"", "dests": (), "un
 _BIND = (("system_id", C, 16), ("password", C, 9), ("system_type", C, 13),
          ("interface_version", I1, 0), ("addr_ton", I1, 0), ("addr_npi", I1, 0),
          ("address_range", C, 41))
+SHORT_MESSAGE_MAX: Final = 254   # octets of short_message (§4.4.1); a longer text goes in message_payload
 _SOURCE = (("source_addr_ton", I1, 0), ("source_addr_npi", I1, 0), ("source_addr", C, 21))
 _DEST = (("dest_addr_ton", I1, 0), ("dest_addr_npi", I1, 0), ("destination_addr", C, 21))
 _SM_TAIL = (("esm_class", I1, 0), ("protocol_id", I1, 0), ("priority_flag", I1, 0),
             ("schedule_delivery_time", C, 17), ("validity_period", C, 17),
             ("registered_delivery", I1, 0), ("replace_if_present_flag", I1, 0),
-            ("data_coding", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, 254))
+            ("data_coding", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, SHORT_MESSAGE_MAX))
 _SUBMIT = (("service_type", C, 6),) + _SOURCE + _DEST + _SM_TAIL
 _MESSAGE_ID = (("message_id", C, 65),)
 
@@ -326,7 +327,7 @@ LAYOUTS: dict[Command, tuple[tuple[str, str, int], ...]] = {
     Command.cancel_sm_resp: (),
     Command.replace_sm: _MESSAGE_ID + _SOURCE + (
         ("schedule_delivery_time", C, 17), ("validity_period", C, 17),
-        ("registered_delivery", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, 254)),
+        ("registered_delivery", I1, 0), ("sm_default_msg_id", I1, 0), ("short_message", SM, SHORT_MESSAGE_MAX)),
     Command.replace_sm_resp: (),
     Command.submit_multi: (("service_type", C, 6),) + _SOURCE + (("dest_addresses", "dests", 254),)
     + _SM_TAIL,
@@ -765,7 +766,7 @@ def _write_message(pdu: Pdu) -> bytes:
      short_message) = _message_fields(pdu.params)
     short_message = bytes(short_message)            # as the general path: any bytes-like value
     if (len(service_type) > 5 or len(source_addr) > 20 or len(destination_addr) > 20
-            or len(schedule_delivery_time) > 16 or len(validity_period) > 16 or len(short_message) > 254):
+            or len(schedule_delivery_time) > 16 or len(validity_period) > 16 or len(short_message) > SHORT_MESSAGE_MAX):
         raise ValueError("too long")                # the general path has the precise message
     body = "".join((
         service_type, "\x00", chr(source_addr_ton), chr(source_addr_npi), source_addr, "\x00",

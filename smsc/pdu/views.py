@@ -47,7 +47,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Self, TypeVar
 
 from smsc.pdu.codec import (
-    _BODY_OPTIONAL_ON_ERROR, _EMPTY_VALUE, LAYOUTS, Command, DestAddress, Pdu, Tag, Tlv, UnsuccessSme, Value, make,
+    _BODY_OPTIONAL_ON_ERROR, _EMPTY_VALUE, LAYOUTS, SHORT_MESSAGE_MAX, Command, DestAddress, Pdu, Tag, Tlv, UnsuccessSme, Value, make,
 )
 
 
@@ -92,7 +92,6 @@ class View:
         return None
 
 
-SHORT_MESSAGE_MAX = dict((name, size) for name, _, size in LAYOUTS[Command.deliver_sm])["short_message"]
 _V = TypeVar("_V", bound=type[View])
 _VIEWS: dict[Command, type[View]] = {}
 
@@ -295,8 +294,8 @@ class DataSm(View):
 
     def as_deliver_sm(self) -> DeliverSm:
         """The same message as a deliver_sm (§4.6.1), for code and clients that take those:
-        the text moves from message_payload to short_message when it fits there (254 octets,
-        the codec's limit); every other TLV stays as it came."""
+        the text moves from message_payload to short_message when it fits there
+        (SHORT_MESSAGE_MAX octets); every other TLV stays as it came."""
         payload = self.tlv(Tag.message_payload)
         text, tlvs = b"", self.tlvs
         if payload is not None and len(payload.value) <= SHORT_MESSAGE_MAX:
