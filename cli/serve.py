@@ -168,7 +168,8 @@ def react(args: argparse.Namespace) -> NoReturn:
 async def serve(reactor: object, args: argparse.Namespace) -> None:
     """`reactor` is the global one, as task.react hands it over: its parts are taken by
     interface (IReactorTime(reactor) checks that it provides it, and gives its type)."""
-    time, tcp = IReactorTime(reactor), IReactorTCP(reactor)
+    real_time, tcp = IReactorTime(reactor), IReactorTCP(reactor)
+    now = datetime.fromtimestamp(real_time.seconds(), timezone.utc)   # for both certificate checks
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -180,35 +181,35 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     problem = port_clash(wanted) or port_in_use(wanted) or database_problem(args.db)
     if problem is not None:
         fail(problem)
-    stale = expired_operator_certificate(config, datetime.now(timezone.utc))
+    stale = expired_operator_certificate(config, now)
     if stale is not None:
         fail(stale)
     try:
         # Group commit on the store's writer thread: a resp leaves once what it acknowledges is
         # committed, and a locked or failing database never blocks the reactor (docs/reliability.md).
-        store = Store(args.db, schedule=time.callLater, flush_interval=GROUP_COMMIT_DELAY,
-                      call_from_thread=IReactorFromThreads(reactor).callFromThread, clock=time.seconds)
+        store = Store(args.db, schedule=real_time.callLater, flush_interval=GROUP_COMMIT_DELAY,
+                      call_from_thread=IReactorFromThreads(reactor).callFromThread, clock=real_time.seconds)
     except (sqlite3.Error, OSError) as error:
         fail(f"--db {args.db}: cannot open the database: {error}")
-    listen_stale = expired_listen_certificate(config, datetime.now(timezone.utc))
+    listen_stale = expired_listen_certificate(config, now)
     if listen_stale is not None:
         log.warn("{problem}; clients that check it will refuse the TLS port", problem=listen_stale)
-    clock = time if args.speed == 1 else ScaledClock(time, args.speed)
+    clock = real_time if args.speed == 1 else ScaledClock(real_time, args.speed)
     token = config.control.token or secrets.token_urlsafe(32)
     harness: Harness | None = None
     try:
         harness = await start_harness(config, clock, store, tcp_listen(tcp), tcp_dial(tcp),
-                                      port=args.port, link_clock=time,
+                                      port=args.port, link_clock=real_time,
                                       listen_tls=tls_listen(tcp), dial_tls=tls_dial(tcp),
                                       max_connections=connections_the_fd_limit_allows(config.limits.max_connections),
                                       trace=args.log_level == "debug")   # per-message lines cost even when filtered
         control_port = config.control.port if args.control_port is None else args.control_port
-        control = await tcp_listen(tcp)(config.control.host, control_port, control_site(harness, token, time))
+        control = await tcp_listen(tcp)(config.control.host, control_port, control_site(harness, token, real_time))
     except CannotListenError as error:
-        await _undo(time, harness, store)
+        await _undo(real_time, harness, store)
         fail(_listen_failed(error, wanted))
     except sqlite3.DatabaseError as error:  # damage SQLite only meets when resume reads the rows
-        await _undo(time, harness, store)
+        await _undo(real_time, harness, store)
         fail(f"--db {args.db}: cannot read the database: {error}")
     url = f"http://{_url_host(config.control.host)}:{port_of(control)}"
     control_file = control_file_path(args.db)
@@ -216,7 +217,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
         write_control_file(control_file, url, token)
     except OSError as error:
         await defer.maybeDeferred(control.stopListening)
-        await _undo(time, harness, store)
+        await _undo(real_time, harness, store)
         fail(f"cannot write the control file {control_file}: {error.strerror}")
 
     async def shutdown() -> None:
@@ -226,7 +227,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     IReactorCore(reactor).addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
     # task.react runs this before reactor.run(): wait for the reactor to run (its SIGTERM and
     # SIGINT handlers installed), so a client that reads the banner and stops us stops us cleanly.
-    await task.deferLater(time, 0, lambda: None)
+    await task.deferLater(real_time, 0, lambda: None)
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
     tls = "" if harness.tls_port is None else f"TLS on {harness.host}:{harness.tls_port}; "
