@@ -59,7 +59,7 @@ from smsc.pdu.codec import Command, Pdu, npi_for
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
-from smsc.memory import MemoryNetwork, next_due, run_until
+from smsc.memory import MemoryNetwork, NotFired, fired_result, next_due, run_until
 from smsc.virtualclock import VirtualClock
 
 __all__ = ["run_scenario", "run_scenario_live", "ScenarioRunError"]
@@ -174,14 +174,10 @@ class Client:
 
 
 def _fired(d: defer.Deferred[T]) -> T:
-    out: list[T | Failure] = []
-    d.addBoth(out.append)
-    if not out:
-        raise ScenarioRunError("did not finish")
-    result = out[0]
-    if isinstance(result, Failure):
-        result.raiseException()
-    return result
+    try:
+        return fired_result(d)
+    except NotFired:
+        raise ScenarioRunError("did not finish") from None
 
 
 def _settle(clock: Clock, d: defer.Deferred[T], what: str, grace: float = 0.0) -> T:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import errno
 from collections import deque
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
@@ -390,6 +390,26 @@ def run_until(clock: Clock, when: float) -> int:
     if when > clock.seconds():
         clock.advance(when - clock.seconds())
     return stops
+
+
+T = TypeVar("T")
+
+
+class NotFired(Exception):
+    """The Deferred has no result yet (not fired, or waiting on another Deferred)."""
+
+
+def fired_result(d: defer.Deferred[T]) -> T:
+    """What `d` fired with (on a clock someone moves); its failure raised. Raises NotFired
+    when it has no result yet."""
+    out: list[T | Failure] = []
+    d.addBoth(out.append)
+    if not out:
+        raise NotFired(d)
+    result = out[0]
+    if isinstance(result, Failure):
+        result.raiseException()
+    return result
 
 
 def next_due(clock: Clock) -> float | None:

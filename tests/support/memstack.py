@@ -50,7 +50,7 @@ from aggregator.store import Store
 from smsc.adapter import SmppConnection, SmppFactory
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
-from smsc.memory import MemoryNetwork, next_due, run_until
+from smsc.memory import MemoryNetwork, fired_result, next_due, run_until
 from smsc.operators.profile import NumberRule, OperatorProfile, SmscBehaviour
 from smsc.operators.smsc import OperatorSmsc
 from smsc.pdu.codec import Command, DecodeFailed, Pdu, Tlv, Value, decode
@@ -219,11 +219,7 @@ class _OnTheClock:
         """Run the clock, call by call, until `d` fires (at most `limit` simulated seconds);
         its result, or its failure raised."""
         self.until(lambda: d.called, what, limit)
-        out: list[object] = []
-        d.addBoth(out.append)
-        if isinstance(out[0], Failure):
-            out[0].raiseException()
-        return out[0]
+        return fired_result(d)
 
     def until(self, condition: Callable[[], bool], what: str, limit: float = LIMIT) -> None:
         """Run the clock, call by call, until `condition()` holds (at most `limit` simulated
