@@ -186,6 +186,7 @@ class Message:
     accepted_at: float
     deadline: float
     tlvs: tuple[Tlv, ...] = ()              # the client's optional parameters, forwarded as-is
+    campaign: str | None = None              # the client's campaign id (R3, R8), never forwarded
     operator_message_id: str | None = None
     attempts: int = 0
     phase: Phase = START                     # written by DeliveryEngine._move only
@@ -209,7 +210,7 @@ class Message:
             registered_delivery=self.registered_delivery, data_coding=self.data_coding,
             esm_class=self.esm_class, short_message=self.short_message, created_at=self.accepted_at,
             client_destination_addr=self.destination_addr, dest_addr_ton=self.dest_addr_ton,
-            deadline=self.deadline, attempts=self.attempts, tlvs=write_tlvs(self.tlvs))
+            deadline=self.deadline, attempts=self.attempts, tlvs=write_tlvs(self.tlvs), campaign=self.campaign)
 
     @classmethod
     def from_record(cls, record: MessageRecord) -> Message:
@@ -223,7 +224,7 @@ class Message:
             short_message=record.short_message, accepted_at=record.created_at,
             deadline=record.deadline if record.deadline is not None else record.created_at,
             tlvs=read_tlvs(record.tlvs), operator_message_id=record.operator_message_id,
-            attempts=record.attempts)
+            attempts=record.attempts, campaign=record.campaign)
 
 
 class Outbox(Protocol):
@@ -240,6 +241,12 @@ class ClientSink(Protocol):
     def deliver_receipt(self, message: Message, receipt: Receipt) -> None: ...
 
     def deliver_mo(self, operator_id: str, pdu: Pdu) -> None: ...
+
+
+class OutcomeSink(Protocol):
+    """Who hears every message's final verdict (the rules: aggregator/rules/pipeline.py)."""
+
+    def final(self, message: Message, stat: str, err: str, error_code: int | None, at: float) -> None: ...
 
 
 class Timers:
@@ -289,8 +296,11 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
     def __init__(self, store: Store, clock: IReactorTime, config: DeliveryConfig,
                  outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
                  clients: Callable[[DeliveryEngine[OutboxT, ClientsT]], ClientsT] | None = None,
-                 temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False) -> None:
+                 temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False,
+                 outcomes: OutcomeSink | None = None) -> None:
+        """`outcomes` hears each message's final verdict (the rules' R2 counts from it)."""
         self.store = store
+        self.outcomes = outcomes
         self.clock = clock
         self.config = config
         self.temporary_errors = temporary_errors or {}
@@ -562,6 +572,8 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
                              attempts=message.attempts)
         if self.trace:
             log.debug("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
+        if self.outcomes is not None:
+            self.outcomes.final(message, stat, err, error_code, now)
         success = state is MessageState.DELIVERED
         if self.clients is not None and message.wants_receipt(success):
             self.clients.deliver_receipt(message, Receipt(

@@ -27,6 +27,7 @@ from aggregator.config import LimitsConfig, NetworkConfig, OperatorConfig, TlsCo
 from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Route, Router
+from aggregator.rules.pipeline import Rules
 from aggregator.server import AggregatorServer
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
@@ -193,13 +194,16 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
         return {op.id: OperatorPool(op, engine, clock, link_clock, _dialler(op, operator_ports[op.id], dial, dial_tls))
                 for op in config.operators}
 
+    rules = Rules(config.rules, config.accounts, clock, store,
+                  unknown_statuses={op.id: int(op.behaviour.unknown_status) for op in config.operators})
+
     def client_server(engine: DeliveryEngine[OperatorPool, AggregatorServer]) -> AggregatorServer:
-        return AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, config.limits,
-                                trace=trace)
+        return AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, rules,
+                                config.limits, trace=trace)
 
     engine = DeliveryEngine(store, clock, config.delivery, outboxes=operator_pools, clients=client_server,
                             temporary_errors={op.id: frozenset(op.temporary_errors) for op in config.operators},
-                            trace=trace)
+                            trace=trace, outcomes=rules)
     pools, server = engine.outboxes, engine.clients
     assert server is not None
     host = config.listen.host

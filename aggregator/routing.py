@@ -107,6 +107,10 @@ def _carrier_name(msisdn: str) -> str:
     return pn_carrier.name_for_number(phonenumbers.parse(msisdn, None), "en")
 
 
+def _region_of(msisdn: str) -> str:
+    return phonenumbers.region_code_for_number(phonenumbers.parse(msisdn, None)) or ""
+
+
 class Router:
     """Routes destination addresses to operators; one per loaded network config.
 
@@ -137,6 +141,21 @@ class Router:
             lambda address, ton: valid_e164(address, ton, region)
         )
         self._carrier: Callable[[str], str] = lru_cache(maxsize=_CARRIER_CACHE)(_carrier_name)
+        self._country: Callable[[str], str] = lru_cache(maxsize=_CARRIER_CACHE)(_region_of)
+
+    def country(self, msisdn: str) -> str:
+        """The region code ("FR") of an E.164 number this router gave; "" when phonenumbers
+        cannot tell (the rules that compare countries, R3, then leave the number out)."""
+        return self._country(msisdn)
+
+    def subscriber(self, number: str) -> str | None:
+        """A number as a person or an operator writes it ("0612345678", "+33612345678",
+        "33612345678") as the one E.164 form the rules key subscribers on; None when it is
+        not a valid phone number (a short code, letters)."""
+        try:
+            return self._e164(number, Ton.UNKNOWN)
+        except RoutingError:
+            return None
 
     def route(self, address: str, ton: int = Ton.INTERNATIONAL) -> Route:
         """Normalise, then: longest ported prefix; else native carrier; else MVNO host.

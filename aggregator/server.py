@@ -41,10 +41,12 @@ from aggregator.credit import CreditBook, segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
-from aggregator.store import DeliveryRecord, MessageState, MoRecord, Store, StoreUnavailable
+from aggregator.rules.base import Mo, Reply, Submit
+from aggregator.rules.pipeline import Rules
+from aggregator.store import DeliveryRecord, MessageState, MoRecord, RefusalRecord, Store, StoreUnavailable
 from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tag, decode, encode, make
+from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Ton, decode, encode, make
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
@@ -67,17 +69,28 @@ REDELIVER_AFTER = 5.0
 # The largest PDU an operator link carries (its sessions' max_pdu): a message whose forwarded
 # submit_sm would be larger is refused at submit (aggregator.message_checks).
 OPERATOR_LINK_MAX_PDU = DEFAULT_MAX_PDU
+# smsc-harness's vendor TLV (SMPP 3.4 §5.3.2: 0x1400-0x3FFF): the campaign a submit_sm or
+# submit_multi belongs to, 1 to 64 printable ASCII octets (a trailing NUL is allowed). Submits
+# with the same id are one bulk send (R3, R8). Never forwarded to an operator.
+CAMPAIGN_ID_TAG = 0x1400
+CAMPAIGN_ID_MAX = 64
+# Flow control ("try again later") is not a refusal of the message: not kept in the store.
+_FLOW_CONTROL = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+# data_coding of a UCS-2 text; any other coding of an MO is read as Latin-1 (ASCII included)
+_UCS2 = 0x08
 
 
 class AggregatorServer:
     """SessionHandler for client connections, shared by all of them."""
 
     def __init__(self, accounts: Iterable[AccountConfig], router: Router, engine: DeliveryEngine,
-                 store: Store, clock: IReactorTime, delivery: DeliveryConfig,
+                 store: Store, clock: IReactorTime, delivery: DeliveryConfig, rules: Rules,
                  limits: LimitsConfig = LimitsConfig(), trace: bool = False) -> None:
         """`engine` builds this server as its client sink (DeliveryEngine's `clients`);
+        `rules` are asked about every submit and MO (aggregator/rules/pipeline.py);
         `trace`: one debug line per submit accepted and per deliver_sm sent (DeliveryEngine)."""
         self.accounts = {account.system_id: account for account in accounts}
+        self.rules = rules
         self.short_codes = {code: account.system_id for account in self.accounts.values()
                             for code in account.short_codes}
         self.router = router
@@ -196,31 +209,38 @@ class AggregatorServer:
         if self.engine.waiting_count(account) >= config.max_pending:
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
+        sm = SubmitSm.from_pdu(pdu)
+        destination = sm.destination_addr
+        campaign = campaign_of(sm.tlvs)
+        if campaign is None:
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVOPTPARAMVAL,
+                         f"campaign id TLV 0x{CAMPAIGN_ID_TAG:04x} is not 1 to {CAMPAIGN_ID_MAX} printable ASCII octets")
+            return
         if self.store.uncommitted_messages >= self.limits.max_uncommitted:
             # The database has not taken a commit for a while (locked, full): accept no more
             # than can wait in memory; the client tries again later.
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
-        sm = SubmitSm.from_pdu(pdu)
+        campaign = campaign or None
         validity = self.delivery.validity
         try:
             asked = seconds_until(sm.validity_period, now)
         except ValueError:
-            conn.respond(pdu, CommandStatus.ESME_RINVEXPIRY)
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY, "malformed validity_period")
             return
         if asked is not None:
             if asked <= 0:
-                conn.respond(pdu, CommandStatus.ESME_RINVEXPIRY)
+                self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY,
+                             "validity_period already over")
                 return
             validity = min(validity, asked)
-        destination = sm.destination_addr
         dest_ton = sm.dest_addr_ton
         try:
             route = self.router.route(destination, dest_ton)
         except RoutingError as error:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=str(error))
-            conn.respond(pdu, CommandStatus.ESME_RINVDSTADR)
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVDSTADR, str(error), campaign=campaign)
             return
         payload = sm.tlv(Tag.message_payload)
         data_coding = sm.data_coding
@@ -231,14 +251,24 @@ class AggregatorServer:
         if bad is not None:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=bad.reason)
-            conn.respond(pdu, bad.status)
+            self._refuse(conn, pdu, account, destination, bad.status, bad.reason, msisdn=route.msisdn,
+                         campaign=campaign)
             return
         # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
         # an account with a credit is refused what it cannot pay.
         cost = segments(data_coding, short_message, 0 if payload is None else len(payload.value))
-        if config.credit is not None and not self.credit.take(account, cost):
-            conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL)
+        facts = Submit(account, route.msisdn, route.operator_id, self.router.country(route.msisdn), campaign,
+                       self.rules.marketing.get(account, False), cost, now)
+        refusal = self.rules.check(facts)
+        if refusal is not None:
+            self._refuse(conn, pdu, account, destination, refusal.status, refusal.reason, msisdn=route.msisdn,
+                         rule=refusal.rule, campaign=campaign)
             return
+        if config.credit is not None and not self.credit.take(account, cost):
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RSUBMITFAIL, "credit exhausted",
+                         msisdn=route.msisdn, rule="credit", campaign=campaign)
+            return
+        tlvs = sm.tlvs if campaign is None else tuple(t for t in sm.tlvs if t.tag != CAMPAIGN_ID_TAG)
         message = Message(
             id=f"{next(self._numbers):016x}", account=account, source_addr=sm.source_addr,
             source_addr_ton=sm.source_addr_ton, destination_addr=destination,
@@ -246,13 +276,26 @@ class AggregatorServer:
             registered_delivery=sm.registered_delivery,
             data_coding=data_coding, esm_class=sm.esm_class,
             short_message=short_message, accepted_at=now,
-            deadline=now + validity, tlvs=sm.tlvs)
+            deadline=now + validity, tlvs=tlvs, campaign=campaign)
         if self.trace:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message, send=False)
-        self.store.bill(account, message.id, cost, now)
+        lines = self.rules.accepted(facts, message.id)
+        if not any(line.kind == "message" for line in lines):       # R10 off: still a line, no amount
+            self.store.bill(account, message.id, cost, now)
+        for line in lines:
+            self.store.bill(line.account, line.message_id, line.segments, line.at, line.amount, line.kind)
         self.store.after_commit(self._accepted, conn, pdu, message)
+
+    def _refuse(self, conn: SmppConnection, pdu: Pdu, account: str, destination: str, status: int, reason: str, *,
+                msisdn: str | None = None, rule: str | None = None, campaign: str | None = None) -> None:
+        """Answer a submit with an error, and keep why (the store's `refusals`): "why are 20
+        messages missing?" has an answer. Flow control is answered only."""
+        if status not in _FLOW_CONTROL:
+            self.store.add_refusal(RefusalRecord(account, destination, msisdn, status, rule, reason, campaign,
+                                                 self.clock.seconds()))
+        conn.respond(pdu, status)
 
     def _accepted(self, conn: SmppConnection, pdu: Pdu, message: Message) -> None:
         """The message is committed: answer the client, then send it on. The resp leaves
@@ -305,6 +348,33 @@ class AggregatorServer:
         log.info("MO from {source} to {destination} for {account} ({text_len} octets)", source=mo.source_addr,
                  destination=destination, account=account, text_len=len(mo.short_message))
         self._owe(account, "mo", None, pdu)
+        sender = self.router.subscriber(mo.source_addr) or mo.source_addr
+        for reply in self.rules.mo(Mo(account, sender, destination.lstrip("+"),
+                                      mo_text(mo.data_coding, mo.short_message), now)):
+            self._reply(reply)
+
+    def _reply(self, reply: Reply) -> None:
+        """An MT the platform sends by itself (R1's confirmation, R11's answer): from the short
+        code, accepted like a client's message but not billed and with no receipt asked."""
+        now = self.clock.seconds()
+        try:
+            route = self.router.route(reply.to, Ton.INTERNATIONAL)
+        except RoutingError as error:
+            log.warn("{account}: {rule} reply to {to} not sent: {why}", account=reply.account, rule=reply.rule,
+                     to=reply.to, why=str(error))
+            return
+        text, coding = reply_octets(reply.text)
+        tlvs: tuple[Tlv, ...] = ()
+        if len(text) > SHORT_MESSAGE_MAX:                      # longer than one short_message: §4.4.1
+            text, tlvs = b"", (Tlv(Tag.message_payload, text),)
+        message = Message(
+            id=f"{next(self._numbers):016x}", account=reply.account, source_addr=reply.short_code,
+            source_addr_ton=Ton.NETWORK_SPECIFIC, destination_addr=route.msisdn.lstrip("+"),
+            dest_addr_ton=Ton.INTERNATIONAL, msisdn=route.msisdn, operator_id=route.operator_id,
+            registered_delivery=0, data_coding=coding, esm_class=0, short_message=text, accepted_at=now,
+            deadline=now + self.delivery.validity, tlvs=tlvs)
+        self.engine.accept(message, send=False)
+        self.store.after_commit(self.engine.send, message)
 
     def _owe(self, account: str, kind: str, message_id: str | None, pdu: Pdu) -> None:
         try:
@@ -424,6 +494,32 @@ class AggregatorServer:
                 del self._suspect[conn]
             return conn
         return None
+
+
+def campaign_of(tlvs: tuple[Tlv, ...]) -> str | None:
+    """The campaign id TLV's text, "" when there is none, None when it is malformed."""
+    for tlv in tlvs:
+        if tlv.tag == CAMPAIGN_ID_TAG:
+            value = tlv.value[:-1] if tlv.value.endswith(b"\x00") else tlv.value
+            if not 1 <= len(value) <= CAMPAIGN_ID_MAX or not all(0x20 < b < 0x7F for b in value):
+                return None
+            return value.decode("ascii")
+    return ""
+
+
+def mo_text(data_coding: int, octets: bytes) -> str:
+    """An MO's text: UCS-2 (data_coding 8) as UTF-16 BE, anything else as Latin-1."""
+    if data_coding == _UCS2:
+        return octets.decode("utf-16-be", "replace")
+    return octets.decode("latin-1")
+
+
+def reply_octets(text: str) -> tuple[bytes, int]:
+    """(short_message, data_coding) of an automatic reply: Latin-1 (3) when it can, else UCS-2."""
+    try:
+        return text.encode("latin-1"), 0x03
+    except UnicodeEncodeError:
+        return text.encode("utf-16-be"), _UCS2
 
 
 @dataclass(slots=True, eq=False)

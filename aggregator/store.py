@@ -33,6 +33,7 @@ INSERT statements and their parameters, and the records read back all derive fro
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import sqlite3
@@ -48,9 +49,10 @@ from sqlite_utils import Database
 from twisted.logger import Logger
 
 from aggregator.clock import iso
+from aggregator.rules.base import RuleEvent
 
-__all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord", "Store",
-           "StoreUnavailable"]
+__all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord",
+           "RefusalRecord", "Store", "StoreUnavailable"]
 
 log = Logger(namespace="aggregator.store")
 
@@ -97,6 +99,22 @@ class MessageRecord:
     deadline: float | None = None  # end of validity (R9), clock seconds
     attempts: int = 0  # submit_sm sent to operators so far
     tlvs: bytes = b""  # the client's optional parameters, as on the wire
+    campaign: str | None = None  # the client's campaign id (a bulk send, R3 and R8), if it gave one
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRecord:
+    """A submit the aggregator refused (not forwarded, not billed), with why. Flow control
+    (ESME_RTHROTTLED, ESME_RMSGQFUL: "try again later") is not a refusal and is not kept."""
+
+    account: str
+    destination_addr: str  # as the client wrote it
+    msisdn: str | None  # the E.164 number, when routing got that far
+    status: int  # the command_status the client got
+    rule: str | None  # the rule that refused it (aggregator/rules), None for a protocol refusal
+    reason: str
+    campaign: str | None
+    at: float = field(metadata=_STAMPED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,9 +256,25 @@ _DELIVERIES = _table(
 _MOS = _table("mo", MoRecord, rowid=True)
 _LEDGER = _table(  # id: billing order
     "ledger", None, rowid=True,
-    after={"account": str, "message_id": str, "segments": int, "at": float, "at_iso": str},
+    after={"account": str, "message_id": str, "segments": int, "at": float, "at_iso": str,
+           "amount": float, "kind": str},
     after_not_null=("account", "message_id", "segments", "at", "at_iso"),
 )
+_REFUSALS = _table("refusals", RefusalRecord, rowid=True)
+# A rule's decision (aggregator.rules.base.RuleEvent); facts as JSON text.
+_RULE_EVENTS = _table(
+    "rule_events", None, rowid=True,
+    after={"rule": str, "action": str, "account": str, "number": str, "campaign": str, "message_id": str,
+           "at": float, "at_iso": str, "facts": str},
+    after_not_null=("rule", "action", "account", "at", "at_iso", "facts"),
+)
+# The opt-out list (R1) and the purged numbers (R2), per account: what a restart reads back.
+_OPTOUTS = _table("optouts", None, pk=("account", "number"),
+                  after={"account": str, "number": str, "at": float, "at_iso": str, "how": str},
+                  after_not_null=("account", "number", "at", "at_iso", "how"))
+_PURGES = _table("purges", None, pk=("account", "number"),
+                 after={"account": str, "number": str, "at": float, "at_iso": str, "reason": str},
+                 after_not_null=("account", "number", "at", "at_iso", "reason"))
 
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
@@ -322,6 +356,13 @@ _INSERT_EVENT = (
     " ?2, ?3, ?4, ?5)"
 )
 _INSERT_LEDGER = _LEDGER.insert(skip=("id",))
+_INSERT_REFUSAL = _REFUSALS.insert(skip=("id",))
+_refusal_params = _REFUSALS.params(skip=("id",))
+_REFUSAL_CODEC = _codec(RefusalRecord)
+_INSERT_RULE_EVENT = _RULE_EVENTS.insert(skip=("id",))
+_SET_OPTOUT = "INSERT OR REPLACE" + _OPTOUTS.insert()[len("INSERT"):]
+_REMOVE_OPTOUT = "DELETE FROM optouts WHERE account = ? AND number = ?"
+_SET_PURGE = "INSERT OR REPLACE" + _PURGES.insert()[len("INSERT"):]
 _INSERT_RECEIPT = _RECEIPTS.insert(skip=("id",))
 _receipt_params = _RECEIPTS.params(skip=("id",))
 
@@ -352,7 +393,7 @@ class _Batch:
     change made before them is committed."""
 
     __slots__ = ("adds", "updates", "events", "receipts", "deliveries", "deliveries_done", "mos", "ledger",
-                 "acks", "committed")
+                 "refusals", "rule_events", "lists", "acks", "committed")
 
     def __init__(self) -> None:
         self.adds: dict[str, dict[str, Any]] = {}
@@ -364,13 +405,18 @@ class _Batch:
         self.deliveries: dict[int, tuple[DeliveryRecord, float | None, str | None]] = {}
         self.deliveries_done: list[tuple[float, str, str | None, int]] = []
         self.mos: list[MoRecord] = []
-        self.ledger: list[tuple[str, str, int, float]] = []
+        self.ledger: list[tuple[str, str, int, float, float, str]] = []
+        self.refusals: list[RefusalRecord] = []
+        self.rule_events: list[RuleEvent] = []
+        # changes of the opt-out and purge lists, in call order: (statement, parameters)
+        self.lists: list[tuple[str, tuple[Any, ...]]] = []
         self.acks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         self.committed = False
 
     def has_writes(self) -> bool:
         return bool(self.adds or self.updates or self.events or self.receipts or self.deliveries
-                    or self.deliveries_done or self.mos or self.ledger)
+                    or self.deliveries_done or self.mos or self.ledger or self.refusals or self.rule_events
+                    or self.lists)
 
 
 def _write(db: Database, batch: _Batch) -> None:
@@ -403,7 +449,17 @@ def _write(db: Database, batch: _Batch) -> None:
             conn.executemany(_INSERT_MO, (_mo_params(_row(m, _MO_CODEC)) for m in batch.mos))
         if batch.ledger:
             conn.executemany(_INSERT_LEDGER, (
-                (account, message_id, segments, at, iso(at)) for account, message_id, segments, at in batch.ledger))
+                (account, message_id, segments, at, iso(at), amount, kind)
+                for account, message_id, segments, at, amount, kind in batch.ledger))
+        if batch.refusals:
+            conn.executemany(_INSERT_REFUSAL, (_refusal_params(_row(r, _REFUSAL_CODEC)) for r in batch.refusals))
+        if batch.rule_events:
+            conn.executemany(_INSERT_RULE_EVENT, (
+                (e.rule, e.action, e.account, e.number, e.campaign, e.message_id, e.at, iso(e.at),
+                 json.dumps(dict(e.facts), sort_keys=True, separators=(",", ":")))
+                for e in batch.rule_events))
+        for sql, params in batch.lists:
+            conn.execute(sql, params)
 
 
 class _Writer:
@@ -531,8 +587,13 @@ class Store:
             db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
         if "failure" not in db.table("deliveries").columns_dict:   # a store made by an older version
             db.table("deliveries").add_column("failure", str)
-        for table in (_MOS, _LEDGER):
+        for table in (_MOS, _LEDGER, _REFUSALS, _RULE_EVENTS, _OPTOUTS, _PURGES):
             db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
+        # Columns added since the first version: a store made by an older one gets them.
+        for name, column, kind in (("messages", "campaign", str), ("ledger", "amount", float), ("ledger", "kind", str)):
+            if column not in db.table(name).columns_dict:
+                db.table(name).add_column(column, kind)
+        db.table("rule_events").create_index(("rule", "action"), "idx_rule_events_rule", if_not_exists=True)
         db.table("counters").create({"name": str, "value": int}, pk="name", not_null=("value",),
                                     if_not_exists=True)
         db.table("ledger").create_index(("account",), "idx_ledger_account", if_not_exists=True)
@@ -753,11 +814,42 @@ class Store:
             self._open.deliveries_done.append((at, iso(at), failure, delivery_id))
         self._queued()
 
-    def bill(self, account: str, message_id: str, segments: int, at: float) -> None:
-        """Queue a ledger line (R10): ``account`` is billed ``segments`` SMS for a message it
-        had accepted."""
+    def bill(self, account: str, message_id: str, segments: int, at: float, amount: float = 0.0,
+             kind: str = "message") -> None:
+        """Queue a ledger line (R10): ``account`` is billed ``segments`` SMS costing ``amount``
+        for a message it had accepted (``kind`` "message"), or a surcharge (R3, "reprice")."""
         self._check_open()
-        self._open.ledger.append((account, message_id, segments, at))
+        self._open.ledger.append((account, message_id, segments, at, amount, kind))
+        self._queued()
+
+    def add_refusal(self, refusal: RefusalRecord) -> None:
+        """Queue a submit the aggregator refused."""
+        self._check_open()
+        self._open.refusals.append(refusal)
+        self._queued()
+
+    # --- what the rules remember (aggregator.rules.base.RuleLog) ----------------------
+
+    def add_rule_event(self, event: RuleEvent) -> None:
+        self._check_open()
+        self._open.rule_events.append(event)
+        self._queued()
+
+    def set_optout(self, account: str, number: str, at: float, how: str) -> None:
+        """Put ``number`` on ``account``'s opt-out list (R1); ``how``: "mo" or "manual"."""
+        self._check_open()
+        self._open.lists.append((_SET_OPTOUT, (account, number, at, iso(at), how)))
+        self._queued()
+
+    def remove_optout(self, account: str, number: str) -> None:
+        self._check_open()
+        self._open.lists.append((_REMOVE_OPTOUT, (account, number)))
+        self._queued()
+
+    def add_purge(self, account: str, number: str, at: float, reason: str) -> None:
+        """Put ``number`` on ``account``'s purged numbers (R2)."""
+        self._check_open()
+        self._open.lists.append((_SET_PURGE, (account, number, at, iso(at), reason)))
         self._queued()
 
     def add_mo(self, mo: MoRecord) -> None:
@@ -766,6 +858,55 @@ class Store:
         self._queued()
 
     # ----------------------------------------------------------------------- reads
+
+    def rule_events(self, rule: str | None = None, account: str | None = None) -> list[RuleEvent]:
+        """Rule decisions, in the order they were made."""
+        where, params = _filters(("rule", rule), ("account", account))
+        rows = self._query("SELECT * FROM rule_events" + where + " ORDER BY id", params)
+        return [RuleEvent(r["rule"], r["action"], r["account"], r["at"], r["number"], r["campaign"], r["message_id"],
+                          json.loads(r["facts"])) for r in rows]
+
+    def count_rule_events(self, rule: str | None = None, action: str | None = None, account: str | None = None,
+                          number: str | None = None, campaign: str | None = None) -> int:
+        where, params = _filters(("rule", rule), ("action", action), ("account", account), ("number", number),
+                                 ("campaign", campaign))
+        return self._query("SELECT COUNT(*) AS n FROM rule_events" + where, params)[0]["n"]
+
+    def refusals(self) -> list[RefusalRecord]:
+        rows = self._query("SELECT * FROM refusals ORDER BY id")
+        return [_from_row(RefusalRecord, _REFUSAL_CODEC, {}, r) for r in rows]
+
+    def count_refusals(self, account: str | None = None, status: int | None = None, rule: str | None = None) -> int:
+        where, params = _filters(("account", account), ("status", status), ("rule", rule))
+        return self._query("SELECT COUNT(*) AS n FROM refusals" + where, params)[0]["n"]
+
+    def refusal_counts(self) -> list[tuple[str, int, str | None, int]]:
+        """(account, status, rule, count) of every kind of refusal, ordered."""
+        rows = self._query("SELECT account, status, rule, COUNT(*) AS n FROM refusals"
+                           " GROUP BY account, status, rule ORDER BY account, status, rule")
+        return [(r["account"], r["status"], r["rule"], r["n"]) for r in rows]
+
+    def optouts(self, account: str | None = None) -> list[tuple[str, str, float, str]]:
+        """(account, number, since, how) on the opt-out lists (R1), by account then number."""
+        where, params = _filters(("account", account))
+        rows = self._query("SELECT account, number, at, how FROM optouts" + where + " ORDER BY account, number",
+                           params)
+        return [(r["account"], r["number"], r["at"], r["how"]) for r in rows]
+
+    def purges(self, account: str | None = None) -> list[tuple[str, str, float, str]]:
+        """(account, number, since, reason) of the purged numbers (R2), by account then number."""
+        where, params = _filters(("account", account))
+        rows = self._query("SELECT account, number, at, reason FROM purges" + where + " ORDER BY account, number",
+                           params)
+        return [(r["account"], r["number"], r["at"], r["reason"]) for r in rows]
+
+    def sum_ledger(self, column: str, account: str | None = None) -> float:
+        """The total of ``column`` ("segments" or "amount") over the ledger lines."""
+        if column not in ("segments", "amount"):
+            raise ValueError(f"cannot sum ledger column {column!r}")
+        where, params = _filters(("account", account))
+        rows = self._query(f"SELECT COALESCE(SUM({column}), 0) AS n FROM ledger" + where, params)
+        return rows[0]["n"]
 
     def pending_deliveries(self) -> list[DeliveryRecord]:
         """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""

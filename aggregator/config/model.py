@@ -5,11 +5,13 @@ cross-references), so code past :func:`aggregator.config.load_config` can trust 
 """
 
 import enum
+from typing import Any
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aggregator.passwords import Secret
+from aggregator.rules.settings import Identity, RulesConfig
 from smsc.operators.profile import TEMPORARY_ERRORS, NumberRule, SmscBehaviour, Throughput
 
 __all__ = [
@@ -33,7 +35,7 @@ def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
-def _empty_mapping() -> Mapping[str, str]:
+def _empty_mapping() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
@@ -109,9 +111,13 @@ class AccountConfig:
     burst: int = 10  # submits in a row above `rate` before ESME_RTHROTTLED
     max_pending: int = 100000  # accepted but not yet handed to an operator; ESME_RMSGQFUL beyond
     credit: int | None = None  # SMS segments the account may be billed in all (R10); None = no limit
+    # its own rule settings over the network's `rules:` (rule -> key -> value), aggregator/rules
+    rules: Mapping[str, Mapping[str, object]] = field(default_factory=_empty_mapping, hash=False)
+    identity: Identity | None = None  # company, postal address, contact: R11's CONTACT reply
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "short_codes", tuple(self.short_codes))
+        object.__setattr__(self, "rules", MappingProxyType({k: MappingProxyType(dict(v)) for k, v in self.rules.items()}))
         if isinstance(self.password, str):  # AccountConfig("demo", "demo"), as tests and tools write it
             object.__setattr__(self, "password", Secret.from_plain(self.password))
 
@@ -187,6 +193,7 @@ class NetworkConfig:
     control: ControlConfig = ControlConfig()
     test_numbers: tuple[NumberRule, ...] = ()  # magic numbers, on whichever operator gets them
     limits: LimitsConfig = LimitsConfig()
+    rules: RulesConfig = RulesConfig()  # the operator rules' settings, every rule on by default
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operators", tuple(self.operators))

@@ -13,6 +13,7 @@ from functools import partial
 from importlib import resources
 from types import MappingProxyType
 
+from aggregator.config.rules import RulesReader
 from aggregator.config.behaviour import E164_PREFIX, E164_PREFIX_WHAT, _BehaviourReader
 from aggregator.config.model import (
     CONTROL_TOKEN_MAX,
@@ -105,6 +106,7 @@ class NetworkReader:
         self.carriers: dict[str, tuple[str, Seen]] = {}
         self.short_codes: dict[str, tuple[str, Seen]] = {}
         self.behaviour = _BehaviourReader(self.reader)
+        self.rules = RulesReader(self.reader)
         self._tls_port_node: Node | None = None  # where listen.tls.port was given (or its block)
         # Every fixed port the file asks for, in file order: (path, node or None if a default, port).
         self.ports: list[tuple[str, Node | None, int]] = []
@@ -168,6 +170,7 @@ class NetworkReader:
             "routing": self.routing,  # after operators: it names them
             "test_numbers": behaviour.numbers,
             "limits": self.limits,
+            "rules": self.rules.network,
         }, required=("operators", "accounts"))
         read = reader.read_fields(root, "", spec)
         if read is None:
@@ -470,6 +473,8 @@ class NetworkReader:
             "burst": partial(reader.integer, minimum=1, maximum=MAX_BURST),
             "max_pending": partial(reader.integer, minimum=1, maximum=MAX_PENDING),
             "credit": behaviour.nullable(partial(reader.integer, minimum=0)),  # null: no limit
+            "rules": self.rules.account,
+            "identity": self.rules.identity,
         }, required=("system_id",))
 
     def account(self, node: Node, path: str, seen: dict[str, Seen]) -> AccountConfig | None:

@@ -57,10 +57,19 @@ class CommandStatus(enum.IntEnum):
     ESME_RINVOPTPARAMVAL = 0x000000C4
     ESME_RDELIVERYFAILURE = 0x000000FE
     ESME_RUNKNOWNERR = 0x000000FF
+    # smsc-harness's own, in the range §5.1.3 leaves to SMSC vendors (0x0400-0x04FF): a submit
+    # one of the aggregator's operator rules refused (aggregator/rules, README "Operator rules").
+    # Not forwarded, not billed; permanent for that destination until the rule says otherwise.
+    RULE_OPTED_OUT = 0x00000400  # R1 stop: the number opted out of this account's marketing
+    RULE_PURGED = 0x00000401  # R2 purge: the number was purged (unknown subscriber, terminated line)
+    RULE_SKEW_SUSPENDED = 0x00000402  # R3 skew: this bulk send is suspended until released
+    RULE_DUPLICATE = 0x00000403  # R8 duplicate: this destination already had this campaign's message
+    RULE_NO_CREDIT = 0x00000404  # R10 credit: exhausted or lapsed
 
 
 def status_name(code: int) -> str:
-    """'ESME_RTHROTTLED' for 0x58; '0x00000400' for a vendor-specific code."""
+    """'ESME_RTHROTTLED' for 0x58, 'RULE_OPTED_OUT' for 0x400 (ours); '0x00000500' for a code
+    neither SMPP nor this harness names."""
     try:
         return CommandStatus(code).name
     except ValueError:

@@ -82,7 +82,13 @@ def test_responses_and_empty_pdus_match_smpp_pdu(seq: int, message_id: str) -> N
 def test_status_table_matches_smpp_pdu() -> None:
     reference = {v["name"]: k for k, v in constants.command_status_value_map.items()
                  if isinstance(k, int) and 0 <= k < 0x100}
-    assert {s.name: s.value for s in CommandStatus} == reference
+    assert {s.name: s.value for s in CommandStatus if s.value < 0x400} == reference
+
+
+def test_our_statuses_are_in_the_vendor_range() -> None:
+    """The harness's own statuses (the rules' refusals) stay in §5.1.3's 0x0400-0x04FF."""
+    ours = [s for s in CommandStatus if s.value >= 0x100]
+    assert ours and all(0x400 <= s.value <= 0x4FF and s.name.startswith("RULE_") for s in ours)
 
 
 def test_command_table_matches_smpp_pdu() -> None:

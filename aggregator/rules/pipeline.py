@@ -1,0 +1,102 @@
+"""The rule pipeline: the one object the client server and the delivery engine call.
+
+Four points, each in a fixed order of rules (a refusal stops the checks; the first refusal's
+status is what the client gets):
+
+- ``check(submit)``, before a submit is accepted: stop, purge, duplicate, skew, credit
+  (credit last: a message refused for another reason is not billed);
+- ``accepted(submit, message_id)``, once it is: duplicate, credit, skew, each maybe billing
+  ledger lines (credit the message, skew a surcharge);
+- ``outcome(outcome)``, an operator's final verdict on an MT: purge;
+- ``mo(mo)``, an MO to a short code an account owns: stop, contact, each maybe replying.
+
+A rule switched off for an account (``enabled: false``) is skipped for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from twisted.internet.interfaces import IReactorTime
+
+from aggregator.config import AccountConfig, TrafficClass
+from aggregator.delivery import Message
+from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, RuleLog, Submit
+from aggregator.rules.contact import ContactRule
+from aggregator.rules.credit import CreditRule
+from aggregator.rules.duplicate import DuplicateRule
+from aggregator.rules.purge import PurgeRule
+from aggregator.rules.settings import Identity, RulesConfig
+from aggregator.rules.skew import SkewRule
+from aggregator.rules.stop import StopRule
+
+
+class Rules:
+    """Every rule, with each account's settings (the network's ``rules:`` under its own)."""
+
+    def __init__(self, network: RulesConfig, accounts: Iterable[AccountConfig], clock: IReactorTime,
+                 log: RuleLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
+        accounts = tuple(accounts)
+        self.network = network
+        self.settings: dict[str, RulesConfig] = {a.system_id: network.overridden(a.rules) for a in accounts}
+        self.identities: dict[str, Identity | None] = {a.system_id: a.identity for a in accounts}
+        self.marketing: dict[str, bool] = {a.system_id: a.traffic is TrafficClass.MARKETING for a in accounts}
+        self.stop = StopRule(clock, log)
+        self.purge = PurgeRule(clock, log, unknown_statuses or {})
+        self.skew = SkewRule(clock, log)
+        self.duplicate = DuplicateRule(clock, log)
+        self.credit = CreditRule(clock, log, accounts)
+        self.contact = ContactRule(clock, log)
+        self._checks: tuple[Rule, ...] = (self.stop, self.purge, self.duplicate, self.skew, self.credit)
+        self._billers: tuple[Rule, ...] = (self.duplicate, self.credit, self.skew)
+        self._outcomes: tuple[Rule, ...] = (self.purge,)
+        self._mos: tuple[Rule, ...] = (self.stop, self.contact)
+
+    def settings_of(self, account: str) -> RulesConfig:
+        return self.settings.get(account, self.network)
+
+    def check(self, submit: Submit) -> Refusal | None:
+        """None to accept the submit, or the first rule's refusal (recorded as its `refuse` event)."""
+        settings = self.settings_of(submit.account)
+        for rule in self._checks:
+            if settings.enabled(rule.name):
+                refusal = rule.check(submit, settings)
+                if refusal is not None:
+                    rule.event("refuse", submit.account, number=submit.msisdn, campaign=submit.campaign,
+                               at=submit.at, status=refusal.status.name, reason=refusal.reason)
+                    return refusal
+        return None
+
+    def accepted(self, submit: Submit, message_id: str) -> list[LedgerLine]:
+        settings = self.settings_of(submit.account)
+        lines: list[LedgerLine] = []
+        for rule in self._billers:
+            if settings.enabled(rule.name):
+                lines.extend(rule.accepted(submit, message_id, settings))
+        return lines
+
+    def outcome(self, outcome: Outcome) -> None:
+        settings = self.settings_of(outcome.account)
+        for rule in self._outcomes:
+            if settings.enabled(rule.name):
+                rule.outcome(outcome, settings)
+
+    def final(self, message: Message, stat: str, err: str, error_code: int | None, at: float) -> None:
+        """The delivery engine's OutcomeSink: a message's final verdict."""
+        self.outcome(Outcome(message.account, message.msisdn, message.operator_id, message.id, message.campaign,
+                             stat, err, error_code, at))
+
+    def mo(self, mo: Mo) -> list[Reply]:
+        settings = self.settings_of(mo.account)
+        identity = self.identities.get(mo.account)
+        replies = []
+        for rule in self._mos:
+            if settings.enabled(rule.name):
+                reply = rule.mo(mo, settings, identity)
+                if reply is not None:
+                    replies.append(reply)
+        return replies
+
+    def held(self, account: str, campaign: str | None) -> bool:
+        """True while a message of this send must wait in the delivery engine (R3 suspend)."""
+        return self.skew.held(account, campaign)

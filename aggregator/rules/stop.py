@@ -1,0 +1,9 @@
+"""R1 `stop` (../shared/RULES.md): NOT BUILT YET, a rule that lets everything pass."""
+
+from __future__ import annotations
+
+from aggregator.rules.base import Rule
+
+
+class StopRule(Rule):
+    name = "stop"
