@@ -1043,6 +1043,47 @@ class Store:
         return self._db.conn.execute(
             "SELECT operator_id, state, created_at, done_at FROM messages" + _ORDER_MESSAGES).fetchall()
 
+    # --- what a report shows of the rules (reports.model; bounded however long the run) ---
+
+    def rule_event_groups(self, first: int) -> list[tuple[str, str, str, int, float, float, list[RuleEvent]]]:
+        """(rule, action, account, count, first at, last at, the group's first ``first`` events)
+        per kind of rule decision, ordered by rule, action, account: a month of thousands of
+        events reads as a few dozen groups."""
+        groups = self._query(
+            "SELECT rule, action, account, COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at"
+            " FROM rule_events GROUP BY rule, action, account ORDER BY rule, action, account")
+        rows = self._query(
+            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule, action, account ORDER BY id) AS k"
+            " FROM rule_events) WHERE k <= ? ORDER BY rule, action, account, id", (max(0, first),))
+        examples: dict[tuple[str, str, str], list[RuleEvent]] = {}
+        for r in rows:
+            examples.setdefault((r["rule"], r["action"], r["account"]), []).append(RuleEvent(
+                r["rule"], r["action"], r["account"], r["at"], r["number"], r["campaign"], r["message_id"],
+                json.loads(r["facts"])))
+        return [(g["rule"], g["action"], g["account"], g["n"], g["first_at"], g["last_at"],
+                 examples.get((g["rule"], g["action"], g["account"]), [])) for g in groups]
+
+    def list_summary(self, table: str, first: int) -> tuple[list[tuple[str, int]], list[tuple[str, str, float, str]]]:
+        """The opt-out (``"optouts"``, R1) or purge (``"purges"``, R2) list, bounded: (account,
+        count) per account, and the first ``first`` entries (account, number, since, how or
+        reason) by account then number."""
+        why = {"optouts": "how", "purges": "reason"}.get(table)
+        if why is None:
+            raise ValueError(f"no number list {table!r}")
+        counts = self._query(f"SELECT account, COUNT(*) AS n FROM {table} GROUP BY account ORDER BY account")
+        rows = self._query(f"SELECT account, number, at, {why} AS why FROM {table} ORDER BY account, number LIMIT ?",
+                           (max(0, first),))
+        return ([(r["account"], r["n"]) for r in counts],
+                [(r["account"], r["number"], r["at"], r["why"]) for r in rows])
+
+    def campaign_split(self) -> list[tuple[str, str, str, int]]:
+        """(account, campaign, operator_id, messages) of the messages sent with a campaign id,
+        ordered: the observed split of each bulk send among operators (R3's report)."""
+        rows = self._query(
+            "SELECT account, campaign, operator_id, COUNT(*) AS n FROM messages WHERE campaign IS NOT NULL"
+            " GROUP BY account, campaign, operator_id ORDER BY account, campaign, operator_id")
+        return [(r["account"], r["campaign"], r["operator_id"], r["n"]) for r in rows]
+
     def next_message_number(self) -> int:
         """The next message-id counter value: past the highest id ever committed (the
         `counters` row, which never goes down) and past every id stored, so ids stay unique

@@ -15,23 +15,27 @@ from collections.abc import Sequence
 
 from reports.model import (
     FINAL_STATES,
+    NumberList,
     ScenarioReport,
+    SkewSplit,
     ThroughputPoint,
     TimelineEntry,
     WallClock,
     format_offset,
     format_rate,
+    format_facts,
     format_seconds,
 )
 
 _STATE_COLOURS = {"delivered": "#2e7d32", "undeliverable": "#ef6c00", "rejected": "#c62828", "expired": "#757575"}
 _OTHER_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#827717", "#4e342e")
 _SUBMITTED, _DELIVERED, _RULE = "#1565c0", "#2e7d32", "#c62828"
+_OBSERVED, _REFERENCE = "#ef6c00", "#9e9e9e"
 _OPEN_TIMELINE_MAX = 200  # longer timelines start folded (<details>, no script needed)
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1000px;padding:16px}
-h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h1{font-size:22px;margin:0 0 8px}h3{font-size:15px;margin:16px 0 6px}h2{font-size:17px;margin:24px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .verdict{padding:10px 14px;border-radius:6px;font-size:18px;font-weight:600;margin:8px 0 16px}
 .verdict.pass{background:#e8f5e9;color:#1b5e20;border:1px solid #a5d6a7}
 .verdict.fail{background:#ffebee;color:#b71c1c;border:1px solid #ef9a9a}
@@ -221,6 +225,9 @@ def _summary_table(report: ScenarioReport, wall: WallClock | None) -> str:
         ("Simulated start", _e(report.start)),
         ("Messages", _e(f"{report.messages:,}")),
         ("Outcomes", _e(_outcomes_text(report.outcomes))),
+        ("Refused submits", _e(f"{report.refused:,}: " + ", ".join(
+            f"{status} {n:,}" + (f" ({rule})" if rule else "") for status, rule, n in report.refusals_by_status))
+         if report.refusals else "0"),
         ("Simulated duration", _e(format_seconds(report.sim_duration))),
     ]
     if wall is None:
@@ -278,13 +285,103 @@ def _timeline_table(events: Sequence[TimelineEntry]) -> str:
     return f"<details{opened}><summary>{len(events):,} entries</summary>{table}</details>"
 
 
-def _rule_list(rules: Sequence[TimelineEntry]) -> str:
-    if not rules:
-        return '<p class="muted">No rule events (purges, suspensions) in this run.</p>'
-    items = "".join(
-        f'<li><span class="mono">{_e(format_offset(e.at))}</span> (step {e.step}) {_e(e.summary)}</li>' for e in rules
+def _refusals_table(report: ScenarioReport) -> str:
+    if not report.refusals:
+        return '<p class="muted">No submit was refused.</p>'
+    head = '<tr><th>Account</th><th>Status</th><th>Rule</th><th class="num">Submits</th></tr>'
+    rows = "".join(
+        f'<tr><td>{_e(r.account)}</td><td class="mono">{_e(r.status)}</td>'
+        f'<td>{_e(r.rule) if r.rule else "<span class=muted>(protocol, routing)</span>"}</td>'
+        f'<td class="num">{r.count:,}</td></tr>'
+        for r in report.refusals
     )
-    return f'<ul class="rules">{items}</ul>'
+    note = (f'<p>{report.refused:,} submits refused: not forwarded, not billed, and not among the '
+            f"{report.messages:,} messages above.</p>")
+    return f"{note}<table>{head}{rows}</table>"
+
+
+def _rule_groups(report: ScenarioReport) -> str:
+    """One row per (rule, action, account) with its count and span, then its first events with their facts."""
+    if not report.rule_groups:
+        return '<p class="muted">No rule events in this run.</p>'
+    head = ('<tr><th>Rule</th><th>Action</th><th>Account</th><th class="num">Events</th>'
+            "<th>First</th><th>Last</th></tr>")
+    rows = "".join(
+        f"<tr><td>{_e(g.rule)}</td><td>{_e(g.action)}</td><td>{_e(g.account)}</td>"
+        f'<td class="num">{g.count:,}</td><td class="mono">{_e(format_offset(g.first_at))}</td>'
+        f'<td class="mono">{_e(format_offset(g.last_at))}</td></tr>'
+        for g in report.rule_groups
+    )
+    details = []
+    for g in report.rule_groups:
+        items = "".join(
+            f'<tr><td class="mono">{_e(format_offset(x.at))}</td><td class="mono">{_e(x.number or "")}</td>'
+            f"<td>{_e(x.campaign or '')}</td><td class=\"mono\">{_e(x.message_id or '')}</td>"
+            f'<td class="mono">{_e(format_facts(x.facts, limit=1000))}</td></tr>'
+            for x in g.examples
+        )
+        more = g.count - len(g.examples)
+        tail = f'<p class="muted">and {more:,} more</p>' if more > 0 else ""
+        details.append(
+            f"<details><summary>{_e(g.rule)} {_e(g.action)} {_e(g.account)}: {g.count:,} "
+            f"(first {len(g.examples)})</summary><table><tr><th>Sim time</th><th>Number</th><th>Campaign</th>"
+            f"<th>Message</th><th>Facts (the cause)</th></tr>{items}</table>{tail}</details>"
+        )
+    return f"<table>{head}{rows}</table>{''.join(details)}"
+
+
+def _number_list(numbers: NumberList, what: str, why: str) -> str:
+    if not numbers.total:
+        return f'<p class="muted">No number {_e(what)}.</p>'
+    counts = ", ".join(f"{_e(account)} {n:,}" for account, n in numbers.per_account)
+    rows = "".join(
+        f'<tr><td>{_e(x.account)}</td><td class="mono">{_e(x.number)}</td>'
+        f'<td class="mono">{_e(format_offset(x.at))}</td><td>{_e(x.why)}</td></tr>'
+        for x in numbers.first
+    )
+    more = numbers.total - len(numbers.first)
+    tail = f'<p class="muted">and {more:,} more</p>' if more > 0 else ""
+    return (f"<p>{numbers.total:,} {_e(what)} ({counts}).</p><table><tr><th>Account</th><th>Number</th>"
+            f"<th>Since</th><th>{_e(why)}</th></tr>{rows}</table>{tail}")
+
+
+def skew_svg(split: SkewSplit) -> str:
+    """Observed vs reference share per operator of one bulk send: two bars per operator."""
+    row, label_w, w, top = 34, 110, 760, 8
+    bar_w = w - label_w - 150
+    h = top + row * len(split.shares) + 28
+    scale = max([1e-9] + [max(x.observed, x.reference or 0.0) for x in split.shares])
+    title = f"Split of {split.account} {split.send} {split.country}: observed vs reference share per operator"
+    out = [_svg_open(w, h, title)]
+    for i, x in enumerate(split.shares):
+        y0 = top + i * row
+        out.append(f'<text x="{label_w - 8}" y="{y0 + 16}" text-anchor="end">{_e(x.operator_id)}</text>')
+        ow = bar_w * x.observed / scale
+        count = "" if x.count is None else f" ({x.count:,})"
+        out.append(f'<rect x="{label_w}" y="{y0 + 2}" width="{_f(ow)}" height="13" fill="{_OBSERVED}">'
+                   f"<title>{_e(x.operator_id)} observed {x.observed * 100:.1f}%{count}</title></rect>")
+        out.append(f'<text x="{_f(label_w + ow + 6)}" y="{y0 + 13}">{x.observed * 100:.1f}%{_e(count)}</text>')
+        if x.reference is not None:
+            rw = bar_w * x.reference / scale
+            out.append(f'<rect x="{label_w}" y="{y0 + 16}" width="{_f(rw)}" height="9" fill="{_REFERENCE}">'
+                       f"<title>{_e(x.operator_id)} reference {x.reference * 100:.1f}%</title></rect>")
+            out.append(f'<text x="{_f(label_w + rw + 6)}" y="{y0 + 25}">ref {x.reference * 100:.1f}%</text>')
+    out.append(_legend([("observed", _OBSERVED), ("reference", _REFERENCE)], label_w, h - 8))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _skew(report: ScenarioReport) -> str:
+    if not report.skew:
+        return '<p class="muted">No bulk send checked by R3 in this run.</p>'
+    parts = []
+    for split in report.skew:
+        when = "" if split.at is None else f", at {_e(format_offset(split.at))}"
+        name = "sliding window" if split.kind == "window" else f"campaign <code>{_e(split.send)}</code>"
+        country = _e(split.country) if split.country else "operators of no reference country"
+        parts.append(f"<h3>{_e(split.account)}: {name}, {country}</h3>"
+                     f"<p>{split.total:,} destinations{when}; R3: <b>{_e(split.verdict)}</b></p>{skew_svg(split)}")
+    return "".join(parts)
 
 
 def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
@@ -314,8 +411,17 @@ def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
         operators_svg(report),
         "<h2>Latency</h2>",
         latency_svg(report),
+        "<h2>Refusals</h2>",
+        _refusals_table(report),
         "<h2>Rule events</h2>",
-        _rule_list(rules),
+        _rule_groups(report),
+        "<h2>Opt-out and purge lists</h2>",
+        "<h3>Opted out (R1)</h3>",
+        _number_list(report.optouts, "opted out", "How"),
+        "<h3>Purged (R2)</h3>",
+        _number_list(report.purges, "purged", "Reason"),
+        "<h2>Traffic split of bulk sends (R3)</h2>",
+        _skew(report),
         "<h2>Timeline</h2>",
         _timeline_table(report.events),
         '<p class="muted">smsc-harness report, format smsc-harness-report/1</p>',

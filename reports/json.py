@@ -1,7 +1,8 @@
 """reports.json: report.json, the machine-readable record of a replay.
 
 Its rules: (1) the same `ScenarioReport` always gives the same bytes: keys sorted, floats rounded
-to `FLOAT_DIGITS` decimals, -0.0 written as 0.0, NaN and infinities refused (a bug upstream);
+to `FLOAT_DIGITS` decimals (a rule event's facts too), -0.0 written as 0.0, NaN and infinities
+refused (a bug upstream);
 (2) no wall-clock figure ever appears (it takes no `WallClock`); (3) the top-level `"format"`
 names the schema, bumped on any incompatible change.
 """
@@ -9,9 +10,11 @@ names the schema, bumped on any incompatible change.
 from __future__ import annotations
 
 import json as _json
+import math
+from collections.abc import Mapping
 from typing import TypeAlias
 
-from reports.model import ScenarioReport
+from reports.model import NumberList, ScenarioReport, SkewSplit
 
 FORMAT = "smsc-harness-report/1"
 FLOAT_DIGITS = 3
@@ -27,6 +30,47 @@ def _num(x: float) -> float:
 
 def _counts(counts: tuple[tuple[str, int], ...]) -> dict[str, JsonValue]:
     return {state: n for state, n in counts}
+
+
+def _value(value: object) -> JsonValue:
+    """A rule event's fact as JSON: floats rounded as every other float, mappings by key (str),
+    sequences as lists; anything else (not a JSON value: a bug upstream) as its str."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"a fact is not a finite number: {value!r}")
+        return _num(value)
+    if isinstance(value, Mapping):
+        return {str(k): _value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_value(v) for v in value]
+    return str(value)
+
+
+def _number_list(numbers: NumberList) -> dict[str, JsonValue]:
+    return {
+        "total": numbers.total,
+        "per_account": {account: n for account, n in numbers.per_account},
+        "first": [{"account": x.account, "number": x.number, "at": _num(x.at), "why": x.why} for x in numbers.first],
+    }
+
+
+def _split(split: SkewSplit) -> dict[str, JsonValue]:
+    return {
+        "account": split.account,
+        "send": split.send,
+        "kind": split.kind,
+        "country": split.country,
+        "total": split.total,
+        "verdict": split.verdict,
+        "at": None if split.at is None else _num(split.at),
+        "shares": [
+            {"operator_id": s.operator_id, "count": s.count, "observed": _num(s.observed),
+             "reference": None if s.reference is None else _num(s.reference)}
+            for s in split.shares
+        ],
+    }
 
 
 def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
@@ -65,9 +109,33 @@ def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
             }
             for x in report.expectations
         ],
+        "refusals": [
+            {"account": r.account, "status": r.status, "rule": r.rule, "count": r.count} for r in report.refusals
+        ],
+        "rule_events": [
+            {
+                "rule": g.rule,
+                "action": g.action,
+                "account": g.account,
+                "count": g.count,
+                "first_at": _num(g.first_at),
+                "last_at": _num(g.last_at),
+                "examples": [
+                    {"at": _num(e.at), "number": e.number, "campaign": e.campaign, "message_id": e.message_id,
+                     "facts": _value(e.facts)}
+                    for e in g.examples
+                ],
+            }
+            for g in report.rule_groups
+        ],
+        "optouts": _number_list(report.optouts),
+        "purges": _number_list(report.purges),
+        "skew": [_split(s) for s in report.skew],
         "summary": {
             "expectations": len(report.expectations),
             "failed": len(report.failures),
+            "refused": report.refused,
+            "rule_events": report.rule_event_count,
         },
     }
 

@@ -18,14 +18,30 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from types import MappingProxyType
+
+from smsc.pdu.status import status_name
 
 #: Final message states, in the order every report lists them; unfinished states come after.
 FINAL_STATES: tuple[str, ...] = ("delivered", "undeliverable", "rejected", "expired")
 
 #: Timeline kinds the runner emits (a report may carry others; renderers show them as they are).
 EVENT_KINDS: tuple[str, ...] = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "rule")
+
+# A month of traffic makes thousands of rule events and opt-outs: a report stays bounded by
+# counting everything and showing only the first few of each kind in detail.
+#: Rule events shown in detail (and in the timeline) per (rule, action, account); the rest are counted.
+RULE_EXAMPLES = 5
+#: Entries of the opt-out and purge lists shown; the rest are counted.
+LIST_FIRST = 20
+#: Bulk sends whose split a report shows (campaigns by account and id, then windowed sends).
+SKEW_SENDS = 20
+#: Characters of a rule event's facts in a one-line summary.
+FACTS_TEXT_MAX = 200
+_NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,105 @@ class Latency:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalCount:
+    """Submits the aggregator refused (not forwarded, not billed), counted per account, status
+    and rule: "why are 20 messages missing?" in one row."""
+
+    account: str
+    status: str  # the command_status's name: "ESME_RINVDSTADR", "RULE_OPTED_OUT" ("0x..." if unknown)
+    rule: str | None  # the rule that refused (aggregator/rules), None for protocol and routing refusals
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEventRow:
+    """One rule decision as the store keeps it, with the facts that caused it (JSON values:
+    the two failures behind a purge, the observed vs reference split behind a skew alert)."""
+
+    at: float  # simulated seconds since the scenario start
+    rule: str
+    action: str
+    account: str
+    number: str | None = None
+    campaign: str | None = None
+    message_id: str | None = None
+    facts: Mapping[str, object] = field(default_factory=lambda: _NO_FACTS, hash=False)
+
+    @property
+    def summary(self) -> str:
+        """"purge purge shop +33612345678: failures=[...]", cut at FACTS_TEXT_MAX characters."""
+        who = " ".join(x for x in (self.account, self.number, f"campaign {self.campaign}" if self.campaign else None)
+                       if x)
+        text = f"{self.rule} {self.action} {who}"
+        facts = format_facts(self.facts)
+        return f"{text}: {facts}" if facts else text
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEventGroup:
+    """Every decision of one kind (rule, action, account): how many, when, and the first few."""
+
+    rule: str
+    action: str
+    account: str
+    count: int
+    first_at: float  # simulated seconds since the scenario start
+    last_at: float
+    examples: tuple[RuleEventRow, ...]  # the first RULE_EXAMPLES, in the order they were made
+
+
+@dataclass(frozen=True, slots=True)
+class ListedNumber:
+    """A number on an account's opt-out (R1) or purge (R2) list at the end of the run."""
+
+    account: str
+    number: str
+    at: float  # since when, simulated seconds since the scenario start
+    why: str  # opt-out: how ("mo", "manual"); purge: the reason
+
+
+@dataclass(frozen=True, slots=True)
+class NumberList:
+    """An opt-out or purge list at the end of the run: counts per account, the first entries."""
+
+    per_account: tuple[tuple[str, int], ...] = ()  # (account, numbers), by account
+    first: tuple[ListedNumber, ...] = ()  # at most LIST_FIRST, by account then number
+
+    @property
+    def total(self) -> int:
+        return sum(n for _, n in self.per_account)
+
+
+@dataclass(frozen=True, slots=True)
+class SplitShare:
+    """One operator's part of a bulk send: observed destinations and share vs its reference share."""
+
+    operator_id: str
+    count: int | None  # destinations (0 for a reference operator the send missed); None: only shares known
+    observed: float  # share of the send's destinations in this country, 0..1
+    reference: float | None  # the reference market share, None for an operator the reference omits
+
+
+@dataclass(frozen=True, slots=True)
+class SkewSplit:
+    """A bulk send checked by R3: its split per operator in one country against the reference.
+
+    ``kind`` "campaign" (a campaign id: computed from the messages sent) or "window" (no id: the
+    account's sliding window, as the skew event's facts give it). ``verdict``: the skew actions
+    taken on it ("alert", "suspend", "reprice", comma-separated), or "ok", or "below sample".
+    """
+
+    account: str
+    send: str  # the campaign id, or "window" for a windowed send
+    kind: str
+    country: str  # region code ("FR"); "" for operators of no reference country
+    total: int
+    shares: tuple[SplitShare, ...]
+    verdict: str
+    at: float | None = None  # windowed sends: when the event was raised (since start)
+
+
+@dataclass(frozen=True, slots=True)
 class ScenarioReport:
     """Everything one replay decided. Contains no wall-clock figure (see the module docstring)."""
 
@@ -97,6 +212,29 @@ class ScenarioReport:
     throughput: tuple[ThroughputPoint, ...]
     events: tuple[TimelineEntry, ...]
     expectations: tuple[ExpectationResult, ...]
+    refusals: tuple[RefusalCount, ...] = ()  # by account, status, rule
+    rule_groups: tuple[RuleEventGroup, ...] = ()  # by rule, action, account
+    optouts: NumberList = NumberList()
+    purges: NumberList = NumberList()
+    skew: tuple[SkewSplit, ...] = ()
+
+    @property
+    def refused(self) -> int:
+        """Submits refused in all."""
+        return sum(r.count for r in self.refusals)
+
+    @property
+    def refusals_by_status(self) -> tuple[tuple[str, str | None, int], ...]:
+        """(status, rule, count) over every account, most first (then by status and rule)."""
+        counter: Counter[tuple[str, str | None]] = Counter()
+        for r in self.refusals:
+            counter[(r.status, r.rule)] += r.count
+        return tuple((status, rule, n) for (status, rule), n in
+                     sorted(counter.items(), key=lambda item: (-item[1], item[0][0], item[0][1] or "")))
+
+    @property
+    def rule_event_count(self) -> int:
+        return sum(g.count for g in self.rule_groups)
 
     @property
     def passed(self) -> bool:
@@ -209,6 +347,100 @@ def format_offset(seconds: float) -> str:
     return f"+{day}{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+def refusal_counts(rows: Iterable[tuple[str, int, str | None, int]]) -> tuple[RefusalCount, ...]:
+    """The store's (account, status code, rule, count) rows as report rows, the status named."""
+    return tuple(RefusalCount(account, status_name(code), rule, n) for account, code, rule, n in rows)
+
+
+def facts_of(facts: Mapping[str, object]) -> Mapping[str, object]:
+    """A rule event's facts (JSON values, as the store reads them back), read-only."""
+    return MappingProxyType(dict(facts))
+
+
+def _fact_text(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_fact_text(value[k])}" for k in sorted(value, key=str)) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_fact_text(v) for v in value) + "]"
+    return str(value)
+
+
+def format_facts(facts: Mapping[str, object], limit: int = FACTS_TEXT_MAX) -> str:
+    """"failures=[...], reason=..." on one line, keys in order, floats to 3 decimals, cut at
+    ``limit`` characters with "..."."""
+    text = ", ".join(f"{k}={_fact_text(facts[k])}" for k in sorted(facts))
+    return text if len(text) <= limit else text[: max(0, limit - 3)] + "..."
+
+
+def split_shares(counts: Mapping[str, float], reference: Mapping[str, float] | None,
+                 counted: bool = True) -> tuple[SplitShare, ...]:
+    """Observed ``counts`` per operator against ``reference`` shares: the reference's operators
+    first in its order (missed ones with 0), then the others by id. ``counted`` false: the
+    values are already shares (a skew event's facts may give them so), and ``count`` is None."""
+    ref = reference or {}
+    total = sum(counts.values())
+    order = [op for op in ref] + sorted(op for op in counts if op not in ref)
+    return tuple(SplitShare(op, int(counts.get(op, 0)) if counted else None,
+                            counts.get(op, 0) / total if total > 0 else 0.0, ref.get(op)) for op in order)
+
+
+def campaign_splits(
+    rows: Iterable[tuple[str, str, str, int]],
+    references: Callable[[str], Mapping[str, Mapping[str, float]]],
+    verdict: Callable[[str, str, int], str],
+    limit: int = SKEW_SENDS,
+) -> tuple[SkewSplit, ...]:
+    """Splits of campaign sends from the store's (account, campaign, operator, messages) rows.
+
+    ``references(account)`` is the account's R3 reference (country -> operator -> share); an
+    operator counts in the first country (by code) whose reference names it, else in country
+    "". ``verdict(account, campaign, total)`` says what R3 made of the send. At most ``limit``
+    sends, in row order (account, campaign)."""
+    sends: dict[tuple[str, str], dict[str, int]] = {}
+    for account, campaign, operator_id, n in rows:
+        sends.setdefault((account, campaign), {})[operator_id] = n
+    out: list[SkewSplit] = []
+    for (account, campaign), counts in list(sends.items())[:limit]:
+        reference = references(account)
+        by_country: dict[str, dict[str, int]] = {}
+        for operator_id, n in counts.items():
+            country = next((c for c in sorted(reference) if operator_id in reference[c]), "")
+            by_country.setdefault(country, {})[operator_id] = n
+        judged = verdict(account, campaign, sum(counts.values()))
+        for country in sorted(by_country):
+            part = by_country[country]
+            out.append(SkewSplit(account, campaign, "campaign", country, sum(part.values()),
+                                 split_shares(part, reference.get(country)), judged))
+    return tuple(out)
+
+
+def _numbers(value: object) -> dict[str, int | float] | None:
+    if not isinstance(value, Mapping):
+        return None
+    out = {str(k): v for k, v in value.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return out or None
+
+
+def window_split(account: str, action: str, at: float, facts: Mapping[str, object]) -> SkewSplit | None:
+    """The split behind a skew event (a windowed send), from its facts: ``observed`` (operator ->
+    destinations, integers, or shares), ``reference`` (operator -> share), optionally
+    ``country`` and ``sample`` (destinations judged). None when the facts hold no split."""
+    observed = _numbers(facts.get("observed"))
+    if observed is None:
+        return None
+    counted = all(isinstance(v, int) for v in observed.values())
+    sample = facts.get("sample")
+    if isinstance(sample, int) and not isinstance(sample, bool):
+        total = sample
+    else:
+        total = int(sum(observed.values())) if counted else 0
+    country = facts.get("country")
+    return SkewSplit(account, "window", "window", country if isinstance(country, str) else "", total,
+                     split_shares(observed, _numbers(facts.get("reference")), counted), action, at)
+
+
 def format_rate(rate: float | None) -> str:
     """Messages per wall second for people; "n/a" when unknown."""
     return "n/a" if rate is None else f"{rate:,.1f} msg/s"
@@ -217,15 +449,31 @@ def format_rate(rate: float | None) -> str:
 __all__ = [
     "EVENT_KINDS",
     "FINAL_STATES",
+    "LIST_FIRST",
+    "RULE_EXAMPLES",
+    "SKEW_SENDS",
     "ExpectationResult",
     "Latency",
+    "ListedNumber",
+    "NumberList",
     "OperatorOutcomes",
+    "RefusalCount",
+    "RuleEventGroup",
+    "RuleEventRow",
     "ScenarioReport",
+    "SkewSplit",
+    "SplitShare",
     "ThroughputPoint",
     "TimelineEntry",
     "WallClock",
     "bucket_throughput",
+    "campaign_splits",
     "count_outcomes",
+    "facts_of",
+    "format_facts",
+    "refusal_counts",
+    "split_shares",
+    "window_split",
     "format_offset",
     "format_rate",
     "format_seconds",

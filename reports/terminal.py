@@ -9,11 +9,39 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from reports.model import ScenarioReport, WallClock, format_rate, format_seconds
+from reports.model import ScenarioReport, SkewSplit, WallClock, format_rate, format_seconds
+
+#: Bulk sends named on the summary's skew line; report.html has them all.
+SKEW_LINE_SENDS = 3
 
 
 def _outcomes(counts: tuple[tuple[str, int], ...]) -> str:
     return ", ".join(f"{state} {n}" for state, n in counts) or "none"
+
+
+def _refusals(report: ScenarioReport) -> str:
+    """"20: ESME_RINVDSTADR 12, RULE_OPTED_OUT 5 (stop), ..." over every account, most first."""
+    parts = [f"{status} {n}" + (f" ({rule})" if rule else "") for status, rule, n in report.refusals_by_status]
+    return f"{report.refused}: " + ", ".join(parts)
+
+
+def _rule_events(report: ScenarioReport) -> str:
+    """"9: stop optout 3, stop refuse 5, purge purge 1" (every account together)."""
+    counts: dict[tuple[str, str], int] = {}
+    for g in report.rule_groups:
+        counts[(g.rule, g.action)] = counts.get((g.rule, g.action), 0) + g.count
+    return f"{report.rule_event_count}: " + ", ".join(f"{rule} {action} {n}" for (rule, action), n in counts.items())
+
+
+def _skewed(split: SkewSplit) -> str:
+    """"shop promo FR alert (free 90.0% vs 18.0%)": the send, its verdict, its largest excess."""
+    name = f"{split.account} {split.send}" + (f" {split.country}" if split.country else "")
+    judged = [s for s in split.shares if s.reference is not None]
+    if not judged:
+        return f"{name} {split.verdict}"
+    worst = max(judged, key=lambda s: (s.observed - (s.reference or 0.0), s.operator_id))
+    return (f"{name} {split.verdict} ({worst.operator_id} {worst.observed * 100:.1f}% vs "
+            f"{(worst.reference or 0.0) * 100:.1f}%)")
 
 
 def summary(report: ScenarioReport, wall: WallClock | None) -> str:
@@ -24,8 +52,16 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
         FAIL  smoke  (scenarios/smoke.yaml, seed 1)
           messages      1000: delivered 985, undeliverable 10, rejected 5
           time          sim 1h 00m 00.000s, wall 2.500s, 400.0 msg/s (1440x real time)
+          refused       20: ESME_RINVDSTADR 12, RULE_OPTED_OUT 5 (stop), RULE_DUPLICATE 3 (duplicate)
+          rule events   9: stop optout 3, stop refuse 5, purge purge 1
+          lists         opted out 3 (first +33612345678), purged 1 (first +33698765432)
+          skew          1 send checked: shop promo FR alert (free 90.0% vs 18.0%)
           expectations  3/4 passed
           FAILED all delivered  [scenarios/smoke.yaml:42:5]  expected >= 990, got 985
+
+    The refused, rule events, lists and skew lines appear only when there is something to say:
+    a submit the aggregator refused is not a message, so "why are 20 messages missing?" is
+    answered by the refused line.
     """
     verdict = "PASS" if report.passed else "FAIL"
     lines = [
@@ -45,6 +81,19 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
             f"  latency       p50 {format_seconds(lat.p50)}, p90 {format_seconds(lat.p90)}, "
             f"p99 {format_seconds(lat.p99)}, max {format_seconds(lat.max)}"
         )
+    if report.refusals:
+        lines.append(f"  refused       {_refusals(report)}")
+    if report.rule_groups:
+        lines.append(f"  rule events   {_rule_events(report)}")
+    lists = [f"{what} {numbers.total}" + (f" (first {numbers.first[0].number})" if numbers.first else "")
+             for what, numbers in (("opted out", report.optouts), ("purged", report.purges)) if numbers.total]
+    if lists:
+        lines.append(f"  lists         {', '.join(lists)}")
+    if report.skew:
+        sends = len({(s.account, s.send, s.at) for s in report.skew})
+        shown = ", ".join(_skewed(s) for s in report.skew[:SKEW_LINE_SENDS])
+        more = f", {len(report.skew) - SKEW_LINE_SENDS} more in report.html" if len(report.skew) > SKEW_LINE_SENDS else ""
+        lines.append(f"  skew          {sends} send{'s' if sends != 1 else ''} checked: {shown}{more}")
     passed = len(report.expectations) - len(report.failures)
     lines.append(f"  expectations  {passed}/{len(report.expectations)} passed")
     for x in report.failures:

@@ -30,13 +30,25 @@ from zope.interface import implementer
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import MessageState, Store
 from reports.model import (
+    LIST_FIRST,
+    RULE_EXAMPLES,
+    SKEW_SENDS,
     ExpectationResult,
+    ListedNumber,
+    NumberList,
     OperatorOutcomes,
+    RuleEventGroup,
+    RuleEventRow,
     ScenarioReport,
+    SkewSplit,
     TimelineEntry,
     bucket_throughput,
+    campaign_splits,
     count_outcomes,
+    facts_of,
     percentiles,
+    refusal_counts,
+    window_split,
 )
 from scenarios.model import (
     Advance,
@@ -384,12 +396,73 @@ class _Run:
             (created - self.start for _, _, created, _ in rows),
             (done - self.start for _, state, _, done in rows if state == delivered and done is not None),
             _bucket_size(duration), duration)
+        groups = self.rule_groups()
         return ScenarioReport(
             name=self.scenario.name, source=self.scenario.source, seed=self.seed,
             start=self.scenario.clock.start.isoformat(), sim_duration=duration, messages=len(rows),
             outcomes=count_outcomes(state for _, state, _, _ in rows), per_operator=per_operator,
-            latency=latency, throughput=throughput, events=tuple(self.events),
-            expectations=tuple(self.expectations))
+            latency=latency, throughput=throughput, events=self.timeline(groups),
+            expectations=tuple(self.expectations), refusals=refusal_counts(self.store.refusal_counts()),
+            rule_groups=groups, optouts=self.number_list("optouts"), purges=self.number_list("purges"),
+            skew=self.skew_splits())
+
+    def rule_groups(self) -> tuple[RuleEventGroup, ...]:
+        """The rule events of the run, per (rule, action, account): counted, the first few in detail."""
+        return tuple(
+            RuleEventGroup(rule, action, account, n, first - self.start, last - self.start, tuple(
+                RuleEventRow(e.at - self.start, e.rule, e.action, e.account, e.number, e.campaign, e.message_id,
+                             facts_of(e.facts)) for e in examples))
+            for rule, action, account, n, first, last, examples in self.store.rule_event_groups(RULE_EXAMPLES))
+
+    def timeline(self, groups: tuple[RuleEventGroup, ...]) -> tuple[TimelineEntry, ...]:
+        """The steps, with the rule events shown in detail (``groups``' examples) as entries of
+        kind "rule", each just before the first ``advance`` noted at or after it: the step during
+        which simulated time reached it (steps other than ``advance`` take no simulated time)."""
+        rules = sorted((row for g in groups for row in g.examples),
+                       key=lambda row: (row.at, row.rule, row.action, row.account))
+        out: list[TimelineEntry] = []
+        i = 0
+        for entry in self.events:
+            if entry.kind == "advance":
+                while i < len(rules) and rules[i].at <= entry.at:
+                    out.append(TimelineEntry(rules[i].at, entry.step, "rule", rules[i].summary))
+                    i += 1
+            out.append(entry)
+        last = self.events[-1].step if self.events else 0
+        out.extend(TimelineEntry(row.at, last, "rule", row.summary) for row in rules[i:])
+        return tuple(out)
+
+    def number_list(self, table: str) -> NumberList:
+        """The opt-out (R1) or purge (R2) list at the end of the run: counts, the first entries."""
+        counts, first = self.store.list_summary(table, LIST_FIRST)
+        return NumberList(tuple(counts), tuple(ListedNumber(account, number, at - self.start, why)
+                                               for account, number, at, why in first))
+
+    def skew_splits(self) -> tuple[SkewSplit, ...]:
+        """Each bulk send R3 checked, observed vs reference: campaign sends from the messages sent
+        (accounts with R3 on), then windowed sends from their skew events' facts."""
+        rules = self.harness.server.rules
+
+        def checked(account: str) -> bool:
+            return rules.settings_of(account).enabled("skew")
+
+        def verdict(account: str, campaign: str, total: int) -> str:
+            taken = [action for action in ("alert", "suspend", "reprice")
+                     if self.store.count_rule_events("skew", action, account, None, campaign)]
+            if taken:
+                return ", ".join(taken)
+            return "below sample" if total < rules.settings_of(account).skew.min_sample else "ok"
+
+        rows = [row for row in self.store.campaign_split() if checked(row[0])]
+        splits = list(campaign_splits(rows, lambda account: rules.settings_of(account).skew.reference, verdict))
+        for event in self.store.rule_events(rule="skew"):
+            if len(splits) >= SKEW_SENDS:
+                break
+            if event.campaign is None and event.action in ("alert", "suspend", "reprice"):
+                split = window_split(event.account, event.action, event.at - self.start, event.facts)
+                if split is not None:
+                    splits.append(split)
+        return tuple(splits[:SKEW_SENDS])
 
     def stop(self) -> None:
         for client in self.clients.values():
