@@ -1,6 +1,6 @@
 """reports.model: the rows every renderer takes. Data in, str out; nothing here does I/O.
 
-Two rules hold in this package:
+Three rules hold in this package:
 
 1. A `ScenarioReport` holds only what the replay decided on its virtual clock, so rendering the
    same scenario and seed twice gives byte-identical `report.json` (STYLE.md section 4, Determinism).
@@ -9,18 +9,22 @@ Two rules hold in this package:
 2. Every collection is a tuple in a defined order: final states in `FINAL_STATES` order, then
    any other state alphabetically; events and throughput buckets in time order. Renderers never
    sort by anything that could vary between runs.
+3. A run's rule events, opt-outs and purges may number many thousands (a month): the report
+   counts them all and keeps only the first few of each kind in detail (`RULE_EXAMPLES`,
+   `LIST_FIRST`, `SKEW_SENDS`), so its size does not grow with the traffic.
 
-The helpers below (`count_outcomes`, `percentiles`, `bucket_throughput`, `format_seconds`) are
-pure so that the runner builds rows the same way every time and the renderers agree on formats.
+The helpers below (`count_outcomes`, `percentiles`, `bucket_throughput`, `format_seconds`, and for
+the operator rules `refusal_counts`, `with_rule_events`, `campaign_splits`, `window_split`,
+`format_facts`) are pure so that the runner builds rows the same way every time and the
+renderers agree on formats.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
 from types import MappingProxyType
 
 from smsc.pdu.status import status_name
@@ -441,6 +445,28 @@ def window_split(account: str, action: str, at: float, facts: Mapping[str, objec
                      split_shares(observed, _numbers(facts.get("reference")), counted), action, at)
 
 
+def with_rule_events(steps: Sequence[TimelineEntry], rows: Iterable[RuleEventRow]) -> tuple[TimelineEntry, ...]:
+    """The timeline of ``steps`` with rule events as entries of kind "rule", in time order.
+
+    A rule event goes just before the first ``advance`` entry noted at or after its instant, with
+    that step's index: in a replay only ``advance`` lets simulated time run (an advance is noted
+    when it ends), so that is the step during which the rule acted. Events after the last advance
+    go at the end, with the last step's index.
+    """
+    rules = sorted(rows, key=lambda row: (row.at, row.rule, row.action, row.account, row.number or ""))
+    out: list[TimelineEntry] = []
+    i = 0
+    for entry in steps:
+        if entry.kind == "advance":
+            while i < len(rules) and rules[i].at <= entry.at:
+                out.append(TimelineEntry(rules[i].at, entry.step, "rule", rules[i].summary))
+                i += 1
+        out.append(entry)
+    last = steps[-1].step if steps else 0
+    out.extend(TimelineEntry(row.at, last, "rule", row.summary) for row in rules[i:])
+    return tuple(out)
+
+
 def format_rate(rate: float | None) -> str:
     """Messages per wall second for people; "n/a" when unknown."""
     return "n/a" if rate is None else f"{rate:,.1f} msg/s"
@@ -474,6 +500,7 @@ __all__ = [
     "refusal_counts",
     "split_shares",
     "window_split",
+    "with_rule_events",
     "format_offset",
     "format_rate",
     "format_seconds",

@@ -49,6 +49,7 @@ from reports.model import (
     percentiles,
     refusal_counts,
     window_split,
+    with_rule_events,
 )
 from scenarios.model import (
     Advance,
@@ -415,22 +416,8 @@ class _Run:
             for rule, action, account, n, first, last, examples in self.store.rule_event_groups(RULE_EXAMPLES))
 
     def timeline(self, groups: tuple[RuleEventGroup, ...]) -> tuple[TimelineEntry, ...]:
-        """The steps, with the rule events shown in detail (``groups``' examples) as entries of
-        kind "rule", each just before the first ``advance`` noted at or after it: the step during
-        which simulated time reached it (steps other than ``advance`` take no simulated time)."""
-        rules = sorted((row for g in groups for row in g.examples),
-                       key=lambda row: (row.at, row.rule, row.action, row.account))
-        out: list[TimelineEntry] = []
-        i = 0
-        for entry in self.events:
-            if entry.kind == "advance":
-                while i < len(rules) and rules[i].at <= entry.at:
-                    out.append(TimelineEntry(rules[i].at, entry.step, "rule", rules[i].summary))
-                    i += 1
-            out.append(entry)
-        last = self.events[-1].step if self.events else 0
-        out.extend(TimelineEntry(row.at, last, "rule", row.summary) for row in rules[i:])
-        return tuple(out)
+        """The steps, with the rule events shown in detail (``groups``' examples) among them."""
+        return with_rule_events(self.events, [row for g in groups for row in g.examples])
 
     def number_list(self, table: str) -> NumberList:
         """The opt-out (R1) or purge (R2) list at the end of the run: counts, the first entries."""

@@ -132,7 +132,7 @@ def test_json_is_byte_identical_and_complete() -> None:
         "expected": ">= 990", "actual": "985", "passed": False,
     }
     assert doc["expectations"][1]["name"] == BAD_NAME
-    assert doc["summary"] == {"expectations": 3, "failed": 1}
+    assert doc["summary"] == {"expectations": 3, "failed": 1, "refused": 0, "rule_events": 0}
     assert list(doc) == sorted(doc)  # stable key order
     assert "wall" not in text
 
