@@ -22,10 +22,37 @@ from reports.model import ScenarioReport, WallClock
 from reports.terminal import ProgressBar, summary
 from scenarios.loader import load_scenario
 from scenarios.model import Scenario
+from scenarios.reach import reach
 from scenarios.runner import ScenarioRunError, run_scenario, run_scenario_live
 
 # A progress bar (on stderr) for scenarios planning at least this many messages, or on a terminal.
 PROGRESS_MIN_MESSAGES = 10_000
+# Numbers that will not route that `check` names one by one; the rest are counted.
+CHECK_UNROUTABLE_SHOWN = 10
+
+
+def routing_lines(path: str, scenario: Scenario) -> tuple[list[str], list[str]]:
+    """What `check` says of routing: (lines for stdout, problems for stderr). Each drawn
+    population: its numbers and the draws skipped because they did not route; the numbers
+    written in the scenario that will not route, the first few named (with why)."""
+    found = reach(scenario)
+    out: list[str] = []
+    problems: list[str] = []
+    for population, kept, skipped, error in found.drawn:
+        if error is not None:
+            problems.append(f"{population.source}: subscribers: population {population.name}: {error}")
+            continue
+        tried = kept + skipped
+        share = f" ({skipped / tried * 100:.1f} % of {tried:,} drawn)" if skipped else ""
+        out.append(f"  routing: population {population.name}: {kept:,} numbers under {population.prefix},"
+                   f" all routed; {skipped:,} draws skipped{share}")
+    if found.unroutable:
+        out.append(f"  routing: {len(found.unroutable):,} number(s) written in the scenario will not route"
+                   f" ({found.sends:,} submit(s) will be refused ESME_RINVDSTADR):")
+        out.extend(f"    {where}: {number}: {why}" for where, number, why in found.unroutable[:CHECK_UNROUTABLE_SHOWN])
+        if len(found.unroutable) > CHECK_UNROUTABLE_SHOWN:
+            out.append(f"    and {len(found.unroutable) - CHECK_UNROUTABLE_SHOWN:,} more")
+    return out, problems
 
 
 def check_scenarios(paths: Sequence[str], allow_outside: bool = False) -> int:
@@ -40,7 +67,15 @@ def check_scenarios(paths: Sequence[str], allow_outside: bool = False) -> int:
             print(f"{path}: cannot read: {error.strerror}", file=sys.stderr)
             status = 2
         else:
+            lines, problems = routing_lines(path, scenario)
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            if problems:
+                status = 2
+                continue
             print(f"ok: {path}: {scenario.name!r}, {len(scenario.timeline)} step(s), seed {scenario.seed}")
+            for line in lines:
+                print(line)
     return status
 
 

@@ -125,6 +125,7 @@ from scenarios.model import (
     Subject,
     Submit,
 )
+from scenarios.reach import probe, router_of, routes
 from smsc.operators.profile import OutageMode, Stat, Throughput
 from smsc.operators.smsc import mo_text_problem
 
@@ -256,6 +257,7 @@ class _ScenarioReader:
         self.messages = 0
         self.stopped = False  # a bound of rule 6 was passed: read no further steps
         self.hashed: set[str] = set()  # accounts with a password_hash: a scenario cannot bind them
+        self.prefixes: dict[str, tuple[_File, Node, str]] = {}  # drawn population -> its prefix (file, node, path)
 
     def problems(self) -> list[Problem]:
         return [*self.extra, *(problem for reader in self.readers for problem in reader.problems)]
@@ -302,6 +304,8 @@ class _ScenarioReader:
         if network is None or accounts is None or timeline is None or values.get("seed", 0) is None:
             return None
         seed = values.get("seed", network.seed)
+        if populations:
+            self.probe_populations(network, populations, seed)
         return reader.build(
             self.top_fields(file),
             {"clock": DEFAULT_CLOCK, **values},
@@ -447,6 +451,22 @@ class _ScenarioReader:
             return None
         return tuple(population for population in read if population is not None)
 
+    def probe_populations(self, network: NetworkConfig, populations: Iterable[Population], seed: int) -> None:
+        """A drawn population whose prefix the network does not route is a problem at its
+        ``prefix`` (scenarios/reach.py: one route for a prefix of mobile numbers)."""
+        try:
+            routable = routes(router_of(network))
+        except ValueError:  # pragma: no cover - the network's reader refuses such a routing section
+            return
+        for population in populations:
+            where = self.prefixes.get(population.name)
+            if population.numbers or where is None:
+                continue
+            why = probe(population, seed, routable)
+            if why is not None:
+                file, node, path = where
+                file.reader.expected(node, path, "a prefix of numbers the network routes", f" ({why})")
+
     def population_fields(self, file: _File, seen: set[str]) -> Fields[Population]:
         return Fields(Population, {
             "name": partial(self.population_name, file, seen=seen),
@@ -482,7 +502,7 @@ class _ScenarioReader:
                                "give either numbers or prefix and count, not both")
                 return None
             numbers = reader.required(fields, "numbers", path, partial(self.number_list, file))
-            return reader.build(spec, values, numbers=numbers)
+            return reader.build(spec, values, numbers=numbers, source=_where(reader.source, node))
         missing = [key for key in ("prefix", "count") if key not in fields]
         if missing:
             reader.problem(node, join_path(path, missing[0]),
@@ -505,7 +525,8 @@ class _ScenarioReader:
                 fields["count"], join_path(path, "count"), f"an integer from 1 to {10**free} (numbers under this prefix)"
             )
             return None
-        return reader.build(spec, values, prefix=prefix, count=count, length=length)
+        self.prefixes[name] = (file, fields["prefix"], join_path(path, "prefix"))
+        return reader.build(spec, values, prefix=prefix, count=count, length=length, source=_where(reader.source, node))
 
     def number_list(self, file: _File, node: Node, path: str) -> tuple[str, ...] | None:
         numbers = file.reader.items(node, path, partial(file.reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 import operator
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -30,6 +30,8 @@ from aggregator.store import MessageState
 from smsc.operators.profile import OutageMode, Stat, Throughput
 
 __all__ = [
+    "DRAW_ATTEMPTS",
+    "DRAW_FACTOR",
     "Advance",
     "Bind",
     "BindMode",
@@ -41,7 +43,9 @@ __all__ = [
     "Mo",
     "OperatorAction",
     "OperatorChange",
+    "Draw",
     "Population",
+    "PopulationDrawError",
     "Scenario",
     "ScenarioClock",
     "Step",
@@ -146,12 +150,43 @@ class ScenarioClock:
         return self.start.timestamp()
 
 
+# A drawn population keeps only numbers the network routes (``Population.draw`` with a
+# ``routable`` test): it tries at most DRAW_FACTOR * count + DRAW_ATTEMPTS numbers, so a
+# prefix where fewer than about one number in 50 routes is refused (bounded work) rather than
+# drawn for ever. The shipped prefixes ("+3365", "+3376", "+3378") route every number;
+# "+336" about 91 %, "+337" about 39 % (FORMAT.md, Populations).
+DRAW_FACTOR = 50
+DRAW_ATTEMPTS = 1000
+# Spaces of at most this many numbers are walked whole, in a seeded order, once the first
+# draw falls short: random draws would keep hitting numbers already tried.
+_WALK_SPACE = 100_000
+
+
+class PopulationDrawError(ValueError):
+    """Too few numbers under a population's prefix route on the network to draw it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """A drawn population: its numbers, and how many numbers were tried to find them (the
+    difference did not route and were skipped)."""
+
+    numbers: tuple[str, ...]
+    tried: int
+
+    @property
+    def skipped(self) -> int:
+        return self.tried - len(self.numbers)
+
+
 @dataclass(frozen=True, slots=True)
 class Population:
     """Named subscribers a campaign sends to: drawn numbers, or an explicit list.
 
     Drawn: ``count`` distinct numbers ``prefix`` + random digits, ``length`` digits in all
-    (without the '+'). Listed: ``numbers`` in the file's order (``prefix`` is empty).
+    (without the '+'), each one the network routes when a ``routable`` test is given (the
+    runner gives its router's). Listed: ``numbers`` in the file's order (``prefix`` is empty).
+    ``source`` is where the population is written ("file:line:col").
     """
 
     name: str
@@ -159,6 +194,7 @@ class Population:
     count: int = 0
     length: int = 11
     numbers: tuple[str, ...] = ()
+    source: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "numbers", tuple(self.numbers))
@@ -167,15 +203,60 @@ class Population:
     def size(self) -> int:
         return len(self.numbers) if self.numbers else self.count
 
-    def draw(self, seed: int) -> tuple[str, ...]:
-        """The population's numbers: the list, or ``count`` distinct numbers drawn with a
-        ``random.Random`` seeded with ``"{seed}:{name}"`` (same seed, same numbers)."""
+    def draw(self, seed: int, routable: Callable[[str], bool] | None = None) -> tuple[str, ...]:
+        """The population's numbers: the list, or ``count`` distinct drawn numbers (``drawn``)."""
         if self.numbers:
             return self.numbers
+        return self.drawn(seed, routable).numbers
+
+    def drawn(self, seed: int, routable: Callable[[str], bool] | None = None) -> Draw:
+        """``count`` distinct numbers drawn with a ``random.Random`` seeded with
+        ``"{seed}:{name}"`` (same seed, same numbers), keeping those ``routable`` accepts.
+
+        The first ``count`` candidates are the same whether or not ``routable`` is given (so a
+        prefix where every number routes draws the same numbers either way); numbers that do
+        not route are replaced by further candidates of the same generator, in order. Raises
+        PopulationDrawError when DRAW_FACTOR * count + DRAW_ATTEMPTS candidates (or the
+        whole prefix) do not give ``count`` routable numbers.
+        """
         digits = self.length - (len(self.prefix) - 1)
+        space = 10**digits
         rng = random.Random(f"{seed}:{self.name}")
-        picks = rng.sample(range(10**digits), self.count)
-        return tuple(f"{self.prefix}{n:0{digits}d}" for n in picks)
+        first = rng.sample(range(space), self.count)
+        numbers = [f"{self.prefix}{n:0{digits}d}" for n in first]
+        if routable is None:
+            return Draw(tuple(numbers), self.count)
+        kept = [number for number in numbers if routable(number)]
+        tried = self.count
+        budget = self.count * DRAW_FACTOR + DRAW_ATTEMPTS
+        if len(kept) < self.count:
+            for n in self._more(rng, space, set(first), budget):
+                if len(kept) >= self.count or tried >= budget:
+                    break
+                tried += 1
+                number = f"{self.prefix}{n:0{digits}d}"
+                if routable(number):
+                    kept.append(number)
+        if len(kept) < self.count:
+            raise PopulationDrawError(
+                f"only {len(kept):,} of the {tried:,} numbers drawn under {self.prefix} route on this network,"
+                f" {self.count:,} wanted")
+        return Draw(tuple(kept), tried)
+
+    @staticmethod
+    def _more(rng: random.Random, space: int, seen: set[int], budget: int) -> Iterator[int]:
+        """Further distinct candidates after the first draw: a small space walked whole in a
+        seeded order, a large one drawn at random (at most 4 * budget draws, repeats skipped)."""
+        if space <= _WALK_SPACE:
+            rest = [n for n in range(space) if n not in seen]
+            rng.shuffle(rest)
+            yield from rest
+            return
+        for _ in range(4 * budget):
+            n = rng.randrange(space)
+            if n not in seen:
+                seen.add(n)
+                yield n
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,11 +60,13 @@ from scenarios.model import (
     Mo,
     OperatorAction,
     OperatorChange,
+    PopulationDrawError,
     Scenario,
     Step,
     Subject,
     Submit,
 )
+from scenarios.reach import destination, routes
 from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
@@ -105,15 +107,6 @@ def source_ton(sender: str) -> int:
     if sender.startswith("+") or len(sender) >= 10:
         return 1
     return 3
-
-
-def destination(to: str) -> tuple[str, int]:
-    """(destination_addr, dest_addr_ton): '+' numbers as international digits."""
-    if to.startswith("+"):
-        return to[1:], 1
-    if to.startswith("0") and len(to) == 10:
-        return to, 2
-    return to, 1
 
 
 @dataclass
@@ -302,10 +295,17 @@ class _Run:
         self.note(index, "campaign", f"{step.account}: {len(numbers)} messages to {step.population} {pace}")
 
     def _drawn(self, name: str) -> tuple[str, ...]:
-        """A population's numbers, drawn once per run (a month of campaigns reuses them)."""
+        """A population's numbers, drawn once per run (a month of campaigns reuses them); a
+        drawn one keeps only numbers the aggregator's router routes (its cache then serves the
+        campaign's submits)."""
         numbers = self._populations.get(name)
         if numbers is None:
-            numbers = self._populations[name] = self.scenario.population(name).draw(self.seed)
+            population = self.scenario.population(name)
+            try:
+                numbers = population.draw(self.seed, routes(self.harness.server.router))
+            except PopulationDrawError as error:
+                raise ScenarioRunError(f"{population.source}: population {name}: {error}") from None
+            self._populations[name] = numbers
         return numbers
 
     def _pace(self, client: Client, items: list[_PendingSubmit], i: int, start: float, rate: float) -> None:

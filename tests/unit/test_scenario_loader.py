@@ -94,8 +94,8 @@ def test_full_example_parses_into_the_model(tmp_path: Path) -> None:
     assert shop.credit == 500 and s.network.accounts[1] == shop
     assert shop.traffic is TrafficClass.MARKETING and shop.short_codes == ("38000",)
     assert s.populations == (
-        Population(name="french_mobiles", prefix="+336", count=1000),
-        Population(name="vip", numbers=("+33612345678", "+33699990001")),
+        Population(name="french_mobiles", prefix="+336", count=1000, source=f"{x}:8:5"),
+        Population(name="vip", numbers=("+33612345678", "+33699990001"), source=f"{x}:9:5"),
     )
     assert s.timeline == (
         Bind("demo", BindMode.TRANSCEIVER, f"{x}:11:5"),
