@@ -75,3 +75,27 @@ def test_check_refuses_what_run_cannot_do_without_a_traceback(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert [line.split(":")[0] for line in lines] == list(cases)
+
+
+def test_check_says_what_will_not_route(tmp_path: Path) -> None:
+    """Drawn populations route (the draws skipped are counted); numbers written in the scenario
+    that will not route are named with why; a prefix with no routable number is an error."""
+    scenario = tmp_path / "x.yaml"
+    scenario.write_text(
+        "name: x\n"
+        "subscribers:\n"
+        '  - {name: bank, prefix: "+337", count: 1000}\n'
+        "timeline:\n"
+        "  - bind: {account: demo}\n"
+        '  - submit: {account: demo, to: "+33123", text: "x"}\n')
+    ok = subprocess.run(command("check", str(scenario)), capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[1] == ("  routing: population bank: 1,000 numbers under +337, all routed;"
+                        " 1,558 draws skipped (60.9 % of 2,558 drawn)")
+    assert lines[2:] == [
+        "  routing: 1 number(s) written in the scenario will not route (1 submit(s) will be refused ESME_RINVDSTADR):",
+        f"    submit ({scenario}:6:5): +33123: invalid destination '33123': not a valid number"]
+    scenario.write_text('name: x\nsubscribers:\n  - {name: land, prefix: "+3312", count: 5}\ntimeline: []\n')
+    ko = subprocess.run(command("check", str(scenario)), capture_output=True, text=True, timeout=60)
+    assert ko.returncode == 2 and f"{scenario}:3:26: subscribers[0].prefix: expected a prefix of numbers" in ko.stderr
