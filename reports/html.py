@@ -31,6 +31,7 @@ _STATE_COLOURS = {"delivered": "#2e7d32", "undeliverable": "#ef6c00", "rejected"
 _OTHER_COLOURS = ("#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#827717", "#4e342e")
 _SUBMITTED, _DELIVERED, _RULE = "#1565c0", "#2e7d32", "#c62828"
 _OBSERVED, _REFERENCE = "#ef6c00", "#9e9e9e"
+_NO_RULE = '<span class="muted">(protocol, routing)</span>'  # a refusal no rule made
 _OPEN_TIMELINE_MAX = 200  # longer timelines start folded (<details>, no script needed)
 
 _CSS = """
@@ -291,7 +292,7 @@ def _refusals_table(report: ScenarioReport) -> str:
     head = '<tr><th>Account</th><th>Status</th><th>Rule</th><th class="num">Submits</th></tr>'
     rows = "".join(
         f'<tr><td>{_e(r.account)}</td><td class="mono">{_e(r.status)}</td>'
-        f'<td>{_e(r.rule) if r.rule else "<span class=muted>(protocol, routing)</span>"}</td>'
+        f"<td>{_e(r.rule) if r.rule else _NO_RULE}</td>"
         f'<td class="num">{r.count:,}</td></tr>'
         for r in report.refusals
     )

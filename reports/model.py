@@ -427,14 +427,16 @@ def _numbers(value: object) -> dict[str, int | float] | None:
     return out or None
 
 
-def window_split(account: str, action: str, at: float, facts: Mapping[str, object]) -> SkewSplit | None:
-    """The split behind a skew event (a windowed send), from its facts: ``observed`` (operator ->
-    destinations, integers, or shares), ``reference`` (operator -> share), optionally
-    ``country`` and ``sample`` (destinations judged). None when the facts hold no split."""
-    observed = _numbers(facts.get("observed"))
+def window_split(account: str, verdict: str, at: float, facts: Mapping[str, object]) -> SkewSplit | None:
+    """The split behind R3's ``alert`` on a windowed send, from the event's facts (what
+    aggregator/rules/skew.py's ``split_facts`` writes): ``counts`` (operator -> destinations)
+    or else ``observed`` (operator -> share), ``reference`` (operator -> share), ``country``,
+    ``sample`` (destinations judged). None when the facts hold no split."""
+    counts = _numbers(facts.get("counts"))
+    counted = counts is not None and all(isinstance(v, int) for v in counts.values())
+    observed = counts if counted else _numbers(facts.get("observed"))
     if observed is None:
         return None
-    counted = all(isinstance(v, int) for v in observed.values())
     sample = facts.get("sample")
     if isinstance(sample, int) and not isinstance(sample, bool):
         total = sample
@@ -442,7 +444,7 @@ def window_split(account: str, action: str, at: float, facts: Mapping[str, objec
         total = int(sum(observed.values())) if counted else 0
     country = facts.get("country")
     return SkewSplit(account, "window", "window", country if isinstance(country, str) else "", total,
-                     split_shares(observed, _numbers(facts.get("reference")), counted), action, at)
+                     split_shares(observed, _numbers(facts.get("reference")), counted), verdict, at)
 
 
 def with_rule_events(steps: Sequence[TimelineEntry], rows: Iterable[RuleEventRow]) -> tuple[TimelineEntry, ...]:

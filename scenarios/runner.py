@@ -454,11 +454,15 @@ class _Run:
 
         rows = [row for row in self.store.campaign_split() if checked(row[0])]
         splits = list(campaign_splits(rows, lambda account: rules.settings_of(account).skew.reference, verdict))
-        for event in self.store.rule_events(rule="skew"):
+        events = [e for e in self.store.rule_events(rule="skew") if e.campaign is None]
+        actions = {(e.account, e.at, e.action) for e in events}
+        for event in events:
             if len(splits) >= SKEW_SENDS:
                 break
-            if event.campaign is None and event.action in ("alert", "suspend", "reprice"):
-                split = window_split(event.account, event.action, event.at - self.start, event.facts)
+            if event.action == "alert":          # the alert carries the split; its action follows it
+                verdict = ", ".join(["alert"] + [action for action in ("suspend", "reprice")
+                                                 if (event.account, event.at, action) in actions])
+                split = window_split(event.account, verdict, event.at - self.start, event.facts)
                 if split is not None:
                     splits.append(split)
         return tuple(splits[:SKEW_SENDS])

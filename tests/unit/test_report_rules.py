@@ -143,8 +143,10 @@ def test_campaign_splits_by_country_with_the_verdict_and_a_bound() -> None:
 
 
 def test_window_split_reads_counts_or_shares_and_ignores_other_facts() -> None:
-    split = window_split("shop", "alert", 60.0, {"observed": {"free": 90, "sfr": 10}, "reference": FR["FR"],
-                                                 "country": "FR", "sample": 100})
+    """The facts as R3 writes them (aggregator/rules/skew.py split_facts), or shares only."""
+    split = window_split("shop", "alert", 60.0, {
+        "counts": {"orange": 0, "sfr": 10, "bouygues": 0, "free": 90}, "observed": {"sfr": 0.1, "free": 0.9},
+        "reference": FR["FR"], "country": "FR", "sample": 100, "operator": "free", "excess": 0.72})
     assert split is not None and (split.kind, split.total, split.country, split.verdict, split.at) == (
         "window", 100, "FR", "alert", 60.0)
     assert [(s.operator_id, s.count) for s in split.shares][-1] == ("free", 90)
