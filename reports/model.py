@@ -381,11 +381,12 @@ def format_facts(facts: Mapping[str, object], limit: int = FACTS_TEXT_MAX) -> st
 def split_shares(counts: Mapping[str, float], reference: Mapping[str, float] | None,
                  counted: bool = True) -> tuple[SplitShare, ...]:
     """Observed ``counts`` per operator against ``reference`` shares: the reference's operators
-    first in its order (missed ones with 0), then the others by id. ``counted`` false: the
+    first, largest share first (missed ones with 0), then the others by id (an order that does
+    not depend on how the reference mapping was written or stored). ``counted`` false: the
     values are already shares (a skew event's facts may give them so), and ``count`` is None."""
     ref = reference or {}
     total = sum(counts.values())
-    order = [op for op in ref] + sorted(op for op in counts if op not in ref)
+    order = sorted(ref, key=lambda op: (-ref[op], op)) + sorted(op for op in counts if op not in ref)
     return tuple(SplitShare(op, int(counts.get(op, 0)) if counted else None,
                             counts.get(op, 0) / total if total > 0 else 0.0, ref.get(op)) for op in order)
 

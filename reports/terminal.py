@@ -91,7 +91,8 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
         lines.append(f"  lists         {', '.join(lists)}")
     if report.skew:
         sends = len({(s.account, s.send, s.at) for s in report.skew})
-        shown = ", ".join(_skewed(s) for s in report.skew[:SKEW_LINE_SENDS])
+        skewed_first = sorted(report.skew, key=lambda s: s.verdict in ("ok", "below sample"))  # stable
+        shown = ", ".join(_skewed(s) for s in skewed_first[:SKEW_LINE_SENDS])
         more = f", {len(report.skew) - SKEW_LINE_SENDS} more in report.html" if len(report.skew) > SKEW_LINE_SENDS else ""
         lines.append(f"  skew          {sends} send{'s' if sends != 1 else ''} checked: {shown}{more}")
     passed = len(report.expectations) - len(report.failures)

@@ -124,6 +124,8 @@ def test_split_shares_lists_reference_operators_first_and_missed_ones() -> None:
         ("orange", 10, 0.1, 0.35), ("sfr", 0, 0.0, 0.25), ("bouygues", 0, 0.0, 0.22), ("free", 90, 0.9, 0.18),
         ("mvno", 0, 0.0, None)]
     assert all(s.observed == 0.0 for s in split_shares({}, FR["FR"]))
+    stored = dict(sorted(FR["FR"].items()))      # as the store's JSON gives it back: by key
+    assert split_shares({"free": 90, "orange": 10}, stored) == split_shares({"free": 90, "orange": 10}, FR["FR"])
 
 
 def test_campaign_splits_by_country_with_the_verdict_and_a_bound() -> None:
