@@ -102,7 +102,7 @@ def reach(scenario: Scenario) -> Reach:
     bad_listed: dict[str, set[str]] = {}
     for population in scenario.populations:
         if population.numbers:
-            bad = set()
+            bad: set[str] = set()
             for number in population.numbers:
                 why = why_not(router, number)
                 if why is not None:
@@ -129,8 +129,8 @@ def reach(scenario: Scenario) -> Reach:
             except RoutingError as error:
                 unroutable.append((f"mo from ({step.source})", step.sender, str(error)))
         elif isinstance(step, Campaign):
-            bad = bad_listed.get(step.population)
-            if bad:
+            listed = bad_listed.get(step.population)
+            if listed:
                 sends += sum(1 for number in scenario.population(step.population).numbers[: step.count]
-                             if number in bad)
+                             if number in listed)
     return Reach(tuple(drawn), tuple(unroutable), sends)

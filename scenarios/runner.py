@@ -460,9 +460,9 @@ class _Run:
             if len(splits) >= SKEW_SENDS:
                 break
             if event.action == "alert":          # the alert carries the split; its action follows it
-                verdict = ", ".join(["alert"] + [action for action in ("suspend", "reprice")
-                                                 if (event.account, event.at, action) in actions])
-                split = window_split(event.account, verdict, event.at - self.start, event.facts)
+                taken = ", ".join(["alert"] + [action for action in ("suspend", "reprice")
+                                               if (event.account, event.at, action) in actions])
+                split = window_split(event.account, taken, event.at - self.start, event.facts)
                 if split is not None:
                     splits.append(split)
         return tuple(splits[:SKEW_SENDS])
