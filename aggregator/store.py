@@ -1052,16 +1052,22 @@ class Store:
         groups = self._query(
             "SELECT rule, action, account, COUNT(*) AS n, MIN(at) AS first_at, MAX(at) AS last_at"
             " FROM rule_events GROUP BY rule, action, account ORDER BY rule, action, account")
-        rows = self._query(
-            "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY rule, action, account ORDER BY id) AS k"
-            " FROM rule_events) WHERE k <= ? ORDER BY rule, action, account, id", (max(0, first),))
-        examples: dict[tuple[str, str, str], list[RuleEvent]] = {}
-        for r in rows:
-            examples.setdefault((r["rule"], r["action"], r["account"]), []).append(RuleEvent(
-                r["rule"], r["action"], r["account"], r["at"], r["number"], r["campaign"], r["message_id"],
-                json.loads(r["facts"])))
-        return [(g["rule"], g["action"], g["account"], g["n"], g["first_at"], g["last_at"],
-                 examples.get((g["rule"], g["action"], g["account"]), [])) for g in groups]
+        out = []
+        for g in groups:
+            # The (rule, action) index keeps equal keys in id order: the LIMIT stops the scan early.
+            rows = self._query("SELECT * FROM rule_events WHERE rule = ? AND action = ? AND account = ?"
+                               " ORDER BY id LIMIT ?", (g["rule"], g["action"], g["account"], max(0, first)))
+            out.append((g["rule"], g["action"], g["account"], g["n"], g["first_at"], g["last_at"],
+                        [_rule_event(r) for r in rows]))
+        return out
+
+    def first_rule_events(self, rule: str, actions: tuple[str, ...], first: int) -> list[RuleEvent]:
+        """The first ``first`` events of ``rule`` with one of ``actions`` and no campaign id, in
+        the order they were made (R3's windowed sends, for the report)."""
+        marks = ", ".join("?" for _ in actions)
+        rows = self._query(f"SELECT * FROM rule_events WHERE rule = ? AND action IN ({marks}) AND campaign IS NULL"
+                           " ORDER BY id LIMIT ?", (rule, *actions, max(0, first)))
+        return [_rule_event(r) for r in rows]
 
     def list_summary(self, table: str, first: int) -> tuple[list[tuple[str, int]], list[tuple[str, str, float, str]]]:
         """The opt-out (``"optouts"``, R1) or purge (``"purges"``, R2) list, bounded: (account,
@@ -1114,6 +1120,11 @@ class Store:
 
 
 # --------------------------------------------------------------------------- row mapping
+
+
+def _rule_event(row: Mapping[str, Any]) -> RuleEvent:
+    return RuleEvent(row["rule"], row["action"], row["account"], row["at"], row["number"], row["campaign"],
+                     row["message_id"], json.loads(row["facts"]))
 
 
 def _filters(*pairs: tuple[str, object]) -> tuple[str, tuple[object, ...]]:

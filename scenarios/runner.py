@@ -454,7 +454,7 @@ class _Run:
 
         rows = [row for row in self.store.campaign_split() if checked(row[0])]
         splits = list(campaign_splits(rows, lambda account: rules.settings_of(account).skew.reference, verdict))
-        events = [e for e in self.store.rule_events(rule="skew") if e.campaign is None]
+        events = self.store.first_rule_events("skew", ("alert", "suspend", "reprice"), 3 * SKEW_SENDS)
         actions = {(e.account, e.at, e.action) for e in events}
         for event in events:
             if len(splits) >= SKEW_SENDS:

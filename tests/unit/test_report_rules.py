@@ -89,6 +89,15 @@ def test_list_summary_counts_per_account_and_bounds_the_entries(store: Store) ->
         store.list_summary("messages; DROP TABLE messages", 1)
 
 
+def test_first_rule_events_reads_a_rules_windowed_decisions_only(store: Store) -> None:
+    for i, (action, campaign) in enumerate([("alert", None), ("suspend", None), ("refuse", None),
+                                            ("alert", "c1"), ("alert", None), ("reprice", None)]):
+        store.add_rule_event(RuleEvent("skew", action, "shop", T0 + i, None, campaign, None, {"i": i}))
+    store.add_rule_event(RuleEvent("stop", "alert", "shop", T0))
+    events = store.first_rule_events("skew", ("alert", "suspend", "reprice"), 3)
+    assert [(e.action, e.facts["i"]) for e in events] == [("alert", 0), ("suspend", 1), ("alert", 4)]
+
+
 def test_campaign_split_groups_messages_with_a_campaign_id(store: Store) -> None:
     for i, (op, campaign) in enumerate([("free", "c1"), ("free", "c1"), ("orange", "c1"), ("sfr", "c2"),
                                         ("orange", None)]):
