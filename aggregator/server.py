@@ -48,6 +48,7 @@ from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Ton, decode, encode, make
 from smsc.pdu.framing import DEFAULT_MAX_PDU
+from smsc.pdu.gsm import decode_gsm, looks_gsm
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
@@ -76,8 +77,9 @@ CAMPAIGN_ID_TAG = 0x1400
 CAMPAIGN_ID_MAX = 64
 # Flow control ("try again later") is not a refusal of the message: not kept in the store.
 _FLOW_CONTROL = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
-# data_coding of a UCS-2 text; any other coding of an MO is read as Latin-1 (ASCII included)
+# data_coding of a UCS-2 text (what an MO's text is read as: mo_text)
 _UCS2 = 0x08
+_UDHI = 0x40  # esm_class: short_message starts with a user data header
 
 
 class AggregatorServer:
@@ -349,8 +351,10 @@ class AggregatorServer:
                  destination=destination, account=account, text_len=len(mo.short_message))
         self._owe(account, "mo", None, pdu)
         sender = self.router.subscriber(mo.source_addr) or mo.source_addr
-        for reply in self.rules.mo(Mo(account, sender, destination.lstrip("+"),
-                                      mo_text(mo.data_coding, mo.short_message), now)):
+        payload = mo.tlv(Tag.message_payload)
+        octets = mo.short_message or (b"" if payload is None else payload.value)
+        text = mo_text(mo.data_coding, octets, udh=bool(mo.esm_class & _UDHI))
+        for reply in self.rules.mo(Mo(account, sender, destination.lstrip("+"), text, now)):
             self._reply(reply)
 
     def _reply(self, reply: Reply) -> None:
@@ -507,11 +511,30 @@ def campaign_of(tlvs: tuple[Tlv, ...]) -> str | None:
     return ""
 
 
-def mo_text(data_coding: int, octets: bytes) -> str:
-    """An MO's text: UCS-2 (data_coding 8) as UTF-16 BE, anything else as Latin-1."""
-    if data_coding == _UCS2:
+def mo_text(data_coding: int, octets: bytes, udh: bool = False) -> str:
+    """An MO's text, for the rules (R1, R11): never raises. ``udh`` (esm_class 0x40): a user
+    data header comes first, and is skipped. By data_coding (SMPP 3.4 §5.2.19, GSM 03.38 §4):
+    UCS-2 (8, the general groups' UCS-2 codings, UCS-2 message waiting) as UTF-16 BE (an odd
+    octet becomes U+FFFD); the SMSC default alphabet (0, the groups' default-alphabet codings)
+    as unpacked GSM 03.38 when it looks like it (octets below 0x20 that are not line breaks:
+    "é" is 0x05 there), else as Latin-1, as everything else (IA5 and Latin-1 included)."""
+    if udh and octets:
+        octets = octets[1 + octets[0]:]
+    if _is_ucs2(data_coding):
         return octets.decode("utf-16-be", "replace")
+    if _is_default_alphabet(data_coding) and looks_gsm(octets):
+        return decode_gsm(octets)
     return octets.decode("latin-1")
+
+
+def _is_ucs2(data_coding: int) -> bool:
+    return (data_coding == _UCS2 or (0x10 <= data_coding <= 0x3F and data_coding & 0x0C == 0x08)
+            or 0xE0 <= data_coding <= 0xEF)
+
+
+def _is_default_alphabet(data_coding: int) -> bool:
+    return (data_coding == 0 or (0x10 <= data_coding <= 0x3F and data_coding & 0x0C == 0)
+            or 0xC0 <= data_coding <= 0xDF or 0xF0 <= data_coding <= 0xF3)
 
 
 def reply_octets(text: str) -> tuple[bytes, int]:

@@ -28,7 +28,7 @@ from aggregator.rules.duplicate import DuplicateRule
 from aggregator.rules.purge import PurgeRule
 from aggregator.rules.settings import Identity, RulesConfig
 from aggregator.rules.skew import SkewRule
-from aggregator.rules.stop import StopRule
+from aggregator.rules.stop import OptOut, StopRule
 
 
 class Rules:
@@ -96,6 +96,19 @@ class Rules:
                 if reply is not None:
                     replies.append(reply)
         return replies
+
+    # --- R1's opt-out lists, by hand (the control API and the CLI) ---------------------
+
+    def optouts(self, account: str | None = None) -> list[OptOut]:
+        return self.stop.optouts(account)
+
+    def add_optout(self, account: str, number: str) -> OptOut | None:
+        """Put an E.164 number on an account's opt-out list by hand; None if it was on it."""
+        return self.stop.add(account, number)
+
+    def remove_optout(self, account: str, number: str) -> OptOut | None:
+        """Take a number off an account's opt-out list; None if it was not on it."""
+        return self.stop.remove(account, number)
 
     def held(self, account: str, campaign: str | None) -> bool:
         """True while a message of this send must wait in the delivery engine (R3 suspend)."""

@@ -110,7 +110,11 @@ class ContactSettings:
     """R11: an MO "CONTACT" gets the account's identity back."""
 
     enabled: bool = True
+    # Compared after the same folding as R1's (aggregator/rules/keywords.py).
     keywords: tuple[str, ...] = ("CONTACT",)
+    # A number answered less than this long ago gets no second reply: a handset that answers
+    # every MT with CONTACT (the network's +33 6 99 99 00 08) would otherwise loop for ever.
+    interval: float = 3600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keywords", tuple(self.keywords))
