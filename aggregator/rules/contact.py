@@ -88,15 +88,17 @@ class ContactRule(Rule):
         keyword = keyword_in(mo.text, contact.keywords)
         if keyword is None:
             return None
-        if identity is None:
-            return self._unanswered(mo, "the account has no identity (company, address, contact) to send")
-        if not mo.sender.startswith("+"):
-            return self._unanswered(mo, "the sender is not a phone number")
         key = (mo.account, mo.sender)
         last = self._answered.get(key)
+        if identity is None:
+            self._unanswered(mo, "the account has no identity (company, address, contact) to send")
+            return None
+        if not mo.sender.startswith("+"):
+            self._unanswered(mo, "the sender is not a phone number")
+            return None
         if last is not None and mo.at - last < contact.interval:
-            return self._unanswered(mo, f"answered {mo.at - last:g} s ago, less than the interval "
-                                        f"({contact.interval:g} s)")
+            self._unanswered(mo, f"answered {mo.at - last:g} s ago, less than the interval ({contact.interval:g} s)")
+            return None
         text, truncated = contact_text(identity)
         self._remember(key, mo.at, contact.interval)
         self.event("reply", mo.account, number=mo.sender, at=mo.at, sent=True, short_code=mo.short_code,
@@ -104,9 +106,9 @@ class ContactRule(Rule):
         return Reply(self.name, mo.account, mo.short_code, mo.sender, text)
 
     def _unanswered(self, mo: Mo, why: str) -> None:
+        """A CONTACT that gets no reply: the event says why (rules 4 to 6)."""
         self.event("reply", mo.account, number=mo.sender, at=mo.at, sent=False, short_code=mo.short_code,
                    reason=why)
-        return None
 
     def _remember(self, key: tuple[str, str], at: float, interval: float) -> None:
         self._answered[key] = at
