@@ -22,8 +22,9 @@ strict enough that "Don't stop the music" or "STOP the spam and call me" never o
    the one of most words that occurs, then the first in the settings' order).
 
 Anything else is not the keyword: an empty MO, an MO of only punctuation or only a number,
-a filler alone ("SMS"), and a message mixing two rules' keywords ("STOP CONTACT": neither an
-opt-out nor a request for the sender's identity; a subscriber who means one sends it alone).
+a filler alone ("SMS"), an MO of more than 200 characters, and a message mixing two rules'
+keywords ("STOP CONTACT": neither an opt-out nor a request for the sender's identity; a
+subscriber who means one sends it alone).
 """
 
 from __future__ import annotations
