@@ -9,8 +9,7 @@
     DELETE /optouts  {"account": A, "number": N}  take N off A's list (404 if it was not on it)
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness optouts` of /optouts;
-docs/control-api.md is the user's
-reference. Rules of this module (issue 10), checked in this order:
+docs/control-api.md is the user's reference. Rules of this module (issue 10), checked in this order:
 
 1. A body longer than `MAX_BODY` is refused with 413 as soon as its Content-Length says so,
    or as soon as that many octets of it (chunked or not) have come, and the connection is
@@ -82,8 +81,8 @@ _MO_SHAPE = '{"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
 _ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
-_REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
-            405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
+_REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized",
+            404: b"Not Found", 405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
             421: b"Misdirected Request", 500: b"Internal Server Error"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
                                               b"/optouts": (b"GET", b"POST", b"DELETE")}

@@ -2,7 +2,8 @@
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
-    smsc-harness optouts list [--account SYSTEM_ID] | add|remove --account SYSTEM_ID MSISDN  [--db PATH] [--control HOST:PORT] [--token TOKEN]
+    smsc-harness optouts list [--account SYSTEM_ID] [--db PATH] [--control HOST:PORT] [--token TOKEN]
+    smsc-harness optouts add|remove --account SYSTEM_ID MSISDN [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness check SCENARIO.yaml [...] [--allow-outside]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
     smsc-harness hash-password [--scheme scrypt|pbkdf2]

@@ -211,3 +211,14 @@ def test_a_restart_keeps_the_lists(tmp_path) -> None:  # type: ignore[no-untyped
     assert again.optouts() == [OptOut("bank", "+33699990001", T0, "manual"), OptOut("shop", SUBSCRIBER, T0, "mo")]
     assert again.optouts("shop") == [OptOut("shop", SUBSCRIBER, T0, "mo")]
     assert again.check(submit(), settings()) is not None
+
+
+def test_gsm_default_alphabet_decoding() -> None:
+    from smsc.pdu.gsm import decode_gsm, looks_gsm
+    assert decode_gsm(bytes(range(0x20, 0x40))) == " !\"#¤%&'()*+,-./0123456789:;<=>?"   # 0x24 is ¤ in GSM
+    assert decode_gsm(b"\x1b\x28\x1b\x29\x1b\x3c\x1b\x3e") == "{}[]"
+    assert decode_gsm(b"STOP\x1b") == "STOP "                          # a lone escape at the end
+    assert decode_gsm(b"\x1b\x41") == "A"                              # an unknown escape: the basic character
+    assert decode_gsm(b"\xe9") == "é"                                  # not a septet: Latin-1
+    assert looks_gsm(b"D\x05sabo") and not looks_gsm(b"STOP\r\n") and not looks_gsm(b"Arr\xeat")
+    assert not looks_gsm(b"\x05\xe9")                                  # an octet above 0x7F: not GSM
