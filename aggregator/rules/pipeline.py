@@ -100,3 +100,8 @@ class Rules:
     def held(self, account: str, campaign: str | None) -> bool:
         """True while a message of this send must wait in the delivery engine (R3 suspend)."""
         return self.skew.held(account, campaign)
+
+    def release(self, account: str, campaign: str | None) -> bool:
+        """Lift an R3 suspension (event ``release``); False when that send was not suspended.
+        The caller (``Harness.release``) has the delivery engine re-queue its held messages."""
+        return self.skew.release(account, campaign)
