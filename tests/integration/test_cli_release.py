@@ -63,7 +63,7 @@ async def test_a_suspended_campaign_is_released_from_the_command_line(tmp_path: 
     process = start_serve(tmp_path, "--config", str(config), "--db", str(db), "--log-level", "warn")
     try:
         port, _ = await threads.deferToThread(read_banner, process).addTimeout(TIMEOUT, reactor)
-        esme = await connect_esme(reactor, "127.0.0.1", port)  # type: ignore[arg-type]
+        esme = await connect_esme(reactor, "127.0.0.1", port)
         assert (await esme.bind("demo", "demo", "transceiver").addTimeout(TIMEOUT, reactor)).command_status == 0
         # Two to Free Mobile, sent to the operator before the third tips the split.
         assert [await _submit(reactor, esme, n) for n in FREE[:2]] == [0, 0]
