@@ -1,6 +1,7 @@
 """The HTTP control API of a running `serve` (twisted.web, JSON), for whoever started it only.
 
-    GET  /status   message counts by state, client binds per account, operator counters
+    GET  /status   message counts by state, client binds per account, operator counters, the
+                   bulk sends suspended for traffic skew (R3) with their held messages
     POST /mo       {"from": "+33612345678", "to": "36180", "text": "STOP"}: the subscriber
                    sends an MO; it leaves from the operator that serves "from" (routing and
                    portability included), as a deliver_sm to the aggregator.
@@ -217,6 +218,9 @@ class ControlApi(resource.Resource):
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
                                   "queued_at_aggregator": len(h.pools[op_id].queue)}
                           for op_id, smsc in h.operators.items()},
+            # R3: the sends suspended for traffic skew, what POST /skew/release takes
+            "suspended": [{"account": account, "campaign": campaign, "held": h.engine.held_in(account, campaign)}
+                          for account, campaign in h.server.rules.skew.suspended()],
         })
 
     def mo(self, raw: bytes) -> _Reply:

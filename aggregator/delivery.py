@@ -435,8 +435,11 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
 
     def held_count(self, account: str | None = None) -> int:
         """Messages waiting in HELD (of one account, or all)."""
-        return sum(1 for (owner, _), messages in self._held.items() if account in (None, owner)
-                   for m in messages if m.phase is Phase.HELD)
+        return sum(self.held_in(owner, campaign) for owner, campaign in self._held if account in (None, owner))
+
+    def held_in(self, account: str, campaign: str | None) -> int:
+        """Messages of this send waiting in HELD."""
+        return sum(1 for m in self._held.get((account, campaign), ()) if m.phase is Phase.HELD)
 
     def throttled(self, message: Message) -> bool:
         """The operator throttled it (not an attempt): True if the pool should put it back

@@ -74,12 +74,15 @@ def test_a_suspended_campaign_is_refused_and_held_until_released(stack: MemStack
     assert all(m.phase is Phase.HELD for m in stack.harness.engine.live.values() if m.campaign == "promo")
 
     site = stack.control_site(TOKEN)
+    status = http(site, raw_request("GET", "/status")).json
+    assert status["suspended"] == [{"account": "demo", "campaign": "promo", "held": held}]  # type: ignore[index]
     assert release(site, {"account": "demo", "campaign": "promo"}) == (
         200, {"account": "demo", "campaign": "promo", "released": held})
     released_at = stack.clock.seconds()
     stack.until(lambda: free.submitted == SAMPLE + 2, "the held messages sent")
     assert stack.clock.seconds() - released_at < 1.0
     assert [e.action for e in stack.store.rule_events("skew")][-1] == "release"
+    assert http(site, raw_request("GET", "/status")).json["suspended"] == []  # type: ignore[index]
     assert statuses(stack.submit_all(client, FREE[30:32], tlvs=PROMO)) == [0, 0]   # not suspended again
 
 
