@@ -21,9 +21,9 @@ from twisted.internet.interfaces import IReactorTime
 
 from aggregator.config import AccountConfig, TrafficClass
 from aggregator.delivery import Message
-from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, RuleLog, Submit
+from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, Submit
 from aggregator.rules.contact import ContactRule
-from aggregator.rules.credit import CreditRule
+from aggregator.rules.credit import CreditLog, CreditRule
 from aggregator.rules.duplicate import DuplicateRule
 from aggregator.rules.purge import PurgeRule
 from aggregator.rules.settings import Identity, RulesConfig
@@ -35,7 +35,7 @@ class Rules:
     """Every rule, with each account's settings (the network's ``rules:`` under its own)."""
 
     def __init__(self, network: RulesConfig, accounts: Iterable[AccountConfig], clock: IReactorTime,
-                 log: RuleLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
+                 log: CreditLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
         accounts = tuple(accounts)
         self.network = network
         self.settings: dict[str, RulesConfig] = {a.system_id: network.overridden(a.rules) for a in accounts}
@@ -45,7 +45,7 @@ class Rules:
         self.purge = PurgeRule(clock, log, unknown_statuses or {})
         self.skew = SkewRule(clock, log)
         self.duplicate = DuplicateRule(clock, log)
-        self.credit = CreditRule(clock, log, accounts)
+        self.credit = CreditRule(clock, log, accounts, self.settings)
         self.contact = ContactRule(clock, log)
         self._checks: tuple[Rule, ...] = (self.stop, self.purge, self.duplicate, self.skew, self.credit)
         self._billers: tuple[Rule, ...] = (self.duplicate, self.credit, self.skew)
@@ -100,3 +100,7 @@ class Rules:
     def held(self, account: str, campaign: str | None) -> bool:
         """True while a message of this send must wait in the delivery engine (R3 suspend)."""
         return self.skew.held(account, campaign)
+
+    def close(self) -> None:
+        """The harness stops: cancel the rules' timers (R10's lapses). (``stop`` is R1.)"""
+        self.credit.stop()

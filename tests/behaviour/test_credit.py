@@ -1,5 +1,6 @@
 """R10 credit on the virtual network: an account's `credit` (SMS segments) is billed at
-acceptance, refuses submits beyond it with ESME_RSUBMITFAIL, and is not refilled by a restart."""
+acceptance, refuses submits beyond it with RULE_NO_CREDIT (0x404), and is not refilled by a
+restart."""
 
 from __future__ import annotations
 
@@ -47,9 +48,9 @@ def test_credit_3_accepts_3_refuses_the_4th_and_a_restart_keeps_it_spent(tmp_pat
     (unroutable,) = stack.submit_all(client, [UNROUTABLE])               # refused by routing: not billed
     assert unroutable.command_status == CommandStatus.ESME_RINVDSTADR
     resps = stack.submit_all(client, SFR[2:4])
-    assert statuses(resps) == [0, CommandStatus.ESME_RSUBMITFAIL]
-    assert stack.harness.server.credit.remaining == {"demo": 0}
-    assert stack.harness.server.credit.refused["demo"] == 1
+    assert statuses(resps) == [0, CommandStatus.RULE_NO_CREDIT]
+    assert stack.harness.server.rules.credit.remaining("demo") == 0
+    assert stack.store.count_refusals(account="demo", rule="credit") == 1
     assert statuses(stack.submit_all(free, SFR[:5])) == [0] * 5           # an account without credit is not limited
     assert [m.account for m in stack.store.messages()].count("demo") == 3
     stack.close(client)
@@ -58,8 +59,8 @@ def test_credit_3_accepts_3_refuses_the_4th_and_a_restart_keeps_it_spent(tmp_pat
     stack = stack.restart()                                               # same SQLite file
     client = stack.client()
     (resp,) = stack.submit_all(client, SFR[5:6])
-    assert resp.command_status == CommandStatus.ESME_RSUBMITFAIL
-    assert stack.harness.server.credit.remaining == {"demo": 0}
+    assert resp.command_status == CommandStatus.RULE_NO_CREDIT
+    assert stack.harness.server.rules.credit.remaining("demo") == 0
     assert [m.account for m in stack.store.messages()].count("demo") == 3
     stack.stop()
 
@@ -71,22 +72,22 @@ def test_long_messages_cost_several_segments_and_a_restart_resumes_the_balance(t
     assert long.command_status == 0
     (ucs2,) = stack.submit_all(client, SFR[1:2], text="é".encode("utf-16-be") * 70, data_coding=8)  # 140 octets: 1
     assert ucs2.command_status == 0
-    assert stack.harness.server.credit.remaining == {"demo": 3}
+    assert stack.harness.server.rules.credit.remaining("demo") == 3
     stack.close(client)
 
     stack = stack.restart()
     client = stack.client()
-    assert stack.harness.server.credit.remaining == {"demo": 3}           # 3 billed before the restart
+    assert stack.harness.server.rules.credit.remaining("demo") == 3  # 3 billed before the restart
     payload = (Tlv(Tag.message_payload, b"p" * 307),)                     # ceil(307 / 153) = 3 > 2 left later
     (one,) = stack.submit_all(client, SFR[2:3])
     assert one.command_status == 0
     (too_long,) = stack.submit_all(client, SFR[3:4], text=b"", tlvs=payload)
-    assert too_long.command_status == CommandStatus.ESME_RSUBMITFAIL       # refused whole, not billed
+    assert too_long.command_status == CommandStatus.RULE_NO_CREDIT       # refused whole, not billed
     (two,) = stack.submit_all(client, SFR[4:5], text=b"b" * 250)           # 2 segments: exactly what is left
     assert two.command_status == 0
     (last,) = stack.submit_all(client, SFR[5:6], text=b"")
-    assert last.command_status == CommandStatus.ESME_RSUBMITFAIL
-    assert stack.harness.server.credit.remaining == {"demo": 0}
-    assert stack.harness.server.credit.refused["demo"] == 2
+    assert last.command_status == CommandStatus.RULE_NO_CREDIT
+    assert stack.harness.server.rules.credit.remaining("demo") == 0
+    assert stack.store.count_refusals(account="demo", rule="credit") == 2
     assert len(stack.store.messages()) == 4
     stack.stop()
