@@ -91,3 +91,46 @@ def test_long_messages_cost_several_segments_and_a_restart_resumes_the_balance(t
     assert stack.store.count_refusals(account="demo", rule="credit") == 2
     assert len(stack.store.messages()) == 4
     stack.stop()
+
+
+LAPSING = NETWORK.replace("credit: CREDIT}", "credit: 10, rules: {credit: {validity: 86400, prices: {sfr: 0.03}}}}")
+DAY = 86400.0
+
+
+def test_the_credit_lapses_at_its_instant_and_stays_lapsed_across_a_restart(tmp_path: Path) -> None:
+    stack = MemStack.start(tmp_path / "h.db", LAPSING)
+    started = stack.clock.seconds()
+    credit = stack.harness.server.rules.credit
+    assert credit.lapses_at("demo") == started + DAY and credit.lapses_at("free") is None
+    client = stack.client()
+    assert statuses(stack.submit_all(client, SFR[:1])) == [0]
+    stack.run_to(started + DAY - 1)
+    assert statuses(stack.submit_all(client, SFR[1:2])) == [0]            # the validity's last second
+    assert stack.store.rule_events("credit") == []
+    stack.run_to(started + DAY)
+    (lapse,) = stack.store.rule_events("credit")
+    assert (lapse.action, lapse.account, lapse.at, lapse.facts["lost"]) == ("lapse", "demo", started + DAY, 8)
+    assert statuses(stack.submit_all(client, SFR[2:3])) == [CommandStatus.RULE_NO_CREDIT]
+    (refusal,) = stack.store.refusals()
+    assert refusal.rule == "credit" and refusal.reason.startswith("prepaid credit lapsed at ")
+    assert stack.store.sum_ledger("amount", "demo") == 0.06                 # 2 x 1 segment at SFR's 0.03
+    stack.close(client)
+
+    stack.run(DAY)
+    stack = stack.restart()                                               # same file, a day later
+    client = stack.client()
+    assert statuses(stack.submit_all(client, SFR[3:4])) == [CommandStatus.RULE_NO_CREDIT]
+    assert [e.action for e in stack.store.rule_events("credit")] == ["lapse", "refuse", "refuse"]
+    assert stack.store.credit_starts() == {"demo": (10, started)}
+    stack.close(client)
+    stack.stop()
+    stack.run(1)                                                          # the store's last scheduled flush
+    assert stack.clock.getDelayedCalls() == [], "a lapse timer outlived the harness"
+
+
+def test_stopping_the_harness_cancels_the_lapse_timer(tmp_path: Path) -> None:
+    stack = MemStack.start(tmp_path / "h.db", LAPSING)
+    assert any(c.getTime() == stack.clock.seconds() + DAY for c in stack.clock.getDelayedCalls())
+    stack.stop()
+    stack.run(1)                                                          # the store's last scheduled flush
+    assert stack.clock.getDelayedCalls() == []
