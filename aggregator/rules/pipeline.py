@@ -10,7 +10,9 @@ status is what the client gets):
 - ``outcome(outcome)``, an operator's final verdict on an MT: purge;
 - ``mo(mo)``, an MO to a short code an account owns: stop, contact, each maybe replying.
 
-A rule switched off for an account (``enabled: false``) is skipped for it.
+A rule switched off for an account (``enabled: false``) is skipped for it. ``log`` is the
+store: the RuleLog every rule writes to, plus the ledger and credit reads R10 needs
+(``CreditLog``). ``close()`` cancels the rules' timers (R10's lapses) when the harness stops.
 """
 
 from __future__ import annotations
