@@ -9,6 +9,7 @@ import pytest
 from twisted.internet.task import Clock
 
 from aggregator.config import AccountConfig
+from aggregator.passwords import Secret
 from aggregator.rules.base import LedgerLine, Submit
 from aggregator.rules.credit import CreditRule, price_of
 from aggregator.rules.pipeline import Rules
@@ -16,6 +17,7 @@ from aggregator.rules.settings import DAY, CreditSettings, RulesConfig
 from aggregator.store import Store
 from smsc.pdu.status import CommandStatus
 
+PASSWORD = Secret.from_plain("x")
 T0 = 1_796_083_200.0  # 2026-12-01T00:00:00Z
 YEAR = 365 * DAY
 PRICES = CreditSettings(price=0.05, prices={"free": 0.07, "FR": 0.045, "BE": 0.09, "orange": 0.04})
@@ -42,7 +44,7 @@ def store() -> Iterator[Store]:
 
 
 def rule(clock: Clock, store: Store, credit: int | None = 3, settings: RulesConfig = RULES) -> CreditRule:
-    return CreditRule(clock, store, [AccountConfig("paid", "x", credit=credit), AccountConfig("free", "x")],
+    return CreditRule(clock, store, [AccountConfig("paid", PASSWORD, credit=credit), AccountConfig("free", PASSWORD)],
                       {"paid": settings, "free": settings})
 
 
@@ -120,7 +122,7 @@ def test_the_rule_off_does_not_track_the_account(clock: Clock, store: Store) -> 
 
 
 def test_the_pipeline_records_the_refusal_and_bills_only_what_passed(clock: Clock, store: Store) -> None:
-    rules = Rules(RULES, [AccountConfig("paid", "x", credit=1)], clock, store)
+    rules = Rules(RULES, [AccountConfig("paid", PASSWORD, credit=1)], clock, store)
     assert rules.check(submit(T0)) is None
     assert [line.amount for line in rules.accepted(submit(T0), "m1")] == [0.045]
     refusal = rules.check(submit(T0 + 5))
