@@ -275,11 +275,13 @@ _OPTOUTS = _table("optouts", None, pk=("account", "number"),
 _PURGES = _table("purges", None, pk=("account", "number"),
                  after={"account": str, "number": str, "at": float, "at_iso": str, "reason": str},
                  after_not_null=("account", "number", "at", "at_iso", "reason"))
-# When each prepaid account's credit started (R10 validity): the credit it had then, and the
-# instant this store first saw it (or saw it raised: a new order). A restart keeps the date.
+# Each prepaid account's credit (R10): the credit configured, the instant its validity runs
+# from (when this store first saw it, or saw it raised: a new order), the segments earlier
+# lapses took, and whether this order has lapsed. What a restart reads back.
 _CREDITS = _table("credits", None, pk="account",
-                  after={"account": str, "credit": int, "started_at": float, "started_iso": str},
-                  after_not_null=("account", "credit", "started_at", "started_iso"))
+                  after={"account": str, "credit": int, "started_at": float, "started_iso": str, "lost": int,
+                         "lapsed": int},
+                  after_not_null=("account", "credit", "started_at", "started_iso", "lost", "lapsed"))
 
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
@@ -368,7 +370,7 @@ _INSERT_RULE_EVENT = _RULE_EVENTS.insert(skip=("id",))
 _SET_OPTOUT = "INSERT OR REPLACE" + _OPTOUTS.insert()[len("INSERT"):]
 _REMOVE_OPTOUT = "DELETE FROM optouts WHERE account = ? AND number = ?"
 _SET_PURGE = "INSERT OR REPLACE" + _PURGES.insert()[len("INSERT"):]
-_SET_CREDIT_START = "INSERT OR REPLACE" + _CREDITS.insert()[len("INSERT"):]
+_SET_CREDIT = "INSERT OR REPLACE" + _CREDITS.insert()[len("INSERT"):]
 _INSERT_RECEIPT = _RECEIPTS.insert(skip=("id",))
 _receipt_params = _RECEIPTS.params(skip=("id",))
 
@@ -859,10 +861,11 @@ class Store:
         self._open.lists.append((_SET_PURGE, (account, number, at, iso(at), reason)))
         self._queued()
 
-    def set_credit_start(self, account: str, credit: int, at: float) -> None:
-        """``account``'s prepaid credit is ``credit`` segments, valid from ``at`` (R10)."""
+    def set_credit(self, account: str, credit: int, started_at: float, lost: int, lapsed: bool) -> None:
+        """``account``'s prepaid credit (R10): ``credit`` segments, valid from ``started_at``;
+        ``lost`` segments taken by lapses; ``lapsed``: this order's validity is over."""
         self._check_open()
-        self._open.lists.append((_SET_CREDIT_START, (account, credit, at, iso(at))))
+        self._open.lists.append((_SET_CREDIT, (account, credit, started_at, iso(started_at), lost, int(lapsed))))
         self._queued()
 
     def add_mo(self, mo: MoRecord) -> None:
@@ -997,10 +1000,12 @@ class Store:
                            " WHERE account = ? AND (kind IS NULL OR kind = 'message')", (account,))
         return int(rows[0]["n"])
 
-    def credit_starts(self) -> dict[str, tuple[int, float]]:
-        """account -> (credit, since when) of every prepaid credit this store has seen (R10)."""
-        rows = self._query("SELECT account, credit, started_at FROM credits ORDER BY account")
-        return {r["account"]: (int(r["credit"]), float(r["started_at"])) for r in rows}
+    def credits(self) -> dict[str, tuple[int, float, int, bool]]:
+        """account -> (credit, started_at, lost, lapsed) of every prepaid credit this store has
+        seen (R10, ``set_credit``)."""
+        rows = self._query("SELECT account, credit, started_at, lost, lapsed FROM credits ORDER BY account")
+        return {r["account"]: (int(r["credit"]), float(r["started_at"]), int(r["lost"]), bool(r["lapsed"]))
+                for r in rows}
 
     def count_by_state(self, committed_only: bool = False) -> dict[str, int]:
         """{state value: count} with every MessageState present (0 when none), so reports

@@ -21,7 +21,8 @@ whole: no partial sending of a long message).
 
 Validity: contract 001 makes credits valid 12 months "from the order". The harness's order is
 the instant this store first sees the account with a credit (the first start of the harness
-with it), kept in the store's ``credits`` table so a restart keeps the date; raising the
+with it), kept in the store's ``credits`` table with what lapses took, so a restart keeps
+both; raising the
 account's ``credit`` later is a new order: the validity starts again from the start that sees
 it, for all that is left (lowering it is a correction: same start). ``validity`` (default
 365 days, on the simulated clock) after the start, what is left is lost: event ``lapse`` (facts:
@@ -63,9 +64,9 @@ class CreditLog(RuleLog, Protocol):
 
     def billed_segments(self, account: str) -> int: ...
 
-    def credit_starts(self) -> dict[str, tuple[int, float]]: ...
+    def credits(self) -> dict[str, tuple[int, float, int, bool]]: ...
 
-    def set_credit_start(self, account: str, credit: int, at: float) -> None: ...
+    def set_credit(self, account: str, credit: int, started_at: float, lost: int, lapsed: bool) -> None: ...
 
 
 def price_of(settings: CreditSettings, operator_id: str, country: str) -> float:
@@ -87,7 +88,8 @@ class _Prepaid:
     started: float  # the order its validity runs from
     validity: float
     left: int  # segments still to spend
-    lapsed: bool = False
+    lost: int  # segments earlier lapses took
+    lapsed: bool = False  # this order's validity is over
     timer: IDelayedCall | None = None
 
     @property
@@ -103,35 +105,31 @@ class CreditRule(Rule):
         """``settings``: each account's rules (default: the contracts'); an account with the
         rule off is not tracked."""
         super().__init__(clock, log)
-        self._store = log
+        self._store = log  # self.log, typed for the credit reads
         self._prepaid: dict[str, _Prepaid] = {}
         now = clock.seconds()
-        starts = log.credit_starts()
+        stored = log.credits()
         for account in accounts:
             config = (settings or {}).get(account.system_id, RulesConfig())
             if account.credit is None or not config.enabled(self.name):
                 continue
             self._prepaid[account.system_id] = self._open(account.system_id, account.credit,
-                                                          config.credit.validity, starts.get(account.system_id), now)
+                                                          config.credit.validity, stored.get(account.system_id), now)
 
-    def _open(self, account: str, credit: int, validity: float, stored: tuple[int, float] | None,
+    def _open(self, account: str, credit: int, validity: float, stored: tuple[int, float, int, bool] | None,
               now: float) -> _Prepaid:
         """The account's credit at start: its order (recorded when new), what is left, and the
         lapse timer (or the lapse itself when its instant has passed)."""
-        if stored is None or credit > stored[0]:  # first seen, or raised: an order, valid from now
-            started = now
-            self._store.set_credit_start(account, credit, now)
+        if stored is None:  # first seen: an order, valid from now
+            started, lost, lapsed = now, 0, False
         else:
-            started = stored[1]
-            if credit != stored[0]:  # lowered: a correction of the same order
-                self._store.set_credit_start(account, credit, started)
-        lost, lapsed = 0, False
-        for past in self.log.rule_events(self.name, account):
-            if past.action == "lapse":
-                lost += int(past.facts.get("lost", 0))
-                lapsed = lapsed or past.facts.get("started") == started
+            _, started, lost, lapsed = stored
+            if credit > stored[0]:  # raised: a new order, valid from now, for all that is left
+                started, lapsed = now, False
+        if stored is None or (credit, started, lost, lapsed) != stored:  # (lowered: a correction, same order)
+            self._store.set_credit(account, credit, started, lost, lapsed)
         billed = self._store.billed_segments(account)
-        state = _Prepaid(credit, started, validity, max(0, credit - billed - lost), lapsed)
+        state = _Prepaid(credit, started, validity, max(0, credit - billed - lost), lost, lapsed)
         if billed or lost:
             log.info("{account}: {billed} segment(s) billed and {lost} lost to a lapse, {left} of {credit} left",
                      account=account, billed=billed, lost=lost, left=state.left, credit=credit)
@@ -151,6 +149,8 @@ class CreditRule(Rule):
         state.timer = None
         state.lapsed = True
         lost, state.left = state.left, 0
+        state.lost += lost
+        self._store.set_credit(account, state.credit, state.started, state.lost, True)
         self.event("lapse", account, at=state.lapses_at, credit=state.credit, started=state.started,
                    started_iso=iso(state.started), validity_days=round(state.validity / DAY, 6), lost=lost)
         log.info("{account}: prepaid credit lapsed ({lost} unused segment(s) lost); submits are refused",

@@ -121,7 +121,7 @@ def test_the_credit_lapses_at_its_instant_and_stays_lapsed_across_a_restart(tmp_
     client = stack.client()
     assert statuses(stack.submit_all(client, SFR[3:4])) == [CommandStatus.RULE_NO_CREDIT]
     assert [e.action for e in stack.store.rule_events("credit")] == ["lapse", "refuse", "refuse"]
-    assert stack.store.credit_starts() == {"demo": (10, started)}
+    assert stack.store.credits() == {"demo": (10, started, 8, True)}
     stack.close(client)
     stack.stop()
     stack.run(1)                                                          # the store's last scheduled flush

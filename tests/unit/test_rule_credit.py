@@ -118,7 +118,7 @@ def test_the_rule_off_does_not_track_the_account(clock: Clock, store: Store) -> 
     off = RulesConfig(credit=CreditSettings(enabled=False))
     credit = rule(clock, store, credit=1, settings=off)
     assert credit.remaining("paid") is None and clock.getDelayedCalls() == []
-    assert store.credit_starts() == {}
+    assert store.credits() == {}
 
 
 def test_the_pipeline_records_the_refusal_and_bills_only_what_passed(clock: Clock, store: Store) -> None:
@@ -139,7 +139,7 @@ def test_the_pipeline_records_the_refusal_and_bills_only_what_passed(clock: Cloc
 
 def test_credit_starts_when_the_store_first_sees_the_account(clock: Clock, store: Store) -> None:
     credit = rule(clock, store, credit=5)
-    assert store.credit_starts() == {"paid": (5, T0)}
+    assert store.credits() == {"paid": (5, T0, 0, False)}
     assert credit.lapses_at("paid") == T0 + YEAR
     assert [c.getTime() for c in clock.getDelayedCalls()] == [T0 + YEAR]
 
@@ -155,6 +155,7 @@ def test_lapse_boundary_and_its_event_at_the_instant(clock: Clock, store: Store)
     assert dict(lapse.facts) == {"credit": 5, "started": T0, "started_iso": "2026-12-01T00:00:00.000Z",
                                  "validity_days": 365, "lost": 3}
     assert credit.remaining("paid") == 0
+    assert store.credits() == {"paid": (5, T0, 3, True)}     # what a restart reads back
     refusal = credit.check(submit(T0 + YEAR), RULES)
     assert refusal is not None and refusal.status is CommandStatus.RULE_NO_CREDIT
     assert refusal.reason == "prepaid credit lapsed at 2027-12-01T00:00:00.000Z (365 days after 2026-12-01T00:00:00.000Z)"
@@ -204,7 +205,7 @@ def test_a_restart_keeps_what_was_billed_and_when_the_credit_started(tmp_path: P
     again = rule(clock, reopened, credit=10)
     assert again.remaining("paid") == 4
     assert again.lapses_at("paid") == T0 + YEAR              # not a new year from the restart
-    assert reopened.credit_starts() == {"paid": (10, T0)}
+    assert reopened.credits() == {"paid": (10, T0, 0, False)}
     assert send(again, submit(clock.seconds(), 5)) is CommandStatus.RULE_NO_CREDIT
     again.stop()
     reopened.close()
@@ -243,7 +244,7 @@ def test_raising_the_credit_is_a_new_order_and_lapsed_credit_stays_lost(tmp_path
     clock.advance(DAY)
     reopened = Store(path)
     topped = rule(clock, reopened, credit=30)                # 20 more ordered
-    assert reopened.credit_starts() == {"paid": (30, T0 + YEAR + DAY)}
+    assert reopened.credits() == {"paid": (30, T0 + YEAR + DAY, 6, False)}
     assert topped.remaining("paid") == 30 - 4 - 6
     assert send(topped, submit(clock.seconds(), 20)) != CommandStatus.RULE_NO_CREDIT
     assert topped.lapses_at("paid") == T0 + 2 * YEAR + DAY
@@ -252,5 +253,5 @@ def test_raising_the_credit_is_a_new_order_and_lapsed_credit_stays_lost(tmp_path
 
     lowered = Store(path)                                    # a correction keeps the start
     rule(clock, lowered, credit=25).stop()
-    assert lowered.credit_starts() == {"paid": (25, T0 + YEAR + DAY)}
+    assert lowered.credits() == {"paid": (25, T0 + YEAR + DAY, 6, False)}
     lowered.close()
