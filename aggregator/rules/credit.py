@@ -189,7 +189,7 @@ class CreditRule(Rule):
         amount = round(price * submit.segments, AMOUNT_DIGITS)
         return [LedgerLine(submit.account, message_id, submit.segments, amount, submit.at)]
 
-    def stop(self) -> None:
+    def close(self) -> None:
         """Cancel the lapse timers (the harness stops; a later start sets them again)."""
         for state in self._prepaid.values():
             if state.timer is not None and state.timer.active():

@@ -105,4 +105,4 @@ class Rules:
 
     def close(self) -> None:
         """The harness stops: cancel the rules' timers (R10's lapses). (``stop`` is R1.)"""
-        self.credit.stop()
+        self.credit.close()

@@ -197,7 +197,7 @@ def test_a_restart_keeps_what_was_billed_and_when_the_credit_started(tmp_path: P
         for line in credit.accepted(submit(T0 + i, cost), f"m{i}", RULES):
             store.bill(line.account, line.message_id, line.segments, line.at, line.amount, line.kind)
     store.bill("paid", "m2", 3, T0 + 2, 0.06, "reprice")      # an R3 surcharge takes no credit
-    credit.stop()
+    credit.close()
     store.close()
 
     clock.advance(100 * DAY)
@@ -207,14 +207,14 @@ def test_a_restart_keeps_what_was_billed_and_when_the_credit_started(tmp_path: P
     assert again.lapses_at("paid") == T0 + YEAR              # not a new year from the restart
     assert reopened.credits() == {"paid": (10, T0, 0, False)}
     assert send(again, submit(clock.seconds(), 5)) is CommandStatus.RULE_NO_CREDIT
-    again.stop()
+    again.close()
     reopened.close()
 
 
 def test_a_restart_after_the_instant_lapses_at_start_stamped_at_the_instant(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "harness.db"
     store = Store(path)
-    rule(clock, store, credit=10).stop()                     # down before the lapse
+    rule(clock, store, credit=10).close()                     # down before the lapse
     store.close()
 
     clock.advance(YEAR + 7 * DAY)
@@ -248,10 +248,10 @@ def test_raising_the_credit_is_a_new_order_and_lapsed_credit_stays_lost(tmp_path
     assert topped.remaining("paid") == 30 - 4 - 6
     assert send(topped, submit(clock.seconds(), 20)) != CommandStatus.RULE_NO_CREDIT
     assert topped.lapses_at("paid") == T0 + 2 * YEAR + DAY
-    topped.stop()
+    topped.close()
     reopened.close()
 
     lowered = Store(path)                                    # a correction keeps the start
-    rule(clock, lowered, credit=25).stop()
+    rule(clock, lowered, credit=25).close()
     assert lowered.credits() == {"paid": (25, T0 + YEAR + DAY, 6, False)}
     lowered.close()
