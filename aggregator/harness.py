@@ -142,6 +142,7 @@ class Harness:
         for smsc in self.operators.values():
             smsc.stop()
         self.engine.stop()
+        self.server.rules.close()
         self.store.close()
 
 
