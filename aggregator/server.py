@@ -11,11 +11,12 @@ message_id *before* it is handed to the delivery engine, so the submit_sm_resp i
 wire before any receipt that could refer to it (Kannel drops a receipt that overtakes it).
 
 Per-account limits: `rate`/`burst` (token bucket, ESME_RTHROTTLED beyond, R14),
-`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond) and `credit` in
-SMS segments (aggregator.credit, R10: checked last, ESME_RSUBMITFAIL when the message costs more
-than what is left; billed at acceptance). The client's validity_period (relative or absolute)
-shortens the default validity (R9); a malformed one gets ESME_RINVEXPIRY. schedule_delivery_time
-is accepted and not acted on yet.
+`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond). The operator
+rules (aggregator/rules/) judge a submit after routing and the message checks; R10 `credit`
+(prepaid credit in SMS segments, its validity, prices) is one of them: RULE_NO_CREDIT when the
+message costs more than what is left, billed at acceptance. The client's validity_period
+(relative or absolute) shortens the default validity (R9); a malformed one gets
+ESME_RINVEXPIRY. schedule_delivery_time is accepted and not acted on yet.
 
 Deliveries to clients (receipts, and MOs to the short codes an account owns) are written to
 the store before they are sent, go to a receiver or transceiver bind of the account (round
@@ -37,7 +38,7 @@ from twisted.python.failure import Failure
 
 from aggregator.bindguard import FailedBinds
 from aggregator.config import AccountConfig, DeliveryConfig, LimitsConfig
-from aggregator.credit import CreditBook, segments
+from aggregator.credit import segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
@@ -111,7 +112,6 @@ class AggregatorServer:
         self._retry_at: dict[str, IDelayedCall] = {}
         self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
-        self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
@@ -257,7 +257,7 @@ class AggregatorServer:
                          campaign=campaign)
             return
         # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
-        # an account with a credit is refused what it cannot pay.
+        # the credit rule refuses a prepaid account what it cannot pay (aggregator/rules/credit.py).
         cost = segments(data_coding, short_message, 0 if payload is None else len(payload.value))
         facts = Submit(account, route.msisdn, route.operator_id, self.router.country(route.msisdn), campaign,
                        self.rules.marketing.get(account, False), cost, now)
@@ -265,10 +265,6 @@ class AggregatorServer:
         if refusal is not None:
             self._refuse(conn, pdu, account, destination, refusal.status, refusal.reason, msisdn=route.msisdn,
                          rule=refusal.rule, campaign=campaign)
-            return
-        if config.credit is not None and not self.credit.take(account, cost):
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RSUBMITFAIL, "credit exhausted",
-                         msisdn=route.msisdn, rule="credit", campaign=campaign)
             return
         tlvs = sm.tlvs if campaign is None else tuple(t for t in sm.tlvs if t.tag != CAMPAIGN_ID_TAG)
         message = Message(

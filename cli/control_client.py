@@ -1,9 +1,7 @@
-"""The command-line clients of a running `serve`'s control API (`smsc-harness mo`,
-`smsc-harness optouts`): where the API is and its token (the control file next to the store,
-or `--control` and `--token`), one request, the answer on stdout or one line on stderr.
-
-Every failure is one line `smsc-harness COMMAND: ...` on stderr and exit status 1; an answer
-is its JSON on stdout and exit status 0 (docs/control-api.md)."""
+"""The control API's command-line client, shared by `smsc-harness mo`, `smsc-harness release`
+and `smsc-harness optouts`: find the running `serve` by its database (its control file), send
+one request (a JSON body, if any) with its token, print the answer (aggregator/control.py;
+docs/control-api.md)."""
 
 from __future__ import annotations
 
@@ -12,44 +10,41 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 
 from aggregator.control import control_file_path, read_control_file
 
-__all__ = ["call"]
+
+def post_json(args: argparse.Namespace, command: str, path: str, body: Mapping[str, object]) -> int:
+    """POST `body` to `path` of the serve that owns `args.db` (`args.control` and `args.token`
+    override its control file): 0 and the JSON answer on stdout, or 1 and one line on stderr
+    starting with `smsc-harness COMMAND:`."""
+    return call(args, command, "POST", path, body)
 
 
-def _where(args: argparse.Namespace, prog: str) -> tuple[str, str] | None:
-    """(url, token) of the API, or None once the problem is said on stderr."""
-    url, token = "", ""
+def call(args: argparse.Namespace, command: str, method: str, path: str,
+         body: Mapping[str, object] | None = None) -> int:
+    """`method` `path` (with `body` as JSON, if any), as `post_json` does."""
+    url, token = None, None
     if args.control is None or args.token is None:
-        path = control_file_path(args.db)
+        file = control_file_path(args.db)
         try:
-            found = read_control_file(path)
+            found = read_control_file(file)
         except FileNotFoundError:
-            print(f"{prog}: no control file {path}: is `smsc-harness serve --db {args.db}` running? "
+            print(f"smsc-harness {command}: no control file {file}: is `smsc-harness serve --db {args.db}` running? "
                   "(or give --control and --token)", file=sys.stderr)
-            return None
+            return 1
         except OSError as error:
-            print(f"{prog}: cannot read the control file {path}: {error.strerror}", file=sys.stderr)
-            return None
+            print(f"smsc-harness {command}: cannot read the control file {file}: {error.strerror}", file=sys.stderr)
+            return 1
         except ValueError as error:
-            print(f"{prog}: {error}", file=sys.stderr)
-            return None
+            print(f"smsc-harness {command}: {error}", file=sys.stderr)
+            return 1
         url, token = found.url, found.token
     if args.control is not None:
         url = args.control if "://" in args.control else f"http://{args.control}"
     if args.token is not None:
         token = args.token
-    return url, token
-
-
-def call(args: argparse.Namespace, prog: str, method: str, path: str, body: object = None) -> int:
-    """One request to the serve that owns `--db` (or `--control`): 0 and the JSON answer on
-    stdout, or 1 and one line on stderr."""
-    where = _where(args, prog)
-    if where is None:
-        return 1
-    url, token = where
     headers = {"authorization": f"Bearer {token}"}
     data = None
     if body is not None:
@@ -63,11 +58,11 @@ def call(args: argparse.Namespace, prog: str, method: str, path: str, body: obje
             print(answer.read().decode().strip())
             return 0
     except urllib.error.HTTPError as error:
-        print(f"{prog}: {error.code} {_error_text(error.read())}", file=sys.stderr)
+        print(f"smsc-harness {command}: {error.code} {_error_text(error.read())}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        print(f"{prog}: cannot reach the control API at {url}: {reason}", file=sys.stderr)
+        print(f"smsc-harness {command}: cannot reach the control API at {url}: {reason}", file=sys.stderr)
         return 1
 
 

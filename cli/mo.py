@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from cli.control_client import call
+from cli.control_client import post_json
 
 
 def send_mo(args: argparse.Namespace) -> int:
     """POST /mo to the serve that owns `--db`, with its token (from its control file)."""
-    return call(args, "smsc-harness mo", "POST", "/mo",
-                {"from": args.source, "to": args.destination, "text": args.text})
+    return post_json(args, "mo", "/mo", {"from": args.source, "to": args.destination, "text": args.text})

@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 
 from cli.control_client import call
 
-PROG = "smsc-harness optouts"
+COMMAND = "optouts"
 
 
 def optouts_command(args: argparse.Namespace) -> int:
     if args.action == "list":
         query = "" if args.account is None else "?" + urlencode({"account": args.account})
-        return call(args, PROG, "GET", f"/optouts{query}")
+        return call(args, COMMAND, "GET", f"/optouts{query}")
     body = {"account": args.account, "number": args.number}
-    return call(args, PROG, "POST" if args.action == "add" else "DELETE", "/optouts", body)
+    return call(args, COMMAND, "POST" if args.action == "add" else "DELETE", "/optouts", body)

@@ -173,7 +173,7 @@ def test_optouts_from_the_command_line(tmp_path: Path) -> None:
         assert gone.returncode == 1 and gone.stderr.startswith("smsc-harness optouts: 404 number: ")
         unknown = optouts("list", "--account", "nobody")
         assert unknown.returncode == 1 and unknown.stderr.splitlines() == [
-            'smsc-harness optouts: 404 account: no account "nobody"']
+            'smsc-harness optouts: 400 account: no account "nobody"']
         bad = optouts("add", "--account", "demo", "hello")
         assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1 and "400 number: " in bad.stderr
     finally:
