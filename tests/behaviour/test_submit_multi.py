@@ -176,3 +176,21 @@ def test_a_campaign_is_remembered_across_a_restart(tmp_path: Path) -> None:
         assert str(first["message_id"]) in refusal.reason
     finally:
         stack.stop()
+
+
+def test_a_submit_multi_takes_a_token_per_destination_up_to_the_burst(tmp_path: Path) -> None:
+    config = load_config()
+    config = replace(config, accounts=tuple(replace(a, rate=1.0, burst=3) for a in config.accounts))
+    stack = MemStack.start(tmp_path / "rate.db", config)
+    try:
+        client = stack.client()
+        five = tuple(sme(f"3361234000{n}") for n in range(5))
+        assert resp_of(stack, multi(client, five, registered_delivery=0)).command_status == CommandStatus.ESME_ROK
+        # The bucket is empty (3 tokens taken, at most the burst): the next is throttled, whole.
+        throttled = resp_of(stack, multi(client, (sme(DELIVERED_AT_ONCE[0]),)))
+        assert throttled.command_status == CommandStatus.ESME_RTHROTTLED
+        assert stack.store.count_refusals() == 0                 # flow control is not a refusal
+        stack.run(1)
+        assert resp_of(stack, multi(client, (sme(DELIVERED_AT_ONCE[0]),))).command_status == CommandStatus.ESME_ROK
+    finally:
+        stack.stop()
