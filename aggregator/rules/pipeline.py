@@ -10,7 +10,8 @@ status is what the client gets):
 - ``outcome(outcome)``, an operator's final verdict on an MT: purge;
 - ``mo(mo)``, an MO to a short code an account owns: stop, contact, each maybe replying.
 
-A rule switched off for an account (``enabled: false``) is skipped for it.
+A rule switched off for an account (``enabled: false``) is skipped for it. At start,
+``restore_duplicates(store)`` gives R8 back its memory of the campaigns in use.
 """
 
 from __future__ import annotations
