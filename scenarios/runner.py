@@ -192,14 +192,14 @@ class Client:
 
     def _multi_answered(self, resp: Pdu, item: _PendingMulti) -> None:
         """Each destination counts as a submit: accepted, or refused with its own status
-        (unsuccess_sme), or with the resp's when the whole submit_multi was refused."""
+        (unsuccess_sme), or with the resp's status when the whole submit_multi was refused
+        (or a generic_nack came instead)."""
         status = resp.command_status
         if status == CommandStatus.ESME_RTHROTTLED:
             self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
             self.pump()
             return
-        view = SubmitMultiResp.from_pdu(resp)
-        unsuccess = view.unsuccess_smes
+        unsuccess = SubmitMultiResp.from_pdu(resp).unsuccess_smes if resp.command is Command.submit_multi_resp else ()
         if status != CommandStatus.ESME_ROK and not unsuccess:
             self._refused(status, len(item.to))
         else:
