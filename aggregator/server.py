@@ -18,11 +18,12 @@ dest_address order), each refused destination is in unsuccess_sme with its statu
 submit_multi with no destination accepted is answered ESME_RSUBMITFAIL (with that list).
 
 Per-account limits: `rate`/`burst` (token bucket, ESME_RTHROTTLED beyond, R14),
-`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond) and `credit` in
-SMS segments (aggregator.credit, R10: checked last, ESME_RSUBMITFAIL when the message costs more
-than what is left; billed at acceptance). The client's validity_period (relative or absolute)
-shortens the default validity (R9); a malformed one gets ESME_RINVEXPIRY. schedule_delivery_time
-is accepted and not acted on yet.
+`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond). The operator
+rules (aggregator/rules/) judge a submit after routing and the message checks; R10 `credit`
+(prepaid credit in SMS segments, its validity, prices) is one of them: RULE_NO_CREDIT when the
+message costs more than what is left, billed at acceptance. The client's validity_period
+(relative or absolute) shortens the default validity (R9); a malformed one gets
+ESME_RINVEXPIRY. schedule_delivery_time is accepted and not acted on yet.
 
 Deliveries to clients (receipts, and MOs to the short codes an account owns) are written to
 the store before they are sent, go to a receiver or transceiver bind of the account (round
@@ -44,7 +45,7 @@ from twisted.python.failure import Failure
 
 from aggregator.bindguard import FailedBinds
 from aggregator.config import AccountConfig, DeliveryConfig, LimitsConfig
-from aggregator.credit import CreditBook, segments
+from aggregator.credit import segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
@@ -133,7 +134,6 @@ class AggregatorServer:
         self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
         self._multis = count(1)                              # Submit.multi: which submit_multi (R8)
-        self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
@@ -251,7 +251,7 @@ class AggregatorServer:
         if isinstance(validity, str):
             self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY, validity)
             return
-        outcome = self._submit_one(account, config, sm, destination, sm.dest_addr_ton, campaign, validity, now)
+        outcome = self._submit_one(account, sm, destination, sm.dest_addr_ton, campaign, validity, now)
         if isinstance(outcome, Message):
             self.store.after_commit(self._accepted, conn, pdu, outcome)
         else:
@@ -305,8 +305,8 @@ class AggregatorServer:
                                        "distribution lists are not served", campaign=campaign)
                 unsuccess.append(UnsuccessSme(0, 0, dest.dl_name, status))
                 continue
-            outcome = self._submit_one(account, config, sm, dest.destination_addr, dest.dest_addr_ton, campaign,
-                                       validity, now, multi)
+            outcome = self._submit_one(account, sm, dest.destination_addr, dest.dest_addr_ton, campaign, validity, now,
+                                       multi)
             if isinstance(outcome, Message):
                 accepted.append(outcome)
             else:
@@ -329,9 +329,8 @@ class AggregatorServer:
             return "validity_period already over"
         return min(self.delivery.validity, asked)
 
-    def _submit_one(self, account: str, config: AccountConfig, sm: SubmitSm | SubmitMulti, destination: str,
-                    dest_ton: int, campaign: str | None, validity: float, now: float,
-                    multi: int | None = None) -> Message | int:
+    def _submit_one(self, account: str, sm: SubmitSm | SubmitMulti, destination: str, dest_ton: int,
+                    campaign: str | None, validity: float, now: float, multi: int | None = None) -> Message | int:
         """One destination of a submit_sm or submit_multi: routed, checked, asked of the rules,
         then accepted (recorded, billed; sent once committed, by the caller) as the Message
         returned, or refused (kept in the store's refusals) with the status returned."""
@@ -352,7 +351,7 @@ class AggregatorServer:
                      destination=destination, why=bad.reason)
             return self._refused(account, destination, bad.status, bad.reason, msisdn=route.msisdn, campaign=campaign)
         # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
-        # an account with a credit is refused what it cannot pay.
+        # the credit rule refuses a prepaid account what it cannot pay (aggregator/rules/credit.py).
         cost = segments(data_coding, short_message, 0 if payload is None else len(payload.value))
         facts = Submit(account, route.msisdn, route.operator_id, self.router.country(route.msisdn), campaign,
                        self.rules.marketing.get(account, False), cost, now, multi)
@@ -360,9 +359,6 @@ class AggregatorServer:
         if refusal is not None:
             return self._refused(account, destination, refusal.status, refusal.reason, msisdn=route.msisdn,
                                  rule=refusal.rule, campaign=campaign)
-        if config.credit is not None and not self.credit.take(account, cost):
-            return self._refused(account, destination, CommandStatus.ESME_RSUBMITFAIL, "credit exhausted",
-                                 msisdn=route.msisdn, rule="credit", campaign=campaign)
         tlvs = sm.tlvs if campaign is None else tuple(t for t in sm.tlvs if t.tag != CAMPAIGN_ID_TAG)
         message = Message(
             id=f"{next(self._numbers):016x}", account=account, source_addr=sm.source_addr,

@@ -123,6 +123,7 @@ from scenarios.model import (
     OperatorAction,
     OperatorChange,
     Population,
+    Release,
     Scenario,
     ScenarioClock,
     Step,
@@ -152,7 +153,7 @@ T = TypeVar("T")
 # its value is read; the dataclasses of scenarios.model give types and defaults); the key
 # lists below are derived from them after the class (FORMAT.md and schema.json follow
 # them; a test checks the schema).
-VERBS = ("bind", "submit", "multi", "campaign", "mo", "advance", "operator", "expect", "include")
+VERBS = ("bind", "submit", "multi", "campaign", "mo", "advance", "operator", "release", "expect", "include")
 ACCOUNT_KEYS = (*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL)  # credit included: the network's own keys
 DEFAULT_CLOCK = ScenarioClock(datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), "Europe/Paris")
 
@@ -637,6 +638,10 @@ class _ScenarioReader:
                 "to": partial(reader.string, pattern=_ADDRESS, what="a short code (digits), in quotes"),
                 "text": reader.string,  # and an MO text an SMS can carry
             }, rename={"from": "sender"}),
+            "release": Fields(Release, {
+                "account": account,
+                "campaign": partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),  # absent: no id
+            }),
             "operator": Fields(OperatorChange, {
                 "id": partial(self.operator_ref, file),
                 "outage": None,  # exactly one of outage, recover, throughput
@@ -712,6 +717,10 @@ class _ScenarioReader:
         if population is None:
             return None
         return reader.build(spec, values, population=population.name, count=count, source=source)
+
+    def step_release(self, file: _File, spec: Fields[Release], fields: Mapping[str, Node], values: dict[str, Any],
+                     node: Node, path: str, source: str) -> Step | None:
+        return file.reader.build(spec, values, source=source)
 
     def step_mo(self, file: _File, spec: Fields[Mo], fields: Mapping[str, Node], values: dict[str, Any], node: Node,
                 path: str, source: str) -> Step | None:

@@ -44,6 +44,7 @@ __all__ = [
     "OperatorAction",
     "OperatorChange",
     "Population",
+    "Release",
     "Scenario",
     "ScenarioClock",
     "Step",
@@ -311,7 +312,17 @@ class Expect:
     sum: LedgerSum | None = None
 
 
-Step = Bind | Submit | Multi | Campaign | Mo | Advance | OperatorChange | Expect
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Lift an R3 suspension of ``account``'s bulk send ``campaign`` (None: its traffic
+    without campaign id) and send its held messages on, as ``smsc-harness release`` does."""
+
+    account: str
+    campaign: str | None = None
+    source: str = ""
+
+
+Step = Bind | Submit | Multi | Campaign | Mo | Advance | OperatorChange | Expect | Release
 
 
 @dataclass(frozen=True, slots=True)

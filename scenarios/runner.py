@@ -49,6 +49,7 @@ from scenarios.model import (
     Multi,
     OperatorAction,
     OperatorChange,
+    Release,
     Scenario,
     Step,
     Subject,
@@ -288,6 +289,8 @@ class _Run:
                 self.advance(index, step)
             case OperatorChange():
                 self.operator(index, step)
+            case Release():
+                self.release(index, step)
             case Expect():
                 self.expect(index, step)
 
@@ -391,6 +394,12 @@ class _Run:
             smsc.set_throughput(step.throughput.rate, step.throughput.burst)
             what = f"throughput {step.throughput.rate:g}/s burst {step.throughput.burst}"
         self.note(index, "operator", f"{step.operator}: {what}")
+
+    def release(self, index: int, step: Release) -> None:
+        send = step.campaign if step.campaign is not None else "traffic without campaign id"
+        released = self.harness.release(step.account, step.campaign)
+        what = "was not suspended" if released is None else f"released, {released} held message(s) sent on"
+        self.note(index, "release", f"{step.account} {send}: {what}")
 
     def expect(self, index: int, step: Expect) -> None:
         if step.sum is None:

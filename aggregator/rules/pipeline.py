@@ -10,8 +10,10 @@ status is what the client gets):
 - ``outcome(outcome)``, an operator's final verdict on an MT: purge;
 - ``mo(mo)``, an MO to a short code an account owns: stop, contact, each maybe replying.
 
-A rule switched off for an account (``enabled: false``) is skipped for it. At start,
-``restore_duplicates(store)`` gives R8 back its memory of the campaigns in use.
+A rule switched off for an account (``enabled: false``) is skipped for it. ``log`` is the
+store: the RuleLog every rule writes to, plus the ledger and credit reads R10 needs
+(``CreditLog``). ``close()`` cancels the rules' timers (R10's lapses) when the harness stops.
+At start, ``restore_duplicates(store)`` gives R8 back its memory of the campaigns in use.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from twisted.internet.interfaces import IReactorTime
 
 from aggregator.config import AccountConfig, TrafficClass
 from aggregator.delivery import Message
-from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, RuleLog, Submit
+from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, Submit
 from aggregator.rules.contact import ContactRule
-from aggregator.rules.credit import CreditRule
+from aggregator.rules.credit import CreditLog, CreditRule
 from aggregator.rules.duplicate import DuplicateRule
 from aggregator.rules.purge import PurgeRule
 from aggregator.rules.settings import Identity, RulesConfig
@@ -43,7 +45,7 @@ class Rules:
     """Every rule, with each account's settings (the network's ``rules:`` under its own)."""
 
     def __init__(self, network: RulesConfig, accounts: Iterable[AccountConfig], clock: IReactorTime,
-                 log: RuleLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
+                 log: CreditLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
         accounts = tuple(accounts)
         self.network = network
         self.settings: dict[str, RulesConfig] = {a.system_id: network.overridden(a.rules) for a in accounts}
@@ -54,7 +56,7 @@ class Rules:
         self.purge = PurgeRule(clock, log, unknown_statuses or {})
         self.skew = SkewRule(clock, log)
         self.duplicate = DuplicateRule(clock, log)
-        self.credit = CreditRule(clock, log, accounts)
+        self.credit = CreditRule(clock, log, accounts, self.settings)
         self.contact = ContactRule(clock, log)
         self._checks: tuple[Rule, ...] = (self.stop, self.purge, self.duplicate, self.skew, self.credit)
         self._billers: tuple[Rule, ...] = (self.duplicate, self.credit, self.skew)
@@ -116,3 +118,12 @@ class Rules:
     def held(self, account: str, campaign: str | None) -> bool:
         """True while a message of this send must wait in the delivery engine (R3 suspend)."""
         return self.skew.held(account, campaign)
+
+    def release(self, account: str, campaign: str | None) -> bool:
+        """Lift an R3 suspension (event ``release``); False when that send was not suspended.
+        The caller (``Harness.release``) has the delivery engine re-queue its held messages."""
+        return self.skew.release(account, campaign)
+
+    def close(self) -> None:
+        """The harness stops: cancel the rules' timers (R10's lapses). (``stop`` is R1.)"""
+        self.credit.close()
