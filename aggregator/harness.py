@@ -205,6 +205,7 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
 
     rules = Rules(config.rules, config.accounts, clock, store,
                   unknown_statuses={op.id: int(op.behaviour.unknown_status) for op in config.operators})
+    rules.restore_duplicates(store)
 
     def client_server(engine: DeliveryEngine[OperatorPool, AggregatorServer]) -> AggregatorServer:
         return AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, rules,

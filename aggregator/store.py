@@ -924,6 +924,20 @@ class Store:
         rows = self._query(f"SELECT COALESCE(SUM({column}), 0) AS n FROM ledger" + where, params)
         return rows[0]["n"]
 
+    def campaign_destinations(self, since: float | None = None) -> list[tuple[str, str, str, str, float]]:
+        """(account, campaign, E.164 destination, message id, accepted at) of every message
+        accepted with a campaign id, oldest first; with ``since``, only the campaigns used at
+        or after it (R8 rebuilds its memory of each send from them after a restart)."""
+        sql = ("SELECT account, campaign, destination_addr, id, created_at FROM messages"
+               " WHERE campaign IS NOT NULL")
+        params: tuple[object, ...] = ()
+        if since is not None:
+            sql += (" AND (account, campaign) IN (SELECT account, campaign FROM messages"
+                    " WHERE campaign IS NOT NULL GROUP BY account, campaign HAVING MAX(created_at) >= ?)")
+            params = (since,)
+        rows = self._query(sql + _ORDER_MESSAGES, params)
+        return [(r["account"], r["campaign"], r["destination_addr"], r["id"], r["created_at"]) for r in rows]
+
     def pending_deliveries(self) -> list[DeliveryRecord]:
         """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""
         rows = self._query(

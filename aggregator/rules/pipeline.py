@@ -13,11 +13,13 @@ status is what the client gets):
 A rule switched off for an account (``enabled: false``) is skipped for it. ``log`` is the
 store: the RuleLog every rule writes to, plus the ledger and credit reads R10 needs
 (``CreditLog``). ``close()`` cancels the rules' timers (R10's lapses) when the harness stops.
+At start, ``restore_duplicates(store)`` gives R8 back its memory of the campaigns in use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -33,6 +35,12 @@ from aggregator.rules.skew import SkewRule
 from aggregator.rules.stop import OptOut, StopRule
 
 
+class CampaignHistory(Protocol):
+    """What R8 reads back after a restart (aggregator.store.Store implements it)."""
+
+    def campaign_destinations(self, since: float | None = None) -> list[tuple[str, str, str, str, float]]: ...
+
+
 class Rules:
     """Every rule, with each account's settings (the network's ``rules:`` under its own)."""
 
@@ -43,6 +51,7 @@ class Rules:
         self.settings: dict[str, RulesConfig] = {a.system_id: network.overridden(a.rules) for a in accounts}
         self.identities: dict[str, Identity | None] = {a.system_id: a.identity for a in accounts}
         self.marketing: dict[str, bool] = {a.system_id: a.traffic is TrafficClass.MARKETING for a in accounts}
+        self.clock = clock
         self.stop = StopRule(clock, log)
         self.purge = PurgeRule(clock, log, unknown_statuses or {})
         self.skew = SkewRule(clock, log)
@@ -53,6 +62,13 @@ class Rules:
         self._billers: tuple[Rule, ...] = (self.duplicate, self.credit, self.skew)
         self._outcomes: tuple[Rule, ...] = (self.purge,)
         self._mos: tuple[Rule, ...] = (self.stop, self.contact)
+
+    def restore_duplicates(self, history: CampaignHistory) -> int:
+        """After a restart: R8's memory of each campaign, rebuilt from the accepted messages
+        of the campaigns used within the longest ``memory``. Returns how many came back."""
+        longest = max(s.duplicate.memory for s in (self.network, *self.settings.values()))
+        rows = history.campaign_destinations(since=self.clock.seconds() - longest)
+        return self.duplicate.restore(rows, self.settings_of)
 
     def settings_of(self, account: str) -> RulesConfig:
         return self.settings.get(account, self.network)

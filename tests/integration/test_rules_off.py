@@ -22,6 +22,7 @@ CASES: list[tuple[str, str]] = [
     ("traffic_skew", "skew"),
     ("billing", "credit"),   # off: no limit, no lapse, no amounts (the server bills segments at 0)
     ("credit", "credit"),
+    ("duplicates", "duplicate"),
     ("contact", "contact"),
 ]
 
