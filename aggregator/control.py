@@ -1,11 +1,21 @@
 """The HTTP control API of a running `serve` (twisted.web, JSON), for whoever started it only.
 
-    GET  /status   message counts by state, client binds per account, operator counters
+    GET  /status   message counts by state, client binds per account, operator counters, the
+                   bulk sends suspended for traffic skew (R3) with their held messages
     POST /mo       {"from": "+33612345678", "to": "36180", "text": "STOP"}: the subscriber
                    sends an MO; it leaves from the operator that serves "from" (routing and
                    portability included), as a deliver_sm to the aggregator.
+    POST /skew/release  {"account": "shop", "campaign": "promo-42"}: lift the R3 suspension of
+                   that bulk send (campaign absent or null: the account's traffic without
+                   campaign id) and send on its held messages.
+    GET  /optouts[?account=A]   R1's opt-out lists (one account's, or every account's)
+    POST /optouts    {"account": "shop", "number": "0612345678"}: put the number on the
+                   account's opt-out list by hand (201; 200 if it was on it already)
+    DELETE /optouts  {"account": "shop", "number": "0612345678"}: take it off (404 if it was
+                   not on it)
 
-`smsc-harness mo` is the command-line client of POST /mo; docs/control-api.md is the user's
+`smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
+/skew/release, `smsc-harness optouts` of /optouts; docs/control-api.md is the user's
 reference. Rules of this module (issue 10), checked in this order:
 
 1. A body longer than `MAX_BODY` is refused with 413 as soon as its Content-Length says so,
@@ -24,6 +34,10 @@ reference. Rules of this module (issue 10), checked in this order:
    ...}` naming the field. The MO itself is checked by `Harness.inject_mo` (an operator must
    serve "from") and `OperatorSmsc.inject_mo` (what SMPP can carry), whose refusals become
    that 400. A 500 means a bug: it is logged with its traceback and answered without details.
+7. A request that names what is not there gets 404 naming the field (DELETE /optouts of a
+   number not on the list), or 409 when it asks for a change that cannot be made now (POST
+   /skew/release of a send that is not suspended); an account no config has is a bad field
+   value, 400, as everywhere.
 """
 
 from __future__ import annotations
@@ -37,7 +51,8 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from urllib.parse import parse_qs
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -46,7 +61,9 @@ from twisted.web import resource, server
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
+from aggregator.clock import iso
 from aggregator.routing import RoutingError
+from aggregator.rules.stop import OptOut
 from smsc.operators.smsc import MoRefused
 
 if TYPE_CHECKING:
@@ -73,10 +90,16 @@ _MO_SHAPE = '{"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
 _ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
-_REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
-            405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
-            421: b"Misdirected Request", 500: b"Internal Server Error"}
-_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",)}
+_RELEASE_SHAPE = '{"account": SYSTEM_ID, "campaign": CAMPAIGN_ID or null}'
+_CAMPAIGN = re.compile(r"[\x21-\x7e]{1,64}")      # the campaign id TLV's own rule (aggregator/server.py)
+_REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized",
+            404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 413: b"Content Too Large",
+            415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error"}
+_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
+                                              b"/skew/release": (b"POST",),
+                                              b"/optouts": (b"GET", b"POST", b"DELETE")}
+_OPTOUT_FIELDS = ("account", "number")
+_OPTOUT_SHAPE = '{"account": SYSTEM_ID, "number": MSISDN}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +197,11 @@ class ControlApi(resource.Resource):
         self._token = token.encode("ascii")
 
     def render(self, request: IRequest) -> bytes:
-        reply = self.handle(request.method, request.path, request.requestHeaders, request.content.read())
+        query = request.uri.partition(b"?")[2]
+        reply = self.handle(request.method, request.path, request.requestHeaders, request.content.read(), query)
         return _write(request, reply)
 
-    def handle(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> _Reply:
+    def handle(self, method: bytes, path: bytes, headers: Headers, body: bytes, query: bytes = b"") -> _Reply:
         hosts = headers.getRawHeaders(b"host")
         if hosts is None or len(hosts) != 1 or not host_is_loopback(hosts[0]):
             log.info("control API: request for {path} refused: Host {host} is not a loopback name or address",
@@ -198,6 +222,10 @@ class ControlApi(resource.Resource):
             return _error(415, f"the body must be {_JSON} (Content-Type: {_JSON})")
         if path == b"/status":
             return self.status()
+        if path == b"/skew/release":
+            return self.release(body)
+        if path == b"/optouts":
+            return self.optouts(query) if method == b"GET" else self.change_optout(body, add=method == b"POST")
         return self.mo(body)
 
     def status(self) -> _Reply:
@@ -208,17 +236,15 @@ class ControlApi(resource.Resource):
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
                                   "queued_at_aggregator": len(h.pools[op_id].queue)}
                           for op_id, smsc in h.operators.items()},
+            # R3: the sends suspended for traffic skew, what POST /skew/release takes
+            "suspended": [{"account": account, "campaign": campaign, "held": h.engine.held_in(account, campaign)}
+                          for account, campaign in h.server.rules.skew.suspended()],
         })
 
     def mo(self, raw: bytes) -> _Reply:
-        try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            return _error(400, "body: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)", "body")
-        except (ValueError, RecursionError) as error:
-            return _error(400, f"body: not JSON: {str(error)[:120]}; expected {_MO_SHAPE}", "body")
-        if not isinstance(body, dict):
-            return _error(400, f"body: expected a JSON object {_MO_SHAPE}, got {_json_type(body)}", "body")
+        body = _json_object(raw, _MO_SHAPE)
+        if isinstance(body, _Reply):
+            return body
         for name in body:
             if name not in _MO_FIELDS:
                 return _error(400, f"{_shown(name)}: unknown field; expected {_MO_SHAPE}", name[:64])
@@ -239,6 +265,112 @@ class ControlApi(resource.Resource):
             field = _ARGUMENT_FIELD.get(refused.argument, refused.argument)
             return _error(400, f"{field}: {refused.reason}", field)
         return _Reply(202, {"operator": route.operator_id, "from": route.msisdn, "to": destination})
+
+
+    def release(self, raw: bytes) -> _Reply:
+        """R3: lift a suspended bulk send; 400 for a bad body or an unknown account, 409 when
+        that send is not suspended (naming the account's suspended sends)."""
+        body = _json_object(raw, _RELEASE_SHAPE)
+        if isinstance(body, _Reply):
+            return body
+        for name in body:
+            if name not in ("account", "campaign"):
+                return _error(400, f"{_shown(name)}: unknown field; expected {_RELEASE_SHAPE}", name[:64])
+        account, campaign = body.get("account"), body.get("campaign")
+        if not isinstance(account, str):
+            return _error(400, f"account: expected a string, got {_json_type(account)}; expected {_RELEASE_SHAPE}",
+                          "account")
+        if account not in self.harness.server.accounts:
+            return _error(400, f"account: no account {_shown(account)}", "account")
+        if campaign is not None and not (isinstance(campaign, str) and _CAMPAIGN.fullmatch(campaign)):
+            got = _shown(campaign) if isinstance(campaign, str) else _json_type(campaign)
+            return _error(400, f"campaign: expected a campaign id (1 to 64 printable ASCII characters, no space) "
+                               f"or null for the traffic without campaign id, got {got}", "campaign")
+        released = self.harness.release(account, campaign)
+        if released is None:
+            suspended = [c for a, c in self.harness.server.rules.skew.suspended() if a == account]
+            send = "its traffic without campaign id" if campaign is None else f"campaign {_shown(campaign)}"
+            return _error(409, f"{account}: {send} is not suspended; suspended now: "
+                               f"{json.dumps(suspended) if suspended else 'none'}", "campaign")
+        return _Reply(200, {"account": account, "campaign": campaign, "released": released})
+
+    # --- R1's opt-out lists (aggregator/rules/stop.py) ------------------------------------
+
+    def optouts(self, query: bytes) -> _Reply:
+        """GET /optouts[?account=A]: the lists, by account then number."""
+        try:
+            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
+                              max_num_fields=4)
+        except (UnicodeDecodeError, ValueError):
+            return _error(400, "query: expected ?account=SYSTEM_ID or nothing", "query")
+        for name in params:
+            if name != "account":
+                return _error(400, f"{_shown(name)}: unknown parameter; expected ?account=SYSTEM_ID", name[:64])
+        account = None
+        if "account" in params:
+            if len(params["account"]) != 1:
+                return _error(400, "account: given more than once", "account")
+            account = params["account"][0]
+            if account not in self.harness.server.accounts:
+                return _error(400, f"account: no account {_shown(account)}", "account")
+        return _Reply(200, {"optouts": [_optout_json(o) for o in self.harness.server.rules.optouts(account)]})
+
+    def change_optout(self, raw: bytes, add: bool) -> _Reply:
+        """POST /optouts (add by hand) or DELETE /optouts (remove) ``{"account", "number"}``."""
+        fields = _json_fields(raw, _OPTOUT_FIELDS, _OPTOUT_SHAPE)
+        if isinstance(fields, _Reply):
+            return fields
+        account, written = fields["account"], fields["number"]
+        if account not in self.harness.server.accounts:
+            return _error(400, f"account: no account {_shown(account)}", "account")
+        number = self.harness.server.router.subscriber(written) if _NUMBER.fullmatch(written) else None
+        if number is None:
+            return _error(400, "number: expected a subscriber's phone number (E.164 with '+', or national digits), "
+                               f"got {_shown(written)}", "number")
+        rules = self.harness.server.rules
+        if add:
+            entry = rules.add_optout(account, number)
+            if entry is None:
+                existing = next(o for o in rules.optouts(account) if o.number == number)
+                return _Reply(200, {**_optout_json(existing), "added": False})
+            return _Reply(201, {**_optout_json(entry), "added": True})
+        removed = rules.remove_optout(account, number)
+        if removed is None:
+            return _error(404, f"number: {number} is not on {account}'s opt-out list", "number")
+        return _Reply(200, {**_optout_json(removed), "removed": True})
+
+
+def _json_object(raw: bytes, shape: str) -> dict[str, Any] | _Reply:
+    """A request body that must be a JSON object, or the 400 saying why it is not."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        return _error(400, "body: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)", "body")
+    except (ValueError, RecursionError) as error:
+        return _error(400, f"body: not JSON: {str(error)[:120]}; expected {shape}", "body")
+    if not isinstance(body, dict):
+        return _error(400, f"body: expected a JSON object {shape}, got {_json_type(body)}", "body")
+    return body
+
+
+def _optout_json(entry: OptOut) -> dict[str, object]:
+    return {"account": entry.account, "number": entry.number, "since": iso(entry.since), "how": entry.how}
+
+
+def _json_fields(raw: bytes, names: tuple[str, ...], shape: str) -> dict[str, str] | _Reply:
+    """A JSON object body with exactly these string fields, or the 400 that says what is wrong."""
+    body = _json_object(raw, shape)
+    if isinstance(body, _Reply):
+        return body
+    for name in body:
+        if name not in names:
+            return _error(400, f"{_shown(name)}: unknown field; expected {shape}", name[:64])
+    for name in names:
+        if name not in body:
+            return _error(400, f"{name}: missing; expected {shape}", name)
+        if not isinstance(body[name], str):
+            return _error(400, f"{name}: expected a string, got {_json_type(body[name])}", name)
+    return {name: body[name] for name in names}
 
 
 def _write(request: IRequest, reply: _Reply) -> bytes:

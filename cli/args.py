@@ -57,6 +57,17 @@ def rule_name(text: str) -> str:
     return text
 
 
+def _control_arguments(parser: argparse.ArgumentParser) -> None:
+    """--db, --control, --token: how a client command finds a running serve's control API."""
+    parser.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                        help=f"the database of the running serve: its control API's address and token are "
+                             f"read from PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
+    parser.add_argument("--control", default=None, metavar="HOST:PORT",
+                        help="the control API's address, instead of the one in the control file")
+    parser.add_argument("--token", default=None, metavar="TOKEN",
+                        help="the control API's bearer token, instead of the one in the control file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="smsc-harness",
@@ -87,13 +98,36 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--from", dest="source", required=True, metavar="MSISDN", help="e.g. +33612345678")
     mo.add_argument("--to", dest="destination", required=True, metavar="SHORT_CODE", help="e.g. 36180")
     mo.add_argument("text", help="the message text, e.g. STOP")
-    mo.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
-                    help=f"the database of the running serve: its control API's address and token are "
-                         f"read from PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
-    mo.add_argument("--control", default=None, metavar="HOST:PORT",
-                    help="the control API's address, instead of the one in the control file")
-    mo.add_argument("--token", default=None, metavar="TOKEN",
-                    help="the control API's bearer token, instead of the one in the control file")
+    _control_arguments(mo)
+
+    optouts = commands.add_parser(
+        "optouts", help="list, add or remove numbers on an account's STOP opt-out list (R1) of a running stack",
+        description="R1's opt-out lists of the running serve whose store is --db, through its control API. "
+                    "A number on an account's list gets none of its marketing messages.")
+    actions = optouts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="print the lists (JSON)")
+    listing.add_argument("--account", default=None, metavar="SYSTEM_ID", help="only this account's list")
+    changes = [actions.add_parser("add", help="put a number on an account's list by hand"),
+               actions.add_parser("remove", help="take a number off an account's list")]
+    for change in changes:
+        change.add_argument("--account", required=True, metavar="SYSTEM_ID", help="e.g. demo")
+        change.add_argument("number", metavar="MSISDN", help="e.g. +33612345678 or 0612345678")
+    for sub in (listing, *changes):
+        _control_arguments(sub)
+
+    release = commands.add_parser(
+        "release", help="send on a bulk send suspended for traffic skew (R3), on a running stack",
+        description="Lift the suspension of ACCOUNT's campaign CAMPAIGN (without CAMPAIGN: its traffic "
+                    "without campaign id): its further submits are accepted again and its held messages sent.")
+    release.add_argument("account", metavar="ACCOUNT", help="the account's system_id")
+    release.add_argument("campaign", nargs="?", default=None, metavar="CAMPAIGN",
+                         help="the campaign id (the client's TLV 0x1400); absent: the traffic without one")
+    release.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                         help=f"the database of the running serve (default: ./{DEFAULT_DB}), as for mo")
+    release.add_argument("--control", default=None, metavar="HOST:PORT",
+                         help="the control API's address, instead of the one in the control file")
+    release.add_argument("--token", default=None, metavar="TOKEN",
+                         help="the control API's bearer token, instead of the one in the control file")
 
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",

@@ -33,7 +33,8 @@ from smsc.pdu.status import status_name
 FINAL_STATES: tuple[str, ...] = ("delivered", "undeliverable", "rejected", "expired")
 
 #: Timeline kinds the runner emits (a report may carry others; renderers show them as they are).
-EVENT_KINDS: tuple[str, ...] = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "rule")
+EVENT_KINDS: tuple[str, ...] = ("bind", "submit", "multi", "campaign", "mo", "advance", "operator", "release",
+                                "expect", "rule")
 
 # A month of traffic makes thousands of rule events and opt-outs: a report stays bounded by
 # counting everything and showing only the first few of each kind in detail.

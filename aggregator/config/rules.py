@@ -79,6 +79,7 @@ class RulesReader:
             "contact": Fields(ContactSettings, {
                 "enabled": r.boolean,
                 "keywords": self.keywords,
+                "interval": partial(r.number, minimum=0, maximum=MAX_SECONDS),
             }),
         }
 

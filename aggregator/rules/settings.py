@@ -60,7 +60,8 @@ class SkewAction(enum.Enum):
 
 
 # Reference split of French mobile subscribers by host network (MVNO customers counted on the
-# network that hosts them). See README, "R3 skew", for the source and how to override it.
+# network that hosts them): rounded approximations of the four networks' published subscriber
+# counts around 2023, not a dataset. See README, "R3 skew", for the source and how to override it.
 FRANCE_REFERENCE: Mapping[str, float] = MappingProxyType(
     {"orange": 0.35, "sfr": 0.25, "bouygues": 0.22, "free": 0.18})
 
@@ -110,7 +111,11 @@ class ContactSettings:
     """R11: an MO "CONTACT" gets the account's identity back."""
 
     enabled: bool = True
+    # Compared after the same folding as R1's (aggregator/rules/keywords.py).
     keywords: tuple[str, ...] = ("CONTACT",)
+    # A number answered less than this long ago gets no second reply: a handset that answers
+    # every MT with CONTACT (the network's +33 6 99 99 00 08) would otherwise loop for ever.
+    interval: float = 3600.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keywords", tuple(self.keywords))

@@ -187,10 +187,13 @@ def test_magic_reply_reaches_the_short_code_owner(tmp_path: Path, number: str, k
     assert [(at, r.message_id, r.stat) for at, r in client.receipts_at()] == [
         (START + 1, resp["message_id"], "DELIVRD")]                  # delay 1
     mos = [(at, p) for at, p in client.delivered if not is_receipt(p)]
+    # R1 confirms the STOP with an MT from 36180, which the handset answers with STOP again (the
+    # last: R1 does not confirm a number twice); demo has no identity, so R11 sends no reply.
+    replies = 2 if keyword == b"STOP" else 1
     assert [(p["source_addr"], p["destination_addr"], p["short_message"]) for _, p in mos] == [
-        (number.lstrip("+"), "36180", keyword)]
+        (number.lstrip("+"), "36180", keyword)] * replies
     # the reply's delay is drawn (uniform 1 to 4 s after the delivery) from the operator's seeded stream
-    assert all(START + 1 + 1 <= at <= START + 1 + 4 for at, _ in mos)
+    assert START + 1 + 1 <= mos[0][0] <= START + 1 + 4
     stack.stop()
 
 

@@ -159,12 +159,13 @@ def test_a_day_of_magic_numbers_in_memory_is_deterministic(tmp_path: Path,
         "+33612345678": MessageState.DELIVERED, "+33699990001": MessageState.UNDELIVERABLE,
         "+33699990003": MessageState.EXPIRED, "+33699990007": MessageState.DELIVERED}
 
-    # The MO: +33699990007 answers STOP to the numeric source, and it reaches the client.
+    # The MOs: +33699990007 answers STOP to the numeric source, and it reaches the client; it
+    # answers R1's confirmation of its opt-out (from the short code) with STOP again, the last.
     mos = [r for r in received if r.command == "deliver_sm" and dict(r.fields)["esm_class"] == "0"]
     assert [(dict(m.fields)["source_addr"], dict(m.fields)["destination_addr"], dict(m.fields)["short_message"])
-            for m in mos] == [("'33699990007'", f"'{SHORT_CODE}'", "b'STOP'")]
+            for m in mos] == [("'33699990007'", f"'{SHORT_CODE}'", "b'STOP'")] * 2
     assert [(source, destination, account, text) for source, destination, account, text, _ in first.mos] == [
-        ("33699990007", SHORT_CODE, "demo", b"STOP")]
+        ("33699990007", SHORT_CODE, "demo", b"STOP")] * 2
 
     if stepper is by_events:
         # Every call ran at its own time: the receipts at the times the operator model says.

@@ -138,3 +138,43 @@ def test_a_control_file_that_is_not_serves_is_refused_in_one_line(tmp_path: Path
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"smsc-harness mo: {db}.control.json: ")
+
+
+def test_optouts_from_the_command_line(tmp_path: Path) -> None:
+    """`smsc-harness optouts` against a real serve: a STOP sent with `mo` is on the list, a
+    number added by hand in another spelling is one subscriber, remove takes it off, and bad
+    input is one line and exit status 1."""
+    db = tmp_path / "store.db"
+    process = start_serve(tmp_path, "--db", str(db))
+
+    def optouts(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command("optouts", *args, "--db", str(db)), capture_output=True, text=True,
+                              timeout=TIMEOUT, cwd=tmp_path, env={**os.environ})
+
+    try:
+        read_full_banner(process)
+        assert mo(tmp_path, "--db", str(db), "Stop !").returncode == 0
+        added = optouts("add", "--account", "demo", "0699990000")
+        assert added.returncode == 0, added.stderr
+        assert json.loads(added.stdout)["number"] == "+33699990000"
+        again = optouts("add", "--account", "demo", "+33699990000")
+        assert again.returncode == 0 and json.loads(again.stdout)["added"] is False
+        listed = None
+        for _ in range(100):                        # the MO crosses the operator link: not instant
+            listed = optouts("list", "--account", "demo")
+            if len(json.loads(listed.stdout)["optouts"]) == 2:
+                break
+        assert listed is not None and listed.returncode == 0
+        assert [(o["number"], o["how"]) for o in json.loads(listed.stdout)["optouts"]] == [
+            ("+33612345678", "mo"), ("+33699990000", "manual")]
+        removed = optouts("remove", "--account", "demo", "33699990000")
+        assert removed.returncode == 0 and json.loads(removed.stdout)["removed"] is True
+        gone = optouts("remove", "--account", "demo", "33699990000")
+        assert gone.returncode == 1 and gone.stderr.startswith("smsc-harness optouts: 404 number: ")
+        unknown = optouts("list", "--account", "nobody")
+        assert unknown.returncode == 1 and unknown.stderr.splitlines() == [
+            'smsc-harness optouts: 400 account: no account "nobody"']
+        bad = optouts("add", "--account", "demo", "hello")
+        assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1 and "400 number: " in bad.stderr
+    finally:
+        assert stop_serve(process) == 0

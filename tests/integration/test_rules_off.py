@@ -18,6 +18,12 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 # (scenario, the rule it is about): one line per acceptance scenario of issue 12.
 CASES: list[tuple[str, str]] = [
+    ("stop_optout", "stop"),
+    ("traffic_skew", "skew"),
+    ("billing", "credit"),   # off: no limit, no lapse, no amounts (the server bills segments at 0)
+    ("credit", "credit"),
+    ("duplicates", "duplicate"),
+    ("contact", "contact"),
 ]
 
 

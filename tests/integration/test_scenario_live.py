@@ -41,7 +41,7 @@ async def test_live_smoke_same_verdicts_as_memory(tmp_path: Path) -> None:
     live = await run_scenario_live(scenario, tmp_path / "live.db", reactor)
     assert _verdicts(live) == _verdicts(memory)
     assert live.passed and memory.passed and len(live.expectations) == 6
-    assert live.messages == memory.messages == 3
+    assert live.messages == memory.messages == 4          # 3 submits and R1's confirmation of the STOP
 
 
 @pytest_twisted.ensureDeferred
