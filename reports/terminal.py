@@ -37,6 +37,8 @@ def _skewed(split: SkewSplit) -> str:
     """"shop promo FR alert (free 90.0% vs 18.0%)": the send, its verdict, its largest excess."""
     name = f"{split.account} {split.send}" + (f" {split.country}" if split.country else "")
     judged = [s for s in split.shares if s.reference is not None]
+    if split.verdict == "below sample":
+        return f"{name} below sample ({split.total:,} destinations)"
     if not judged:
         return f"{name} {split.verdict}"
     worst = max(judged, key=lambda s: (s.observed - (s.reference or 0.0), s.operator_id))

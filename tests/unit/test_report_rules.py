@@ -239,6 +239,8 @@ def test_summary_answers_why_messages_are_missing_at_a_glance() -> None:
     assert "  lists         opted out 41 (first +33612345678), purged 1 (first +33698765432)\n" in text
     assert "  skew          2 sends checked: shop promo-free FR alert (free 90.0% vs 18.0%), shop window FR suspend\n" \
         in text
+    few = replace(with_rules(), skew=(SkewSplit("shop", "c9", "campaign", "FR", 12, (), "below sample"),))
+    assert "  skew          1 send checked: shop c9 FR below sample (12 destinations)\n" in summary(few, None)
     quiet = summary(bare(), None)
     assert "refused" not in quiet and "rule events" not in quiet and "lists" not in quiet and "skew" not in quiet
 
