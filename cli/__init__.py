@@ -43,4 +43,5 @@ def run(argv: Sequence[str] | None = None) -> None:
         react_live(args)
     elif args.command == "run":
         from cli.replay import run_scenarios
-        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir, args.allow_outside))
+        raise SystemExit(run_scenarios(args.scenarios, args.seed, args.report_dir, args.allow_outside,
+                                       args.rule_off))

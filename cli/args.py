@@ -49,6 +49,14 @@ def speed_factor(text: str) -> float:
     return value
 
 
+def rule_name(text: str) -> str:
+    """--rule-off: an operator rule's name, or `all`."""
+    from aggregator.rules.settings import RULE_NAMES
+    if text != "all" and text not in RULE_NAMES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(RULE_NAMES)} or all, got {text!r}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="smsc-harness",
@@ -107,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="where reports go: DIR/<scenario stem>/report.json|html and DIR/junit.xml "
                               "(default: reports-out/)")
     run_cmd.add_argument("--allow-outside", action="store_true", help=_ALLOW_OUTSIDE_HELP)
+    run_cmd.add_argument("--rule-off", action="append", default=[], metavar="RULE", type=rule_name,
+                         help="replay with this operator rule switched off everywhere, as `enabled: false` in "
+                              "the network's and every account's rules: would (repeatable; `all`: every rule): "
+                              "what the traffic would do without it")
     run_cmd.add_argument("--live", action="store_true",
                          help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
                               "verdicts as the in-memory replay, for short scenarios")

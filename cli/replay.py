@@ -7,6 +7,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Awaitable, Callable, NoReturn, Sequence
 
@@ -14,6 +15,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
+from aggregator.rules.settings import RULE_NAMES
 from aggregator.yamlreader import ConfigError
 from reports.html import render_html
 from reports.json import render_json
@@ -45,9 +47,9 @@ def check_scenarios(paths: Sequence[str], allow_outside: bool = False) -> int:
 
 
 def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
-                  allow_outside: bool = False) -> int:
+                  allow_outside: bool = False, rules_off: Sequence[str] = ()) -> int:
     """Load every scenario first (exit 2 on any invalid one), then replay each in memory and
-    write reports."""
+    write reports. ``rules_off``: operator rules switched off everywhere (`all`: every one)."""
 
     async def replay(scenario: Scenario, db: Path, seed: int | None) -> ScenarioReport:
         total = scenario.planned_messages()
@@ -61,7 +63,8 @@ def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None
             bar.finish()
 
     done: list[int | Failure] = []
-    defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay, allow_outside)).addBoth(done.append)
+    defer.ensureDeferred(_run_scenarios(paths, seed, report_dir, replay, allow_outside, rules_off)
+                         ).addBoth(done.append)
     result = done[0]                                 # the in-memory replay never waits on a reactor
     if isinstance(result, Failure):
         result.raiseException()
@@ -71,27 +74,33 @@ def run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None
 def react_live(args: argparse.Namespace) -> NoReturn:
     """`run --live` on the global reactor; exits with the status."""
     task.react(lambda reactor: defer.ensureDeferred(
-        run_scenarios_live(reactor, args.scenarios, args.seed, args.report_dir, args.allow_outside)))
+        run_scenarios_live(reactor, args.scenarios, args.seed, args.report_dir, args.allow_outside,
+                           args.rule_off)))
 
 
 async def run_scenarios_live(reactor: IReactorTime, paths: Sequence[str], seed: int | None,
-                             report_dir: str | None, allow_outside: bool = False) -> None:
+                             report_dir: str | None, allow_outside: bool = False,
+                             rules_off: Sequence[str] = ()) -> None:
     """`run --live`: the same, over real TCP on 127.0.0.1 in real time; exits with the status."""
 
     async def replay(scenario: Scenario, db: Path, seed: int | None) -> ScenarioReport:
         return await run_scenario_live(scenario, db, reactor, seed)
 
-    raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay, allow_outside))
+    raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay, allow_outside, rules_off))
 
 
 async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
                          replay: Callable[[Scenario, Path, int | None], Awaitable[ScenarioReport]],
-                         allow_outside: bool = False) -> int:
+                         allow_outside: bool = False, rules_off: Sequence[str] = ()) -> int:
+    off = RULE_NAMES if "all" in rules_off else tuple(dict.fromkeys(rules_off))
     loaded = []
     invalid = False
     for name in paths:
         try:
-            loaded.append((Path(name), load_scenario(name, allow_outside=allow_outside)))
+            scenario = load_scenario(name, allow_outside=allow_outside)
+            if off:
+                scenario = replace(scenario, network=scenario.network.without_rules(off))
+            loaded.append((Path(name), scenario))
         except ConfigError as error:
             print(f"{error}", file=sys.stderr)
             invalid = True

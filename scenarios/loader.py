@@ -80,6 +80,8 @@ from aggregator.config import (
 )
 from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
 from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
+from aggregator.rules.settings import ACTION_NAMES, RULE_NAMES
+from aggregator.server import CAMPAIGN_ID_MAX
 from aggregator.store import MessageState
 from aggregator.yamlreader import (
     TAG_FLOAT,
@@ -115,6 +117,7 @@ from scenarios.model import (
     Expect,
     Filter,
     Filters,
+    LedgerSum,
     Mo,
     OperatorAction,
     OperatorChange,
@@ -127,6 +130,7 @@ from scenarios.model import (
 )
 from smsc.operators.profile import OutageMode, Stat, Throughput
 from smsc.operators.smsc import mo_text_problem
+from smsc.pdu.status import CommandStatus
 
 __all__ = [
     "ACCOUNT_KEYS",
@@ -196,6 +200,14 @@ _SUBJECTS = by_value(Subject)
 _COMPARISONS = by_value(Comparison)
 _STATES = by_value(MessageState)
 _STATS = by_value(Stat)
+_LEDGER_SUMS = by_value(LedgerSum)
+_RULES = MappingProxyType({name: name for name in RULE_NAMES})
+_ACTIONS = MappingProxyType({name: name for name in ACTION_NAMES})
+_STATUS_NAMES = MappingProxyType({status.name: int(status) for status in CommandStatus if status})
+_STATUS_WHAT = "a command_status name, e.g. ESME_RINVDSTADR or RULE_OPTED_OUT (README, Operator rules)"
+# The campaign id vendor TLV's value (aggregator/server.py): printable ASCII, no space.
+_CAMPAIGN_ID = re.compile(f"[\x21-\x7e]{{1,{CAMPAIGN_ID_MAX}}}")
+_CAMPAIGN_ID_WHAT = f"a campaign id: 1 to {CAMPAIGN_ID_MAX} printable ASCII characters, no space"
 
 
 def parse_duration(text: str) -> float | None:
@@ -607,6 +619,7 @@ class _ScenarioReader:
                 "rate": partial(self.rate, file),  # absent: all at once
                 "from": sender,
                 "receipt": reader.boolean,
+                "id": partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),
             }, rename={"from": "sender"}, required=("account", "to", "text")),
             "mo": Fields(Mo, {
                 "from": partial(reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
@@ -720,17 +733,20 @@ class _ScenarioReader:
         counted = reader.required(fields, subject.value, path, partial(self.counted, file, subject))
         if counted is None:
             return None
-        filters, comparison, value = counted
+        filters, comparison, value, total = counted
+        totals = {} if total is None else {"sum": total}
         return reader.build(spec, values, subject=subject, comparison=comparison, value=value, filters=filters,
-                            source=source)
+                            source=source, **totals)
 
     def counted(
         self, file: _File, subject: Subject, node: Node, path: str
-    ) -> tuple[Filters, Comparison, int] | None:
-        """``{account: demo, state: delivered, ">=": 990}``: the subject's filters and one comparison."""
+    ) -> tuple[Filters, Comparison, float, LedgerSum | None] | None:
+        """``{account: demo, state: delivered, ">=": 990}``: the subject's filters and one
+        comparison; a ``ledger`` may take ``sum: segments|amount`` (a total, not a count)."""
         reader = file.reader
         allowed = SUBJECT_FILTERS[subject]
-        fields = reader.mapping(node, path, optional=(*(key.value for key in allowed), *_COMPARISONS))
+        totals = ("sum",) if subject is Subject.LEDGER else ()
+        fields = reader.mapping(node, path, optional=(*(key.value for key in allowed), *totals, *_COMPARISONS))
         if fields is None:
             return None
         readers: Mapping[Filter, Callable[[Node, str], object]] = {
@@ -739,18 +755,27 @@ class _ScenarioReader:
             Filter.STAT: partial(reader.choice, choices=_STATS),
             Filter.OPERATOR: partial(self.operator_ref, file),
             Filter.TEXT: reader.string,
+            Filter.RULE: partial(reader.choice, choices=_RULES),
+            Filter.ACTION: partial(reader.choice, choices=_ACTIONS),
+            Filter.NUMBER: partial(reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
+            Filter.CAMPAIGN: partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),
+            Filter.STATUS: partial(reader.choice, choices=_STATUS_NAMES, what=_STATUS_WHAT),
         }
         values = {key: reader.required(fields, key.value, path, readers[key]) for key in allowed if key.value in fields}
+        total = reader.optional(fields, "sum", path, partial(reader.choice, choices=_LEDGER_SUMS), None)
         comparison = _exactly_one(reader, fields, _COMPARISONS, node, path, "comparison")
         if comparison is None:
             return None
-        expected = reader.required(fields, comparison, path, partial(reader.integer, minimum=0))
-        if expected is None or any(value is None for value in values.values()):
+        if total is LedgerSum.AMOUNT:
+            expected: float | None = reader.required(fields, comparison, path, partial(reader.number, minimum=0))
+        else:
+            expected = reader.required(fields, comparison, path, partial(reader.integer, minimum=0))
+        if expected is None or any(value is None for value in values.values()) or ("sum" in fields and total is None):
             return None
         kwargs = {key.value: value for key, value in values.items()}
         # Each value is what its filter's reader above returned: the reader table ties types to
         # keys at run time, which mypy cannot follow through a dict.
-        return Filters(**kwargs), _COMPARISONS[comparison], expected  # type: ignore[arg-type]
+        return Filters(**kwargs), _COMPARISONS[comparison], expected, total  # type: ignore[arg-type]
 
     def include(self, file: _File, node: Node, path: str) -> list[Step] | None:
         reader = file.reader

@@ -38,6 +38,7 @@ __all__ = [
     "Expect",
     "Filter",
     "Filters",
+    "LedgerSum",
     "Mo",
     "OperatorAction",
     "OperatorChange",
@@ -76,6 +77,15 @@ class Subject(enum.Enum):
     DELIVERIES = "deliveries"  # deliver_sm to clients (receipts and MOs) the client acknowledged
     EVENTS = "events"  # changes of state in the messages' history (accepted, submitted, ... again on a retry)
     LEDGER = "ledger"  # ledger lines: one per accepted message, billed its SMS segments (R10)
+    RULES = "rules"  # decisions of the operator rules (aggregator/rules): rule events
+    REFUSALS = "refusals"  # submits the aggregator refused (not forwarded, not billed)
+
+
+class LedgerSum(enum.Enum):
+    """What a ``ledger`` expectation totals instead of counting lines (``sum:``)."""
+
+    SEGMENTS = "segments"
+    AMOUNT = "amount"
 
 
 class Filter(enum.Enum):
@@ -86,6 +96,11 @@ class Filter(enum.Enum):
     STAT = "stat"  # receipt stat (receipts)
     OPERATOR = "operator"  # operator id
     TEXT = "text"  # exact message text
+    RULE = "rule"  # rule name (rules, refusals): stop, purge, skew, duplicate, credit, contact
+    ACTION = "action"  # rule event action (rules): optout, confirm, refuse, purge, alert...
+    NUMBER = "number"  # subscriber, E.164 (rules)
+    CAMPAIGN = "campaign"  # campaign id (rules)
+    STATUS = "status"  # command_status by name (refusals), e.g. RULE_OPTED_OUT
 
 
 # The one place that says which filters each subject accepts: add a subject or a filter here
@@ -98,6 +113,8 @@ SUBJECT_FILTERS: Mapping[Subject, tuple[Filter, ...]] = MappingProxyType(
         Subject.DELIVERIES: (Filter.ACCOUNT,),
         Subject.EVENTS: (Filter.ACCOUNT, Filter.STATE, Filter.OPERATOR),
         Subject.LEDGER: (Filter.ACCOUNT,),
+        Subject.RULES: (Filter.RULE, Filter.ACTION, Filter.ACCOUNT, Filter.NUMBER, Filter.CAMPAIGN),
+        Subject.REFUSALS: (Filter.ACCOUNT, Filter.STATUS, Filter.RULE),
     }
 )
 
@@ -112,12 +129,12 @@ class Comparison(enum.Enum):
     GT = ">"
     LT = "<"
 
-    def holds(self, actual: int, expected: int) -> bool:
+    def holds(self, actual: float, expected: float) -> bool:
         """True when ``actual <op> expected``."""
         return _COMPARATORS[self](actual, expected)
 
 
-_COMPARATORS: Mapping[Comparison, Callable[[int, int], bool]] = MappingProxyType(
+_COMPARATORS: Mapping[Comparison, Callable[[float, float], bool]] = MappingProxyType(
     {
         Comparison.EQ: operator.eq,
         Comparison.NE: operator.ne,
@@ -202,7 +219,8 @@ class Submit:
 @dataclass(frozen=True, slots=True)
 class Campaign:
     """``count`` submits from ``account`` to the first ``count`` numbers of ``population``,
-    at ``rate`` messages per simulated second (None: all at once)."""
+    at ``rate`` messages per simulated second (None: all at once). ``id``: the campaign id the
+    client sends with each (vendor TLV): campaign steps with the same id are one bulk send."""
 
     account: str
     population: str
@@ -212,6 +230,7 @@ class Campaign:
     sender: str | None = None
     receipt: bool = False
     source: str = ""
+    id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,18 +272,25 @@ class Filters:
     stat: Stat | None = None
     operator: str | None = None
     text: str | None = None
+    rule: str | None = None
+    action: str | None = None
+    number: str | None = None
+    campaign: str | None = None
+    status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """Checks, at this point of the timeline, that ``count(subject, filters) <comparison> value``."""
+    """Checks, at this point of the timeline, that ``count(subject, filters) <comparison> value``,
+    or for ``ledger`` with ``sum`` the total of that column."""
 
     name: str
     subject: Subject
     comparison: Comparison
-    value: int
+    value: float
     filters: Filters = Filters()
     source: str = ""
+    sum: LedgerSum | None = None
 
 
 Step = Bind | Submit | Campaign | Mo | Advance | OperatorChange | Expect

@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
+from aggregator.server import CAMPAIGN_ID_TAG
 from aggregator.store import MessageState, Store
 from reports.model import (
     ExpectationResult,
@@ -55,7 +56,7 @@ from scenarios.model import (
 from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu, npi_for
+from smsc.pdu.codec import Command, Pdu, Tlv, npi_for
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
@@ -73,6 +74,7 @@ STOP_GRACE = 600.0  # simulated seconds the stop may take (unbinds, timeouts)
 STORE_FLUSH_INTERVAL = 5.0
 PROGRESS_SLICE = 60.0  # simulated seconds between progress reports, when asked for
 LIVE_TIMEOUT = 15.0  # real seconds a live connection, bind or stop may take
+AMOUNT_DIGITS = 6  # a ledger amount total is compared rounded to a millionth (float sums)
 _LETTER = re.compile(r"[A-Za-z]")
 T = TypeVar("T")
 
@@ -111,6 +113,7 @@ class _PendingSubmit:
     text: str
     sender: str
     receipt: bool
+    tlvs: tuple[Tlv, ...] = ()             # the campaign id TLV of a campaign step with an id
 
 
 @dataclass
@@ -152,7 +155,7 @@ class Client:
             item = self.queue.popleft()
             addr, ton = destination(item.to)
             conn.request_then(
-                self._answered, self._failed, Command.submit_sm, (), (item,),
+                self._answered, self._failed, Command.submit_sm, item.tlvs, (item,),
                 source_addr_ton=source_ton(item.sender), source_addr=item.sender,
                 dest_addr_ton=ton, dest_addr_npi=npi_for(ton), destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
@@ -277,7 +280,8 @@ class _Run:
         client = self._client(step.account, step.source)
         numbers = self._drawn(step.population)[: step.count]
         sender = step.sender or "SMSC"
-        items = [_PendingSubmit(number, step.text, sender, step.receipt) for number in numbers]
+        tlvs = () if step.id is None else (Tlv(CAMPAIGN_ID_TAG, step.id.encode("ascii")),)
+        items = [_PendingSubmit(number, step.text, sender, step.receipt, tlvs) for number in numbers]
         if step.rate is None:
             client.queue.extend(items)
         elif items:
@@ -339,13 +343,17 @@ class _Run:
         self.note(index, "operator", f"{step.operator}: {what}")
 
     def expect(self, index: int, step: Expect) -> None:
-        actual = self.count(step.subject, step.filters)
-        passed = step.comparison.holds(actual, step.value)
+        if step.sum is None:
+            actual: float = self.count(step.subject, step.filters)
+        else:
+            actual = self.store.sum_ledger(step.sum.value, step.filters.account)
+        passed = step.comparison.holds(round(actual, AMOUNT_DIGITS), step.value)
+        shown, wanted = _number(actual), _number(step.value)
         self.expectations.append(ExpectationResult(
-            name=step.name, step=index, source=step.source, expected=f"{step.comparison.value} {step.value}",
-            actual=str(actual), passed=passed))
+            name=step.name, step=index, source=step.source, expected=f"{step.comparison.value} {wanted}",
+            actual=shown, passed=passed))
         self.note(index, "expect", f"{'PASS' if passed else 'FAIL'} {step.name}: "
-                                   f"{actual} {step.comparison.value} {step.value}")
+                                   f"{shown} {step.comparison.value} {wanted}")
 
     # --- counting ------------------------------------------------------------------------
 
@@ -365,6 +373,10 @@ class _Run:
             return store.count_events(f.state, f.account, f.operator)
         if subject is Subject.LEDGER:
             return store.count_ledger(f.account)
+        if subject is Subject.RULES:
+            return store.count_rule_events(f.rule, f.action, f.account, f.number, f.campaign)
+        if subject is Subject.REFUSALS:
+            return store.count_refusals(f.account, f.status, f.rule)
         raise AssertionError(subject)  # pragma: no cover
 
     # --- the end -------------------------------------------------------------------------
@@ -403,6 +415,12 @@ class _Run:
         for call in self.virtual.getDelayedCalls():   # leftover client timers: nothing more will run
             if call.active():
                 call.cancel()
+
+
+def _number(value: float) -> str:
+    """An expectation's number as the file would write it: 5, 0.35 (amounts to AMOUNT_DIGITS)."""
+    value = round(value, AMOUNT_DIGITS)
+    return str(int(value)) if value == int(value) else f"{value:.{AMOUNT_DIGITS}f}".rstrip("0")
 
 
 def _bucket_size(duration: float) -> float:

@@ -5,9 +5,9 @@ cross-references), so code past :func:`aggregator.config.load_config` can trust 
 """
 
 import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from aggregator.passwords import Secret
@@ -194,6 +194,17 @@ class NetworkConfig:
     test_numbers: tuple[NumberRule, ...] = ()  # magic numbers, on whichever operator gets them
     limits: LimitsConfig = LimitsConfig()
     rules: RulesConfig = RulesConfig()  # the operator rules' settings, every rule on by default
+
+    def without_rules(self, names: Iterable[str]) -> "NetworkConfig":
+        """This network with the rules ``names`` switched off everywhere, as ``enabled: false``
+        in its ``rules:`` and in every account's own ``rules:`` would (``run --rule-off``)."""
+        network, accounts = self.rules, self.accounts
+        for name in names:
+            network = replace(network, **{name: replace(getattr(network, name), enabled=False)})
+            accounts = tuple(
+                replace(a, rules={**a.rules, name: {**a.rules[name], "enabled": False}}) if name in a.rules else a
+                for a in accounts)
+        return replace(self, rules=network, accounts=accounts)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operators", tuple(self.operators))

@@ -19,6 +19,7 @@ from scenarios.model import (
     Comparison,
     Expect,
     Filters,
+    LedgerSum,
     Mo,
     OperatorAction,
     OperatorChange,
@@ -339,7 +340,7 @@ def test_expectation_needs_one_subject_and_one_comparison(tmp_path: Path) -> Non
     x = tmp_path / "x.yaml"
     assert problems(tmp_path, text) == [
         f"{x}:3:49: timeline[0].expect: expected exactly one subject among messages, receipts, mos, deliveries,"
-        " events, ledger, got messages, mos",
+        " events, ledger, rules, refusals, got messages, mos",
         f"{x}:4:63: timeline[1].expect.receipts: expected exactly one comparison among ==, !=, >=, <=, >, <,"
         " got >=, <",
         f"{x}:5:36: timeline[2].expect.deliveries.state: unknown key; expected one of: account, ==, !=, >=, <=, >, <",
@@ -382,7 +383,7 @@ def test_ledger_and_events_expectations(tmp_path: Path) -> None:
     )
     x = tmp_path / "x.yaml"
     assert problems(tmp_path, text) == [
-        f"{x}:5:34: timeline[2].expect.ledger.state: unknown key; expected one of: account, ==, !=, >=, <=, >, <",
+        f"{x}:5:34: timeline[2].expect.ledger.state: unknown key; expected one of: account, sum, ==, !=, >=, <=, >, <",
     ]
     s = parse_scenario(text.rsplit("  - expect: {name: bad", 1)[0], str(x))
     billed, retried = s.timeline
@@ -396,3 +397,49 @@ def test_an_mo_text_no_sms_can_carry_is_refused_by_check_not_by_the_replay(tmp_p
     assert [line.replace(str(tmp_path) + "/", "") for line in problems(tmp_path, text)] == [
         "x.yaml:4:51: timeline[1].mo.text: expected an MO text an SMS can carry, got a lone surrogate (U+D800) at "
         "character 1: no SMS alphabet can carry it"]
+
+
+def test_rules_refusals_and_ledger_sums(tmp_path: Path) -> None:
+    text = HEAD + (
+        '  - expect: {name: a, rules: {rule: purge, action: purge, account: demo, number: "+33612345678",'
+        ' campaign: "spring-1", "==": 1}}\n'  # 3
+        '  - expect: {name: b, refusals: {status: RULE_OPTED_OUT, rule: stop, ">=": 2}}\n'  # 4
+        '  - expect: {name: c, ledger: {account: demo, sum: amount, "==": 0.35}}\n'  # 5
+        '  - expect: {name: d, ledger: {sum: segments, "<": 12}}\n'  # 6
+    )
+    x = tmp_path / "x.yaml"
+    (x).write_text(text)
+    a, b, c, d = load_scenario(x).timeline
+    assert a == Expect("a", Subject.RULES, Comparison.EQ, 1,
+                       Filters(account="demo", rule="purge", action="purge", number="+33612345678",
+                               campaign="spring-1"), f"{x}:3:5")
+    assert b == Expect("b", Subject.REFUSALS, Comparison.GE, 2, Filters(status=0x400, rule="stop"), f"{x}:4:5")
+    assert c == Expect("c", Subject.LEDGER, Comparison.EQ, 0.35, Filters(account="demo"), f"{x}:5:5",
+                       sum=LedgerSum.AMOUNT)
+    assert d == Expect("d", Subject.LEDGER, Comparison.LT, 12, Filters(), f"{x}:6:5", sum=LedgerSum.SEGMENTS)
+
+
+def test_rules_and_refusals_filters_are_checked(tmp_path: Path) -> None:
+    text = HEAD + (
+        '  - expect: {name: a, rules: {rule: optout, "==": 1}}\n'  # 3
+        '  - expect: {name: b, refusals: {status: ESME_NOPE, "==": 1}}\n'  # 4
+        '  - expect: {name: c, ledger: {sum: segments, "==": 1.5}}\n'  # 5
+        '  - expect: {name: d, messages: {sum: amount, "==": 1}}\n'  # 6
+        '  - expect: {name: e, rules: {number: "0612345678", "==": 1}}\n'  # 7
+    )
+    found = problems(tmp_path, text)
+    assert [line.split(": ", 1)[1].split(":")[0] for line in found] == [
+        "timeline[0].expect.rules.rule", "timeline[1].expect.refusals.status", "timeline[2].expect.ledger.==",
+        "timeline[3].expect.messages.sum", "timeline[4].expect.rules.number"]
+    assert "did you mean" in found[0] or "one of stop" in found[0]
+
+
+def test_campaign_id(tmp_path: Path) -> None:
+    base = HEAD.replace("timeline:\n", "subscribers:\n  - {name: p, numbers: [\"+33612345678\"]}\ntimeline:\n")
+    x = tmp_path / "x.yaml"
+    x.write_text(base + '  - campaign: {account: demo, to: p, text: hi, id: "spring-1"}\n')
+    (campaign,) = load_scenario(x).timeline
+    assert isinstance(campaign, Campaign) and campaign.id == "spring-1"
+    assert problems(tmp_path, base + '  - campaign: {account: demo, to: p, text: hi, id: "two words"}\n') == [
+        f'{x}:5:52: timeline[0].campaign.id: expected a campaign id: 1 to 64 printable ASCII characters, no space,'
+        ' got "two words"']
