@@ -18,6 +18,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 # (scenario, the rule it is about): one line per acceptance scenario of issue 12.
 CASES: list[tuple[str, str]] = [
+    ("two_failure_purge", "purge"),
 ]
 
 
