@@ -910,7 +910,8 @@ class Store:
         number) among them. Oldest first (done_at, then id)."""
         refused = " OR ".join("(operator_id = ? AND error_code = ?)" for _ in unknown_statuses) or "0"
         failures = ("SELECT id, account, destination_addr, operator_id, campaign, state, error_code, done_at"
-                    " FROM messages WHERE done_at > ? AND (state = 'undeliverable' AND error_code IN (1, 5)"
+                    " FROM messages WHERE state IN ('undeliverable', 'rejected') AND done_at > ?"
+                    " AND (state = 'undeliverable' AND error_code IN (1, 5)"
                     f" OR state = 'rejected' AND ({refused}))")
         params: list[Any] = [since]
         for operator_id, status in sorted(unknown_statuses.items()):
