@@ -1,11 +1,16 @@
 """The HTTP control API of a running `serve` (twisted.web, JSON), for whoever started it only.
 
-    GET  /status   message counts by state, client binds per account, operator counters
+    GET  /status   message counts by state, client binds per account, operator counters, the
+                   bulk sends suspended for traffic skew (R3) with their held messages
     POST /mo       {"from": "+33612345678", "to": "36180", "text": "STOP"}: the subscriber
                    sends an MO; it leaves from the operator that serves "from" (routing and
                    portability included), as a deliver_sm to the aggregator.
+    POST /skew/release  {"account": "shop", "campaign": "promo-42"}: lift the R3 suspension of
+                   that bulk send (campaign absent or null: the account's traffic without
+                   campaign id) and send on its held messages.
 
-`smsc-harness mo` is the command-line client of POST /mo; docs/control-api.md is the user's
+`smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
+/skew/release; docs/control-api.md is the user's
 reference. Rules of this module (issue 10), checked in this order:
 
 1. A body longer than `MAX_BODY` is refused with 413 as soon as its Content-Length says so,
@@ -37,7 +42,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
@@ -73,10 +78,13 @@ _MO_SHAPE = '{"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
 _ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
+_RELEASE_SHAPE = '{"account": SYSTEM_ID, "campaign": CAMPAIGN_ID or null}'
+_CAMPAIGN = re.compile(r"[\x21-\x7e]{1,64}")      # the campaign id TLV's own rule (aggregator/server.py)
 _REASONS = {200: b"OK", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized", 404: b"Not Found",
-            405: b"Method Not Allowed", 413: b"Content Too Large", 415: b"Unsupported Media Type",
-            421: b"Misdirected Request", 500: b"Internal Server Error"}
-_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",)}
+            405: b"Method Not Allowed", 409: b"Conflict", 413: b"Content Too Large",
+            415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error"}
+_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
+                                              b"/skew/release": (b"POST",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +206,8 @@ class ControlApi(resource.Resource):
             return _error(415, f"the body must be {_JSON} (Content-Type: {_JSON})")
         if path == b"/status":
             return self.status()
+        if path == b"/skew/release":
+            return self.release(body)
         return self.mo(body)
 
     def status(self) -> _Reply:
@@ -208,17 +218,15 @@ class ControlApi(resource.Resource):
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
                                   "queued_at_aggregator": len(h.pools[op_id].queue)}
                           for op_id, smsc in h.operators.items()},
+            # R3: the sends suspended for traffic skew, what POST /skew/release takes
+            "suspended": [{"account": account, "campaign": campaign, "held": h.engine.held_in(account, campaign)}
+                          for account, campaign in h.server.rules.skew.suspended()],
         })
 
     def mo(self, raw: bytes) -> _Reply:
-        try:
-            body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            return _error(400, "body: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)", "body")
-        except (ValueError, RecursionError) as error:
-            return _error(400, f"body: not JSON: {str(error)[:120]}; expected {_MO_SHAPE}", "body")
-        if not isinstance(body, dict):
-            return _error(400, f"body: expected a JSON object {_MO_SHAPE}, got {_json_type(body)}", "body")
+        body = _json_object(raw, _MO_SHAPE)
+        if isinstance(body, _Reply):
+            return body
         for name in body:
             if name not in _MO_FIELDS:
                 return _error(400, f"{_shown(name)}: unknown field; expected {_MO_SHAPE}", name[:64])
@@ -239,6 +247,47 @@ class ControlApi(resource.Resource):
             field = _ARGUMENT_FIELD.get(refused.argument, refused.argument)
             return _error(400, f"{field}: {refused.reason}", field)
         return _Reply(202, {"operator": route.operator_id, "from": route.msisdn, "to": destination})
+
+
+    def release(self, raw: bytes) -> _Reply:
+        """R3: lift a suspended bulk send; 400 for a bad body or an unknown account, 409 when
+        that send is not suspended (naming the account's suspended sends)."""
+        body = _json_object(raw, _RELEASE_SHAPE)
+        if isinstance(body, _Reply):
+            return body
+        for name in body:
+            if name not in ("account", "campaign"):
+                return _error(400, f"{_shown(name)}: unknown field; expected {_RELEASE_SHAPE}", name[:64])
+        account, campaign = body.get("account"), body.get("campaign")
+        if not isinstance(account, str):
+            return _error(400, f"account: expected a string, got {_json_type(account)}; expected {_RELEASE_SHAPE}",
+                          "account")
+        if account not in self.harness.server.accounts:
+            return _error(400, f"account: no account {_shown(account)}", "account")
+        if campaign is not None and not (isinstance(campaign, str) and _CAMPAIGN.fullmatch(campaign)):
+            got = _shown(campaign) if isinstance(campaign, str) else _json_type(campaign)
+            return _error(400, f"campaign: expected a campaign id (1 to 64 printable ASCII characters, no space) "
+                               f"or null for the traffic without campaign id, got {got}", "campaign")
+        released = self.harness.release(account, campaign)
+        if released is None:
+            suspended = [c for a, c in self.harness.server.rules.skew.suspended() if a == account]
+            send = "its traffic without campaign id" if campaign is None else f"campaign {_shown(campaign)}"
+            return _error(409, f"{account}: {send} is not suspended; suspended now: "
+                               f"{json.dumps(suspended) if suspended else 'none'}", "campaign")
+        return _Reply(200, {"account": account, "campaign": campaign, "released": released})
+
+
+def _json_object(raw: bytes, shape: str) -> dict[str, Any] | _Reply:
+    """A request body that must be a JSON object, or the 400 saying why it is not."""
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        return _error(400, "body: not UTF-8 (JSON is UTF-8, RFC 8259 §8.1)", "body")
+    except (ValueError, RecursionError) as error:
+        return _error(400, f"body: not JSON: {str(error)[:120]}; expected {shape}", "body")
+    if not isinstance(body, dict):
+        return _error(400, f"body: expected a JSON object {shape}, got {_json_type(body)}", "body")
+    return body
 
 
 def _write(request: IRequest, reply: _Reply) -> bytes:

@@ -1,4 +1,4 @@
-"""Account credit (RULES R10, first part): how many SMS a message costs, and who may still send.
+"""SMS segments (RULES R10): how many SMS a message costs.
 
 An account's ``credit`` (network config, ``accounts[].credit``) is a number of SMS *segments*.
 A message costs the segments it takes on the air interface, counted from its octets:
@@ -14,28 +14,14 @@ The octets counted are those of ``short_message``, or of the ``message_payload``
 client sent one instead.  An empty message still costs one segment: everything accepted is
 billed (R10).
 
-Every accepted message gets a line in the store's ledger (account, message id, segments),
-whatever becomes of it.  :class:`CreditBook` keeps each limited account's remaining credit: it
-starts from the configured credit minus what the ledger has billed the account, so a restart
-on the same database does not refill anyone.  A submit that costs more than what is left is
-refused (the server answers ESME_RSUBMITFAIL) and not billed; refusals are only counted, not
-logged one by one.  Prices, the validity of prepaid credit and re-pricing lines (the rest of
-R10) are not here yet.
+Prices, the prepaid credit, its validity and the ledger lines are the credit rule's
+(aggregator/rules/credit.py, R10); this module only counts segments, for it, the server and
+the operators.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
-
-from twisted.logger import Logger
-
-from aggregator.config import AccountConfig
-from aggregator.store import Store
-
-__all__ = ["CreditBook", "segments", "segments_of_octets"]
-
-log = Logger(namespace="aggregator.credit")
+__all__ = ["segments", "segments_of_octets"]
 
 
 def _is_gsm7(data_coding: int) -> bool:
@@ -66,39 +52,3 @@ def segments(data_coding: int, short_message: bytes, message_payload_len: int = 
     """SMS segments a submit_sm costs: from its message_payload TLV's length when it has one
     (``message_payload_len`` > 0), else from ``short_message``."""
     return segments_of_octets(data_coding, message_payload_len or len(short_message))
-
-
-class CreditBook:
-    """Remaining credit (segments) of every account that has a ``credit`` limit.
-
-    ``remaining`` only holds limited accounts; ``refused`` counts refused submits per account.
-    """
-
-    def __init__(self, accounts: Iterable[AccountConfig], store: Store) -> None:
-        self.remaining: dict[str, int] = {}
-        self.refused: Counter[str] = Counter()
-        for account in accounts:
-            if account.credit is None:
-                continue
-            billed = store.billed_segments(account.system_id)
-            self.remaining[account.system_id] = max(0, account.credit - billed)
-            if billed:
-                log.info("{account}: {billed} segment(s) already billed, {left} of {credit} left",
-                         account=account.system_id, billed=billed, left=self.remaining[account.system_id],
-                         credit=account.credit)
-
-    def take(self, account: str, cost: int) -> bool:
-        """Bill ``cost`` segments to a limited account if it has them left; False (and a
-        refusal counted) when it has not."""
-        left = self.remaining.get(account)
-        if left is None:  # not limited
-            return True
-        if cost > left:
-            if not self.refused[account]:
-                log.warn("{account}: credit exhausted ({left} segment(s) left, a submit needs {cost});"
-                         " submits are refused ESME_RSUBMITFAIL, and counted, not logged",
-                         account=account, left=left, cost=cost)
-            self.refused[account] += 1
-            return False
-        self.remaining[account] = left - cost
-        return True

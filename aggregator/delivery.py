@@ -13,6 +13,9 @@ table, as `transition_diagram()` draws it (a test checks that this is it):
     QUEUED     handed_over           QUEUED
     QUEUED     sent                  IN_FLIGHT  +1
     QUEUED     expired               FINAL
+    QUEUED     held                  HELD
+    HELD       released              QUEUED
+    HELD       expired               FINAL
     IN_FLIGHT  operator_accepted     SUBMITTED
     IN_FLIGHT  throttled             QUEUED     -1
     IN_FLIGHT  unanswered            QUEUED
@@ -36,6 +39,12 @@ table, as `transition_diagram()` draws it (a test checks that this is it):
   query_sm answer with an err in the operator's temporary_errors) wait in WAITING, backing off
   retry_initial * retry_factor^n, at most retry_max, then retry_due.
 - unknown_to_operator: after a restart, the operator does not know a SUBMITTED message.
+- held / released (R3 skew, `suspend`): when the pool is about to send a message (`sending`)
+  whose send is suspended (the `held(account, campaign)` callable the engine is given, the
+  rules' answer), it waits in HELD, not sent, counted as not yet submitted; `release(account,
+  campaign)` moves that send's held messages back to QUEUED, or its validity ends them.
+  A message resumed after a restart meets the same check, so it stays held while its send is
+  suspended (the rules rebuild their suspensions from the store).
 
 R9 validity: a message is valid `validity` seconds (24 h by default) from acceptance, or
 less when the client's validity_period says so. When the validity ends:
@@ -100,6 +109,7 @@ class Phase(enum.Enum):
     WAITING = "waiting"          # waiting for a retry time
     IN_FLIGHT = "in_flight"      # submit_sm sent, no response yet
     SUBMITTED = "submitted"      # the operator accepted it; waiting for its receipt
+    HELD = "held"                # not sent while its bulk send is suspended (R3)
     FINAL = "final"
 
 
@@ -122,13 +132,17 @@ class Event(enum.Enum):
     TEMPORARY_ERROR = "temporary_error"
     UNKNOWN_TO_OPERATOR = "unknown_to_operator"
     FINAL_OUTCOME = "final_outcome"
+    HELD = "held"
+    RELEASED = "released"
 
 
 P, E = Phase, Event
 # phase -> event -> (phase after, change of `attempts`). A missing key is an illegal move.
 MOVES: dict[Phase, dict[Event, tuple[Phase, int]]] = {
     P.NEW: {E.ACCEPTED: (P.QUEUED, 0), E.RESUMED_SUBMITTED: (P.SUBMITTED, 0)},
-    P.QUEUED: {E.HANDED_OVER: (P.QUEUED, 0), E.SENT: (P.IN_FLIGHT, +1), E.EXPIRED: (P.FINAL, 0)},
+    P.QUEUED: {E.HANDED_OVER: (P.QUEUED, 0), E.SENT: (P.IN_FLIGHT, +1), E.EXPIRED: (P.FINAL, 0),
+               E.HELD: (P.HELD, 0)},
+    P.HELD: {E.RELEASED: (P.QUEUED, 0), E.EXPIRED: (P.FINAL, 0)},
     P.IN_FLIGHT: {
         E.OPERATOR_ACCEPTED: (P.SUBMITTED, 0),
         E.THROTTLED: (P.QUEUED, -1),             # the operator said "slower": not an attempt
@@ -148,7 +162,7 @@ MOVES: dict[Phase, dict[Event, tuple[Phase, int]]] = {
 }
 START = P.NEW
 # The phases an account's max_pending counts: taken in, not yet accepted by an operator.
-NOT_YET_SUBMITTED = frozenset({P.QUEUED, P.WAITING, P.IN_FLIGHT})
+NOT_YET_SUBMITTED = frozenset({P.QUEUED, P.WAITING, P.IN_FLIGHT, P.HELD})
 # (phase, event) -> (phase after, attempts change, not-yet-submitted change), read by _move.
 _STEPS: dict[Phase, dict[Event, tuple[Phase, int, int]]] = {
     phase: {event: (to, attempts, (to in NOT_YET_SUBMITTED) - (phase in NOT_YET_SUBMITTED))
@@ -297,10 +311,15 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
                  outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
                  clients: Callable[[DeliveryEngine[OutboxT, ClientsT]], ClientsT] | None = None,
                  temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False,
-                 outcomes: OutcomeSink | None = None) -> None:
-        """`outcomes` hears each message's final verdict (the rules' R2 counts from it)."""
+                 outcomes: OutcomeSink | None = None, held: Callable[[str, str | None], bool] | None = None
+                 ) -> None:
+        """`outcomes` hears each message's final verdict (the rules' R2 counts from it);
+        `held(account, campaign)` says whether a message about to be sent must wait in HELD
+        (R3 suspend: the rules' `held`)."""
         self.store = store
         self.outcomes = outcomes
+        self.held = held
+        self._held: dict[tuple[str, str | None], list[Message]] = {}   # (account, campaign) -> HELD
         self.clock = clock
         self.config = config
         self.temporary_errors = temporary_errors or {}
@@ -389,8 +408,38 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
     # --- from the operator pools -----------------------------------------------------------
 
     def sending(self, message: Message) -> bool:
-        """The pool is about to send it: False if it went final meanwhile (skip it)."""
+        """The pool is about to send it: False if it went final meanwhile, or if its send is
+        suspended (R3: it waits in HELD until `release`); skip it then."""
+        held = self.held
+        if held is not None and message.phase is Phase.QUEUED and held(message.account, message.campaign):
+            self._move(message, Event.HELD)
+            self._held.setdefault((message.account, message.campaign), []).append(message)
+            self.store.set_state(message.id, MessageState.ACCEPTED, self.clock.seconds(),
+                                 "held: its bulk send is suspended for traffic skew (R3) until released")
+            return False
         return self._move(message, Event.SENT)
+
+    def release(self, account: str, campaign: str | None) -> int:
+        """Send on the messages held for this send (R3 release), in the order they were
+        held: how many went back to their pools' queues (those whose validity ended
+        meanwhile are already final)."""
+        released = 0
+        for message in self._held.pop((account, campaign), []):
+            if self._move(message, Event.RELEASED):
+                released += 1
+                self._enqueue(message, front=False)
+        if released:
+            log.info("{account}: {n} held message(s) of {campaign} released", account=account, n=released,
+                     campaign=campaign or "the traffic without campaign id")
+        return released
+
+    def held_count(self, account: str | None = None) -> int:
+        """Messages waiting in HELD (of one account, or all)."""
+        return sum(self.held_in(owner, campaign) for owner, campaign in self._held if account in (None, owner))
+
+    def held_in(self, account: str, campaign: str | None) -> int:
+        """Messages of this send waiting in HELD."""
+        return sum(1 for m in self._held.get((account, campaign), ()) if m.phase is Phase.HELD)
 
     def throttled(self, message: Message) -> bool:
         """The operator throttled it (not an attempt): True if the pool should put it back
@@ -500,7 +549,7 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
 
     def _validity_ended(self, message: Message) -> None:
         phase = message.phase
-        if phase in (Phase.QUEUED, Phase.WAITING):
+        if phase in (Phase.QUEUED, Phase.WAITING, Phase.HELD):
             self._expire(message, "validity period ended before an operator accepted it")
         elif phase is Phase.SUBMITTED:
             self.timers.at(self.clock.seconds() + RECEIPT_GRACE,

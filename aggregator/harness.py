@@ -123,6 +123,14 @@ class Harness:
         self.operators[route.operator_id].inject_mo(route.msisdn.lstrip("+"), destination, text)
         return route
 
+    def release(self, account: str, campaign: str | None) -> int | None:
+        """Lift the R3 suspension of a bulk send (`campaign` None: the account's traffic
+        without campaign id) and send on its held messages: how many, or None when that send
+        was not suspended. For the control API's POST /skew/release."""
+        if not self.server.rules.release(account, campaign):
+            return None
+        return self.engine.release(account, campaign)
+
     async def stop(self) -> None:
         """Stop listening, close client connections, unbind from operators, flush the store.
         Over a virtual clock the caller keeps the clock moving until this completes."""
@@ -134,6 +142,7 @@ class Harness:
         for smsc in self.operators.values():
             smsc.stop()
         self.engine.stop()
+        self.server.rules.close()
         self.store.close()
 
 
@@ -196,6 +205,7 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
 
     rules = Rules(config.rules, config.accounts, clock, store,
                   unknown_statuses={op.id: int(op.behaviour.unknown_status) for op in config.operators})
+    rules.restore_duplicates(store)
 
     def client_server(engine: DeliveryEngine[OperatorPool, AggregatorServer]) -> AggregatorServer:
         return AggregatorServer(config.accounts, router, engine, store, clock, config.delivery, rules,
@@ -203,7 +213,7 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
 
     engine = DeliveryEngine(store, clock, config.delivery, outboxes=operator_pools, clients=client_server,
                             temporary_errors={op.id: frozenset(op.temporary_errors) for op in config.operators},
-                            trace=trace, outcomes=rules)
+                            trace=trace, outcomes=rules, held=rules.held)
     pools, server = engine.outboxes, engine.clients
     assert server is not None
     host = config.listen.host

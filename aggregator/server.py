@@ -10,12 +10,20 @@ serves gets ESME_RINVDSTADR. An accepted message is answered with the aggregator
 message_id *before* it is handed to the delivery engine, so the submit_sm_resp is on the
 wire before any receipt that could refer to it (Kannel drops a receipt that overtakes it).
 
+submit_multi (§4.5): each SME destination goes through routing, message checks and the rules
+exactly as a submit_sm does (one function, `_submit_one`, serves both) and becomes a message
+of its own with its own id and receipt; distribution lists get ESME_RINVDESTFLAG. The resp's
+message_id is the first accepted destination's id (the others follow it, consecutive, in
+dest_address order), each refused destination is in unsuccess_sme with its status, and a
+submit_multi with no destination accepted is answered ESME_RSUBMITFAIL (with that list).
+
 Per-account limits: `rate`/`burst` (token bucket, ESME_RTHROTTLED beyond, R14),
-`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond) and `credit` in
-SMS segments (aggregator.credit, R10: checked last, ESME_RSUBMITFAIL when the message costs more
-than what is left; billed at acceptance). The client's validity_period (relative or absolute)
-shortens the default validity (R9); a malformed one gets ESME_RINVEXPIRY. schedule_delivery_time
-is accepted and not acted on yet.
+`max_pending` messages not yet accepted by an operator (ESME_RMSGQFUL beyond). The operator
+rules (aggregator/rules/) judge a submit after routing and the message checks; R10 `credit`
+(prepaid credit in SMS segments, its validity, prices) is one of them: RULE_NO_CREDIT when the
+message costs more than what is left, billed at acceptance. The client's validity_period
+(relative or absolute) shortens the default validity (R9); a malformed one gets
+ESME_RINVEXPIRY. schedule_delivery_time is accepted and not acted on yet.
 
 Deliveries to clients (receipts, and MOs to the short codes an account owns) are written to
 the store before they are sent, go to a receiver or transceiver bind of the account (round
@@ -37,7 +45,7 @@ from twisted.python.failure import Failure
 
 from aggregator.bindguard import FailedBinds
 from aggregator.config import AccountConfig, DeliveryConfig, LimitsConfig
-from aggregator.credit import CreditBook, segments
+from aggregator.credit import segments
 from aggregator.delivery import DeliveryEngine, Message
 from aggregator.message_checks import check_message
 from aggregator.routing import Router, RoutingError
@@ -46,12 +54,25 @@ from aggregator.rules.pipeline import Rules
 from aggregator.store import DeliveryRecord, MessageState, MoRecord, RefusalRecord, Store, StoreUnavailable
 from smsc.adapter import ResponseTimeout, SmppConnection
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Ton, decode, encode, make
+from smsc.pdu.codec import (
+    SHORT_MESSAGE_MAX,
+    Command,
+    DestAddress,
+    Pdu,
+    SmppMessageState,
+    Tag,
+    Tlv,
+    Ton,
+    UnsuccessSme,
+    decode,
+    encode,
+    make,
+)
 from smsc.pdu.framing import DEFAULT_MAX_PDU
 from smsc.pdu.receipt import Receipt
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
-from smsc.pdu.views import BIND_VIEWS, DataSm, DeliverSm, QuerySm, SubmitSm
+from smsc.pdu.views import BIND_VIEWS, DataSm, DeliverSm, QuerySm, SubmitMulti, SubmitSm
 from smsc.ratelimit import TokenBucket
 from smsc.session import Unsendable
 from smsc.states import can_receive_messages, is_bound
@@ -74,6 +95,9 @@ OPERATOR_LINK_MAX_PDU = DEFAULT_MAX_PDU
 # with the same id are one bulk send (R3, R8). Never forwarded to an operator.
 CAMPAIGN_ID_TAG = 0x1400
 CAMPAIGN_ID_MAX = 64
+_BAD_CAMPAIGN = f"campaign id TLV 0x{CAMPAIGN_ID_TAG:04x} is not 1 to {CAMPAIGN_ID_MAX} printable ASCII octets"
+# submit_multi's number_of_dests (§4.5.1): 1 to 254 destinations.
+MULTI_MAX_DESTS = 254
 # Flow control ("try again later") is not a refusal of the message: not kept in the store.
 _FLOW_CONTROL = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
 # data_coding of a UCS-2 text; any other coding of an MO is read as Latin-1 (ASCII included)
@@ -109,7 +133,7 @@ class AggregatorServer:
         self._retry_at: dict[str, IDelayedCall] = {}
         self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
-        self.credit = CreditBook(self.accounts.values(), store)  # R10: limited accounts only
+        self._multis = count(1)                              # Submit.multi: which submit_multi (R8)
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
@@ -147,12 +171,14 @@ class AggregatorServer:
         command = pdu.command
         if command is Command.submit_sm:
             self._submit_sm(conn, pdu)
+        elif command is Command.submit_multi:
+            self._submit_multi(conn, pdu)
         elif command in _BIND_REQUESTS:
             self._bind(conn, pdu)
         elif command is Command.query_sm:
             self._query_sm(conn, pdu)
         else:
-            # submit_multi, data_sm, cancel_sm, replace_sm: not served yet.
+            # data_sm, cancel_sm, replace_sm: not served yet.
             conn.respond(pdu, CommandStatus.ESME_RINVCMDID)
 
     # --- bind -------------------------------------------------------------------------
@@ -196,7 +222,7 @@ class AggregatorServer:
                  peer=conn.peer)
         self._send_owed(system_id)
 
-    # --- submit_sm --------------------------------------------------------------------
+    # --- submit_sm and submit_multi -----------------------------------------------------
 
     def _submit_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         account = conn.system_id or ""
@@ -213,8 +239,7 @@ class AggregatorServer:
         destination = sm.destination_addr
         campaign = campaign_of(sm.tlvs)
         if campaign is None:
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVOPTPARAMVAL,
-                         f"campaign id TLV 0x{CAMPAIGN_ID_TAG:04x} is not 1 to {CAMPAIGN_ID_MAX} printable ASCII octets")
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVOPTPARAMVAL, _BAD_CAMPAIGN)
             return
         if self.store.uncommitted_messages >= self.limits.max_uncommitted:
             # The database has not taken a commit for a while (locked, full): accept no more
@@ -222,26 +247,99 @@ class AggregatorServer:
             conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
             return
         campaign = campaign or None
-        validity = self.delivery.validity
-        try:
-            asked = seconds_until(sm.validity_period, now)
-        except ValueError:
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY, "malformed validity_period")
+        validity = self._validity(sm.validity_period, now)
+        if isinstance(validity, str):
+            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY, validity)
             return
-        if asked is not None:
-            if asked <= 0:
-                self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY,
-                             "validity_period already over")
-                return
-            validity = min(validity, asked)
-        dest_ton = sm.dest_addr_ton
+        outcome = self._submit_one(account, sm, destination, sm.dest_addr_ton, campaign, validity, now)
+        if isinstance(outcome, Message):
+            self.store.after_commit(self._accepted, conn, pdu, outcome)
+        else:
+            conn.respond(pdu, outcome)
+
+    def _submit_multi(self, conn: SmppConnection, pdu: Pdu) -> None:
+        """submit_multi (§4.5): each SME destination goes the way of a submit_sm (routing,
+        message checks, rules, billing) and becomes a message of its own, with its own id and
+        receipt. Distribution lists are not served (ESME_RINVDESTFLAG). The resp lists each
+        refused destination in unsuccess_sme with its status; its message_id is the first
+        accepted destination's id, the others' ids following it one by one in the order of
+        dest_address (the server numbers them in one go). No destination accepted: the resp
+        says ESME_RSUBMITFAIL, with the unsuccess_sme list. Per PDU, as for a submit_sm:
+        throttling (one token per SME destination, at most the burst), max_pending, the
+        campaign TLV (it applies to every destination), validity_period."""
+        account = conn.system_id or ""
+        now = self.clock.seconds()
+        sm = SubmitMulti.from_pdu(pdu)
+        dests = sm.dest_addresses
+        if not 1 <= len(dests) <= MULTI_MAX_DESTS:
+            # number_of_dests is one octet: the codec reads 0 and 255 as they come (§4.5.1: 1 to 254).
+            self._refuse(conn, pdu, account, "", CommandStatus.ESME_RINVNUMDESTS,
+                         f"number_of_dests {len(dests)}, not 1 to {MULTI_MAX_DESTS}")
+            return
+        bucket = self._buckets.get(account)
+        if bucket is not None and not bucket.take(now, min(len(dests), bucket.burst)):
+            conn.respond(pdu, CommandStatus.ESME_RTHROTTLED)
+            return
+        config = self.accounts[account]
+        if self.engine.waiting_count(account) >= config.max_pending:
+            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
+            return
+        campaign = campaign_of(sm.tlvs)
+        if campaign is None:
+            self._refuse_all(conn, pdu, account, dests, CommandStatus.ESME_RINVOPTPARAMVAL, _BAD_CAMPAIGN)
+            return
+        if self.store.uncommitted_messages >= self.limits.max_uncommitted:
+            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
+            return
+        campaign = campaign or None
+        validity = self._validity(sm.validity_period, now)
+        if isinstance(validity, str):
+            self._refuse_all(conn, pdu, account, dests, CommandStatus.ESME_RINVEXPIRY, validity, campaign)
+            return
+        multi = next(self._multis)
+        accepted: list[Message] = []
+        unsuccess: list[UnsuccessSme] = []
+        for dest in dests:
+            if dest.dl_name is not None:
+                status = self._refused(account, dest.dl_name, CommandStatus.ESME_RINVDESTFLAG,
+                                       "distribution lists are not served", campaign=campaign)
+                unsuccess.append(UnsuccessSme(0, 0, dest.dl_name, status))
+                continue
+            outcome = self._submit_one(account, sm, dest.destination_addr, dest.dest_addr_ton, campaign, validity, now,
+                                       multi)
+            if isinstance(outcome, Message):
+                accepted.append(outcome)
+            else:
+                unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, outcome))
+        if not accepted:
+            conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL, message_id="", unsuccess_smes=tuple(unsuccess))
+            return
+        self.store.after_commit(self._multi_accepted, conn, pdu, accepted, tuple(unsuccess))
+
+    def _validity(self, validity_period: str, now: float) -> float | str:
+        """The message's validity in seconds (R9: the client's shorter one wins), or why the
+        client's validity_period is refused (ESME_RINVEXPIRY)."""
+        try:
+            asked = seconds_until(validity_period, now)
+        except ValueError:
+            return "malformed validity_period"
+        if asked is None:
+            return self.delivery.validity
+        if asked <= 0:
+            return "validity_period already over"
+        return min(self.delivery.validity, asked)
+
+    def _submit_one(self, account: str, sm: SubmitSm | SubmitMulti, destination: str, dest_ton: int,
+                    campaign: str | None, validity: float, now: float, multi: int | None = None) -> Message | int:
+        """One destination of a submit_sm or submit_multi: routed, checked, asked of the rules,
+        then accepted (recorded, billed; sent once committed, by the caller) as the Message
+        returned, or refused (kept in the store's refusals) with the status returned."""
         try:
             route = self.router.route(destination, dest_ton)
         except RoutingError as error:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=str(error))
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVDSTADR, str(error), campaign=campaign)
-            return
+            return self._refused(account, destination, CommandStatus.ESME_RINVDSTADR, str(error), campaign=campaign)
         payload = sm.tlv(Tag.message_payload)
         data_coding = sm.data_coding
         short_message = sm.short_message
@@ -251,23 +349,16 @@ class AggregatorServer:
         if bad is not None:
             log.info("{account}: submit to {destination} refused: {why}", account=account,
                      destination=destination, why=bad.reason)
-            self._refuse(conn, pdu, account, destination, bad.status, bad.reason, msisdn=route.msisdn,
-                         campaign=campaign)
-            return
+            return self._refused(account, destination, bad.status, bad.reason, msisdn=route.msisdn, campaign=campaign)
         # R10: every accepted message is billed its segments (a ledger line), a refusal is not;
-        # an account with a credit is refused what it cannot pay.
+        # the credit rule refuses a prepaid account what it cannot pay (aggregator/rules/credit.py).
         cost = segments(data_coding, short_message, 0 if payload is None else len(payload.value))
         facts = Submit(account, route.msisdn, route.operator_id, self.router.country(route.msisdn), campaign,
-                       self.rules.marketing.get(account, False), cost, now)
+                       self.rules.marketing.get(account, False), cost, now, multi)
         refusal = self.rules.check(facts)
         if refusal is not None:
-            self._refuse(conn, pdu, account, destination, refusal.status, refusal.reason, msisdn=route.msisdn,
-                         rule=refusal.rule, campaign=campaign)
-            return
-        if config.credit is not None and not self.credit.take(account, cost):
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RSUBMITFAIL, "credit exhausted",
-                         msisdn=route.msisdn, rule="credit", campaign=campaign)
-            return
+            return self._refused(account, destination, refusal.status, refusal.reason, msisdn=route.msisdn,
+                                 rule=refusal.rule, campaign=campaign)
         tlvs = sm.tlvs if campaign is None else tuple(t for t in sm.tlvs if t.tag != CAMPAIGN_ID_TAG)
         message = Message(
             id=f"{next(self._numbers):016x}", account=account, source_addr=sm.source_addr,
@@ -286,15 +377,30 @@ class AggregatorServer:
             self.store.bill(account, message.id, cost, now)
         for line in lines:
             self.store.bill(line.account, line.message_id, line.segments, line.at, line.amount, line.kind)
-        self.store.after_commit(self._accepted, conn, pdu, message)
+        return message
 
-    def _refuse(self, conn: SmppConnection, pdu: Pdu, account: str, destination: str, status: int, reason: str, *,
-                msisdn: str | None = None, rule: str | None = None, campaign: str | None = None) -> None:
-        """Answer a submit with an error, and keep why (the store's `refusals`): "why are 20
-        messages missing?" has an answer. Flow control is answered only."""
+    def _refused(self, account: str, destination: str, status: int, reason: str, *, msisdn: str | None = None,
+                 rule: str | None = None, campaign: str | None = None) -> int:
+        """Keep why a submit (one destination of it) is refused (the store's `refusals`): "why
+        are 20 messages missing?" has an answer. Flow control is not kept. Returns ``status``."""
         if status not in _FLOW_CONTROL:
             self.store.add_refusal(RefusalRecord(account, destination, msisdn, status, rule, reason, campaign,
                                                  self.clock.seconds()))
+        return status
+
+    def _refuse(self, conn: SmppConnection, pdu: Pdu, account: str, destination: str, status: int, reason: str, *,
+                msisdn: str | None = None, rule: str | None = None, campaign: str | None = None) -> None:
+        """Answer a submit with an error, and keep why (``_refused``)."""
+        conn.respond(pdu, self._refused(account, destination, status, reason, msisdn=msisdn, rule=rule,
+                                        campaign=campaign))
+
+    def _refuse_all(self, conn: SmppConnection, pdu: Pdu, account: str, dests: tuple[DestAddress, ...], status: int,
+                    reason: str, campaign: str | None = None) -> None:
+        """Answer a submit_multi refused as a whole: one refusal kept per destination (they
+        count as the submits they stand for)."""
+        for dest in dests:
+            self._refused(account, dest.destination_addr if dest.dl_name is None else dest.dl_name, status, reason,
+                          campaign=campaign)
         conn.respond(pdu, status)
 
     def _accepted(self, conn: SmppConnection, pdu: Pdu, message: Message) -> None:
@@ -303,6 +409,13 @@ class AggregatorServer:
         its resp). A client gone meanwhile misses its resp; the message still goes on."""
         conn.respond(pdu, message_id=message.id)
         self.engine.send(message)
+
+    def _multi_accepted(self, conn: SmppConnection, pdu: Pdu, messages: list[Message],
+                        unsuccess: tuple[UnsuccessSme, ...]) -> None:
+        """A submit_multi's messages are committed: answer (the first id), then send them on."""
+        conn.respond(pdu, message_id=messages[0].id, unsuccess_smes=unsuccess)
+        for message in messages:
+            self.engine.send(message)
 
     def _query_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         """Answer from the store, for the client's own messages only (§4.8)."""

@@ -275,6 +275,13 @@ _OPTOUTS = _table("optouts", None, pk=("account", "number"),
 _PURGES = _table("purges", None, pk=("account", "number"),
                  after={"account": str, "number": str, "at": float, "at_iso": str, "reason": str},
                  after_not_null=("account", "number", "at", "at_iso", "reason"))
+# Each prepaid account's credit (R10): the credit configured, the instant its validity runs
+# from (when this store first saw it, or saw it raised: a new order), the segments earlier
+# lapses took, and whether this order has lapsed. What a restart reads back.
+_CREDITS = _table("credits", None, pk="account",
+                  after={"account": str, "credit": int, "started_at": float, "started_iso": str, "lost": int,
+                         "lapsed": int},
+                  after_not_null=("account", "credit", "started_at", "started_iso", "lost", "lapsed"))
 
 # Columns set_state() may change besides ``state`` (canonical order: it fixes the UPDATE
 # text per column set, so sqlite3's statement cache reuses the prepared statement).
@@ -363,6 +370,7 @@ _INSERT_RULE_EVENT = _RULE_EVENTS.insert(skip=("id",))
 _SET_OPTOUT = "INSERT OR REPLACE" + _OPTOUTS.insert()[len("INSERT"):]
 _REMOVE_OPTOUT = "DELETE FROM optouts WHERE account = ? AND number = ?"
 _SET_PURGE = "INSERT OR REPLACE" + _PURGES.insert()[len("INSERT"):]
+_SET_CREDIT = "INSERT OR REPLACE" + _CREDITS.insert()[len("INSERT"):]
 _INSERT_RECEIPT = _RECEIPTS.insert(skip=("id",))
 _receipt_params = _RECEIPTS.params(skip=("id",))
 
@@ -408,7 +416,8 @@ class _Batch:
         self.ledger: list[tuple[str, str, int, float, float, str]] = []
         self.refusals: list[RefusalRecord] = []
         self.rule_events: list[RuleEvent] = []
-        # changes of the opt-out and purge lists, in call order: (statement, parameters)
+        # changes of the opt-out and purge lists and of the credit starts, in call order:
+        # (statement, parameters)
         self.lists: list[tuple[str, tuple[Any, ...]]] = []
         self.acks: list[tuple[Callable[..., object], tuple[object, ...]]] = []
         self.committed = False
@@ -587,7 +596,7 @@ class Store:
             db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
         if "failure" not in db.table("deliveries").columns_dict:   # a store made by an older version
             db.table("deliveries").add_column("failure", str)
-        for table in (_MOS, _LEDGER, _REFUSALS, _RULE_EVENTS, _OPTOUTS, _PURGES):
+        for table in (_MOS, _LEDGER, _REFUSALS, _RULE_EVENTS, _OPTOUTS, _PURGES, _CREDITS):
             db.table(table.name).create(table.columns, pk=table.pk, not_null=table.not_null, if_not_exists=True)
         # Columns added since the first version: a store made by an older one gets them.
         for name, column, kind in (("messages", "campaign", str), ("ledger", "amount", float), ("ledger", "kind", str)):
@@ -852,6 +861,13 @@ class Store:
         self._open.lists.append((_SET_PURGE, (account, number, at, iso(at), reason)))
         self._queued()
 
+    def set_credit(self, account: str, credit: int, started_at: float, lost: int, lapsed: bool) -> None:
+        """``account``'s prepaid credit (R10): ``credit`` segments, valid from ``started_at``;
+        ``lost`` segments taken by lapses; ``lapsed``: this order's validity is over."""
+        self._check_open()
+        self._open.lists.append((_SET_CREDIT, (account, credit, started_at, iso(started_at), lost, int(lapsed))))
+        self._queued()
+
     def add_mo(self, mo: MoRecord) -> None:
         self._check_open()
         self._open.mos.append(mo)
@@ -942,6 +958,20 @@ class Store:
         rows = self._query(f"SELECT COALESCE(SUM({column}), 0) AS n FROM ledger" + where, params)
         return rows[0]["n"]
 
+    def campaign_destinations(self, since: float | None = None) -> list[tuple[str, str, str, str, float]]:
+        """(account, campaign, E.164 destination, message id, accepted at) of every message
+        accepted with a campaign id, oldest first; with ``since``, only the campaigns used at
+        or after it (R8 rebuilds its memory of each send from them after a restart)."""
+        sql = ("SELECT account, campaign, destination_addr, id, created_at FROM messages"
+               " WHERE campaign IS NOT NULL")
+        params: tuple[object, ...] = ()
+        if since is not None:
+            sql += (" AND (account, campaign) IN (SELECT account, campaign FROM messages"
+                    " WHERE campaign IS NOT NULL GROUP BY account, campaign HAVING MAX(created_at) >= ?)")
+            params = (since,)
+        rows = self._query(sql + _ORDER_MESSAGES, params)
+        return [(r["account"], r["campaign"], r["destination_addr"], r["id"], r["created_at"]) for r in rows]
+
     def pending_deliveries(self) -> list[DeliveryRecord]:
         """Deliveries not yet acknowledged, oldest first (resumed after a restart)."""
         rows = self._query(
@@ -1011,9 +1041,19 @@ class Store:
         return [_message_record(r) for r in rows]
 
     def billed_segments(self, account: str) -> int:
-        """SMS segments the ledger has billed to ``account`` (R10), 0 when none."""
-        rows = self._query("SELECT COALESCE(SUM(segments), 0) AS n FROM ledger WHERE account = ?", (account,))
+        """SMS segments the ledger has billed to ``account`` for its messages (R10: what its
+        credit paid), 0 when none. Surcharge lines (R3 "reprice") are not messages; a line
+        from a store older than the ``kind`` column is one."""
+        rows = self._query("SELECT COALESCE(SUM(segments), 0) AS n FROM ledger"
+                           " WHERE account = ? AND (kind IS NULL OR kind = 'message')", (account,))
         return int(rows[0]["n"])
+
+    def credits(self) -> dict[str, tuple[int, float, int, bool]]:
+        """account -> (credit, started_at, lost, lapsed) of every prepaid credit this store has
+        seen (R10, ``set_credit``)."""
+        rows = self._query("SELECT account, credit, started_at, lost, lapsed FROM credits ORDER BY account")
+        return {r["account"]: (int(r["credit"]), float(r["started_at"]), int(r["lost"]), bool(r["lapsed"]))
+                for r in rows}
 
     def count_by_state(self, committed_only: bool = False) -> dict[str, int]:
         """{state value: count} with every MessageState present (0 when none), so reports

@@ -2,11 +2,13 @@
 
     smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
+    smsc-harness release ACCOUNT [CAMPAIGN] [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness check SCENARIO.yaml [...] [--allow-outside]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
     smsc-harness hash-password [--scheme scrypt|pbkdf2]
 
-One module per command: `cli.serve`, `cli.mo`, `cli.replay` (check and run),
+One module per command: `cli.serve`, `cli.mo`, `cli.release` (both through
+`cli.control_client`), `cli.replay` (check and run),
 `cli.hash_password`; `cli.args` holds the parser.  This is the only package that touches the
 global reactor (`task.react` in `serve` and `run --live`) and the only one that wires real
 TCP.  `run` imports a command's module once the command line is parsed: `--help` and a bad
@@ -32,6 +34,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     elif args.command == "mo":
         from cli.mo import send_mo
         raise SystemExit(send_mo(args))
+    elif args.command == "release":
+        from cli.release import release_send
+        raise SystemExit(release_send(args))
     elif args.command == "hash-password":
         from cli.hash_password import hash_password_command
         raise SystemExit(hash_password_command(args))

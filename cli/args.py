@@ -95,6 +95,20 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--token", default=None, metavar="TOKEN",
                     help="the control API's bearer token, instead of the one in the control file")
 
+    release = commands.add_parser(
+        "release", help="send on a bulk send suspended for traffic skew (R3), on a running stack",
+        description="Lift the suspension of ACCOUNT's campaign CAMPAIGN (without CAMPAIGN: its traffic "
+                    "without campaign id): its further submits are accepted again and its held messages sent.")
+    release.add_argument("account", metavar="ACCOUNT", help="the account's system_id")
+    release.add_argument("campaign", nargs="?", default=None, metavar="CAMPAIGN",
+                         help="the campaign id (the client's TLV 0x1400); absent: the traffic without one")
+    release.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                         help=f"the database of the running serve (default: ./{DEFAULT_DB}), as for mo")
+    release.add_argument("--control", default=None, metavar="HOST:PORT",
+                         help="the control API's address, instead of the one in the control file")
+    release.add_argument("--token", default=None, metavar="TOKEN",
+                         help="the control API's bearer token, instead of the one in the control file")
+
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
         description="Read each scenario (and what it includes) and report every problem as "

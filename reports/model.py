@@ -25,7 +25,8 @@ from dataclasses import dataclass
 FINAL_STATES: tuple[str, ...] = ("delivered", "undeliverable", "rejected", "expired")
 
 #: Timeline kinds the runner emits (a report may carry others; renderers show them as they are).
-EVENT_KINDS: tuple[str, ...] = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "rule")
+EVENT_KINDS: tuple[str, ...] = ("bind", "submit", "multi", "campaign", "mo", "advance", "operator", "release",
+                                "expect", "rule")
 
 
 @dataclass(frozen=True, slots=True)

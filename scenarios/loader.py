@@ -81,7 +81,7 @@ from aggregator.config import (
 from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
 from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
 from aggregator.rules.settings import ACTION_NAMES, RULE_NAMES
-from aggregator.server import CAMPAIGN_ID_MAX
+from aggregator.server import CAMPAIGN_ID_MAX, MULTI_MAX_DESTS
 from aggregator.store import MessageState
 from aggregator.yamlreader import (
     TAG_FLOAT,
@@ -119,9 +119,11 @@ from scenarios.model import (
     Filters,
     LedgerSum,
     Mo,
+    Multi,
     OperatorAction,
     OperatorChange,
     Population,
+    Release,
     Scenario,
     ScenarioClock,
     Step,
@@ -151,7 +153,7 @@ T = TypeVar("T")
 # its value is read; the dataclasses of scenarios.model give types and defaults); the key
 # lists below are derived from them after the class (FORMAT.md and schema.json follow
 # them; a test checks the schema).
-VERBS = ("bind", "submit", "campaign", "mo", "advance", "operator", "expect", "include")
+VERBS = ("bind", "submit", "multi", "campaign", "mo", "advance", "operator", "release", "expect", "include")
 ACCOUNT_KEYS = (*ACCOUNT_REQUIRED, *ACCOUNT_OPTIONAL)  # credit included: the network's own keys
 DEFAULT_CLOCK = ScenarioClock(datetime(2026, 1, 1, 9, 0, tzinfo=ZoneInfo("Europe/Paris")), "Europe/Paris")
 
@@ -601,15 +603,25 @@ class _ScenarioReader:
         account = partial(self.account_ref, file)
         text = partial(reader.string, max_length=254, what=_TEXT_WHAT)
         sender = partial(self.sender, file)
+        destination = partial(reader.string, pattern=_ADDRESS,
+                              what="a destination number (digits, optionally after '+'), in quotes")
+        campaign_id = partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT)
         return {
             "bind": Fields(Bind, {"account": account, "mode": partial(reader.choice, choices=_MODES)}),
             "submit": Fields(Submit, {
                 "account": account,
-                "to": partial(reader.string, pattern=_ADDRESS,
-                              what="a destination number (digits, optionally after '+'), in quotes"),
+                "to": destination,
                 "text": text,
                 "from": sender,  # the source_addr; absent: the aggregator's default
                 "receipt": reader.boolean,
+            }, rename={"from": "sender"}),
+            "multi": Fields(Multi, {
+                "account": account,
+                "to": partial(self.destinations, file),  # 1 to 254 numbers: one submit_multi
+                "text": text,
+                "from": sender,
+                "receipt": reader.boolean,
+                "id": campaign_id,
             }, rename={"from": "sender"}),
             "campaign": Fields(Campaign, {
                 "account": account,
@@ -619,13 +631,17 @@ class _ScenarioReader:
                 "rate": partial(self.rate, file),  # absent: all at once
                 "from": sender,
                 "receipt": reader.boolean,
-                "id": partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),
+                "id": campaign_id,
             }, rename={"from": "sender"}, required=("account", "to", "text")),
             "mo": Fields(Mo, {
                 "from": partial(reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
                 "to": partial(reader.string, pattern=_ADDRESS, what="a short code (digits), in quotes"),
                 "text": reader.string,  # and an MO text an SMS can carry
             }, rename={"from": "sender"}),
+            "release": Fields(Release, {
+                "account": account,
+                "campaign": partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),  # absent: no id
+            }),
             "operator": Fields(OperatorChange, {
                 "id": partial(self.operator_ref, file),
                 "outage": None,  # exactly one of outage, recover, throughput
@@ -655,6 +671,27 @@ class _ScenarioReader:
             return None
         return file.reader.build(spec, values, source=source)
 
+    def step_multi(self, file: _File, spec: Fields[Multi], fields: Mapping[str, Node], values: dict[str, Any],
+                   node: Node, path: str, source: str) -> Step | None:
+        to = values.get("to")
+        if to is not None and not self.count_messages(file, node, path, len(to)):
+            return None
+        return file.reader.build(spec, values, source=source)
+
+    def destinations(self, file: _File, node: Node, path: str) -> tuple[str, ...] | None:
+        """A submit_multi's destinations: 1 to MULTI_MAX_DESTS numbers (SMPP 3.4 §4.5.1)."""
+        reader = file.reader
+        numbers = reader.items(node, path, partial(reader.string, pattern=_ADDRESS,
+                                                   what="a destination number (digits, optionally after '+'),"
+                                                        " in quotes"))
+        if numbers is None:
+            return None
+        if not 1 <= len(numbers) <= MULTI_MAX_DESTS:
+            reader.problem(node, path, f"expected a list of 1 to {MULTI_MAX_DESTS} destination numbers"
+                                       f" (one submit_multi), got {len(numbers)}")
+            return None
+        return tuple(numbers)
+
     def count_messages(self, file: _File, node: Node, path: str, count: int) -> bool:
         """Adds ``count`` to the messages the timeline sends; False (a problem) past MAX_MESSAGES."""
         self.messages += count
@@ -680,6 +717,10 @@ class _ScenarioReader:
         if population is None:
             return None
         return reader.build(spec, values, population=population.name, count=count, source=source)
+
+    def step_release(self, file: _File, spec: Fields[Release], fields: Mapping[str, Node], values: dict[str, Any],
+                     node: Node, path: str, source: str) -> Step | None:
+        return file.reader.build(spec, values, source=source)
 
     def step_mo(self, file: _File, spec: Fields[Mo], fields: Mapping[str, Node], values: dict[str, Any], node: Node,
                 path: str, source: str) -> Step | None:

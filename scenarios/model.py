@@ -40,9 +40,11 @@ __all__ = [
     "Filters",
     "LedgerSum",
     "Mo",
+    "Multi",
     "OperatorAction",
     "OperatorChange",
     "Population",
+    "Release",
     "Scenario",
     "ScenarioClock",
     "Step",
@@ -234,6 +236,23 @@ class Campaign:
 
 
 @dataclass(frozen=True, slots=True)
+class Multi:
+    """One submit_multi from ``account`` to every number of ``to`` (1 to 254, in that order,
+    repeats kept: the aggregator refuses them, R8); ``id``: the campaign id it carries."""
+
+    account: str
+    to: tuple[str, ...]
+    text: str
+    sender: str | None = None
+    receipt: bool = False
+    source: str = ""
+    id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "to", tuple(self.to))
+
+
+@dataclass(frozen=True, slots=True)
 class Mo:
     """A subscriber ``sender`` sends ``text`` to ``to`` (a short code) from its operator."""
 
@@ -293,7 +312,17 @@ class Expect:
     sum: LedgerSum | None = None
 
 
-Step = Bind | Submit | Campaign | Mo | Advance | OperatorChange | Expect
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Lift an R3 suspension of ``account``'s bulk send ``campaign`` (None: its traffic
+    without campaign id) and send its held messages on, as ``smsc-harness release`` does."""
+
+    account: str
+    campaign: str | None = None
+    source: str = ""
+
+
+Step = Bind | Submit | Multi | Campaign | Mo | Advance | OperatorChange | Expect | Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +356,15 @@ class Scenario:
         return self._by_name[name]
 
     def planned_messages(self) -> int:
-        """How many submit_sm the timeline sends (each ``submit``, each campaign's count, at
-        most its population's size): the total of a progress bar."""
-        return sum(1 if isinstance(step, Submit) else min(step.count, self.population(step.population).size)
-                   for step in self.timeline if isinstance(step, (Submit, Campaign)))
+        """How many destinations the timeline submits to (each ``submit``, each ``multi``'s
+        numbers, each campaign's count, at most its population's size): the total of a
+        progress bar."""
+        total = 0
+        for step in self.timeline:
+            if isinstance(step, Submit):
+                total += 1
+            elif isinstance(step, Multi):
+                total += len(step.to)
+            elif isinstance(step, Campaign):
+                total += min(step.count, self.population(step.population).size)
+        return total

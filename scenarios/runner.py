@@ -46,8 +46,10 @@ from scenarios.model import (
     Expect,
     Filters,
     Mo,
+    Multi,
     OperatorAction,
     OperatorChange,
+    Release,
     Scenario,
     Step,
     Subject,
@@ -56,8 +58,9 @@ from scenarios.model import (
 from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
-from smsc.pdu.codec import Command, Pdu, Tlv, npi_for
+from smsc.pdu.codec import Command, DestAddress, Pdu, Tlv, npi_for
 from smsc.pdu.status import CommandStatus
+from smsc.pdu.views import SubmitMultiResp
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
 from smsc.memory import MemoryNetwork, NotFired, fired_result, next_due, run_until
@@ -117,6 +120,17 @@ class _PendingSubmit:
 
 
 @dataclass
+class _PendingMulti:
+    """A submit_multi a scenario client has yet to send (or send again after a throttle)."""
+
+    to: tuple[str, ...]
+    text: str
+    sender: str
+    receipt: bool
+    tlvs: tuple[Tlv, ...] = ()
+
+
+@dataclass
 class Client:
     """One scenario client: its SMPP connection, a send queue that respects the window,
     and how many deliver_sm (receipts and MOs) it received."""
@@ -125,7 +139,7 @@ class Client:
     clock: IReactorTime
     conn: SmppConnection | None = None
     bound: bool = False
-    queue: deque[_PendingSubmit] = field(default_factory=deque)
+    queue: deque[_PendingSubmit | _PendingMulti] = field(default_factory=deque)
     deliveries: int = 0                  # deliver_sm received (receipts and MOs); the store has them
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)
@@ -145,7 +159,7 @@ class Client:
 
     # --- sending -----------------------------------------------------------------------
 
-    def enqueue(self, item: _PendingSubmit) -> None:
+    def enqueue(self, item: _PendingSubmit | _PendingMulti) -> None:
         self.queue.append(item)
         self.pump()
 
@@ -153,6 +167,13 @@ class Client:
         conn = self.conn
         while self.queue and self.bound and conn is not None and conn.session.window_available > 0:
             item = self.queue.popleft()
+            if isinstance(item, _PendingMulti):
+                dests = tuple(DestAddress(ton, npi_for(ton), addr) for addr, ton in map(destination, item.to))
+                conn.request_then(
+                    self._multi_answered, self._failed, Command.submit_multi, item.tlvs, (item,),
+                    source_addr_ton=source_ton(item.sender), source_addr=item.sender, dest_addresses=dests,
+                    registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
+                continue
             addr, ton = destination(item.to)
             conn.request_then(
                 self._answered, self._failed, Command.submit_sm, item.tlvs, (item,),
@@ -167,12 +188,34 @@ class Client:
         elif status == CommandStatus.ESME_ROK:
             self.accepted += 1
         else:
-            name = CommandStatus(status).name if status in CommandStatus._value2member_map_ else str(status)
-            self.refused[name] = self.refused.get(name, 0) + 1
+            self._refused(status)
         self.pump()
 
-    def _failed(self, failure: Failure, item: _PendingSubmit) -> None:
-        self.refused["no response"] = self.refused.get("no response", 0) + 1
+    def _multi_answered(self, resp: Pdu, item: _PendingMulti) -> None:
+        """Each destination counts as a submit: accepted, or refused with its own status
+        (unsuccess_sme), or with the resp's status when the whole submit_multi was refused
+        (or a generic_nack came instead)."""
+        status = resp.command_status
+        if status == CommandStatus.ESME_RTHROTTLED:
+            self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
+            self.pump()
+            return
+        unsuccess = SubmitMultiResp.from_pdu(resp).unsuccess_smes if resp.command is Command.submit_multi_resp else ()
+        if status != CommandStatus.ESME_ROK and not unsuccess:
+            self._refused(status, len(item.to))
+        else:
+            self.accepted += len(item.to) - len(unsuccess)
+            for sme in unsuccess:
+                self._refused(sme.error_status_code)
+        self.pump()
+
+    def _refused(self, status: int, count: int = 1) -> None:
+        name = CommandStatus(status).name if status in CommandStatus._value2member_map_ else str(status)
+        self.refused[name] = self.refused.get(name, 0) + count
+
+    def _failed(self, failure: Failure, item: _PendingSubmit | _PendingMulti) -> None:
+        count = len(item.to) if isinstance(item, _PendingMulti) else 1
+        self.refused["no response"] = self.refused.get("no response", 0) + count
         self.pump()
 
 
@@ -236,6 +279,8 @@ class _Run:
                 self.bind(index, step)
             case Submit():
                 self.submit(index, step)
+            case Multi():
+                self.multi(index, step)
             case Campaign():
                 self.campaign(index, step)
             case Mo():
@@ -244,6 +289,8 @@ class _Run:
                 self.advance(index, step)
             case OperatorChange():
                 self.operator(index, step)
+            case Release():
+                self.release(index, step)
             case Expect():
                 self.expect(index, step)
 
@@ -275,6 +322,12 @@ class _Run:
         client = self._client(step.account, step.source)
         client.enqueue(_PendingSubmit(step.to, step.text, step.sender or "SMSC", step.receipt))
         self.note(index, "submit", f"{step.account} -> {step.to}: {step.text!r}")
+
+    def multi(self, index: int, step: Multi) -> None:
+        client = self._client(step.account, step.source)
+        tlvs = () if step.id is None else (Tlv(CAMPAIGN_ID_TAG, step.id.encode("ascii")),)
+        client.enqueue(_PendingMulti(step.to, step.text, step.sender or "SMSC", step.receipt, tlvs))
+        self.note(index, "multi", f"{step.account} -> {len(step.to)} destinations: {step.text!r}")
 
     def campaign(self, index: int, step: Campaign) -> None:
         client = self._client(step.account, step.source)
@@ -341,6 +394,12 @@ class _Run:
             smsc.set_throughput(step.throughput.rate, step.throughput.burst)
             what = f"throughput {step.throughput.rate:g}/s burst {step.throughput.burst}"
         self.note(index, "operator", f"{step.operator}: {what}")
+
+    def release(self, index: int, step: Release) -> None:
+        send = step.campaign if step.campaign is not None else "traffic without campaign id"
+        released = self.harness.release(step.account, step.campaign)
+        what = "was not suspended" if released is None else f"released, {released} held message(s) sent on"
+        self.note(index, "release", f"{step.account} {send}: {what}")
 
     def expect(self, index: int, step: Expect) -> None:
         if step.sum is None:

@@ -10,20 +10,24 @@ status is what the client gets):
 - ``outcome(outcome)``, an operator's final verdict on an MT: purge;
 - ``mo(mo)``, an MO to a short code an account owns: stop, contact, each maybe replying.
 
-A rule switched off for an account (``enabled: false``) is skipped for it.
+A rule switched off for an account (``enabled: false``) is skipped for it. ``log`` is the
+store: the RuleLog every rule writes to, plus the ledger and credit reads R10 needs
+(``CreditLog``). ``close()`` cancels the rules' timers (R10's lapses) when the harness stops.
+At start, ``restore_duplicates(store)`` gives R8 back its memory of the campaigns in use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
 from aggregator.config import AccountConfig, TrafficClass
 from aggregator.delivery import Message
-from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, RuleLog, Submit
+from aggregator.rules.base import LedgerLine, Mo, Outcome, Refusal, Reply, Rule, Submit
 from aggregator.rules.contact import ContactRule
-from aggregator.rules.credit import CreditRule
+from aggregator.rules.credit import CreditLog, CreditRule
 from aggregator.rules.duplicate import DuplicateRule
 from aggregator.rules.purge import PurgeRule
 from aggregator.rules.settings import Identity, RulesConfig
@@ -31,26 +35,40 @@ from aggregator.rules.skew import SkewRule
 from aggregator.rules.stop import StopRule
 
 
+class CampaignHistory(Protocol):
+    """What R8 reads back after a restart (aggregator.store.Store implements it)."""
+
+    def campaign_destinations(self, since: float | None = None) -> list[tuple[str, str, str, str, float]]: ...
+
+
 class Rules:
     """Every rule, with each account's settings (the network's ``rules:`` under its own)."""
 
     def __init__(self, network: RulesConfig, accounts: Iterable[AccountConfig], clock: IReactorTime,
-                 log: RuleLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
+                 log: CreditLog, unknown_statuses: Mapping[str, int] | None = None) -> None:
         accounts = tuple(accounts)
         self.network = network
         self.settings: dict[str, RulesConfig] = {a.system_id: network.overridden(a.rules) for a in accounts}
         self.identities: dict[str, Identity | None] = {a.system_id: a.identity for a in accounts}
         self.marketing: dict[str, bool] = {a.system_id: a.traffic is TrafficClass.MARKETING for a in accounts}
+        self.clock = clock
         self.stop = StopRule(clock, log)
         self.purge = PurgeRule(clock, log, unknown_statuses or {}, self.settings, network)
         self.skew = SkewRule(clock, log)
         self.duplicate = DuplicateRule(clock, log)
-        self.credit = CreditRule(clock, log, accounts)
+        self.credit = CreditRule(clock, log, accounts, self.settings)
         self.contact = ContactRule(clock, log)
         self._checks: tuple[Rule, ...] = (self.stop, self.purge, self.duplicate, self.skew, self.credit)
         self._billers: tuple[Rule, ...] = (self.duplicate, self.credit, self.skew)
         self._outcomes: tuple[Rule, ...] = (self.purge,)
         self._mos: tuple[Rule, ...] = (self.stop, self.contact)
+
+    def restore_duplicates(self, history: CampaignHistory) -> int:
+        """After a restart: R8's memory of each campaign, rebuilt from the accepted messages
+        of the campaigns used within the longest ``memory``. Returns how many came back."""
+        longest = max(s.duplicate.memory for s in (self.network, *self.settings.values()))
+        rows = history.campaign_destinations(since=self.clock.seconds() - longest)
+        return self.duplicate.restore(rows, self.settings_of)
 
     def settings_of(self, account: str) -> RulesConfig:
         return self.settings.get(account, self.network)
@@ -100,3 +118,12 @@ class Rules:
     def held(self, account: str, campaign: str | None) -> bool:
         """True while a message of this send must wait in the delivery engine (R3 suspend)."""
         return self.skew.held(account, campaign)
+
+    def release(self, account: str, campaign: str | None) -> bool:
+        """Lift an R3 suspension (event ``release``); False when that send was not suspended.
+        The caller (``Harness.release``) has the delivery engine re-queue its held messages."""
+        return self.skew.release(account, campaign)
+
+    def close(self) -> None:
+        """The harness stops: cancel the rules' timers (R10's lapses). (``stop`` is R1.)"""
+        self.credit.close()

@@ -60,7 +60,8 @@ class SkewAction(enum.Enum):
 
 
 # Reference split of French mobile subscribers by host network (MVNO customers counted on the
-# network that hosts them). See README, "R3 skew", for the source and how to override it.
+# network that hosts them): rounded approximations of the four networks' published subscriber
+# counts around 2023, not a dataset. See README, "R3 skew", for the source and how to override it.
 FRANCE_REFERENCE: Mapping[str, float] = MappingProxyType(
     {"orange": 0.35, "sfr": 0.25, "bouygues": 0.22, "free": 0.18})
 

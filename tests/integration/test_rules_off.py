@@ -18,6 +18,10 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 # (scenario, the rule it is about): one line per acceptance scenario of issue 12.
 CASES: list[tuple[str, str]] = [
+    ("traffic_skew", "skew"),
+    ("billing", "credit"),   # off: no limit, no lapse, no amounts (the server bills segments at 0)
+    ("credit", "credit"),
+    ("duplicates", "duplicate"),
     ("two_failure_purge", "purge"),
 ]
 

@@ -1,14 +1,10 @@
-"""aggregator.credit: segments a message costs (R10) and the per-account credit book."""
+"""aggregator.credit: segments a message costs (R10); the credit itself is tests/unit/test_rule_credit.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from aggregator.config import AccountConfig
-from aggregator.credit import CreditBook, segments, segments_of_octets
-from aggregator.store import MessageRecord, MessageState, Store
+from aggregator.credit import segments, segments_of_octets
 
 # -- segments ----------------------------------------------------------------------------
 
@@ -60,47 +56,3 @@ def test_message_payload_counts_instead_of_short_message() -> None:
 def test_segments_of_octets() -> None:
     assert segments_of_octets(0, 1530) == 10
     assert segments_of_octets(8, 1340) == 10
-
-
-# -- the credit book ----------------------------------------------------------------------
-
-
-def record(i: int, account: str, text: bytes, data_coding: int = 0, state: MessageState = MessageState.ACCEPTED,
-           tlvs: bytes = b"") -> MessageRecord:
-    return MessageRecord(
-        id=f"{i:016x}", account=account, source_addr="SHOP", source_addr_ton=5,
-        destination_addr=f"+336{i:08d}", operator_id="orange", operator_message_id=None, state=state,
-        registered_delivery=1, data_coding=data_coding, esm_class=0, short_message=text,
-        created_at=1_796_000_000.0 + i, tlvs=tlvs)
-
-
-def test_book_limits_only_accounts_with_credit() -> None:
-    store = Store(":memory:")
-    book = CreditBook([AccountConfig("free", "x"), AccountConfig("paid", "x", credit=3)], store)
-    assert book.remaining == {"paid": 3}
-    assert all(book.take("free", 100) for _ in range(10))
-    assert book.take("paid", 2)
-    assert not book.take("paid", 2)  # 1 left: refused, not billed
-    assert book.remaining["paid"] == 1
-    assert book.take("paid", 1)
-    assert not book.take("paid", 1)
-    assert book.remaining["paid"] == 0
-    assert book.refused == {"paid": 2}
-    store.close()
-
-
-def test_book_starts_from_what_the_ledger_already_billed(tmp_path: Path) -> None:
-    path = tmp_path / "harness.db"
-    store = Store(path)
-    for i, (account, cost) in enumerate([("paid", 1), ("paid", 2), ("paid", 2), ("paid", 3), ("other", 7)]):
-        store.add_message(record(i, account, b"a"))
-        store.bill(account, f"{i:016x}", cost, 1_796_000_000.0 + i)
-    store.close()
-
-    reopened = Store(path)
-    assert reopened.billed_segments("paid") == 8 and reopened.billed_segments("nobody") == 0
-    assert reopened.count_ledger("paid") == 4 and reopened.count_ledger() == 5
-    book = CreditBook([AccountConfig("paid", "x", credit=10), AccountConfig("other", "x", credit=5)], reopened)
-    assert book.remaining == {"paid": 10 - 8, "other": 0}  # never below 0
-    assert not book.take("other", 1)
-    reopened.close()

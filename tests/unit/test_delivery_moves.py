@@ -49,14 +49,17 @@ class FakePool:
         return d
 
 
-def engine_with_pool(retry_initial: float = 600.0) -> tuple[DeliveryEngine[FakePool, ClientSink], FakePool, Clock, Store]:
+def engine_with_pool(retry_initial: float = 600.0, suspended: set[str] | None = None
+                     ) -> tuple[DeliveryEngine[FakePool, ClientSink], FakePool, Clock, Store]:
+    """`suspended`: accounts whose traffic without campaign id the engine holds (R3)."""
     clock = Clock()
     clock.advance(T0)
     store = Store(":memory:")
     pool = FakePool()
     engine: DeliveryEngine[FakePool, ClientSink] = DeliveryEngine(
         store, clock, DeliveryConfig(validity=VALIDITY, retry_initial=retry_initial),
-        outboxes=lambda engine: {"op": pool}, temporary_errors={"op": frozenset({"027"})})
+        outboxes=lambda engine: {"op": pool}, temporary_errors={"op": frozenset({"027"})},
+        held=None if suspended is None else (lambda account, campaign: account in suspended))
     return engine, pool, clock, store
 
 
@@ -112,6 +115,7 @@ def _at(phase: Phase) -> tuple[DeliveryEngine, Message]:
     path = {
         Phase.NEW: [],
         Phase.QUEUED: [Event.ACCEPTED],
+        Phase.HELD: [Event.ACCEPTED, Event.HELD],
         Phase.IN_FLIGHT: [Event.ACCEPTED, Event.SENT],
         Phase.WAITING: [Event.ACCEPTED, Event.SENT, Event.REFUSED_TEMPORARILY],
         Phase.SUBMITTED: [Event.ACCEPTED, Event.SENT, Event.OPERATOR_ACCEPTED],
@@ -183,7 +187,7 @@ def test_the_pool_no_longer_counts_attempts_a_throttled_answer_is_not_one() -> N
 
 OUTCOMES = ("accepted", "throttled", "refused_temporarily", "refused", "unanswered", "unsendable")
 RECEIPTS = (("DELIVRD", "000"), ("UNDELIV", "027"), ("UNDELIV", "001"), ("ENROUTE", "000"))
-ACTIONS = ("send", "answer", "receipt", "query", "advance")
+ACTIONS = ("send", "answer", "receipt", "query", "advance", "suspend", "release")
 
 
 def _check(engine: DeliveryEngine, pool: FakePool, messages: list[Message], sent: Counter[str],
@@ -206,8 +210,14 @@ def _check(engine: DeliveryEngine, pool: FakePool, messages: list[Message], sent
 
 
 def _step(action: str, data: st.DataObject, engine: DeliveryEngine, pool: FakePool, clock: Clock,
-          sent: Counter[str]) -> None:
-    if action == "send" and pool.queue:
+          sent: Counter[str], suspended: set[str]) -> None:
+    if action == "suspend":
+        suspended.add(data.draw(st.sampled_from(("acc0", "acc1"))))
+    elif action == "release" and suspended:
+        account = data.draw(st.sampled_from(sorted(suspended)))
+        suspended.discard(account)
+        engine.release(account, None)
+    elif action == "send" and pool.queue:
         m = pool.queue.pop(0)
         if engine.sending(m):
             pool.in_flight.append(m)
@@ -255,7 +265,8 @@ def _step(action: str, data: st.DataObject, engine: DeliveryEngine, pool: FakePo
 @given(st.data())
 def test_random_walks_keep_the_counters_and_every_message_ends(data: st.DataObject) -> None:
     retry_initial = data.draw(st.sampled_from((60.0, 600.0)))
-    engine, pool, clock, store = engine_with_pool(retry_initial)
+    suspended: set[str] = set()
+    engine, pool, clock, store = engine_with_pool(retry_initial, suspended)
     messages = [message(n, clock, account=f"acc{n % 2}") for n in range(data.draw(st.integers(1, 4)))]
     sent: Counter[str] = Counter()
     for m in messages:
@@ -273,17 +284,21 @@ def test_random_walks_keep_the_counters_and_every_message_ends(data: st.DataObje
         pool = FakePool()
         restarted = pool
         engine = DeliveryEngine(store, clock, engine.config, outboxes=lambda engine: {"op": restarted},
-                                temporary_errors=engine.temporary_errors)
+                                temporary_errors=engine.temporary_errors, held=engine.held)
         assert engine.resume() == len(messages)
         messages = sorted(engine.live.values(), key=lambda m: m.id)
         sent.update({m.id: m.attempts for m in messages})
     _check(engine, pool, messages, sent, store)
     for _ in range(data.draw(st.integers(0, 60))):
-        _step(data.draw(st.sampled_from(ACTIONS)), data, engine, pool, clock, sent)
+        _step(data.draw(st.sampled_from(ACTIONS)), data, engine, pool, clock, sent, suspended)
         _check(engine, pool, messages, sent, store)
+    if data.draw(st.booleans()):                          # held messages are released, or expire
+        for account in sorted(suspended):
+            suspended.discard(account)
+            engine.release(account, None)
     for _ in range(40):                                   # then the operator answers everything
         while pool.queue:
-            _step("send", data, engine, pool, clock, sent)
+            _step("send", data, engine, pool, clock, sent, suspended)
         while pool.in_flight:
             m = pool.in_flight.pop(0)
             sent[m.id] += 1
@@ -296,3 +311,44 @@ def test_random_walks_keep_the_counters_and_every_message_ends(data: st.DataObje
         clock.advance(VALIDITY / 4)
     assert all(m.phase is Phase.FINAL for m in messages) and not engine.live
     assert all(engine.waiting_count(f"acc{n}") == 0 for n in range(2))
+
+
+def test_a_held_message_waits_for_its_release_then_is_sent() -> None:
+    suspended = {"acc"}
+    engine, pool, clock, store = engine_with_pool(suspended=suspended)
+    m = message(1, clock)
+    engine.accept(m)
+    assert not engine.sending(pool.queue.pop(0))          # the pool skips it
+    assert m.phase is Phase.HELD and engine.waiting_count("acc") == 1 and engine.held_count("acc") == 1
+    assert "held" in store.history(m.id)[-1].detail
+    assert engine.release("other", None) == 0 and m.phase is Phase.HELD
+    suspended.clear()
+    assert engine.release("acc", None) == 1
+    assert m.phase is Phase.QUEUED and pool.queue == [m] and engine.held_count() == 0
+    assert engine.release("acc", None) == 0               # nothing is held twice
+    assert engine.sending(pool.queue.pop(0)) and m.attempts == 1
+
+
+def test_a_held_message_expires_at_its_validity_end_and_a_late_release_skips_it() -> None:
+    engine, pool, clock, store = engine_with_pool(suspended={"acc"})
+    m = message(1, clock)
+    engine.accept(m)
+    engine.sending(pool.queue.pop(0))
+    clock.advance(VALIDITY)
+    assert m.phase is Phase.FINAL and store.message(m.id).state is MessageState.EXPIRED  # type: ignore[union-attr]
+    assert engine.release("acc", None) == 0 and pool.queue == [] and engine.waiting_count("acc") == 0
+
+
+def test_held_is_per_send_a_campaign_of_the_same_account_goes_on() -> None:
+    clock = Clock()
+    clock.advance(T0)
+    pool = FakePool()
+    engine: DeliveryEngine[FakePool, ClientSink] = DeliveryEngine(
+        Store(":memory:"), clock, DeliveryConfig(validity=VALIDITY), outboxes=lambda engine: {"op": pool},
+        held=lambda account, campaign: (account, campaign) == ("acc", "promo"))
+    promo, other, plain = message(1, clock), message(2, clock), message(3, clock)
+    promo.campaign, other.campaign = "promo", "news"
+    for m in (promo, other, plain):
+        engine.accept(m)
+    assert [engine.sending(m) for m in list(pool.queue)] == [False, True, True]
+    assert engine.release("acc", "news") == 0 and engine.release("acc", "promo") == 1
