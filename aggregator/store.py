@@ -49,7 +49,7 @@ from sqlite_utils import Database
 from twisted.logger import Logger
 
 from aggregator.clock import iso
-from aggregator.rules.base import RuleEvent
+from aggregator.rules.base import Outcome, RuleEvent
 
 __all__ = ["DeliveryRecord", "MessageState", "MessageRecord", "MessageEvent", "MoRecord", "ReceiptRecord",
            "RefusalRecord", "Store", "StoreUnavailable"]
@@ -915,6 +915,40 @@ class Store:
         rows = self._query("SELECT account, number, at, reason FROM purges" + where + " ORDER BY account, number",
                            params)
         return [(r["account"], r["number"], r["at"], r["reason"]) for r in rows]
+
+    def unknown_failures(self, since: float, unknown_statuses: Mapping[str, int],
+                         deliveries: bool = False) -> list[Outcome]:
+        """R2's restart (aggregator/rules/purge.py): the messages that ended after ``since``
+        as an unknown subscriber (UNDELIV err 001, by receipt or query_sm), a terminated line
+        (UNDELIV err 005) or refused at submit with their operator's unknown-subscriber status
+        (``unknown_statuses``: operator id -> status), as the delivery engine reported them;
+        with ``deliveries``, also the deliveries (DELIVRD) after ``since`` to an (account,
+        number) among them. Oldest first (done_at, then id)."""
+        refused = " OR ".join("(operator_id = ? AND error_code = ?)" for _ in unknown_statuses) or "0"
+        failures = ("SELECT id, account, destination_addr, operator_id, campaign, state, error_code, done_at"
+                    " FROM messages WHERE state IN ('undeliverable', 'rejected') AND done_at > ?"
+                    " AND (state = 'undeliverable' AND error_code IN (1, 5)"
+                    f" OR state = 'rejected' AND ({refused}))")
+        params: list[Any] = [since]
+        for operator_id, status in sorted(unknown_statuses.items()):
+            params += [operator_id, int(status)]
+        sql = failures
+        if deliveries:
+            sql = (f"WITH f AS ({failures}) SELECT * FROM f UNION ALL"
+                   " SELECT id, account, destination_addr, operator_id, campaign, state, error_code, done_at"
+                   " FROM messages WHERE state = 'delivered' AND done_at > ?"
+                   " AND (account, destination_addr) IN (SELECT account, destination_addr FROM f)")
+            params.append(since)
+        rows = self._query(sql + " ORDER BY done_at, id", params)
+        outcomes = []
+        for r in rows:
+            code = r["error_code"]
+            stat, err = {"undeliverable": ("UNDELIV", f"{code or 0:03d}"),
+                         "rejected": ("REJECTD", f"{(code or 0) & 0xFF:03d}"),
+                         "delivered": ("DELIVRD", "000")}[r["state"]]
+            outcomes.append(Outcome(r["account"], r["destination_addr"], r["operator_id"], r["id"], r["campaign"],
+                                    stat, err, code, r["done_at"]))
+        return outcomes
 
     def sum_ledger(self, column: str, account: str | None = None) -> float:
         """The total of ``column`` ("segments" or "amount") over the ledger lines."""

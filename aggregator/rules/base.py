@@ -130,6 +130,13 @@ class RuleLog(Protocol):
 
     def purges(self, account: str | None = None) -> list[tuple[str, str, float, str]]: ...
 
+    def unknown_failures(self, since: float, unknown_statuses: Mapping[str, int],
+                         deliveries: bool = False) -> list[Outcome]:
+        """R2's restart: the final outcomes after ``since`` that are unknown-subscriber or
+        terminated-line failures (and, with ``deliveries``, the deliveries to the same
+        (account, number)), oldest first."""
+        ...
+
 
 class Rule:
     """A rule: each hook does nothing unless the rule's module says otherwise. ``settings``

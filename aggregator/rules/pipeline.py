@@ -53,7 +53,7 @@ class Rules:
         self.marketing: dict[str, bool] = {a.system_id: a.traffic is TrafficClass.MARKETING for a in accounts}
         self.clock = clock
         self.stop = StopRule(clock, log)
-        self.purge = PurgeRule(clock, log, unknown_statuses or {})
+        self.purge = PurgeRule(clock, log, unknown_statuses or {}, self.settings, network)
         self.skew = SkewRule(clock, log)
         self.duplicate = DuplicateRule(clock, log)
         self.credit = CreditRule(clock, log, accounts, self.settings)

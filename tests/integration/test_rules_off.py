@@ -24,6 +24,7 @@ CASES: list[tuple[str, str]] = [
     ("credit", "credit"),
     ("duplicates", "duplicate"),
     ("contact", "contact"),
+    ("two_failure_purge", "purge"),
 ]
 
 
