@@ -97,8 +97,9 @@ def test_another_seed_draws_other_numbers_and_outcomes(tmp_path: Path) -> None:
 
 
 def test_million_month_plans_a_million_messages() -> None:
+    """A million of everyday traffic, plus the flash sales and digests the rules act on."""
     scenario = load_scenario(ROOT / "scenarios" / "million_month.yaml")
-    assert scenario.planned_messages() == 1_000_000
+    assert scenario.planned_messages() == 1_000_000 + 4 * 2_000 + 4 * 7_000
     days = sum(s.seconds for s in scenario.timeline if type(s).__name__ == "Advance") / 86400
     assert days == 31                        # 30 days of traffic, then one to let them end
 

@@ -810,3 +810,16 @@ def test_default_network_french_behaviour() -> None:
     assert (french.throughput, french.per_bind, french.max_binds) == (Throughput(100, 100), Throughput(50, 50), 4)
     assert french.unknown_subscriber is UnknownSignal.RECEIPT
     assert config.accounts[0].short_codes == ("36180",)
+
+
+def test_the_default_networks_commented_rules_block_is_valid_and_says_the_defaults() -> None:
+    """The `rules:` block shipped commented out in default_network.yaml parses once uncommented,
+    and each value it shows is the default (so the file cannot drift from the dataclasses)."""
+    from importlib import resources
+
+    from aggregator.config import parse_config
+    text = resources.files("aggregator").joinpath("default_network.yaml").read_text(encoding="utf-8")
+    start = text.index("# rules:")
+    block = "\n".join(line[2:] for line in text[start:].splitlines() if line.startswith("# "))
+    uncommented = text[:start] + block + "\n"
+    assert parse_config(uncommented, "default_network.yaml").rules == parse_config(text, "x").rules
