@@ -951,12 +951,15 @@ class Store:
         return outcomes
 
     def sum_ledger(self, column: str, account: str | None = None) -> float:
-        """The total of ``column`` ("segments" or "amount") over the ledger lines."""
+        """The total of ``column`` ("segments" or "amount") over the ledger lines. Amounts are
+        summed exactly, in millionths (each line's amount is rounded to a millionth): a float
+        sum of a million lines would be off by about that much."""
         if column not in ("segments", "amount"):
             raise ValueError(f"cannot sum ledger column {column!r}")
         where, params = _filters(("account", account))
-        rows = self._query(f"SELECT COALESCE(SUM({column}), 0) AS n FROM ledger" + where, params)
-        return rows[0]["n"]
+        total = "SUM(segments)" if column == "segments" else "SUM(CAST(ROUND(amount * 1000000) AS INTEGER))"
+        rows = self._query(f"SELECT COALESCE({total}, 0) AS n FROM ledger" + where, params)
+        return rows[0]["n"] if column == "segments" else rows[0]["n"] / 1_000_000
 
     def campaign_destinations(self, since: float | None = None) -> list[tuple[str, str, str, str, float]]:
         """(account, campaign, E.164 destination, message id, accepted at) of every message

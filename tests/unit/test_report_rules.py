@@ -257,3 +257,18 @@ def test_html_shows_refusals_events_lists_and_a_split_chart_escaped() -> None:
     empty = render_html(bare(), None)
     assert "No submit was refused." in empty and "No bulk send checked by R3" in empty
     assert "No number opted out." in empty and "No rule events in this run." in empty
+
+
+def test_ledger_amounts_are_summed_exactly() -> None:
+    """100,000 lines of 0.05 and one of 0.000001 total 5,000.000001 exactly (a float sum: 5,000.0000010094)."""
+    from aggregator.store import Store
+    store = Store(":memory:")
+    try:
+        for i in range(100_000):
+            store.bill("a", f"{i:016x}", 1, 0.0, 0.05)
+        store.bill("a", "x", 1, 0.0, 0.000001)
+        assert store.sum_ledger("amount") == 5000.000001
+        assert store.sum_ledger("amount", "nobody") == 0
+        assert store.sum_ledger("segments", "a") == 100_001
+    finally:
+        store.close()
