@@ -242,17 +242,9 @@ class ControlApi(resource.Resource):
         })
 
     def mo(self, raw: bytes) -> _Reply:
-        body = _json_object(raw, _MO_SHAPE)
+        body = _json_fields(raw, _MO_FIELDS, _MO_SHAPE)
         if isinstance(body, _Reply):
             return body
-        for name in body:
-            if name not in _MO_FIELDS:
-                return _error(400, f"{_shown(name)}: unknown field; expected {_MO_SHAPE}", name[:64])
-        for name in _MO_FIELDS:
-            if name not in body:
-                return _error(400, f"{name}: missing; expected {_MO_SHAPE}", name)
-            if not isinstance(body[name], str):
-                return _error(400, f"{name}: expected a string, got {_json_type(body[name])}", name)
         source, destination, text = body["from"], body["to"], body["text"]
         if not _NUMBER.fullmatch(source):
             return _error(400, "from: expected the subscriber's number: 1 to 20 digits, with a '+' first for "
@@ -265,7 +257,6 @@ class ControlApi(resource.Resource):
             field = _ARGUMENT_FIELD.get(refused.argument, refused.argument)
             return _error(400, f"{field}: {refused.reason}", field)
         return _Reply(202, {"operator": route.operator_id, "from": route.msisdn, "to": destination})
-
 
     def release(self, raw: bytes) -> _Reply:
         """R3: lift a suspended bulk send; 400 for a bad body or an unknown account, 409 when
