@@ -229,30 +229,16 @@ class AggregatorServer:
     def _submit_sm(self, conn: SmppConnection, pdu: Pdu) -> None:
         account = conn.system_id or ""
         now = self.clock.seconds()
-        bucket = self._buckets.get(account)
-        if bucket is not None and not bucket.take(now):
-            conn.respond(pdu, CommandStatus.ESME_RTHROTTLED)
-            return
-        config = self.accounts[account]
-        if self.engine.waiting_count(account) >= config.max_pending:
-            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
-            return
         sm = SubmitSm.from_pdu(pdu)
         destination = sm.destination_addr
-        campaign = campaign_of(sm.tlvs)
-        if campaign is None:
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVOPTPARAMVAL, _BAD_CAMPAIGN)
+        admitted = self._admit(account, sm, 1, now)
+        if isinstance(admitted, _Turned):
+            if admitted.reason is None:
+                conn.respond(pdu, admitted.status)
+            else:
+                self._refuse(conn, pdu, account, destination, admitted.status, admitted.reason)
             return
-        if self.store.uncommitted_messages >= self.limits.max_uncommitted:
-            # The database has not taken a commit for a while (locked, full): accept no more
-            # than can wait in memory; the client tries again later.
-            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
-            return
-        campaign = campaign or None
-        validity = self._validity(sm.validity_period, now)
-        if isinstance(validity, str):
-            self._refuse(conn, pdu, account, destination, CommandStatus.ESME_RINVEXPIRY, validity)
-            return
+        campaign, validity = admitted
         outcome = self._submit_one(account, sm, destination, sm.dest_addr_ton, campaign, validity, now)
         if isinstance(outcome, Message):
             self.store.after_commit(self._accepted, conn, pdu, outcome)
@@ -278,26 +264,14 @@ class AggregatorServer:
             self._refuse(conn, pdu, account, "", CommandStatus.ESME_RINVNUMDESTS,
                          f"number_of_dests {len(dests)}, not 1 to {MULTI_MAX_DESTS}")
             return
-        bucket = self._buckets.get(account)
-        if bucket is not None and not bucket.take(now, min(len(dests), bucket.burst)):
-            conn.respond(pdu, CommandStatus.ESME_RTHROTTLED)
+        admitted = self._admit(account, sm, len(dests), now)
+        if isinstance(admitted, _Turned):
+            if admitted.reason is None:
+                conn.respond(pdu, admitted.status)
+            else:
+                self._refuse_all(conn, pdu, account, dests, admitted.status, admitted.reason, admitted.campaign)
             return
-        config = self.accounts[account]
-        if self.engine.waiting_count(account) >= config.max_pending:
-            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
-            return
-        campaign = campaign_of(sm.tlvs)
-        if campaign is None:
-            self._refuse_all(conn, pdu, account, dests, CommandStatus.ESME_RINVOPTPARAMVAL, _BAD_CAMPAIGN)
-            return
-        if self.store.uncommitted_messages >= self.limits.max_uncommitted:
-            conn.respond(pdu, CommandStatus.ESME_RMSGQFUL)
-            return
-        campaign = campaign or None
-        validity = self._validity(sm.validity_period, now)
-        if isinstance(validity, str):
-            self._refuse_all(conn, pdu, account, dests, CommandStatus.ESME_RINVEXPIRY, validity, campaign)
-            return
+        campaign, validity = admitted
         multi = next(self._multis)
         accepted: list[Message] = []
         unsuccess: list[UnsuccessSme] = []
@@ -317,6 +291,29 @@ class AggregatorServer:
             conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL, message_id="", unsuccess_smes=tuple(unsuccess))
             return
         self.store.after_commit(self._multi_accepted, conn, pdu, accepted, tuple(unsuccess))
+
+    def _admit(self, account: str, sm: SubmitSm | SubmitMulti, tokens: int, now: float
+               ) -> tuple[str | None, float] | _Turned:
+        """The checks a submit_sm or submit_multi passes as a whole, before any destination:
+        the account's rate (``tokens`` submits, at most its burst), max_pending, the campaign
+        id TLV, the store keeping up, validity_period. Returns (campaign id or None, validity
+        in seconds), or why the whole PDU is turned away."""
+        bucket = self._buckets.get(account)
+        if bucket is not None and not bucket.take(now, min(tokens, bucket.burst)):
+            return _Turned(CommandStatus.ESME_RTHROTTLED)
+        if self.engine.waiting_count(account) >= self.accounts[account].max_pending:
+            return _Turned(CommandStatus.ESME_RMSGQFUL)
+        campaign = campaign_of(sm.tlvs)
+        if campaign is None:
+            return _Turned(CommandStatus.ESME_RINVOPTPARAMVAL, _BAD_CAMPAIGN)
+        if self.store.uncommitted_messages >= self.limits.max_uncommitted:
+            # The database has not taken a commit for a while (locked, full): accept no more
+            # than can wait in memory; the client tries again later.
+            return _Turned(CommandStatus.ESME_RMSGQFUL)
+        validity = self._validity(sm.validity_period, now)
+        if isinstance(validity, str):
+            return _Turned(CommandStatus.ESME_RINVEXPIRY, validity, campaign or None)
+        return campaign or None, validity
 
     def _validity(self, validity_period: str, now: float) -> float | str:
         """The message's validity in seconds (R9: the client's shorter one wins), or why the
@@ -611,6 +608,17 @@ class AggregatorServer:
                 del self._suspect[conn]
             return conn
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Turned:
+    """A submit_sm or submit_multi turned away as a whole (``AggregatorServer._admit``): flow
+    control (``reason`` None: answered only, the client tries again), or a refusal kept with
+    its reason; ``campaign``: the PDU's campaign id when it was read by then."""
+
+    status: int
+    reason: str | None = None
+    campaign: str | None = None
 
 
 def campaign_of(tlvs: tuple[Tlv, ...]) -> str | None:
