@@ -33,6 +33,7 @@ answers deliver_sm_resp: a restart resends what was not acknowledged (at-least-o
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -96,6 +97,8 @@ OPERATOR_LINK_MAX_PDU = DEFAULT_MAX_PDU
 # with the same id are one bulk send (R3, R8). Never forwarded to an operator.
 CAMPAIGN_ID_TAG = 0x1400
 CAMPAIGN_ID_MAX = 64
+# What a campaign id is, one definition for the TLV and the scenario files' `id:`.
+CAMPAIGN_ID = re.compile(f"[\x21-\x7e]{{1,{CAMPAIGN_ID_MAX}}}")
 _BAD_CAMPAIGN = f"campaign id TLV 0x{CAMPAIGN_ID_TAG:04x} is not 1 to {CAMPAIGN_ID_MAX} printable ASCII octets"
 # submit_multi's number_of_dests (§4.5.1): 1 to 254 destinations.
 MULTI_MAX_DESTS = 254
@@ -625,10 +628,8 @@ def campaign_of(tlvs: tuple[Tlv, ...]) -> str | None:
     """The campaign id TLV's text, "" when there is none, None when it is malformed."""
     for tlv in tlvs:
         if tlv.tag == CAMPAIGN_ID_TAG:
-            value = tlv.value[:-1] if tlv.value.endswith(b"\x00") else tlv.value
-            if not 1 <= len(value) <= CAMPAIGN_ID_MAX or not all(0x20 < b < 0x7F for b in value):
-                return None
-            return value.decode("ascii")
+            text = (tlv.value[:-1] if tlv.value.endswith(b"\x00") else tlv.value).decode("latin-1")
+            return text if CAMPAIGN_ID.fullmatch(text) else None
     return ""
 
 

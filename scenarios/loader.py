@@ -81,7 +81,7 @@ from aggregator.config import (
 from aggregator.config.behaviour import E164_NUMBER, E164_NUMBER_WHAT
 from aggregator.limits import MAX_BURST, MAX_FILE_BYTES, MAX_RATE, MAX_SECONDS
 from aggregator.rules.settings import ACTION_NAMES, RULE_NAMES
-from aggregator.server import CAMPAIGN_ID_MAX, MULTI_MAX_DESTS
+from aggregator.server import CAMPAIGN_ID, CAMPAIGN_ID_MAX, MULTI_MAX_DESTS
 from aggregator.store import MessageState
 from aggregator.yamlreader import (
     TAG_FLOAT,
@@ -209,7 +209,6 @@ _ACTIONS = MappingProxyType({name: name for name in ACTION_NAMES})
 _STATUS_NAMES = MappingProxyType({status.name: int(status) for status in CommandStatus if status})
 _STATUS_WHAT = "a command_status name, e.g. ESME_RINVDSTADR or RULE_OPTED_OUT (README, Operator rules)"
 # The campaign id vendor TLV's value (aggregator/server.py): printable ASCII, no space.
-_CAMPAIGN_ID = re.compile(f"[\x21-\x7e]{{1,{CAMPAIGN_ID_MAX}}}")
 _CAMPAIGN_ID_WHAT = f"a campaign id: 1 to {CAMPAIGN_ID_MAX} printable ASCII characters, no space"
 
 
@@ -626,7 +625,7 @@ class _ScenarioReader:
         sender = partial(self.sender, file)
         destination = partial(reader.string, pattern=_ADDRESS,
                               what="a destination number (digits, optionally after '+'), in quotes")
-        campaign_id = partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT)
+        campaign_id = partial(reader.string, pattern=CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT)
         return {
             "bind": Fields(Bind, {"account": account, "mode": partial(reader.choice, choices=_MODES)}),
             "submit": Fields(Submit, {
@@ -661,7 +660,7 @@ class _ScenarioReader:
             }, rename={"from": "sender"}),
             "release": Fields(Release, {
                 "account": account,
-                "campaign": partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),  # absent: no id
+                "campaign": partial(reader.string, pattern=CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),  # absent: no id
             }),
             "operator": Fields(OperatorChange, {
                 "id": partial(self.operator_ref, file),
@@ -820,7 +819,7 @@ class _ScenarioReader:
             Filter.RULE: partial(reader.choice, choices=_RULES),
             Filter.ACTION: partial(reader.choice, choices=_ACTIONS),
             Filter.NUMBER: partial(reader.string, pattern=E164_NUMBER, what=_MSISDN_WHAT),
-            Filter.CAMPAIGN: partial(reader.string, pattern=_CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),
+            Filter.CAMPAIGN: partial(reader.string, pattern=CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT),
             Filter.STATUS: partial(reader.choice, choices=_STATUS_NAMES, what=_STATUS_WHAT),
         }
         values = {key: reader.required(fields, key.value, path, readers[key]) for key in allowed if key.value in fields}
