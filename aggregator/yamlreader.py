@@ -69,6 +69,8 @@ __all__ = [
 
 T = TypeVar("T")
 D = TypeVar("D")
+K = TypeVar("K")
+V = TypeVar("V")
 E = TypeVar("E", bound=enum.Enum)
 R = TypeVar("R", bound="DataclassInstance")       # a record: a dataclass that Fields builds
 
@@ -541,6 +543,26 @@ class NodeReader:
                 continue
             seen[key] = key_node
             yield key, key_node, value_node
+
+    def table(self, node: Node, path: str, read_key: Callable[[str, Node, str], K | None],
+              read_value: Callable[[Node, str], V | None]) -> dict[K, V] | None:
+        """A free-form mapping read entry by entry: each key by ``read_key(text, key node,
+        entry path)``, each value by ``read_value(value node, entry path)``, both read (so
+        every problem is reported); None if any of them is wrong."""
+        entries = self.entries(node, path)
+        if entries is None:
+            return None
+        out: dict[K, V] = {}
+        ok = True
+        for text, key_node, value_node in entries:
+            entry = entry_path(path, text)
+            key = read_key(text, key_node, entry)
+            value = read_value(value_node, entry)
+            if key is None or value is None:
+                ok = False
+                continue
+            out[key] = value
+        return out if ok else None
 
     def sequence(self, node: Node, path: str) -> list[Node] | None:
         if not isinstance(node, SequenceNode):

@@ -59,7 +59,6 @@ from aggregator.yamlreader import (
     by_value,
     compose,
     did_you_mean,
-    entry_path,
     index_path,
     join_path,
     read_text_file,
@@ -589,20 +588,7 @@ class NetworkReader:
                      read_key: Callable[[str, Node, str], str | None]) -> dict[str, str] | None:
         """A mapping of keys (each checked by ``read_key``) to operator ids; None, with every
         bad key and operator reported, if any of them is wrong."""
-        entries = self.reader.entries(node, path)
-        if entries is None:
-            return None
-        result: dict[str, str] = {}
-        ok = True
-        for text, key_node, value_node in entries:
-            entry = entry_path(path, text)
-            key = read_key(text, key_node, entry)
-            op_id = self.operator_ref(value_node, entry)
-            if key is None or op_id is None:
-                ok = False
-                continue
-            result[key] = op_id
-        return result if ok else None
+        return self.reader.table(node, path, read_key, self.operator_ref)
 
     def operator_ref(self, node: Node, path: str) -> str | None:
         """An operator id that must name one of the configured operators."""

@@ -8,7 +8,7 @@ section keeps only the keys it gives, laid over the network's by ``RulesConfig.o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +25,7 @@ from aggregator.rules.settings import (
     SkewSettings,
     StopSettings,
 )
-from aggregator.yamlreader import Fields, Node, NodeReader, by_value, entry_path, join_path
+from aggregator.yamlreader import Fields, Node, NodeReader, by_value, join_path
 
 __all__ = ["RulesReader"]
 
@@ -129,61 +129,41 @@ class RulesReader:
             return None
         return tuple(words)
 
-    def _table(self, node: Node, path: str, key: Callable[[str, Node, str], bool],
-               value: Callable[[Node, str], float | None]) -> dict[str, float] | None:
-        entries = self.reader.entries(node, path)
-        if entries is None:
-            return None
-        out: dict[str, float] = {}
-        ok = True
-        for name, key_node, value_node in entries:
-            where = entry_path(path, name)
-            number = value(value_node, where)
-            if not key(name, key_node, where) or number is None:
-                ok = False
-                continue
-            out[name] = number
-        return out if ok else None
-
-    def _operator_or_region(self, name: str, node: Node, path: str) -> bool:
+    def _operator_or_region(self, name: str, node: Node, path: str) -> str | None:
         if _REGION.fullmatch(name) or _OPERATOR_ID.fullmatch(name):
-            return True
+            return name
         self.reader.problem(node, path, "expected an operator id (e.g. orange) or a region code (e.g. FR)")
-        return False
+        return None
 
-    def _operator(self, name: str, node: Node, path: str) -> bool:
+    def _operator(self, name: str, node: Node, path: str) -> str | None:
         if _OPERATOR_ID.fullmatch(name):
-            return True
+            return name
         self.reader.problem(node, path, "expected an operator id (lowercase letters, digits, - and _)")
-        return False
+        return None
+
+    def _region(self, name: str, node: Node, path: str) -> str | None:
+        if _REGION.fullmatch(name):
+            return name
+        self.reader.problem(node, path, 'expected a region code in capitals, e.g. "FR"')
+        return None
 
     def prices(self, node: Node, path: str) -> Mapping[str, float] | None:
         """operator id or region code -> amount per segment."""
         price = partial(self.reader.number, minimum=0, maximum=1000)
-        return self._table(node, path, self._operator_or_region, price)
+        return self.reader.table(node, path, self._operator_or_region, price)
 
     def reference(self, node: Node, path: str) -> Mapping[str, Mapping[str, float]] | None:
         """region code -> operator id -> share (0..1), each region's shares summing to 1."""
-        entries = self.reader.entries(node, path)
-        if entries is None:
-            return None
-        out: dict[str, Mapping[str, float]] = {}
-        ok = True
+        return self.reader.table(node, path, self._region, self._shares)
+
+    def _shares(self, node: Node, path: str) -> Mapping[str, float] | None:
+        """One region's operator id -> share (0..1), summing to 1."""
         share = partial(self.reader.number, minimum=0, maximum=1)
-        for region, key_node, value_node in entries:
-            where = entry_path(path, region)
-            if not _REGION.fullmatch(region):
-                self.reader.problem(key_node, where, 'expected a region code in capitals, e.g. "FR"')
-                ok = False
-                continue
-            shares = self._table(value_node, where, self._operator, share)
-            if shares is None:
-                ok = False
-                continue
-            total = sum(shares.values())
-            if abs(total - 1.0) > _SHARE_TOLERANCE:
-                self.reader.problem(value_node, where, f"expected shares summing to 1, got {total:g}")
-                ok = False
-                continue
-            out[region] = MappingProxyType(shares)
-        return out if ok else None
+        shares = self.reader.table(node, path, self._operator, share)
+        if shares is None:
+            return None
+        total = sum(shares.values())
+        if abs(total - 1.0) > _SHARE_TOLERANCE:
+            self.reader.problem(node, path, f"expected shares summing to 1, got {total:g}")
+            return None
+        return MappingProxyType(shares)

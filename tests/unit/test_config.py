@@ -823,3 +823,25 @@ def test_the_default_networks_commented_rules_block_is_valid_and_says_the_defaul
     block = "\n".join(line[2:] for line in text[start:].splitlines() if line.startswith("# "))
     uncommented = text[:start] + block + "\n"
     assert parse_config(uncommented, "default_network.yaml").rules == parse_config(text, "x").rules
+
+
+def test_rules_tables_report_every_bad_key_and_value() -> None:
+    text = VALID + """rules:
+  credit: {prices: {orange: 0.04, FR: 0.05, "Bad Key": 1, sfr: -1}}
+  skew:
+    reference:
+      fr: {orange: 1.0}
+      FR: {orange: 0.5, sfr: 0.4}
+      BE: {Orange: 1}
+"""
+    assert errors(text) == [
+        'net.yaml:20:45: rules.credit.prices["Bad Key"]: expected an operator id (e.g. orange) or a region code'
+        ' (e.g. FR)',
+        'net.yaml:20:64: rules.credit.prices["sfr"]: expected a number from 0 to 1000, got -1',
+        'net.yaml:23:7: rules.skew.reference["fr"]: expected a region code in capitals, e.g. "FR"',
+        'net.yaml:24:11: rules.skew.reference["FR"]: expected shares summing to 1, got 0.9',
+        'net.yaml:25:12: rules.skew.reference["BE"]["Orange"]: expected an operator id (lowercase letters, digits,'
+        ' - and _)',
+    ]
+    good = parse_config(VALID + "rules: {credit: {prices: {orange: 0.04, FR: 0.05}}}\n", "net.yaml")
+    assert dict(good.rules.credit.prices) == {"orange": 0.04, "FR": 0.05}
