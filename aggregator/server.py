@@ -374,10 +374,7 @@ class AggregatorServer:
             log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message, send=False)
-        lines = self.rules.accepted(facts, message.id)
-        if not any(line.kind == "message" for line in lines):       # R10 off: still a line, no amount
-            self.store.bill(account, message.id, cost, now)
-        for line in lines:
+        for line in self.rules.accepted(facts, message.id):
             self.store.bill(line.account, line.message_id, line.segments, line.at, line.amount, line.kind)
         return message
 

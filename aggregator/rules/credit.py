@@ -33,7 +33,7 @@ after the instant (a restart) records it at once, with the lapse instant as its 
 account without ``credit`` never lapses.
 
 Switched off (``credit: {enabled: false}``) for an account, the rule neither limits nor lapses
-it and bills no amounts: the server still bills the plain segments line (amount 0), so the
+it and bills no amounts: the pipeline still bills the plain segments line (amount 0), so the
 ledger counts segments and nothing is owed.
 """
 

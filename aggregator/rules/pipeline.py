@@ -86,11 +86,15 @@ class Rules:
         return None
 
     def accepted(self, submit: Submit, message_id: str) -> list[LedgerLine]:
+        """The ledger lines of an accepted submit: its "message" line first (R10 prices it;
+        with R10 off it is still billed, its segments at no amount), then R3's surcharge."""
         settings = self.settings_of(submit.account)
         lines: list[LedgerLine] = []
         for rule in self._billers:
             if settings.enabled(rule.name):
                 lines.extend(rule.accepted(submit, message_id, settings))
+            elif rule is self.credit:
+                lines.append(LedgerLine(submit.account, message_id, submit.segments, 0.0, submit.at))
         return lines
 
     def outcome(self, outcome: Outcome) -> None:
