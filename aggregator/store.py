@@ -370,6 +370,8 @@ _INSERT_RULE_EVENT = _RULE_EVENTS.insert(skip=("id",))
 _SET_OPTOUT = "INSERT OR REPLACE" + _OPTOUTS.insert()[len("INSERT"):]
 _REMOVE_OPTOUT = "DELETE FROM optouts WHERE account = ? AND number = ?"
 _SET_PURGE = "INSERT OR REPLACE" + _PURGES.insert()[len("INSERT"):]
+# The per-account number lists (R1's opt-outs, R2's purges): table -> its "why" column.
+_NUMBER_LISTS = {"optouts": "how", "purges": "reason"}
 _SET_CREDIT = "INSERT OR REPLACE" + _CREDITS.insert()[len("INSERT"):]
 _INSERT_RECEIPT = _RECEIPTS.insert(skip=("id",))
 _receipt_params = _RECEIPTS.params(skip=("id",))
@@ -879,8 +881,7 @@ class Store:
         """Rule decisions, in the order they were made."""
         where, params = _filters(("rule", rule), ("account", account))
         rows = self._query("SELECT * FROM rule_events" + where + " ORDER BY id", params)
-        return [RuleEvent(r["rule"], r["action"], r["account"], r["at"], r["number"], r["campaign"], r["message_id"],
-                          json.loads(r["facts"])) for r in rows]
+        return [_rule_event(r) for r in rows]
 
     def count_rule_events(self, rule: str | None = None, action: str | None = None, account: str | None = None,
                           number: str | None = None, campaign: str | None = None) -> int:
@@ -904,17 +905,17 @@ class Store:
 
     def optouts(self, account: str | None = None) -> list[tuple[str, str, float, str]]:
         """(account, number, since, how) on the opt-out lists (R1), by account then number."""
-        where, params = _filters(("account", account))
-        rows = self._query("SELECT account, number, at, how FROM optouts" + where + " ORDER BY account, number",
-                           params)
-        return [(r["account"], r["number"], r["at"], r["how"]) for r in rows]
+        return self._number_list("optouts", account)
 
     def purges(self, account: str | None = None) -> list[tuple[str, str, float, str]]:
         """(account, number, since, reason) of the purged numbers (R2), by account then number."""
+        return self._number_list("purges", account)
+
+    def _number_list(self, table: str, account: str | None) -> list[tuple[str, str, float, str]]:
         where, params = _filters(("account", account))
-        rows = self._query("SELECT account, number, at, reason FROM purges" + where + " ORDER BY account, number",
-                           params)
-        return [(r["account"], r["number"], r["at"], r["reason"]) for r in rows]
+        rows = self._query(f"SELECT account, number, at, {_NUMBER_LISTS[table]} AS why FROM {table}" + where
+                           + " ORDER BY account, number", params)
+        return [(r["account"], r["number"], r["at"], r["why"]) for r in rows]
 
     def unknown_failures(self, since: float, unknown_statuses: Mapping[str, int],
                          deliveries: bool = False) -> list[Outcome]:
@@ -1150,7 +1151,7 @@ class Store:
         """The opt-out (``"optouts"``, R1) or purge (``"purges"``, R2) list, bounded: (account,
         count) per account, and the first ``first`` entries (account, number, since, how or
         reason) by account then number."""
-        why = {"optouts": "how", "purges": "reason"}.get(table)
+        why = _NUMBER_LISTS.get(table)
         if why is None:
             raise ValueError(f"no number list {table!r}")
         counts = self._query(f"SELECT account, COUNT(*) AS n FROM {table} GROUP BY account ORDER BY account")
