@@ -8,10 +8,11 @@
     smsc-harness check SCENARIO.yaml [...] [--allow-outside]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
     smsc-harness hash-password [--scheme scrypt|pbkdf2]
+    smsc-harness bench --mode sink|e2e [--target HOST:PORT ...] [--binds B] [--window W] [--rate R] ...
 
 One module per command: `cli.serve`, `cli.mo`, `cli.release`, `cli.optouts` (the three
 through `cli.control_client`), `cli.replay` (check and run),
-`cli.hash_password`; `cli.args` holds the parser.  This is the only package that touches the
+`cli.hash_password`, `cli.bench`; `cli.args` holds the parser.  This is the only package that touches the
 global reactor (`task.react` in `serve` and `run --live`) and the only one that wires real
 TCP.  `run` imports a command's module once the command line is parsed: `--help` and a bad
 command line are answered without importing the stack.
@@ -42,6 +43,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     elif args.command == "optouts":
         from cli.optouts import optouts_command
         raise SystemExit(optouts_command(args))
+    elif args.command == "bench":
+        from cli.bench import react as bench
+        bench(args)
     elif args.command == "hash-password":
         from cli.hash_password import hash_password_command
         raise SystemExit(hash_password_command(args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 DEFAULT_DB = "smsc-harness.db"
 _ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario's directory tree "
@@ -66,6 +66,61 @@ def _control_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the control API's address, instead of the one in the control file")
     parser.add_argument("--token", default=None, metavar="TOKEN",
                         help="the control API's bearer token, instead of the one in the control file")
+
+
+def _number(kind: type[int] | type[float], low: float, high: float,
+            low_open: bool = False) -> Callable[[str], int | float]:
+    """An argparse type: an int or finite float within [low, high] ((low, high] if low_open)."""
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} "
+                                             f"{bound} and <= {high:g}, got {text!r}")
+        return value
+    return parse
+
+
+def _bench_arguments(bench: argparse.ArgumentParser) -> None:
+    bench.add_argument("--mode", choices=["sink", "e2e"], required=True,
+                       help="sink: one simulated operator SMSC; e2e: the whole stack, a message done "
+                            "when its receipt reached the client (with --target: whether receipts "
+                            "are expected)")
+    bench.add_argument("--target", default=None, metavar="HOST:PORT",
+                       help="load this running SMPP server instead of starting one")
+    bench.add_argument("--system-id", default=None, metavar="X",
+                       help="bind system_id (default: aggregator for sink, demo for e2e)")
+    bench.add_argument("--password", default=None, metavar="Y",
+                       help="bind password (default: secret for sink, demo for e2e)")
+    bench.add_argument("--binds", type=_number(int, 1, 1000), default=2, metavar="B",
+                       help="transceiver binds (default 2)")
+    bench.add_argument("--window", type=_number(int, 1, 100_000), default=200, metavar="W",
+                       help="submit_sm outstanding per bind at most (default 200)")
+    bench.add_argument("--rate", type=_number(float, 0, 10_000_000, low_open=True), default=None,
+                       metavar="R", help="open loop: R submit_sm/s over all binds, latency from each "
+                                         "message's intended send time (default: closed loop)")
+    bench.add_argument("--duration", type=_number(float, 0, 86_400, low_open=True), default=10.0,
+                       metavar="S", help="seconds measured (default 10)")
+    bench.add_argument("--warmup", type=_number(float, 0, 3_600), default=1.0, metavar="S",
+                       help="seconds of load before the measurement, not counted (default 1)")
+    bench.add_argument("--drain", type=_number(float, 0, 3_600), default=10.0, metavar="S",
+                       help="seconds at most waited after the load for outstanding responses and "
+                            "receipts; what has not come then is lost (default 10)")
+    receipts = bench.add_mutually_exclusive_group()
+    receipts.add_argument("--receipts", dest="receipts", action="store_true", default=None,
+                          help="ask for receipts (registered_delivery=1) and count them (default for e2e)")
+    receipts.add_argument("--no-receipts", dest="receipts", action="store_false",
+                          help="ask for none (default for sink)")
+    bench.add_argument("--source", default="33600000000", metavar="ADDR",
+                       help="source_addr of every submit_sm, TON 1 (default 33600000000)")
+    bench.add_argument("--destination", default="33612345678", metavar="ADDR",
+                       help="destination_addr of every submit_sm, TON 1 (default 33612345678)")
+    bench.add_argument("--json", default=None, metavar="FILE",
+                       help="write every figure, parameter, the machine and the date to FILE")
+    bench.add_argument("--quiet", action="store_true", help="no progress line on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("--live", action="store_true",
                          help="play over real TCP on 127.0.0.1 in real time (advance waits): same "
                               "verdicts as the in-memory replay, for short scenarios")
+
+    _bench_arguments(commands.add_parser(
+        "bench", help="load an SMPP server (ours or any) and print throughput and latency figures",
+        description="Bind --binds transceivers and send submit_sm: closed loop (each bind keeps "
+                    "--window outstanding) or, with --rate, open loop at a fixed offered rate with "
+                    "latency counted from each message's intended send time. --mode sink starts one "
+                    "simulated operator SMSC (smsc-harness sink), --mode e2e the whole stack "
+                    "(smsc-harness serve --bench), each in its own process; --target loads a running "
+                    "server instead. Exit 0 figures printed, 1 messages lost or bind refused, 2 bad "
+                    "arguments or the server would not start."))
 
     hashing = commands.add_parser(
         "hash-password", help="print a salted hash of a password, for an account's password_hash",
