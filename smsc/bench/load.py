@@ -136,6 +136,7 @@ class Tally:
         self.measure_from = float("inf")        # set when the run starts
         self.measure_until = float("inf")
         self.in_window = False
+        self.counting = True
         self.sent = 0
         self.ok = 0
         self.ok_total = 0                       # ok responses of any message, warm-up included
@@ -152,8 +153,17 @@ class Tally:
         self.warmup_ids: set[bytes] = set()                 # message_ids of warm-up messages
         self.early_receipts: dict[bytes, float] = {}        # message_id -> arrival (before its resp)
 
+    def stop_counting(self) -> None:
+        """The drain is over: the figures are final. Answers and receipts that still come
+        (while unbinding) are answered, not counted."""
+        self.measure_from = self.measure_until = float("inf")
+        self.in_window = False
+        self.counting = False
+
     def receipt(self, message_id: bytes, now: float) -> None:
         """A receipt for `message_id` arrived at `now` (rule 5)."""
+        if not self.counting:
+            return
         self.receipts_total += 1
         if self.in_window:
             self.window_receipts += 1
@@ -545,14 +555,16 @@ class LoadRun:
         tally.resp_latency.flush()
         tally.receipt_latency.flush()
         measure_from = tally.measure_from
-        lost = sum(1 for b in self.binds for stamp in b.pending.values() if stamp >= measure_from)
-        unsent = sum(1 for b in self.binds for stamp in b.queue if stamp >= measure_from)
-        disconnected = sum(1 for b in self.binds if b.closed.called)
+        result = LoadResult(
+            tally=tally, measured_seconds=config.duration, drain_seconds=drain_seconds,
+            lost_resps=sum(1 for b in self.binds for stamp in b.pending.values() if stamp >= measure_from),
+            lost_receipts=len(tally.awaiting_receipt) if config.receipts else 0,
+            unsent=sum(1 for b in self.binds for stamp in b.queue if stamp >= measure_from),
+            unmatched_receipts=len(tally.early_receipts),
+            disconnected=sum(1 for b in self.binds if b.closed.called))
+        tally.stop_counting()                   # what the unbind still brings in is not counted
         await defer.gatherResults([b.unbind() for b in self.binds])
-        return LoadResult(tally=tally, measured_seconds=config.duration, drain_seconds=drain_seconds,
-                          lost_resps=lost, lost_receipts=len(tally.awaiting_receipt) if config.receipts else 0,
-                          unsent=unsent, unmatched_receipts=len(tally.early_receipts),
-                          disconnected=disconnected)
+        return result
 
     def _open_window(self) -> None:
         self.tally.in_window = True
