@@ -268,13 +268,13 @@ class LoadProtocol(Protocol):
             self._out.write(_pack_header(16, GENERIC_NACK, 0x03, seq))
 
     def unbind(self) -> defer.Deferred[None]:
-        """Send unbind; `closed` fires once the connection is gone (unbind_resp, or the
-        timeout, after which the connection is closed anyway)."""
+        """Send unbind; `closed` fires once the connection is gone (after the unbind_resp, or
+        UNBIND_TIMEOUT, after which the connection is cut)."""
         if self._is_bound and not self._unbinding:
             self._unbinding = True
             self._out.write(_pack_header(16, UNBIND, 0, self._take_seqs(1)))
             clock = self._run.clock
-            timer = clock.callLater(UNBIND_TIMEOUT, self._out.loseConnection)
+            timer = clock.callLater(UNBIND_TIMEOUT, self._out.abortConnection)   # a server not reading
             self.closed.addBoth(_cancel, timer)
         elif not self.closed.called:
             self._out.loseConnection()
