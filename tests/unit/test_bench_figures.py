@@ -121,3 +121,15 @@ def test_target_and_bad_arguments() -> None:
         with pytest.raises(SystemExit) as stopped:
             build_parser().parse_args(["bench", "--mode", "sink", *argv])
         assert stopped.value.code == 2
+
+
+def test_the_address_is_read_from_the_servers_first_line() -> None:
+    from cli.bench import _ADDRESS
+    for line, address in (
+            ("smsc-harness sink: SMPP on 127.0.0.1:40123 (system_id aggregator)", ("127.0.0.1", "40123")),
+            ("smsc-harness: SMPP server on 127.0.0.1:2775 (TLS on 127.0.0.1:2777; accounts: demo; ...)",
+             ("127.0.0.1", "2775")),
+            ("responder: SMPP on 127.0.0.1:5000", ("127.0.0.1", "5000")),
+            ("npm-smpp: SMPP on [::1]:5001", ("[::1]", "5001"))):
+        found = _ADDRESS.search(line)
+        assert found is not None and found.groups() == address
