@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from smsc.bench.peers import start_serve_bench, stop
 from tests.support.serve import output, read_full_banner, start_serve, stop_serve
 from tests.support.smpplib_client import smpplib_session
 
@@ -45,3 +46,12 @@ def test_serve_bench_refuses_a_config_too(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "smsc-harness serve: argument --config: not allowed with argument --bench (see smsc-harness serve --help)"]
+
+
+def test_start_serve_bench_reads_the_port_from_the_banner_and_stops_it(tmp_path: Path) -> None:
+    peer = start_serve_bench(tmp_path / "bench.db")
+    try:
+        seen = smpplib_session(peer.port)
+        assert "stat:DELIVRD" in seen["receipt"].short_message.decode()   # type: ignore[attr-defined]
+    finally:
+        assert stop(peer.process) == 0

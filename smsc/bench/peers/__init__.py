@@ -6,6 +6,7 @@ and stops them:
 
 - `start_sink`: `smsc-harness sink`, one of our simulated operator SMSCs alone (the bench
   network's profile: caps off, every message DELIVRD, receipts at once);
+- `start_serve_bench`: `smsc-harness serve --bench`, the whole stack on the bench network;
 - `start_responder`: `python -m smsc.bench.peers.responder`, a raw asyncio responder that
   only frames and answers (the ceiling of plain Python I/O);
 - `start_npm_smpp`: `npm_smpp_server.js`, a server built with the npm `smpp` 0.5.1 package
@@ -34,7 +35,7 @@ from typing import IO, NamedTuple, Sequence
 
 __all__ = [
     "NPM_SMPP_VERSION", "Peer", "PeerError", "default_cache_dir", "ensure_npm_smpp", "start_npm_smpp",
-    "start_peer", "start_responder", "start_sink", "stop",
+    "start_peer", "start_responder", "start_serve_bench", "start_sink", "stop",
 ]
 
 NPM_SMPP_VERSION = "0.5.1"                 # the version of the issue's figures
@@ -96,6 +97,14 @@ def start_sink(host: str = "127.0.0.1", port: int = 0, receipts: bool = True, sy
     return start_peer([sys.executable, "-m", "cli", "sink", "--host", host, "--port", str(port),
                        "--receipts" if receipts else "--no-receipts", "--system-id", system_id,
                        "--password", password, "--log-level", log_level])
+
+
+def start_serve_bench(db: str | os.PathLike[str], port: int = 0, control_port: int = 0,
+                      log_level: str = "warn") -> Peer:
+    """`smsc-harness serve --bench` (as `python -m cli serve`) with this interpreter, its store
+    at `db` (the caller removes it with its -wal and -shm files)."""
+    return start_peer([sys.executable, "-m", "cli", "serve", "--bench", "--port", str(port),
+                       "--control-port", str(control_port), "--db", str(db), "--log-level", log_level])
 
 
 def start_responder(host: str = "127.0.0.1", port: int = 0) -> Peer:
