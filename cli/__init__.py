@@ -1,6 +1,6 @@
 """The `smsc-harness` command line, above every package (smsc <- aggregator <- scenarios <- cli).
 
-    smsc-harness serve [--config FILE] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
+    smsc-harness serve [--config FILE | --bench] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness release ACCOUNT [CAMPAIGN] [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness optouts list [--account SYSTEM_ID] [--db PATH] [--control HOST:PORT] [--token TOKEN]
@@ -9,8 +9,9 @@
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
     smsc-harness hash-password [--scheme scrypt|pbkdf2]
     smsc-harness bench --mode sink|e2e [--target HOST:PORT ...] [--binds B] [--window W] [--rate R] ...
+    smsc-harness sink [--host HOST] [--port N] [--receipts|--no-receipts] [--system-id ID] [--password PW]
 
-One module per command: `cli.serve`, `cli.mo`, `cli.release`, `cli.optouts` (the three
+One module per command: `cli.serve`, `cli.sink`, `cli.mo`, `cli.release`, `cli.optouts` (the three
 through `cli.control_client`), `cli.replay` (check and run),
 `cli.hash_password`, `cli.bench`; `cli.args` holds the parser.  This is the only package that touches the
 global reactor (`task.react` in `serve` and `run --live`) and the only one that wires real
@@ -34,6 +35,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     if args.command == "serve":
         from cli.serve import react
         react(args)
+    elif args.command == "sink":
+        from cli.sink import react as react_sink
+        react_sink(args)
     elif args.command == "mo":
         from cli.mo import send_mo
         raise SystemExit(send_mo(args))

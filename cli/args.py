@@ -17,6 +17,7 @@ _ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario'
 # --speed above this: a year of simulated time passes in 32 real seconds; beyond, every
 # simulated delay rounds to nothing in real time, and ScaledClock's products lose precision.
 MAX_SPEED = 1_000_000.0
+LOG_LEVELS = ["debug", "info", "warn", "error"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,8 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the aggregator and the simulated operator SMSCs until interrupted",
         description="Start the whole stack in one reactor: the aggregator's SMPP server for "
                     "clients, one simulated SMSC per operator, and the aggregator's binds to them.")
-    serve.add_argument("--config", metavar="FILE",
-                       help="network config (YAML); default: the shipped French network")
+    network = serve.add_mutually_exclusive_group()
+    network.add_argument("--config", metavar="FILE",
+                         help="network config (YAML); default: the shipped French network")
+    network.add_argument("--bench", action="store_true",
+                         help="serve the shipped bench network (aggregator/bench_network.yaml) for load tools: "
+                              "no throughput caps, every message delivered, receipts at once, the demo account "
+                              "(demo/demo) unthrottled; log level warn unless --log-level says otherwise")
     serve.add_argument("--port", type=port_number, default=None, metavar="N",
                        help="client SMPP port (default: the config's, 2775); 0 picks a free port")
     serve.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
@@ -143,8 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
                             "validity, retries, outages); default 1")
     serve.add_argument("--control-port", type=port_number, default=None, metavar="N",
                        help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "error"],
-                       help="how much to log (default: info)")
+    serve.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                       help="how much to log (default: info; warn with --bench); debug adds a line per message")
+
+    sink = commands.add_parser(
+        "sink", help="run one simulated operator SMSC alone, for load tools (bench --mode sink)",
+        description="One simulated operator SMSC on TCP with the bench network's profile: no throughput "
+                    "caps, window 1000, 64 binds, every message DELIVRD, its receipt at once when the "
+                    "submit_sm asks for one (registered_delivery), no faults. Its first stdout line is "
+                    "`smsc-harness sink: SMPP on HOST:PORT (...)`; SIGINT or SIGTERM stop it (exit 0) "
+                    "with a summary line on stderr.")
+    sink.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    sink.add_argument("--port", type=port_number, default=2775, metavar="N",
+                      help="SMPP port (default: 2775); 0 picks a free port, named on the first line")
+    sink.add_argument("--receipts", action=argparse.BooleanOptionalAction, default=True,
+                      help="send a receipt when the submit_sm asks for one (default); --no-receipts: never")
+    sink.add_argument("--system-id", default="aggregator", metavar="ID",
+                      help="the system_id binds must give (default: aggregator)")
+    sink.add_argument("--password", default="secret", metavar="PASSWORD",
+                      help="the password binds must give (default: secret)")
+    sink.add_argument("--log-level", default="warn", choices=LOG_LEVELS,
+                      help="how much to log (default: warn); debug adds a line per message")
 
     mo = commands.add_parser(
         "mo", help="make a subscriber send an MO to a running stack (through its control API)",

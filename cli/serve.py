@@ -30,7 +30,7 @@ from twisted.python.failure import Failure
 from zope.interface import provider
 
 from aggregator.clock import ScaledClock
-from aggregator.config import ConfigError, NetworkConfig, load_config
+from aggregator.config import ConfigError, NetworkConfig, load_bench_config, load_config
 from aggregator.control import control_file_path, control_site, remove_control_file, write_control_file
 from aggregator.harness import Harness, port_of, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import Store
@@ -160,6 +160,14 @@ def database_problem(path: str) -> str | None:
     return None
 
 
+def log_level(args: argparse.Namespace) -> str:
+    """--log-level, else info; with --bench, warn: a bench measures the stack, and a line per
+    bind or refusal is all it should write (per-message lines come only with debug)."""
+    if args.log_level is not None:
+        return str(args.log_level)
+    return "warn" if args.bench else "info"
+
+
 def react(args: argparse.Namespace) -> NoReturn:
     """Run `serve` on the global reactor until it is stopped (Ctrl-C, SIGTERM); exits."""
     task.react(lambda reactor: defer.ensureDeferred(serve(reactor, args)))
@@ -170,8 +178,9 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     interface (IReactorTime(reactor) checks that it provides it, and gives its type)."""
     real_time, tcp = IReactorTime(reactor), IReactorTCP(reactor)
     now = datetime.fromtimestamp(real_time.seconds(), timezone.utc)   # for both certificate checks
+    level = log_level(args)
     try:
-        config = load_config(args.config)
+        config = load_bench_config() if args.bench else load_config(args.config)
     except ConfigError as error:
         print(f"{error}", file=sys.stderr)         # one line per problem, each naming file:line:column
         raise SystemExit(2)
@@ -202,7 +211,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
                                       port=args.port, link_clock=real_time,
                                       listen_tls=tls_listen(tcp), dial_tls=tls_dial(tcp),
                                       max_connections=connections_the_fd_limit_allows(config.limits.max_connections),
-                                      trace=args.log_level == "debug")   # per-message lines cost even when filtered
+                                      trace=level == "debug")   # per-message lines cost even when filtered
         control_port = config.control.port if args.control_port is None else args.control_port
         control = await tcp_listen(tcp)(config.control.host, control_port, control_site(harness, token, real_time))
     except CannotListenError as error:
@@ -230,12 +239,13 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     await task.deferLater(real_time, 0, lambda: None)
     accounts = ", ".join(a.system_id for a in config.accounts)
     speed = "" if args.speed == 1 else f"; simulated time x{args.speed:g}"
+    bench = "bench network; " if args.bench else ""
     tls = "" if harness.tls_port is None else f"TLS on {harness.host}:{harness.tls_port}; "
     # One line, first on stdout: tests/support/serve.py reads the ports and the control file from it.
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
-          f"({tls}accounts: {accounts}; database: {args.db}; control API on {url}, token in {control_file}"
+          f"({bench}{tls}accounts: {accounts}; database: {args.db}; control API on {url}, token in {control_file}"
           f"{speed}); Ctrl-C stops", flush=True)
-    start_logging(args.log_level)                # after the banner: it is the first line on stdout
+    start_logging(level)                         # after the banner: it is the first line on stdout
     await defer.Deferred()                       # run until the reactor is stopped
 
 

@@ -34,6 +34,7 @@ from aggregator.config.network import (
     ACCOUNT_OPTIONAL,
     ACCOUNT_REQUIRED,
     NetworkReader,
+    load_bench_config,
     load_config,
     parse_config,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "compose",
     "index_path",
     "join_path",
+    "load_bench_config",
     "load_config",
     "parse_config",
     "read_text_file",

@@ -68,14 +68,18 @@ from smsc.operators.profile import Throughput
 __all__ = [
     "ACCOUNT_OPTIONAL",
     "ACCOUNT_REQUIRED",
+    "BENCH_NETWORK_RESOURCE",
     "DEFAULT_NETWORK_RESOURCE",
     "NetworkReader",
+    "load_bench_config",
     "load_config",
     "parse_config",
 ]
 
 
 DEFAULT_NETWORK_RESOURCE = "default_network.yaml"
+# `serve --bench` and `sink` (issue 13): the French network with caps, faults and failures off.
+BENCH_NETWORK_RESOURCE = "bench_network.yaml"
 
 # SMPP 3.4 C-Octet strings: system_id is at most 16 octets and password at most
 # 9, both including the terminating NUL.
@@ -640,12 +644,22 @@ def load_config(path: str | os.PathLike[str] | None = None) -> NetworkConfig:
     installed wheel as well as from a source checkout.
     """
     if path is None:
-        resource = resources.files("aggregator").joinpath(DEFAULT_NETWORK_RESOURCE)
-        source = str(resource)
-        try:
-            text = resource.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError([Problem(source, None, None, "", f"cannot read config file: {exc}")]) from None
-        return parse_config(text, source)
+        return _load_shipped(DEFAULT_NETWORK_RESOURCE)
     source, text = read_text_file(path, "config")
+    return parse_config(text, source)
+
+
+def load_bench_config() -> NetworkConfig:
+    """The shipped bench network (`serve --bench`, `sink`): caps off, every message delivered,
+    receipts at once, the demo account unthrottled."""
+    return _load_shipped(BENCH_NETWORK_RESOURCE)
+
+
+def _load_shipped(name: str) -> NetworkConfig:
+    resource = resources.files("aggregator").joinpath(name)
+    source = str(resource)
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem(source, None, None, "", f"cannot read config file: {exc}")]) from None
     return parse_config(text, source)
