@@ -126,6 +126,13 @@ class SmppConnection(protocol.Protocol):
             self._link.abortConnection()         # over a connection cap: the gate said so in the log
             return
         self._admitted = True
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            # SMPP is request/response with small PDUs: with Nagle's algorithm on, a write
+            # that follows an unacknowledged one waits for the peer's delayed ACK (40 ms on
+            # Linux), and a pipelining peer then sees 25 rounds a second. Writes are already
+            # coalesced per read (`_process`), so segments stay full under load.
+            no_delay(True)
         if self.session.role is Role.SMSC:
             # Only the side that serves pauses its reading: were both sides to do it, two
             # peers that pipeline could each wait for the other to read, for ever.

@@ -32,7 +32,7 @@ import enum
 import random
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -240,6 +240,13 @@ class OperatorSmsc:
 
     def connection_made(self, conn: SmppConnection) -> None:
         self.connections.append(conn)
+        window = self.profile.behaviour.window
+        if conn.session.config.window != window:
+            # The SMSC's window holds both ways: as many deliver_sm outstanding as it takes
+            # submit_sm unanswered. With the session default (10) against a peer that keeps
+            # hundreds of submits in flight, receipts left at 10 per round trip and fell far
+            # behind the submits (issue 13).
+            conn.session.config = replace(conn.session.config, window=window)
         if self.outage is OutageMode.DROP:
             log.info("{op}: connection from {peer} dropped (outage)", op=self.profile.id, peer=conn.peer)
             conn.close()
