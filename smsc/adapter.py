@@ -113,6 +113,7 @@ class SmppConnection(protocol.Protocol):
         # Inside `_process`, after its first write: what is answered waits in the session and
         # leaves in one write when every event of the read is handled (`_process`).
         self._holding: bool | None = False
+        self.reads = 0                              # dataReceived calls so far: what one read did belongs together
 
     # --- Twisted side --------------------------------------------------------------------
 
@@ -144,6 +145,7 @@ class SmppConnection(protocol.Protocol):
         self._rearm()
 
     def dataReceived(self, data: bytes) -> None:
+        self.reads += 1
         if self._admitted:
             self._process(self.session.receive_data(data, self.clock.seconds()))
 
