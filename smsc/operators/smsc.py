@@ -403,6 +403,7 @@ class OperatorSmsc:
     def _finish_all(self, batch: list[_Message]) -> None:
         if self._soon is batch:
             self._soon = None
+            self._soon_key = None               # holds the connection: not past its batch
         for message in batch:
             self._finish(message)
 
