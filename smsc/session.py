@@ -45,8 +45,8 @@ from smsc.events import (
     ResponseReceived, ResponseTimedOut,
 )
 from smsc.pdu.codec import (
-    HAS_RESPONSE, MAX_SEQUENCE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, generic_nack,
-    make, response_to,
+    HAS_RESPONSE, MAX_SEQUENCE, MESSAGE_ID_RESPONSE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, encode_message_id_response,
+    generic_nack, make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
@@ -251,10 +251,22 @@ class Session:
         return pdu
 
     def respond(self, request: Pdu, now: float, status: int = 0, tlvs: tuple[Tlv, ...] = (),
-                **params: Value) -> Pdu:
+                **params: Value) -> None:
         """Queue the response to a request we received; a successful bind_*_resp binds."""
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("session is closed")
+        answer = MESSAGE_ID_RESPONSE.get(request.command)
+        if answer is not None and not tlvs and len(params) == 1:
+            # The answer to each submit_sm (deliver_sm): bytes from a header and the id, no
+            # Pdu built (an SMSC's hot path). A *_resp with a message_id moves no bind state.
+            data = encode_message_id_response(answer, request.sequence_number, int(status),
+                                              params.get("message_id"))
+            if data is not None:
+                self._out.append(data)
+                self._last_sent = now
+                if self._unanswered:
+                    self._unanswered -= 1
+                return
         if request.command not in HAS_RESPONSE:
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
@@ -264,7 +276,6 @@ class Session:
             self._framer.max_pdu = self.config.max_pdu           # bound: full-size PDUs from now
         if self._unanswered:
             self._unanswered -= 1
-        return pdu
 
     def await_late(self, sequence_number: int, context: object) -> None:
         """Keep `context` with a request that has timed out (`ResponseTimedOut`), for the

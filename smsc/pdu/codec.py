@@ -840,5 +840,27 @@ def response_to(request: Pdu, status: int = 0, tlvs: tuple[Tlv, ...] = (), **par
     return make(command, request.sequence_number, status, tlvs, **params)
 
 
+# The responses whose body is one message_id (§4.4.2, §4.6.2, §4.7.2).
+MESSAGE_ID_RESPONSE: Final[Mapping[Command, Command]] = MappingProxyType({
+    Command.submit_sm: Command.submit_sm_resp, Command.deliver_sm: Command.deliver_sm_resp,
+    Command.data_sm: Command.data_sm_resp,
+})
+
+
+def encode_message_id_response(command: Command, sequence_number: int, status: int, message_id: object) -> bytes | None:
+    """`encode(response_to(request, status, message_id=message_id))` for a request whose
+    response is `command` (a value of MESSAGE_ID_RESPONSE) and no TLVs, built straight from
+    the header: the answer to every submit_sm an SMSC takes, without a Pdu, a params mapping
+    and the writer table between. None for a message_id the general path must judge (not a
+    str, over 64 octets, outside latin-1); tests/unit/test_codec_fast.py pins the bytes."""
+    if type(message_id) is not str or len(message_id) > 64:
+        return None
+    try:
+        body = message_id.encode(_LATIN1)
+    except UnicodeEncodeError:
+        return None
+    return _pack_header(17 + len(body), command, status, sequence_number) + body + b"\x00"
+
+
 def generic_nack(sequence_number: int, status: int) -> Pdu:
     return Pdu(Command.generic_nack, sequence_number, int(status))
