@@ -148,7 +148,7 @@ class Harness:
 
 def client_session_config(limits: LimitsConfig) -> SessionConfig:
     """The sessions of the client-facing server: an SMSC's defaults with the config's limits."""
-    return replace(SessionConfig.for_role(Role.SMSC), bind_timeout=limits.bind_timeout,
+    return replace(SessionConfig.for_role(Role.SMSC), window=limits.deliver_window, bind_timeout=limits.bind_timeout,
                    frame_timeout=limits.frame_timeout, max_unanswered=limits.max_unanswered,
                    unread_timeout=limits.unread_timeout)
 
@@ -186,7 +186,11 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
     for op in config.operators:
         smsc = OperatorSmsc(operator_profile(op), clock, seed=config.seed, test_numbers=config.test_numbers,
                             trace=trace)
-        factory = SmppFactory(link_clock, Role.SMSC, smsc)
+        # The link's window holds both ways: the SMSC keeps as many deliver_sm (receipts, MOs)
+        # outstanding per bind as the aggregator keeps submit_sm. Each deliver_sm_resp waits for
+        # the aggregator's commit (docs/reliability.md), so with 10 a bind gets 10 receipts per
+        # commit, far behind the submits under load; a bench network raises `window` for both.
+        factory = SmppFactory(link_clock, Role.SMSC, smsc, replace(SessionConfig.for_role(Role.SMSC), window=op.window))
         if op.tls is not None and listen_tls is not None:
             lp = await listen_tls(op.host, op.port, factory, op.tls)
         else:

@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import json
 import os
+from operator import attrgetter, itemgetter
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum, StrEnum
-from functools import partial
+from functools import lru_cache, partial
 from types import NoneType, UnionType
 from typing import Any, get_args, get_type_hints
 
@@ -214,10 +215,18 @@ class _Table:
         """row (field name -> value) -> the parameters of ``insert(skip=skip)``, each ``*_iso``
         column computed from its timestamp."""
         stamp_of = {_iso_column(c): c for c in self.columns}
-        sources = [(stamp_of.get(c, c), c in stamp_of) for c in self.columns if c not in skip]
+        columns = [c for c in self.columns if c not in skip]
+        # Hot path (the writer thread runs it for every row of a batch, and it holds the GIL the
+        # reactor needs): one C-level itemgetter for every value, then the few ``*_iso`` columns
+        # replaced in place, instead of a generator testing each column.
+        get = itemgetter(*(stamp_of.get(c, c) for c in columns))
+        stamps = tuple(i for i, c in enumerate(columns) if c in stamp_of)
 
         def params(row: Mapping[str, Any]) -> tuple[Any, ...]:
-            return tuple(_opt_iso(row[name]) if stamp else row[name] for name, stamp in sources)
+            values = list(get(row))
+            for i in stamps:
+                values[i] = _opt_iso(values[i])
+            return tuple(values)
 
         return params
 
@@ -316,7 +325,29 @@ def _codec(record: type) -> _Codec:
 
 def _row(record: object, codec: _Codec) -> dict[str, Any]:
     """A record as a row: field name -> column value (``*_iso`` columns are added on write)."""
-    return {name: getattr(record, name) if out is None else out(getattr(record, name)) for name, out, _ in codec}
+    maker = _ROW_MAKERS.get(codec)
+    if maker is None:
+        maker = _ROW_MAKERS[codec] = _row_maker(codec)
+    return maker(record)
+
+
+def _row_maker(codec: _Codec) -> Callable[[object], dict[str, Any]]:
+    """``_row`` for one codec. Hot path (every message, receipt and delivery goes through it):
+    one C-level attrgetter for all the fields, then only the few fields that convert."""
+    names = tuple(name for name, _, _ in codec)
+    get = attrgetter(*names)
+    converted = tuple((name, out) for name, out, _ in codec if out is not None)
+
+    def row(record: object) -> dict[str, Any]:
+        values = dict(zip(names, get(record)))
+        for name, out in converted:
+            values[name] = out(values[name])
+        return values
+
+    return row
+
+
+_ROW_MAKERS: dict[_Codec, Callable[[object], dict[str, Any]]] = {}
 
 
 def _defaults(record: type) -> Mapping[str, Any]:
@@ -1234,19 +1265,31 @@ def _group_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, list[t
     distinct column set, so each set is a single executemany."""
     groups: dict[str, list[tuple[Any, ...]]] = {}
     for message_id, change in updates.items():
-        cols = ["state"] + [c for c in _UPDATABLE if c in change]
-        assignments: list[str] = []
+        # The statement and its column list depend only on which columns changed: built once
+        # per column set (_update_plan), as this runs for every message of a batch.
+        sql, cols = _update_plan(tuple(c for c in _UPDATABLE if c in change))
         params: list[Any] = []
-        for col in cols:
-            assignments.append(f"{col} = ?")
-            params.append(change[col])
-            if col in _TIMESTAMPS:
-                assignments.append(f"{col[:-3]}_iso = ?")
-                params.append(_opt_iso(change[col]))
+        for col, stamped in cols:
+            value = change[col]
+            params.append(value)
+            if stamped:
+                params.append(_opt_iso(value))
         params.append(message_id)
-        sql = f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?"
         groups.setdefault(sql, []).append(tuple(params))
     return groups
+
+
+@lru_cache(maxsize=None)
+def _update_plan(changed: tuple[str, ...]) -> tuple[str, tuple[tuple[str, bool], ...]]:
+    """(UPDATE statement, (column, has a ``*_iso`` column) in parameter order) for a change of
+    ``state`` and the ``changed`` columns (in ``_UPDATABLE`` order)."""
+    cols = tuple((col, col in _TIMESTAMPS) for col in ("state", *changed))
+    assignments: list[str] = []
+    for col, stamped in cols:
+        assignments.append(f"{col} = ?")
+        if stamped:
+            assignments.append(f"{col[:-3]}_iso = ?")
+    return f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", cols
 
 
 def _message_record(row: Mapping[str, Any]) -> MessageRecord:

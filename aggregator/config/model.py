@@ -133,7 +133,7 @@ class OperatorConfig:
     port: int = 0  # 0 = free port
     system_id: str = "aggregator"  # credentials the aggregator binds with
     password: str = "secret"
-    window: int = 10  # max outstanding requests on each of the aggregator's binds
+    window: int = 10  # max outstanding requests on each bind of the link, both ways (our submit_sm, its deliver_sm)
     binds: int = 1  # binds the aggregator keeps open to this operator (connector pool)
     send_rate: float | None = None  # submit_sm a second the aggregator sends, whole pool; None = no cap
     temporary_errors: tuple[str, ...] = TEMPORARY_ERRORS  # receipt err codes the aggregator retries
@@ -174,6 +174,7 @@ class LimitsConfig:
     frame_timeout: float = 10.0  # seconds a PDU that has begun to arrive may take to be whole
     unread_timeout: float = 30.0  # seconds a client may leave what we send unread before it is cut off
     max_unanswered: int = 5000  # a bind's requests waiting for our answer; ESME_RTHROTTLED beyond
+    deliver_window: int = 10  # deliver_sm (receipts, MOs) we keep outstanding on each receiving bind
     failed_binds_per_address: Throughput = Throughput(rate=1.0, burst=10)  # then ESME_RBINDFAIL
     failed_binds_per_system_id: Throughput = Throughput(rate=1.0, burst=20)
     max_uncommitted: int = 20000  # accepted messages waiting for their commit; ESME_RMSGQFUL beyond

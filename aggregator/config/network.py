@@ -203,6 +203,7 @@ class NetworkReader:
             "frame_timeout": seconds,
             "unread_timeout": seconds,
             "max_unanswered": count,
+            "deliver_window": partial(reader.integer, minimum=1, maximum=MAX_WINDOW),
             "failed_binds_per_address": self._bind_rate,
             "failed_binds_per_system_id": self._bind_rate,
             "max_uncommitted": count,
