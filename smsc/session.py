@@ -65,11 +65,9 @@ def as_decoded(pdu: Pdu) -> Pdu | None:
     if pdu.command not in OBJECT_COMMANDS:
         return None
     for value in pdu.params.values():
-        kind = type(value)
-        if kind is str:
-            if "\x00" in str(value):                # str(): a no-op on a str, for the type checker
-                return None
-        elif kind is not int and kind is not bytes:
+        if type(value) is int or type(value) is bytes:
+            continue
+        if type(value) is not str or "\x00" in value:
             return None
     tlvs = pdu.tlvs
     if not tlvs:
@@ -358,22 +356,23 @@ class Session:
         (`as_decoded`), nothing is half-framed and it fits the current `max_pdu`; otherwise its
         bytes are decoded (or the whole batch is framed, as bytes)."""
         framer = self._framer
-        limit = framer.max_pdu
-        pairs: list[tuple[Pdu, bytes]] = []
-        for item in items:
-            if isinstance(item, bytes) or len(item[1]) > limit:
-                break
-            pairs.append(item)
-        if framer.pending or len(pairs) != len(items):
+        if framer.pending:
             return self.receive_data(b"".join(item if isinstance(item, bytes) else item[1] for item in items), now)
+        limit = framer.max_pdu
         events: list[Event] = []
         self._last_received = now
-        for pdu, data in pairs:
-            taken = as_decoded(pdu)
-            if taken is None:
-                self._receive_frame(data, now, events)
+        for index, item in enumerate(items):
+            if isinstance(item, bytes) or len(item[1]) > limit:
+                # The rest as bytes: the framer is empty here, so it frames them exactly as
+                # it would have framed the whole batch past the PDUs already taken.
+                rest = b"".join(chunk if isinstance(chunk, bytes) else chunk[1] for chunk in items[index:])
+                events.extend(self.receive_data(rest, now))
+                return events
+            pdu = as_decoded(item[0])
+            if pdu is None:
+                self._receive_frame(item[1], now, events)
             else:
-                self._receive_pdu(taken, now, events)
+                self._receive_pdu(pdu, now, events)
         if self._partial_since is not None:
             self._partial_since = None               # as receive_data: nothing is half-framed
         return events
