@@ -14,6 +14,7 @@ same verdicts per expectation, timings from the wall clock (``smsc-harness run -
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -91,6 +92,8 @@ STOP_GRACE = 600.0  # simulated seconds the stop may take (unbinds, timeouts)
 # expectations see everything.
 STORE_FLUSH_INTERVAL = 5.0
 PROGRESS_SLICE = 60.0  # simulated seconds between progress reports, when asked for
+LINKS = ("objects", "bytes")   # what the in-memory links carry between SMPP ends (run_scenario)
+LINKS_ENV = "SMSC_HARNESS_LINKS"
 LIVE_TIMEOUT = 15.0  # real seconds a live connection, bind or stop may take
 AMOUNT_DIGITS = 6  # a ledger amount total is compared rounded to a millionth (float sums)
 _LETTER = re.compile(r"[A-Za-z]")
@@ -252,14 +255,14 @@ def _settle(clock: Clock, d: defer.Deferred[T], what: str, grace: float = 0.0) -
 
 class _Run:
     def __init__(self, scenario: Scenario, db_path: Path, seed: int,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, links: str = "objects") -> None:
         self.scenario = scenario
         self.seed = seed
         self.progress = progress
         self.start = scenario.clock.start_seconds
         self.virtual = VirtualClock(self.start)        # only the in-memory run moves time itself
         self.clock: IReactorTime = self.virtual
-        self.net = MemoryNetwork(self.virtual)
+        self.net = MemoryNetwork(self.virtual, objects=links == "objects")
         self.store = Store(db_path, schedule=self.clock.callLater, flush_interval=STORE_FLUSH_INTERVAL)
         config = replace(scenario.network, seed=seed)
         self.harness: Harness = _fired(defer.ensureDeferred(start_harness(
@@ -555,12 +558,21 @@ def _bucket_size(duration: float) -> float:
 
 
 def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None,
-                 progress: Callable[[int], None] | None = None) -> ScenarioReport:
+                 progress: Callable[[int], None] | None = None, links: str | None = None) -> ScenarioReport:
     """Play ``scenario`` in memory on a virtual clock, with the store at ``db_path`` (a new
     file); ``seed`` overrides the scenario's.  ``progress``, if given, is called with the
     number of submits answered so far every minute of simulated time (out of
-    ``scenario.planned_messages()``).  Returns its report; the harness is stopped."""
-    run = _Run(scenario, Path(db_path), scenario.seed if seed is None else seed, progress)
+    ``scenario.planned_messages()``).  Returns its report; the harness is stopped.
+
+    ``links``: ``"objects"`` (the default) hands PDUs between our own SMPP ends as objects,
+    ``"bytes"`` encodes, frames and decodes every one as over TCP (``smsc.memory``, rule 6);
+    both give the same report.  None: the ``SMSC_HARNESS_LINKS`` environment variable, else
+    objects."""
+    if links is None:
+        links = os.environ.get(LINKS_ENV) or "objects"
+    if links not in LINKS:
+        raise ValueError(f"links must be one of {', '.join(LINKS)}, got {links!r}")
+    run = _Run(scenario, Path(db_path), scenario.seed if seed is None else seed, progress, links)
     try:
         for index, step in enumerate(scenario.timeline):
             run.play(index, step)

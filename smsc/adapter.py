@@ -137,6 +137,11 @@ class SmppConnection(protocol.Protocol):
             # Linux), and a pipelining peer then sees 25 rounds a second. Writes are already
             # coalesced per read (`_process`), so segments stay full under load.
             no_delay(True)
+        if getattr(self.transport, "carries_pdus", False):
+            # The link takes our PDUs as objects, and the peer reads them as such (smsc.memory)
+            self.session.keep_pdus()
+            # An instance attribute, not a test in _write_pending: that runs per PDU.
+            self._write_pending = self._write_pdus      # type: ignore[method-assign]  # see above
         if self.session.role is Role.SMSC:
             # Only the side that serves pauses its reading: were both sides to do it, two
             # peers that pipeline could each wait for the other to read, for ever.
@@ -148,6 +153,12 @@ class SmppConnection(protocol.Protocol):
         self.reads += 1
         if self._admitted:
             self._process(self.session.receive_data(data, self.clock.seconds()))
+
+    def pdus_received(self, items: list[tuple[Pdu, bytes] | bytes]) -> None:
+        """`dataReceived` from a link that carries PDUs as objects (`smsc.memory`, where both
+        ends are ours): what the peer's session queued, as (Pdu, bytes) pairs."""
+        if self._admitted:
+            self._process(self.session.receive_pdus(items, self.clock.seconds()))
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._timer.cancel()
@@ -327,6 +338,12 @@ class SmppConnection(protocol.Protocol):
         data = self.session.data_to_send()
         if data and self.transport is not None:
             self.transport.write(data)              # per PDU: no _link property on this path
+
+    def _write_pdus(self) -> None:
+        """_write_pending on a link that carries PDUs as objects (see connectionMade)."""
+        items = self.session.pdus_to_send()
+        if items and self.transport is not None:
+            self.transport.write_pdus(items)        # type: ignore[attr-defined]  # carries_pdus
 
     def _rearm(self) -> None:
         """Keep the one timer no later than the session's deadline (see the module docstring)."""

@@ -29,6 +29,12 @@ Rules of this module (they are what makes a replay deterministic):
    used by one listener whatever the host.
 5. No global reactor: the network is given its clock. An exception raised by a protocol is
    a bug and propagates out of `clock.advance()` where a test sees it; nothing is swallowed.
+6. With `objects=True` (replays), a link whose receiving protocol has `pdus_received` (an
+   `smsc.adapter.SmppConnection`) carries what the sending session queued as (Pdu, bytes)
+   pairs (`MemoryTransport.write_pdus`): the receiver skips framing and decoding for the
+   per-message PDUs and reads the bytes for anything else (`Session.receive_pdus`). The pairs
+   travel in the same FIFO, on the same clock calls, as the bytes would: a replay gives the
+   same report either way (tests/integration/test_scenario_run.py runs both).
 
 Driving a `task.Clock`: `clock.advance(n)` moves the time by `n` first and then runs every
 call due, so a call made by one of them is scheduled from the *end* of the step: a chain of
@@ -41,7 +47,7 @@ from __future__ import annotations
 
 import errno
 from collections import deque
-from typing import Callable, Iterable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
@@ -56,6 +62,8 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from smsc.pdu.codec import Pdu, decode
+from smsc.session import as_decoded
 from smsc.virtualclock import VirtualClock
 
 __all__ = ["MemoryNetwork", "MemoryTransport", "MemoryListeningPort", "MemoryClientEndpoint", "run_until", "next_due"]
@@ -72,11 +80,12 @@ class MemoryNetwork:
     `latency` (seconds, >= 0) is the one-way delay of every write, connection set-up and
     close. 0 still goes through the clock (rule 1)."""
 
-    def __init__(self, clock: IReactorTime, latency: float = 0.0) -> None:
+    def __init__(self, clock: IReactorTime, latency: float = 0.0, objects: bool = False) -> None:
         if latency < 0:
             raise ValueError(f"latency must be >= 0, got {latency!r}")
         self.clock = clock
         self.latency = latency
+        self.objects = objects              # links carry PDUs as objects where both ends can (rule 6)
         self._listeners: dict[int, MemoryListeningPort] = {}
         self._next_listen_port = FIRST_LISTEN_PORT
         self._next_client_port = FIRST_CLIENT_PORT
@@ -201,7 +210,7 @@ class MemoryClientEndpoint:
             factory.doStop()
             connected.errback(Failure(ConnectionRefusedError(f"{self.host}:{self.port} built no protocol")))
             return
-        link = _Link(network.clock, network.latency)
+        link = _Link(network.clock, network.latency, network.objects)
         server_end = MemoryTransport(link, host=server_address, peer=client_address)
         client_end = MemoryTransport(link, host=client_address, peer=server_address, on_lost=factory.doStop)
         link.join(server_end, server, client_end, client)
@@ -214,19 +223,24 @@ class MemoryClientEndpoint:
 
 
 class _Direction:
-    """Bytes in flight one way: a FIFO so their order never depends on the clock's tie-breaks."""
+    """Bytes in flight one way: a FIFO so their order never depends on the clock's tie-breaks.
 
-    def __init__(self, receiver: IProtocol) -> None:
+    On a link that carries objects (rule 6), the chunks are (Pdu, bytes) pairs as well as bytes,
+    and the receiver gets them all in one `pdus_received` call."""
+
+    def __init__(self, receiver: IProtocol, objects: bool = False) -> None:
         self.receiver = receiver
-        self.queue: deque[tuple[float, list[bytes]]] = deque()   # (due, chunks written for it)
+        self.objects = objects
+        self.queue: deque[tuple[float, list[Any]]] = deque()     # (due, chunks written for it)
 
 
 class _Link:
     """The two ends of one connection, their bytes in flight, and its close."""
 
-    def __init__(self, clock: IReactorTime, latency: float) -> None:
+    def __init__(self, clock: IReactorTime, latency: float, objects: bool = False) -> None:
         self.clock = clock
         self.latency = latency
+        self.objects = objects
         self.closed = False                 # set when the close arrives: nothing moves after it
         self._close_call: IDelayedCall | None = None
         self._notified = False
@@ -234,9 +248,12 @@ class _Link:
 
     def join(self, a: MemoryTransport, a_protocol: IProtocol, b: MemoryTransport, b_protocol: IProtocol) -> None:
         self._ends = ((a, a_protocol), (b, b_protocol))
-        a.outgoing, b.outgoing = _Direction(b_protocol), _Direction(a_protocol)
+        objects = self.objects
+        a.outgoing = _Direction(b_protocol, objects and hasattr(b_protocol, "pdus_received"))
+        b.outgoing = _Direction(a_protocol, objects and hasattr(a_protocol, "pdus_received"))
+        a.carries_pdus, b.carries_pdus = a.outgoing.objects, b.outgoing.objects
 
-    def send(self, direction: _Direction, data: bytes) -> None:
+    def send(self, direction: _Direction, data: Any) -> None:
         due = self.clock.seconds() + self.latency
         queue = direction.queue
         if queue and queue[-1][0] == due:
@@ -245,11 +262,26 @@ class _Link:
         queue.append((due, [data]))
         self.clock.callLater(self.latency, self._deliver_next, direction)
 
+    def send_pdus(self, direction: _Direction, items: list[tuple[Pdu, bytes]]) -> None:
+        """`send` for (Pdu, bytes) pairs: the same FIFO, the same clock calls."""
+        due = self.clock.seconds() + self.latency
+        queue = direction.queue
+        if queue and queue[-1][0] == due:
+            queue[-1][1].extend(items)
+            return
+        queue.append((due, items))
+        self.clock.callLater(self.latency, self._deliver_next, direction)
+
     def _deliver_next(self, direction: _Direction) -> None:
         if self.closed or not direction.queue:
             return                          # dropped by a close, or taken by the close's flush
         _, chunks = direction.queue.popleft()
-        direction.receiver.dataReceived(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if direction.objects:
+            if CHECK_OBJECTS:
+                _check_objects(chunks)
+            direction.receiver.pdus_received(chunks)  # type: ignore[attr-defined]  # checked in join
+        else:
+            direction.receiver.dataReceived(chunks[0] if len(chunks) == 1 else b"".join(chunks))
 
     def close(self, initiator: MemoryTransport) -> None:
         """A FIN from `initiator`: the close arrives `latency` later (rule 3)."""
@@ -315,6 +347,7 @@ class MemoryTransport:
         self._peer = peer
         self.on_lost = on_lost              # the client factory's doStop, as a TCP Connector calls it
         self.outgoing: _Direction           # set by _Link.join before any protocol sees this end
+        self.carries_pdus = False           # write_pdus is open to this end's protocol (rule 6)
         self.connected = True
         self.disconnecting = False          # loseConnection was called on this end
         self.disconnected = False
@@ -327,6 +360,12 @@ class MemoryTransport:
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         if data and self.connected and not self.disconnecting and not self._link.closed:
             self._link.send(self.outgoing, data)
+
+    def write_pdus(self, items: list[tuple[Pdu, bytes]]) -> None:
+        """`write` for a link that carries PDUs as objects (`carries_pdus`): each PDU with its
+        bytes, which the peer reads instead when the byte path could differ (rule 6)."""
+        if items and self.connected and not self.disconnecting and not self._link.closed:
+            self._link.send_pdus(self.outgoing, items)
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
         self.write(b"".join(data))
@@ -371,6 +410,30 @@ class MemoryTransport:
     def __repr__(self) -> str:
         return (f"<MemoryTransport {self._host.host}:{self._host.port} -> {self._peer.host}:{self._peer.port}"
                 f"{' closed' if self.disconnected else ''}>")
+
+
+# Tests set this: every PDU a link hands over as an object is checked against what its bytes
+# decode to (same value, same types), so that the object path cannot drift from the byte path.
+CHECK_OBJECTS = False
+
+
+def _check_objects(chunks: list[Any]) -> None:
+    for chunk in chunks:
+        if type(chunk) is not tuple:
+            continue
+        pdu = as_decoded(chunk[0])
+        if pdu is not None:        # one that Session.receive_pdus takes as an object
+            decoded = decode(chunk[1])
+            assert isinstance(decoded, Pdu), (pdu, decoded)
+            assert _shape(decoded) == _shape(pdu), (pdu, decoded)
+
+
+def _shape(pdu: Pdu) -> tuple[object, ...]:
+    """A PDU as values with their exact types (an IntEnum equals its int, but is not one)."""
+    return (type(pdu.command), pdu.command, type(pdu.sequence_number), pdu.sequence_number,
+            type(pdu.command_status), pdu.command_status,
+            tuple((name, type(value), value) for name, value in pdu.params.items()),
+            tuple((type(t.tag), t.tag, type(t.value), t.value) for t in pdu.tlvs))
 
 
 def run_until(clock: Clock, when: float) -> int:

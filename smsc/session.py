@@ -53,6 +53,37 @@ from smsc.pdu.status import CommandStatus
 from smsc.states import LocalProtocolError, Role, SessionState
 
 
+def as_decoded(pdu: Pdu) -> Pdu | None:
+    """What decoding `pdu`'s own bytes gives back, when it can be told without decoding, so a
+    link may hand the PDU over as an object (`Session.receive_pdus`); None: decode the bytes.
+    It is `pdu` itself when the command is one of the `OBJECT_COMMANDS` and every value has the
+    decoder's own type: parameters of exact int (not an IntEnum such as `Ton`), exact bytes, or
+    str without NUL (a NUL would end the C-string early on the wire); TLVs of exact bytes. A
+    TLV whose tag is a `Tag` member (equal to the decoded int, but not the same value) makes
+    a copy with int tags, as the decoder would. The encoder already refused what does not fit
+    (lengths, octet ranges)."""
+    if pdu.command not in OBJECT_COMMANDS:
+        return None
+    for value in pdu.params.values():
+        if type(value) is int or type(value) is bytes:
+            continue
+        if type(value) is not str or "\x00" in value:
+            return None
+    tlvs = pdu.tlvs
+    if not tlvs:
+        return pdu
+    plain = True
+    for tlv in tlvs:
+        if type(tlv.value) is not bytes:
+            return None
+        if type(tlv.tag) is not int:
+            plain = False
+    if plain:
+        return pdu
+    return Pdu(pdu.command, pdu.sequence_number, pdu.command_status, pdu.params,
+               tuple(Tlv(int(tlv.tag), tlv.value) for tlv in tlvs))
+
+
 class Unsendable(LocalProtocolError):
     """This one PDU cannot be sent: a value cannot be encoded, or the PDU is larger than
     `max_pdu` (the peer would drop the link as unframable). The message is at fault, not the
@@ -60,6 +91,10 @@ class Unsendable(LocalProtocolError):
 
 
 NEVER = float("inf")            # a timer that is not running
+# Commands a link may hand over as objects (receive_pdus): those whose bytes the codec's fast
+# reader decodes, i.e. the per-message traffic; everything else is decoded from its bytes.
+OBJECT_COMMANDS = frozenset({Command.submit_sm, Command.submit_sm_resp, Command.deliver_sm,
+                              Command.deliver_sm_resp, Command.enquire_link, Command.enquire_link_resp})
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
@@ -103,6 +138,7 @@ class Session:
         limit = config.unbound_max_pdu if role is Role.SMSC and config.unbound_max_pdu else config.max_pdu
         self._framer = Framer(limit)
         self._out: list[bytes] = []
+        self._out_pdus: list[Pdu] | None = None     # the same PDUs as objects, for keep_pdus()
         self._pending: dict[int, _Pending] = {}       # insertion order == send order == timeout order
         # the last LATE_MEMORY requests that timed out, each with its owner's context (await_late)
         self._timed_out: dict[int, tuple[Pdu, object]] = {}
@@ -143,6 +179,9 @@ class Session:
         if isinstance(pdu, DecodeFailed):
             self._answer_failure(pdu, now, events)
             return
+        self._receive_pdu(pdu, now, events)
+
+    def _receive_pdu(self, pdu: Pdu, now: float, events: list[Event]) -> None:
         command = pdu.command
         if command.is_response:
             self._receive_response(pdu, events)
@@ -247,6 +286,8 @@ class Session:
         self.state = states.after_sent(self.role, self.state, command)
         self._pending[pdu.sequence_number] = _Pending(pdu, now)
         self._out.append(data)
+        if self._out_pdus is not None:
+            self._out_pdus.append(pdu)
         self._last_sent = now
         return pdu
 
@@ -256,9 +297,10 @@ class Session:
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("session is closed")
         answer = MESSAGE_ID_RESPONSE.get(request.command)
-        if answer is not None and not tlvs and len(params) == 1:
+        if answer is not None and not tlvs and len(params) == 1 and self._out_pdus is None:
             # The answer to each submit_sm (deliver_sm): bytes from a header and the id, no
             # Pdu built (an SMSC's hot path). A *_resp with a message_id moves no bind state.
+            # Not on a link that carries PDUs as objects (keep_pdus): that one wants the Pdu.
             data = encode_message_id_response(answer, request.sequence_number, int(status),
                                               params.get("message_id"))
             if data is not None:
@@ -291,13 +333,69 @@ class Session:
             return b""
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        if self._out_pdus:
+            self._out_pdus.clear()
         return data
+
+    # --- links that carry PDUs as objects (smsc/memory.py, in replays) ---------------------
+    # Where both ends of a link are ours, the bytes would only be framed and decoded back into
+    # the Pdu the sender already holds. The sender still encodes each PDU (it is what checks
+    # that the PDU can be sent: Unsendable, max_pdu), and hands the link (Pdu, bytes) pairs;
+    # the receiver takes the Pdu through the same bookkeeping as a decoded frame
+    # (`_receive_pdu`), and reads the bytes instead whenever the byte path could differ.
+
+    def keep_pdus(self) -> None:
+        """Keep every queued PDU as an object too, for `pdus_to_send` instead of `data_to_send`."""
+        if self._out_pdus is None:
+            self._out_pdus = []
+
+    def pdus_to_send(self) -> list[tuple[Pdu, bytes]]:
+        """What `data_to_send` would give, as (Pdu, its bytes) pairs, in order (after
+        `keep_pdus`)."""
+        pdus = self._out_pdus
+        out = self._out
+        if not out or pdus is None:
+            return []
+        items = list(zip(pdus, out))
+        pdus.clear()
+        out.clear()
+        return items
+
+    def receive_pdus(self, items: list[tuple[Pdu, bytes] | bytes], now: float) -> list[Event]:
+        """`receive_data` for what a peer's `pdus_to_send` gave (and any raw bytes written in
+        between, in order), with the same result: the events of the frames those bytes make.
+        A Pdu is taken as it is only when decoding its bytes would give that very value
+        (`as_decoded`), nothing is half-framed and it fits the current `max_pdu`; otherwise its
+        bytes are decoded (or the whole batch is framed, as bytes)."""
+        framer = self._framer
+        if framer.pending:
+            return self.receive_data(b"".join(item if isinstance(item, bytes) else item[1] for item in items), now)
+        limit = framer.max_pdu
+        events: list[Event] = []
+        self._last_received = now
+        for index, item in enumerate(items):
+            if isinstance(item, bytes) or len(item[1]) > limit:
+                # The rest as bytes: the framer is empty here, so it frames them exactly as
+                # it would have framed the whole batch past the PDUs already taken.
+                rest = b"".join(chunk if isinstance(chunk, bytes) else chunk[1] for chunk in items[index:])
+                events.extend(self.receive_data(rest, now))
+                return events
+            pdu = as_decoded(item[0])
+            if pdu is None:
+                self._receive_frame(item[1], now, events)
+            else:
+                self._receive_pdu(pdu, now, events)
+        if self._partial_since is not None:
+            self._partial_since = None               # as receive_data: nothing is half-framed
+        return events
 
     def _queue(self, pdu: Pdu, now: float) -> None:
         """Queue a response (ours or the session's own answer); the table says what it does
         to the bind state."""
         self.state = states.after_sent(self.role, self.state, pdu.command, pdu.command_status)
         self._out.append(encode(pdu))
+        if self._out_pdus is not None:
+            self._out_pdus.append(pdu)
         self._last_sent = now
 
     def _take_seq(self) -> int:

@@ -24,7 +24,9 @@ from smsc.adapter import SmppConnection, SmppFactory
 from smsc.esme import Esme
 from smsc.events import ConnectionClosed
 from smsc.memory import FIRST_LISTEN_PORT, MemoryNetwork, run_until
-from smsc.pdu.codec import Command, Pdu
+from smsc import memory
+from smsc import session as session_module
+from smsc.pdu.codec import Command, Pdu, Ton
 from smsc.pdu.status import CommandStatus
 from smsc.session import Session, SessionConfig
 from smsc.states import Role, SessionState
@@ -126,8 +128,8 @@ def raw_pair(clock: Clock, latency: float = 0.0) -> tuple[MemoryNetwork, Recordi
 
 
 def smpp_pair(clock: Clock, latency: float = 0.0,
-              config: SessionConfig = QUIET) -> tuple[MemoryNetwork, TinySmsc, Esme]:
-    net = MemoryNetwork(clock, latency)
+              config: SessionConfig = QUIET, objects: bool = False) -> tuple[MemoryNetwork, TinySmsc, Esme]:
+    net = MemoryNetwork(clock, latency, objects=objects)
     smsc = TinySmsc()
     port = result(net.listen(HOST, 0, SmppFactory(clock, Role.SMSC, smsc, config)))
     esme = Esme(clock)
@@ -253,6 +255,40 @@ def test_submits_are_answered_in_order() -> None:
     run_until(clock, 2.0)
     assert answers == [f"m{i}" for i in range(2, 12)]
     assert [bytes(pdu["short_message"]) for _, pdu in smsc.requests[1:]] == [b"%d" % i for i in range(10)]  # type: ignore[arg-type]
+
+
+def test_a_link_that_carries_objects_hands_over_plain_pdus_and_decodes_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule 6: between two SmppConnections, per-message PDUs of the decoder's own types
+    arrive as the sender's objects (nothing decoded); a bind, or a param that is an IntEnum
+    member, arrives decoded from its bytes, as over TCP."""
+    decoded: list[Command] = []
+    real_decode = session_module.decode
+
+    def counting(frame: bytes) -> object:
+        pdu = real_decode(frame)
+        decoded.append(pdu.command if isinstance(pdu, Pdu) else None)   # type: ignore[arg-type]  # test only
+        return pdu
+
+    monkeypatch.setattr(session_module, "decode", counting)
+    monkeypatch.setattr(memory, "CHECK_OBJECTS", True)
+    clock = Clock()
+    _, smsc, esme = smpp_pair(clock, latency=0.01, objects=True)
+    assert esme.conn is not None and esme.conn.transport.carries_pdus   # type: ignore[union-attr]  # memory's
+    esme.bind("demo", "demo")
+    run_until(clock, 1.0)
+    assert decoded == [Command.bind_transceiver, Command.bind_transceiver_resp]
+    answers: list[str] = []
+    for i in range(3):
+        esme.submit("33612345678", b"%d" % i).addCallback(lambda resp: answers.append(str(resp["message_id"])))
+    run_until(clock, 2.0)
+    assert answers == ["m2", "m3", "m4"] and len(decoded) == 2          # no decoding at all
+    d = esme.conn.request(Command.submit_sm, source_addr_ton=Ton.INTERNATIONAL, destination_addr="33612345678")
+    run_until(clock, 3.0)
+    assert result(d)["message_id"] == "m5"
+    assert decoded[2:] == [Command.submit_sm]                           # read from its bytes
+    ton = smsc.requests[-1][1]["source_addr_ton"]
+    assert type(ton) is int and ton == 1
 
 
 # --- (c) close, abort, reconnect ------------------------------------------------------------
