@@ -140,8 +140,8 @@ def test_an_unbind_frees_the_bind_slot_before_the_connection_is_gone(tmp_path: P
 
 
 def test_deliver_windows_follow_the_config(tmp_path: Path) -> None:
-    """limits.deliver_window is the deliver_sm window of the client-facing binds; an operator's
-    `window` holds both ways on its link, so its SMSC keeps that many receipts outstanding to us
+    """limits.deliver_window is the deliver_sm window of the client-facing binds; an operator
+    SMSC's own `smsc.window` holds both ways on its links, so it keeps that many receipts outstanding to us
     (each deliver_sm_resp waits for a commit: a window of 10 kept receipts far behind the
     submits under load, issue 13). The defaults stay 10."""
     stack = MemStack.start(tmp_path / "d.db")
@@ -151,7 +151,8 @@ def test_deliver_windows_follow_the_config(tmp_path: Path) -> None:
     assert bound.session.config.window == 10
     assert {c.session.config.window for smsc in stack.harness.operators.values() for c in smsc.binds} == {10}
     stack.stop()
-    config = default_network_text().replace("    window: 10\n", "    window: 25\n") + "\nlimits: {deliver_window: 30}\n"
+    config = (default_network_text().replace("    window: 10\n", "    window: 25\n")
+              .replace("      window: 10 ", "      window: 25 ") + "\nlimits: {deliver_window: 30}\n")
     stack = MemStack.start(tmp_path / "e.db", config)
     client = stack.client()
     (bound,) = stack.harness.server.binds["demo"]
