@@ -417,6 +417,9 @@ def _read_params(frame: bytes, offset: int, end: int,
                 raise _Malformed(CommandStatus.ESME_RINVCMDLEN, f"PDU ends before sm_length")
             sm_length = frame[offset]
             offset += 1
+            if sm_length > SHORT_MESSAGE_MAX:           # §4.4.1: 0 to 254; what we could not encode back
+                raise _Malformed(CommandStatus.ESME_RINVMSGLEN,
+                                 f"sm_length {sm_length} above {SHORT_MESSAGE_MAX} (use message_payload)")
             if offset + sm_length > end:
                 raise _Malformed(CommandStatus.ESME_RINVMSGLEN,
                                  f"sm_length {sm_length} runs past the end of the PDU")
@@ -680,7 +683,7 @@ def _read_message(frame: bytes, command: Command, status: int, seq: int, end: in
     if sm_start > end:
         return None
     sm_end = sm_start + frame[n5 + 5]
-    if sm_end > end:
+    if sm_end > end or frame[n5 + 5] > SHORT_MESSAGE_MAX:    # the general path says why
         return None
     tlvs = () if sm_end == end else _fast_tlvs(frame, sm_end, end)
     if tlvs is None:
