@@ -115,12 +115,7 @@ def test_npm_smpp_peer_sends_receipts_when_asked(npm_cache: Path) -> None:
             assert client.bind("anyone", "any").command_status == 0
             message_id = submit(client, registered_delivery=1)["message_id"]
             submit(client, registered_delivery=0)
-            while not client.delivered:                       # each read bounded by the socket's timeout
-                pdu = client.read()
-                assert isinstance(pdu, Pdu) and pdu.command is Command.deliver_sm, pdu
-                client.answer(pdu)
-                client.delivered.append(pdu)
-            (receipt,) = client.delivered
+            (receipt,) = client.await_delivery()
             parsed = parse_receipt(receipt)
             assert is_receipt(receipt) and parsed is not None
             assert parsed.message_id == message_id and parsed.stat == "DELIVRD"

@@ -91,12 +91,7 @@ def test_receipts_are_sent_when_asked_and_only_then() -> None:
             assert client.bind("aggregator", "secret").command_status == 0
             message_id = submit(client, registered_delivery=1)
             submit(client, registered_delivery=0)
-            while not client.delivered:                # each read bounded by the socket's timeout
-                pdu = client.read()
-                assert isinstance(pdu, Pdu) and pdu.command is Command.deliver_sm, pdu
-                client.answer(pdu)
-                client.delivered.append(pdu)
-            (receipt,) = client.delivered
+            (receipt,) = client.await_delivery()
             assert is_receipt(receipt)
             parsed = parse_receipt(receipt)
             assert parsed is not None and parsed.message_id == message_id and parsed.stat == "DELIVRD"

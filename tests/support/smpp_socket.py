@@ -57,6 +57,16 @@ class SmppSocket:
                 self.answer(pdu)
                 self.delivered.append(pdu)
 
+    def await_delivery(self) -> list[Pdu]:
+        """Read until a deliver_sm has come (unless one already has), answering each:
+        `self.delivered`. Each read is bounded by the socket's timeout."""
+        while not self.delivered:
+            pdu = self.read()
+            assert isinstance(pdu, Pdu) and pdu.command is Command.deliver_sm, pdu
+            self.answer(pdu)
+            self.delivered.append(pdu)
+        return self.delivered
+
     def bind(self, system_id: str, password: str, command: Command = Command.bind_transceiver) -> Pdu:
         return self.request(command, system_id=system_id, password=password, interface_version=0x34)
 
