@@ -217,6 +217,19 @@ class SmppConnection(protocol.Protocol):
         Raises `Unsendable` (nothing sent, no window slot taken) for a PDU that cannot be sent."""
         self._send((answered, failed, args, late), command, tlvs, params)
 
+    def request_encoded_then(self, answered: Callable[..., object], failed: Callable[..., object],
+                             request: Pdu, data: bytes, args: tuple[object, ...] = (),
+                             late: Callable[..., object] | None = None) -> None:
+        """As `request_then` for ``request`` already encoded as ``data`` (`Session.send_encoded`:
+        the aggregator's deliver_sm to a client, kept as bytes in its store, is encoded once)."""
+        session = self.session
+        first = not session.outstanding
+        pdu = session.send_encoded(request, data, self.clock.seconds())
+        self._waiting[pdu.sequence_number] = (answered, failed, args, late)
+        self._write_soon()
+        if first:
+            self._rearm()                        # the response timeout may come first now
+
     def _send(self, waiting: _Waiting, command: Command, tlvs: tuple[Tlv, ...],
               params: dict[str, Value]) -> None:
         session = self.session

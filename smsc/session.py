@@ -291,6 +291,30 @@ class Session:
         self._last_sent = now
         return pdu
 
+    def send_encoded(self, request: Pdu, data: bytes, now: float) -> Pdu:
+        """As `send_request` for ``request`` already encoded (``data`` is ``encode(request)``,
+        whatever its sequence number): only the new sequence number is written into the
+        bytes. The aggregator keeps each deliver_sm it owes a client as bytes in its store
+        before sending it; this sends those bytes instead of building and encoding the PDU
+        a second time. A link carrying PDUs as objects (keep_pdus) takes the general path."""
+        if self._out_pdus is not None:
+            return self.send_request(request.command, now, request.tlvs, **request.params)
+        command = request.command
+        if not states.may_send(self.role, self.state, command):
+            raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
+        if len(self._pending) >= self.config.window:
+            raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
+        seq = self._take_seq()
+        if len(data) > self.config.max_pdu:
+            raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
+                             "maximum of the link")
+        pdu = Pdu(command, seq, 0, request.params, request.tlvs)
+        self.state = states.after_sent(self.role, self.state, command)
+        self._pending[seq] = _Pending(pdu, now)
+        self._out.append(data[:12] + seq.to_bytes(4, "big") + data[16:])
+        self._last_sent = now
+        return pdu
+
     def respond(self, request: Pdu, now: float, status: int = 0, tlvs: tuple[Tlv, ...] = (),
                 **params: Value) -> None:
         """Queue the response to a request we received; a successful bind_*_resp binds."""
