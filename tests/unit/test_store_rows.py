@@ -105,3 +105,18 @@ def test_event_seq_across_final_states_reopen_and_unknown_ids(tmp_path: Path) ->
                                    MessageEvent("ghost", 2, T0 + 2, MessageState.DELIVERED, "again")]
     assert s2._seqs == {}
     s2.close()
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"state": "submitted", "operator_message_id": "op1", "submitted_at": T0 + 1.2345, "attempts": 1},
+    {"state": "delivered", "done_at": T0 + 9.9996, "error_code": 0, "submitted_at": None},
+])
+def test_message_params_give_what_the_row_path_gives(changes: dict[str, object]) -> None:
+    """The messages' INSERT parameters, built straight from the record (the hot path), equal
+    the general path's: the record's row with the changes, through ``_Table.params``."""
+    general = store_module._MESSAGES.params()
+    for record in (make_msg(1), make_msg(2, short_message=bytearray(b"\x00\xff"), tlvs=b"\x14\x00\x00\x01x",
+                                         campaign="c1", deadline=T0 + 60, done_at=T0 + 0.0005)):
+        row = {**store_module._row(record, store_module._MESSAGE_CODEC), **changes}
+        assert store_module._message_params(record, changes, store_module.iso) == general(row)
