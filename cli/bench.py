@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -37,13 +36,12 @@ from twisted.python.failure import Failure
 
 from smsc.bench.figures import JsonValue, Figures, merge, progress_line, report, table
 from smsc.bench.load import BindRefused, LoadConfig, LoadRun, Progress
+from smsc.bench.peers import listening_address
 from smsc.pdu.status import status_name
 
 START_TIMEOUT = 60.0        # seconds a server process may take to print its first line
 STOP_TIMEOUT = 10.0         # seconds it may take to exit after SIGTERM (then SIGKILL)
 CONNECT_TIMEOUT = 10.0
-# "smsc-harness sink: SMPP on 127.0.0.1:4242 (...)", "smsc-harness: SMPP server on 127.0.0.1:4242 (...)"
-_ADDRESS = re.compile(r"\bon (\[[0-9A-Fa-f:.]+\]|[\w.-]+):(\d{1,5})\b")
 
 DEFAULT_ACCOUNTS = {"sink": ("aggregator", "secret"), "e2e": ("demo", "demo")}
 
@@ -88,6 +86,11 @@ def server_command(args: argparse.Namespace, db: Path) -> list[str]:
     return ["serve", "--bench", "--port", "0", "--control-port", "0", "--db", str(db)]
 
 
+def cli_argv(command: Sequence[str]) -> list[str]:
+    """`smsc-harness COMMAND...` as this interpreter runs it (`python -m cli`)."""
+    return [sys.executable, "-m", "cli", *command]
+
+
 def parameters(args: argparse.Namespace, config: LoadConfig) -> dict[str, JsonValue]:
     """Every parameter of the run, for the JSON file (the password left out)."""
     return {
@@ -115,7 +118,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
         tmp = tempfile.mkdtemp(prefix="smsc-bench-")
         command = server_command(args, Path(tmp) / "bench.db")
         try:
-            server = await ServerProcess.start(processes, clock, command)
+            server = await ServerProcess.start(processes, clock, cli_argv(command))
         except ServerDidNotStart as problem:
             shutil.rmtree(tmp, ignore_errors=True)
             _fail(f"the server would not start (smsc-harness {' '.join(command)}): {problem}")
@@ -252,7 +255,7 @@ class _ServerOutput(ProcessProtocol):
 
 
 class ServerProcess:
-    """A server started as `python -m cli ARGS`, until `stop`."""
+    """A server process (`python -m cli ARGS`, a peer of smsc.bench.peers), until `stop`."""
 
     def __init__(self, output: _ServerOutput, process: IProcessTransport, address: tuple[str, int]) -> None:
         self._output = output
@@ -260,10 +263,12 @@ class ServerProcess:
         self.address = address
 
     @classmethod
-    async def start(cls, reactor: IReactorProcess, clock: IReactorTime, command: Sequence[str]) -> ServerProcess:
+    async def start(cls, reactor: IReactorProcess, clock: IReactorTime, argv: Sequence[str],
+                    env: dict[str, str] | None = None) -> ServerProcess:
+        """Start `argv` (its environment: `env`, else this process's) and wait for the
+        address on its first stdout line."""
         output = _ServerOutput()
-        argv = [sys.executable, "-m", "cli", *command]
-        process = reactor.spawnProcess(output, sys.executable, argv, env=dict(os.environ))
+        process = reactor.spawnProcess(output, argv[0], list(argv), env=dict(os.environ) if env is None else env)
         output.first_line.addTimeout(START_TIMEOUT, clock)
         try:
             line = await output.first_line
@@ -273,11 +278,11 @@ class ServerProcess:
         except ServerDidNotStart:
             _kill(process, "KILL")
             raise
-        found = _ADDRESS.search(line)
-        if found is None:
+        address = listening_address(line)
+        if address is None:
             _kill(process, "KILL")
             raise ServerDidNotStart(f"its first line names no HOST:PORT: {line!r}")
-        return cls(output, process, (found.group(1).strip("[]"), int(found.group(2))))
+        return cls(output, process, address)
 
     async def stop(self, reactor: IReactorTime) -> None:
         """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""

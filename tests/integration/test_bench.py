@@ -19,7 +19,7 @@ from twisted.internet import defer, threads
 from twisted.internet.endpoints import TCP4ServerEndpoint
 
 from cli.args import build_parser
-from cli.bench import ServerDidNotStart, ServerProcess
+from cli.bench import ServerDidNotStart, ServerProcess, cli_argv
 from tests.support.bench_responder import Behaviour, ResponderFactory
 from tests.support.serve import command
 
@@ -134,7 +134,7 @@ def test_unreachable_target_and_bad_arguments_exit_2(tmp_path: Path) -> None:
 async def test_a_server_that_does_not_start_is_named() -> None:
     from twisted.internet import reactor
     with pytest.raises(ServerDidNotStart, match="exited before its first line: .*--port"):
-        await ServerProcess.start(reactor, reactor, ["serve", "--port", "70000"])
+        await ServerProcess.start(reactor, reactor, cli_argv(["serve", "--port", "70000"]))
 
 
 def _has_command(*argv: str) -> bool:

@@ -124,12 +124,13 @@ def test_target_and_bad_arguments() -> None:
 
 
 def test_the_address_is_read_from_the_servers_first_line() -> None:
-    from cli.bench import _ADDRESS
+    from smsc.bench.peers import listening_address
     for line, address in (
-            ("smsc-harness sink: SMPP on 127.0.0.1:40123 (system_id aggregator)", ("127.0.0.1", "40123")),
+            ("smsc-harness sink: SMPP on 127.0.0.1:40123 (system_id aggregator)", ("127.0.0.1", 40123)),
             ("smsc-harness: SMPP server on 127.0.0.1:2775 (TLS on 127.0.0.1:2777; accounts: demo; ...)",
-             ("127.0.0.1", "2775")),
-            ("responder: SMPP on 127.0.0.1:5000", ("127.0.0.1", "5000")),
-            ("npm-smpp: SMPP on [::1]:5001", ("[::1]", "5001"))):
-        found = _ADDRESS.search(line)
-        assert found is not None and found.groups() == address
+             ("127.0.0.1", 2775)),
+            ("responder: SMPP on 127.0.0.1:5000", ("127.0.0.1", 5000)),
+            ("npm-smpp: SMPP on [::1]:5001", ("::1", 5001))):
+        assert listening_address(line) == address
+    for line in ("smsc-harness: starting", "responder: SMPP on 127.0.0.1:0", "SMPP on 127.0.0.1:99999", ""):
+        assert listening_address(line) is None
