@@ -86,10 +86,17 @@ def _number(kind: type[int] | type[float], low: float, high: float,
 
 
 def _bench_arguments(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("--mode", choices=["sink", "e2e"], required=True,
-                       help="sink: one simulated operator SMSC; e2e: the whole stack, a message done "
-                            "when its receipt reached the client (with --target: whether receipts "
+    bench.add_argument("--mode", choices=["sink", "e2e"], default="sink",
+                       help="sink (default): one simulated operator SMSC; e2e: the whole stack, a message "
+                            "done when its receipt reached the client (with --target: whether receipts "
                             "are expected)")
+    bench.add_argument("--compare", nargs="?", const="sink,responder,npm", default=None, metavar="SERVERS",
+                       help="the same load on several servers one after the other, one table with ratios: "
+                            "a comma list of sink, responder (the raw responder), npm (the npm smpp 0.5.1 "
+                            "server, installed on first use; needs node and npm) (default: all three), "
+                            "plus --target if given")
+    bench.add_argument("--rounds", type=_number(int, 1, 50), default=1, metavar="N",
+                       help="with --compare: the servers take turns N times; the table gives medians (default 1)")
     bench.add_argument("--target", default=None, metavar="HOST:PORT",
                        help="load this running SMPP server instead of starting one")
     bench.add_argument("--system-id", default=None, metavar="X",
@@ -244,8 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "latency counted from each message's intended send time. --mode sink starts one "
                     "simulated operator SMSC (smsc-harness sink), --mode e2e the whole stack "
                     "(smsc-harness serve --bench), each in its own process; --target loads a running "
-                    "server instead. Exit 0 figures printed, 1 messages lost or bind refused, 2 bad "
-                    "arguments or the server would not start."))
+                    "server instead; --compare loads several servers in turn and prints one table. Exit 0 "
+                    "figures printed, 1 messages lost or bind refused, 2 bad arguments or the server "
+                    "would not start."))
 
     hashing = commands.add_parser(
         "hash-password", help="print a salted hash of a password, for an account's password_hash",

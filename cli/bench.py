@@ -1,7 +1,7 @@
 """`smsc-harness bench`: load a server, print the figures (issue 13).
 
-    smsc-harness bench --mode sink|e2e [--target HOST:PORT --system-id X --password Y]
-        [--binds 2] [--window 200] [--rate R] [--duration 10] [--warmup 1] [--drain 10]
+    smsc-harness bench [--mode sink|e2e] [--target HOST:PORT --system-id X --password Y]
+        [--compare [sink,responder,npm] [--rounds N]] [--binds 2] [--window 200] [--rate R] [--duration 10] [--warmup 1] [--drain 10]
         [--receipts|--no-receipts] [--json FILE] [--quiet]
 
 Without --target, the server is a process of its own, started here as `python -m cli ...`
@@ -9,7 +9,8 @@ Without --target, the server is a process of its own, started here as `python -m
 itself): `--mode sink` starts `smsc-harness sink --port 0` (one simulated operator SMSC),
 `--mode e2e` starts `smsc-harness serve --bench --port 0 --control-port 0 --db TMP` (the
 whole stack). The first line the server prints names its `HOST:PORT`; bench loads it, then
-stops it with SIGTERM. With --target, nothing is started.
+stops it with SIGTERM. With --target, nothing is started. With --compare, cli/bench_compare.py
+runs the same load on several servers in turn.
 
 Exit status: 0 the load ran and the figures were printed; 1 messages were lost (no resp, or
 no receipt when receipts are counted) or the server refused the bind; 2 a bad command line,
@@ -51,6 +52,9 @@ class ServerDidNotStart(Exception):
 
 
 def react(args: argparse.Namespace) -> NoReturn:
+    if args.compare is not None:
+        from cli.bench_compare import compare
+        task.react(lambda reactor: defer.ensureDeferred(compare(reactor, args)))
     task.react(lambda reactor: defer.ensureDeferred(bench(reactor, args)))
     raise AssertionError("task.react returns only by exiting")
 
@@ -129,7 +133,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
     else:
         host, port = target
         server_info = {"command": None, "address": f"{host}:{port}"}
-    progress = _ProgressPrinter(sys.stderr, quiet=args.quiet)
+    progress = ProgressPrinter(sys.stderr, quiet=args.quiet)
     endpoint = TCP4ClientEndpoint(tcp, host, port, timeout=CONNECT_TIMEOUT)
     run = LoadRun(config, clock, endpoint, on_progress=progress.show)
     status = 0
@@ -194,7 +198,7 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-class _ProgressPrinter:
+class ProgressPrinter:
     """The live progress line on stderr: rewritten in place (`\\r`) on a terminal, one line
     per second otherwise (a log, a pipe); nothing with --quiet."""
 
