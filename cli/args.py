@@ -7,6 +7,7 @@ part of the stack is imported.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 import math
 import sys
 from typing import Callable, NoReturn
@@ -18,6 +19,15 @@ _ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario'
 # simulated delay rounds to nothing in real time, and ScaledClock's products lose precision.
 MAX_SPEED = 1_000_000.0
 LOG_LEVELS = ["debug", "info", "warn", "error"]
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's), or `unknown` when the code runs
+    from a folder that was never installed."""
+    try:
+        return metadata.version("smsc-harness")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="smsc-harness",
         description="SMSC simulator and operator test harness for SMS aggregators (SMPP 3.4).")
+    parser.add_argument("--version", action="version", version=f"smsc-harness {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve", help="run the aggregator and the simulated operator SMSCs until interrupted",
