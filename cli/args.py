@@ -227,6 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--token", default=None, metavar="TOKEN",
                          help="the control API's bearer token, instead of the one in the control file")
 
+    operator = commands.add_parser(
+        "operator", help="start or end an outage of an operator's SMSC, or change its throughput, on a running stack",
+        description="Change operator ID's simulated SMSC now, as a scenario's `operator` step does: "
+                    "--outage refuse_binds|drop|silent starts an outage (docs/operator-model.md, Faults), "
+                    "--recover ends it, --throughput RATE [--burst N] sets its operator-wide cap.")
+    operator.add_argument("operator", metavar="ID", help="the operator's id in the network config, e.g. sfr")
+    change = operator.add_mutually_exclusive_group(required=True)
+    change.add_argument("--outage", choices=["refuse_binds", "drop", "silent"], default=None,
+                        help="start an outage of this kind")
+    change.add_argument("--recover", action="store_true", help="end the outage")
+    change.add_argument("--throughput", type=_number(float, 0, 100_000, low_open=True), default=None,
+                        metavar="RATE", help="messages a second the operator accepts from now on")
+    operator.add_argument("--burst", type=_number(int, 1, 100_000), default=None, metavar="N",
+                          help="with --throughput: messages it accepts at once (default: one second's worth)")
+    _control_arguments(operator)
+
+    message = commands.add_parser(
+        "message", help="show one message of a running stack: its state, history and receipts (JSON)",
+        description="GET /messages/ID of the running serve whose store is --db: the message as it stands, "
+                    "its state history and the receipts its operator sent.")
+    message.add_argument("message_id", metavar="ID", help="the message_id a submit_sm_resp gave")
+    _control_arguments(message)
+
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
         description="Read each scenario (and what it includes) and report every problem as "
