@@ -233,11 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "--outage refuse_binds|drop|silent starts an outage (docs/operator-model.md, Faults), "
                     "--recover ends it, --throughput RATE [--burst N] sets its operator-wide cap.")
     operator.add_argument("operator", metavar="ID", help="the operator's id in the network config, e.g. sfr")
-    change = operator.add_mutually_exclusive_group(required=True)
-    change.add_argument("--outage", choices=["refuse_binds", "drop", "silent"], default=None,
+    steer = operator.add_mutually_exclusive_group(required=True)
+    steer.add_argument("--outage", choices=["refuse_binds", "drop", "silent"], default=None,
                         help="start an outage of this kind")
-    change.add_argument("--recover", action="store_true", help="end the outage")
-    change.add_argument("--throughput", type=_number(float, 0, 100_000, low_open=True), default=None,
+    steer.add_argument("--recover", action="store_true", help="end the outage")
+    steer.add_argument("--throughput", type=_number(float, 0, 100_000, low_open=True), default=None,
                         metavar="RATE", help="messages a second the operator accepts from now on")
     operator.add_argument("--burst", type=_number(int, 1, 100_000), default=None, metavar="N",
                           help="with --throughput: messages it accepts at once (default: one second's worth)")
