@@ -265,11 +265,19 @@ class OutcomeSink(Protocol):
 
 class Timers:
     """Many deadlines on one armed call (a heap), so a million messages in flight cost a
-    million heap entries, not a million reactor timers."""
+    million heap entries, not a million reactor timers.
 
-    def __init__(self, clock: IReactorTime) -> None:
+    ``at_key(when, key)`` is ``at(when, lambda: on_key(key))`` without the closure: an entry
+    of plain values (float, int, str), which holds no object alive and which the garbage
+    collector stops scanning. Every message's validity deadline is one (days away, far after
+    most messages are done): with a closure, each finished message stayed in memory until
+    then, and `serve` spent a growing share of its time in the collector (py-spy, the last
+    15 s of a 60 s bench --mode e2e: allocation sites 4-7 % each)."""
+
+    def __init__(self, clock: IReactorTime, on_key: Callable[[str], None] | None = None) -> None:
         self._clock = clock
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._on_key = on_key
+        self._heap: list[tuple[float, int, Callable[[], None] | str]] = []
         self._seq = 0
         self._call = EarliestCall(clock, self._fire)
 
@@ -278,11 +286,21 @@ class Timers:
         heapq.heappush(self._heap, (when, self._seq, action))
         self._call.at(self._heap[0][0])
 
+    def at_key(self, when: float, key: str) -> None:
+        assert self._on_key is not None
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, key))
+        self._call.at(self._heap[0][0])
+
     def _fire(self) -> None:
         now = self._clock.seconds()
         while self._heap and self._heap[0][0] <= now:
             _, _, action = heapq.heappop(self._heap)
-            action()
+            if isinstance(action, str):
+                assert self._on_key is not None
+                self._on_key(action)
+            else:
+                action()
         if self._heap:
             self._call.at(self._heap[0][0])
 
@@ -325,7 +343,7 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
         self.temporary_errors = temporary_errors or {}
         self.trace = trace
         self.live: dict[str, Message] = {}
-        self.timers = Timers(clock)
+        self.timers = Timers(clock, self._validity_ended_id)
         self._by_operator_id: dict[tuple[str, str], Message] = {}
         self._early_receipts: dict[tuple[str, str], Receipt] = {}
         self._not_yet_submitted: dict[str, int] = {}        # per account: QUEUED/WAITING/IN_FLIGHT
@@ -374,7 +392,7 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
 
     def _track(self, message: Message) -> None:
         self.live[message.id] = message
-        self.timers.at(message.deadline, lambda: self._validity_ended(message))
+        self.timers.at_key(message.deadline, message.id)
 
     def _move(self, message: Message, event: Event) -> bool:
         """The one place a phase changes (the `MOVES` table), with the counters that follow
@@ -546,6 +564,13 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
         self.store.set_state(message.id, MessageState.ACCEPTED, now, f"{why}; retry in {delay:g} s",
                              attempts=message.attempts)
         self.timers.at(now + delay, lambda: self._queue(message, Event.RETRY_DUE, front=True))
+
+    def _validity_ended_id(self, message_id: str) -> None:
+        """A message's validity deadline (``_track``). A message no longer live is FINAL, where
+        `_validity_ended` does nothing."""
+        message = self.live.get(message_id)
+        if message is not None:
+            self._validity_ended(message)
 
     def _validity_ended(self, message: Message) -> None:
         phase = message.phase

@@ -827,7 +827,7 @@ class Store:
     def flush(self) -> None:
         """Write every pending change now.
 
-        Without a writer thread: ONE transaction (executemany per table), in order; on error
+        Without a writer thread: ONE transaction (a few statements per table), in order; on error
         it is rolled back, the changes stay queued (nothing half-written, nothing lost) and
         the exception propagates. With the writer thread: wait (blocking, bounded by
         SYNC_TIMEOUT) until every change made so far is committed, then run the callbacks
