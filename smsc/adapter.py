@@ -237,6 +237,15 @@ class SmppConnection(protocol.Protocol):
         if session.state is not state:
             self._rearm()
 
+    def respond_message_id(self, request: Pdu, message_id: str) -> None:
+        """`respond(request, message_id=message_id)`, status 0, for a submit_sm, deliver_sm or
+        data_sm (`Session.respond_message_id`): an SMSC's answer to each message it takes."""
+        session = self.session
+        if session.state is SessionState.CLOSED:
+            return                                   # peer left before we answered: nothing to do
+        session.respond_message_id(request, message_id, self.clock.seconds())
+        self._write_soon()                           # a *_resp with a message_id moves no bind state
+
     def unbind(self) -> defer.Deferred[Pdu]:
         return self.request(Command.unbind)
 

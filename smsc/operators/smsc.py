@@ -385,7 +385,7 @@ class OperatorSmsc:
                            registered_delivery & 0x03, decision)
         self.messages[message_id] = message
         self.submitted += 1
-        conn.respond(pdu, message_id=message_id)        # rule 1: the resp first...
+        conn.respond_message_id(pdu, message_id)        # rule 1: the resp first...
         if self.trace:
             log.debug("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
                       stat=decision.stat.value, after=round(decision.done_after, 3))
