@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Callable
 
 from smsc import states
 from smsc.events import (
@@ -82,6 +83,28 @@ def as_decoded(pdu: Pdu) -> Pdu | None:
         return pdu
     return Pdu(pdu.command, pdu.sequence_number, pdu.command_status, pdu.params,
                tuple(Tlv(int(tlv.tag), tlv.value) for tlv in tlvs))
+
+
+def _hand_over_table(role: Role) -> dict[SessionState, frozenset[Command]]:
+    """State -> the requests `_receive_pdu` simply hands to the owner in it (RequestReceived,
+    counted in max_unanswered): allowed from the peer in that state, with a response, and not
+    answered by the session itself (enquire_link, unbind)."""
+    return {state: frozenset(command for command in HAS_RESPONSE
+                             if command not in (Command.enquire_link, Command.unbind)
+                             and states.may_receive(role, state, command))
+            for state in SessionState}
+
+
+_HAND_OVER = {role: _hand_over_table(role) for role in Role}
+_SET_REQUEST_PDU = RequestReceived.__dict__["pdu"].__set__
+
+
+def _request_received(pdu: Pdu, _new: Callable[[type[RequestReceived]], RequestReceived] = object.__new__,
+                      _set: Callable[[RequestReceived, Pdu], None] = _SET_REQUEST_PDU) -> RequestReceived:
+    """RequestReceived(pdu), without the frozen dataclass's `object.__setattr__` (as `codec._new_pdu`)."""
+    event = _new(RequestReceived)
+    _set(event, pdu)
+    return event
 
 
 class Unsendable(LocalProtocolError):
@@ -152,6 +175,7 @@ class Session:
         self._unanswered = 0                        # peer's requests we have not answered yet
         self._max_unanswered = config.max_unanswered
         self._closing = False                       # a CloseConnection was emitted: no more timers
+        self._hand_over = _HAND_OVER[role]
 
     # --- input -------------------------------------------------------------------------
 
@@ -185,6 +209,13 @@ class Session:
 
     def _receive_pdu(self, pdu: Pdu, now: float, events: list[Event]) -> None:
         command = pdu.command
+        if command in self._hand_over[self.state]:
+            # The common case first (every submit_sm, deliver_sm): a request the state allows,
+            # with a response, that the owner answers: the branch at the end, in one lookup.
+            if self._unanswered < self._max_unanswered:
+                self._unanswered += 1
+                events.append(_request_received(pdu))
+                return
         if command.is_response:
             self._receive_response(pdu, events)
         elif command is Command.enquire_link:
