@@ -272,10 +272,10 @@ class OperatorSmsc:
             log.debug("{op}: {command} from {peer} ignored (silent outage)", op=self.profile.id,
                       command=command.name, peer=conn.peer)
             return
-        if command in _BIND_REQUESTS:
-            self._bind(conn, pdu)
-        elif command is Command.submit_sm:
+        if command is Command.submit_sm:
             self._submit(conn, pdu)
+        elif command in _BIND_REQUESTS:
+            self._bind(conn, pdu)
         elif command is Command.query_sm:
             self._query(conn, pdu)
         else:
@@ -315,7 +315,7 @@ class OperatorSmsc:
     def _submit(self, conn: SmppConnection, pdu: Pdu) -> None:
         now = self.clock.seconds()
         behaviour = self.profile.behaviour
-        refusal = self.admission.admit(conn, self._unanswered.get(conn, 0), now)
+        refusal = self.admission.admit(conn, self._unanswered.get(conn, 0) if self._unanswered else 0, now)
         if refusal is not None:
             self._refuse(conn, pdu, refusal)
             return
@@ -365,13 +365,16 @@ class OperatorSmsc:
 
     def _answer(self, conn: SmppConnection, pdu: Pdu, sm: SubmitSmFields, msisdn: str, decision: Decision,
                 slow: bool) -> None:
-        if slow and conn in self._unanswered:
-            self._unanswered[conn] -= 1
-        if conn not in self.connections or self.outage is OutageMode.SILENT:
-            # Nobody to tell, or a hung core: the submit is forgotten, no message is created.
-            log.info("{op}: submit_sm_resp to {peer} never sent; submit discarded", op=self.profile.id,
-                     peer=conn.peer)
-            return
+        if slow:
+            # Answered from a read, the connection is there and no outage is silent (see
+            # request_received); later, either may have changed.
+            if conn in self._unanswered:
+                self._unanswered[conn] -= 1
+            if conn not in self.connections or self.outage is OutageMode.SILENT:
+                # Nobody to tell, or a hung core: the submit is forgotten, no message is created.
+                log.info("{op}: submit_sm_resp to {peer} never sent; submit discarded", op=self.profile.id,
+                         peer=conn.peer)
+                return
         if isinstance(decision, Refusal):
             self._refuse(conn, pdu, decision)
             return
@@ -413,8 +416,9 @@ class OperatorSmsc:
         if self._soon is batch:
             self._soon = None
             self._soon_key = None               # holds the connection: not past its batch
+        now = self.clock.seconds()
         for message in batch:
-            self._finish(message)
+            self._finish(message, now)
 
     def _query(self, conn: SmppConnection, pdu: Pdu) -> None:
         """query_sm (§4.8): what this SMSC knows; ESME_RQUERYFAIL for an id it never gave."""
@@ -432,14 +436,18 @@ class OperatorSmsc:
 
     # --- fates, receipts and replies --------------------------------------------------
 
-    def _finish(self, message: _Message) -> None:
+    def _finish(self, message: _Message, now: float | None = None) -> None:
+        """The fate of `message` is known `now` (the clock's reading when not given)."""
+        if now is None:
+            now = self.clock.seconds()
         fate = message.fate
-        message.state = STAT_TO_STATE[fate.stat.value]
-        message.done_at = now = self.clock.seconds()
-        self._forget.append((now + QUERY_RETENTION, message.message_id))
-        while self._forget[0][0] <= now:       # times only grow: the oldest are on the left
-            self.messages.pop(self._forget.popleft()[1], None)
         delivered = fate.stat is Stat.DELIVRD
+        message.state = SmppMessageState.DELIVERED if delivered else STAT_TO_STATE[fate.stat.value]
+        message.done_at = now
+        forget = self._forget
+        forget.append((now + QUERY_RETENTION, message.message_id))
+        while forget[0][0] <= now:             # times only grow: the oldest are on the left
+            self.messages.pop(forget.popleft()[1], None)
         wanted = message.receipt_wanted
         asked = wanted == 1 or (wanted == 2 and not delivered) or (wanted == 3 and delivered)
         if asked and fate.receipt:
