@@ -17,7 +17,7 @@ never imports the reactor.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol as TypingProtocol, Union, cast
+from typing import Callable, Mapping, Protocol as TypingProtocol, Union, cast
 
 from twisted.internet import defer, protocol
 from twisted.internet.error import ConnectionDone
@@ -216,6 +216,18 @@ class SmppConnection(protocol.Protocol):
         exception raised by a callback is logged, as a Deferred would, and goes no further.
         Raises `Unsendable` (nothing sent, no window slot taken) for a PDU that cannot be sent."""
         self._send((answered, failed, args, late), command, tlvs, params)
+
+    def request_encoded_then(self, answered: Callable[..., object], failed: Callable[..., object],
+                             command: Command, params: Mapping[str, Value], tlvs: tuple[Tlv, ...], body: bytes,
+                             args: tuple[object, ...] = ()) -> None:
+        """`request_then` for a request encoded from a template (`Session.send_encoded`)."""
+        session = self.session
+        first = not session.outstanding
+        pdu = session.send_encoded(command, self.clock.seconds(), params, tlvs, body)
+        self._waiting[pdu.sequence_number] = (answered, failed, args, None)
+        self._write_soon()
+        if first:
+            self._rearm()                        # the response timeout may come first now
 
     def _send(self, waiting: _Waiting, command: Command, tlvs: tuple[Tlv, ...],
               params: dict[str, Value]) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from smsc import states
 from smsc.events import (
@@ -46,8 +46,8 @@ from smsc.events import (
     ResponseReceived, ResponseTimedOut,
 )
 from smsc.pdu.codec import (
-    HAS_RESPONSE, MAX_SEQUENCE, MESSAGE_ID_RESPONSE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, encode_message_id_response,
-    generic_nack, make, response_to,
+    HAS_RESPONSE, HEADER, MAX_SEQUENCE, MESSAGE_ID_RESPONSE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, encode_message_id_response,
+    _new_pdu, generic_nack, make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
@@ -120,6 +120,7 @@ OBJECT_COMMANDS = frozenset({Command.submit_sm, Command.submit_sm_resp, Command.
                               Command.deliver_sm_resp, Command.enquire_link, Command.enquire_link_resp})
 # MESSAGE_ID_RESPONSE as a dict: the request -> *_resp lookup of every answered message
 _MESSAGE_ID_RESPONSE: dict[Command, Command] = dict(MESSAGE_ID_RESPONSE)
+_HEADER_PACK = HEADER.pack
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
@@ -319,6 +320,31 @@ class Session:
         self.state = states.after_sent(self.role, self.state, command)
         self._pending[pdu.sequence_number] = _Pending(pdu, now)
         self._out.append(data)
+        if self._out_pdus is not None:
+            self._out_pdus.append(pdu)
+        self._last_sent = now
+        return pdu
+
+    def send_encoded(self, command: Command, now: float, params: Mapping[str, Value], tlvs: tuple[Tlv, ...],
+                     body: bytes) -> Pdu:
+        """`send_request(command, now, tlvs, **params)` for a request its caller has encoded
+        from a template: `params` complete, in layout order (what `make` gives), and `body`
+        the very bytes `encode` writes after the header (the caller's tests show it; e.g.
+        `smsc.pdu.receipt.receipt_deliver_sm`). Only the header is packed here, with the
+        sequence number; the same checks and bookkeeping as `send_request` otherwise."""
+        if not states.may_send(self.role, self.state, command):
+            raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
+        if len(self._pending) >= self.config.window:
+            raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
+        seq = self._take_seq()                      # taken before the size check, as send_request does
+        size = 16 + len(body)
+        if size > self.config.max_pdu:
+            raise Unsendable(f"{command.name} of {size} octets is above the {self.config.max_pdu}-octet "
+                             "maximum of the link")
+        pdu = _new_pdu(command, seq, 0, params, tlvs)
+        self.state = states.after_sent(self.role, self.state, command)
+        self._pending[seq] = _Pending(pdu, now)
+        self._out.append(_HEADER_PACK(size, command, 0, seq) + body)
         if self._out_pdus is not None:
             self._out_pdus.append(pdu)
         self._last_sent = now

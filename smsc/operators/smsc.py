@@ -48,7 +48,7 @@ from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
 from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
-from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
+from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date, receipt_deliver_sm
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSmFields, submit_sm_fields
@@ -136,6 +136,9 @@ class _PendingDeliverSm:
     # once before it is sent, so that the session never meets a PDU it cannot encode.
     checked: bool = False
     link_losses: int = 0                    # links lost while it was outstanding on them
+    # A receipt from the template (`receipt_deliver_sm`): `params` complete and this the body
+    # `encode` would write, so that sending it packs a header only (`Session.send_encoded`).
+    body: bytes | None = None
 
 
 class OperatorSmsc:
@@ -462,6 +465,19 @@ class OperatorSmsc:
 
     def _queue_receipt(self, message: _Message) -> None:
         fate = message.fate
+        delivered = fate.stat is Stat.DELIVRD
+        submit_date = receipt_date(message.submitted_at)
+        done_date = receipt_date(message.done_at or message.submitted_at)
+        prepared = receipt_deliver_sm(message.message_id, fate.stat.value, fate.err, submit_date, done_date,
+                                      "001" if delivered else "000", message.text_head.decode("latin-1"),
+                                      message.state, message.destination_addr, message.dest_addr_ton,
+                                      message.source_addr, message.source_addr_ton)
+        if prepared is not None:
+            params, tlvs, body = prepared
+            self._outbox.append(_PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params,
+                                                  tlvs, True, 0, body))
+            self._flush_outbox()
+            return
         receipt = Receipt(message_id=message.message_id, stat=fate.stat.value, err=fate.err,
                           submit_date=receipt_date(message.submitted_at),
                           done_date=receipt_date(message.done_at or message.submitted_at),
@@ -546,13 +562,22 @@ class OperatorSmsc:
 
     def _send(self, conn: SmppConnection, item: _PendingDeliverSm) -> None:
         """Send one deliver_sm; one that is too big or cannot be sent is dropped alone (rule 6)."""
-        problem = self._too_big(item) if item.checked else self._unsendable(item)
+        body = item.body
+        if body is not None:
+            problem = None if 16 + len(body) <= self.max_pdu else \
+                f"{16 + len(body)} octets, above the peer's {self.max_pdu}-octet frame limit"
+        else:
+            problem = self._too_big(item) if item.checked else self._unsendable(item)
         if problem is not None:
             self._drop(item, problem)
             return
         try:
-            conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,), None,
-                              **item.params)
+            if body is not None:
+                conn.request_encoded_then(self._delivered, self._not_delivered, Command.deliver_sm, item.params,
+                                          item.tlvs, body, (item,))
+            else:
+                conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
+                                  None, **item.params)
         except Exception:              # noqa: BLE001 - a bug of ours: this item goes, the link stays
             self.deliveries_dropped += 1
             log.failure("{op}: {kind} {ref} could not be sent to {peer}; dropped", op=self.profile.id,
