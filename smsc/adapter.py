@@ -341,6 +341,21 @@ class SmppConnection(protocol.Protocol):
                 if waiting is not None:
                     _fail(waiting, ConnectionGone(request))
 
+    def hold_writes(self) -> bool:
+        """From now until `release_writes`, what the session queues leaves in one write at the
+        release, after a first write that goes at once (as the answers to one read do,
+        `_write_soon`): for an owner sending many requests from one clock call (an SMSC's
+        receipts of one batch of fates). False, and nothing to release, when already held."""
+        if self._holding is not False:
+            return False
+        self._holding = None
+        return True
+
+    def release_writes(self) -> None:
+        """End `hold_writes`: write what is queued."""
+        self._holding = False
+        self._write_pending()
+
     def _write_soon(self) -> None:
         """Write what the session has queued, except inside `_process` after its first write:
         then the answers to one read leave together at its end, one transport write instead of

@@ -420,8 +420,15 @@ class OperatorSmsc:
             self._soon = None
             self._soon_key = None               # holds the connection: not past its batch
         now = self.clock.seconds()
-        for message in batch:
-            self._finish(message, now)
+        # The receipts of a batch leave in one write per link, not one each (the first at once,
+        # as the answers to a read: in-memory links deliver them where they did).
+        held = [conn for conn in self.binds if conn.hold_writes()]
+        try:
+            for message in batch:
+                self._finish(message, now)
+        finally:
+            for conn in held:
+                conn.release_writes()
 
     def _query(self, conn: SmppConnection, pdu: Pdu) -> None:
         """query_sm (§4.8): what this SMSC knows; ESME_RQUERYFAIL for an id it never gave."""
