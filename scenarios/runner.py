@@ -263,7 +263,9 @@ class _Run:
         self.virtual = VirtualClock(self.start)        # only the in-memory run moves time itself
         self.clock: IReactorTime = self.virtual
         self.net = MemoryNetwork(self.virtual, objects=links == "objects")
-        self.store = Store(db_path, schedule=self.clock.callLater, flush_interval=STORE_FLUSH_INTERVAL)
+        # scratch: the replay's database is read for the report, then thrown away (cli.replay).
+        self.store = Store(db_path, schedule=self.clock.callLater, flush_interval=STORE_FLUSH_INTERVAL,
+                           scratch=True)
         config = replace(scenario.network, seed=seed)
         self.harness: Harness = _fired(defer.ensureDeferred(start_harness(
             config, self.clock, self.store, self.net.listen, self.net.dial, port=0, link_clock=self.clock)))

@@ -246,6 +246,34 @@ def test_wal_and_synchronous(store: Store, db_path: Path) -> None:
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
+def test_scratch_store_writes_the_same_rows_without_a_journal_on_disk(tmp_path: Path) -> None:
+    """A replay's store (scratch): journal in memory, no syncs, and the same rows as a durable one."""
+    dumps = []
+    for scratch in (False, True):
+        path = tmp_path / f"{scratch}.db"
+        store = Store(str(path), scratch=scratch)
+        mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == ("memory" if scratch else "wal")
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == (0 if scratch else 1)
+        for i in range(3):
+            store.add_message(make_msg(i))
+        store.flush()
+        store.set_state("msg-000001", MessageState.SUBMITTED, T0 + 1)
+        store.add_receipt(ReceiptRecord(message_id="msg-000001", operator_message_id="op-1", stat="DELIVRD",
+                                        err="000", text="id:op-1 stat:DELIVRD", received_at=T0 + 2))
+        store.close()
+        conn = sqlite3.connect(path)
+        dumps.append([line for line in conn.iterdump()])
+        conn.close()
+        assert not (tmp_path / f"{scratch}.db-journal").exists()
+    assert dumps[0] == dumps[1]
+
+
+def test_scratch_store_has_no_writer_thread(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scratch"):
+        Store(str(tmp_path / "s.db"), scratch=True, call_from_thread=lambda f, *a: f(*a))
+
+
 def test_reopen_keeps_data(db_path: Path) -> None:
     s1 = Store(str(db_path))
     s1.add_message(make_msg(1))
