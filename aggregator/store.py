@@ -740,6 +740,8 @@ class Store:
         flush_interval: float = 0.005,
         call_from_thread: Callable[..., object] | None = None,
         clock: Callable[[], float] | None = None,
+        scratch: bool = False,
+        flushes_per_write: int = 1,
     ) -> None:
         """path: SQLite file (":memory:" allowed for tests). schedule(delay, fn) is e.g.
         reactor.callLater; when given, the first write after a flush schedules one flush()
@@ -751,16 +753,38 @@ class Store:
         commit of every write made before them; `clock` (the reactor's seconds) times the log
         lines about a failing database. Without it, batches are written on the caller's thread
         and `after_commit` callbacks run at once: a scenario replay is its own world, where a
-        crash means a re-run."""
+        crash means a re-run.
+
+        `scratch`: the file is thrown away once read (a scenario replay's, whose report is all
+        that is kept): no durability is asked of it, so the rollback journal stays in memory
+        and nothing is synced (a transaction still commits or rolls back whole). A replay's
+        commits cost about a third less; the rows written are the same.
+
+        `flushes_per_write` (a replay's store, without a writer thread): only one scheduled
+        flush in that many writes; the others just mark what it would have committed, so
+        `uncommitted_messages` (which the server's `limits.max_uncommitted` reads) counts as if
+        every one had, and the replay behaves the same. Fewer, larger transactions write the
+        same rows (a message's later changes fold into its pending insert)."""
         # Plugins are not loaded: nothing here needs them, and a plugin installed in the venv
         # must not change how the harness's database behaves.
         self._path = os.fspath(path)
         self._db = Database(self._path, execute_plugins=False)
-        self._db.enable_wal()  # readers (sqlite3 CLI, reports) never block the reactor's writes
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; no fsync per commit
+        if scratch:
+            if call_from_thread is not None:
+                raise ValueError("a scratch store has no writer thread (nothing waits for its commits)")
+            self._db.execute("PRAGMA journal_mode=MEMORY")
+            self._db.execute("PRAGMA synchronous=OFF")
+        else:
+            self._db.enable_wal()  # readers (sqlite3 CLI, reports) never block the reactor's writes
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; no fsync per commit
         self._create_schema()
         self._schedule = schedule
         self._flush_interval = flush_interval
+        if flushes_per_write < 1 or (flushes_per_write > 1 and call_from_thread is not None):
+            raise ValueError("flushes_per_write is >= 1, and 1 with a writer thread")
+        self._flushes_per_write = flushes_per_write
+        self._flushes_skipped = 0
+        self._adds_marked = 0                      # adds of the open batch a skipped flush marked
         self._flush_armed = False
         self._closed = False
         self._open = _Batch()                      # collecting changes
@@ -787,7 +811,7 @@ class Store:
     def uncommitted_messages(self) -> int:
         """Messages added but not committed yet (what a stuck database holds back)."""
         sealed = self._sealed
-        return len(self._open.adds) + (len(sealed.adds) if sealed is not None else 0)
+        return len(self._open.adds) - self._adds_marked + (len(sealed.adds) if sealed is not None else 0)
 
     def _create_schema(self) -> None:
         """Create missing tables and indexes; an existing file keeps its data."""
@@ -841,6 +865,7 @@ class Store:
             return
         _write(self._db, batch)
         self._open = _Batch()
+        self._flushes_skipped = self._adds_marked = 0
 
     def after_commit(self, callback: Callable[..., object], *args: object) -> None:
         """Run ``callback(*args)`` once every change made so far is committed: how a
@@ -881,6 +906,9 @@ class Store:
             return
         if self._writer is not None:
             self._hand_over()
+        elif self._flushes_skipped + 1 < self._flushes_per_write:
+            self._flushes_skipped += 1
+            self._adds_marked = len(self._open.adds)
         else:
             self.flush()
 

@@ -124,6 +124,40 @@ async def run_scenarios_live(reactor: IReactorTime, paths: Sequence[str], seed: 
     raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay, allow_outside, rules_off))
 
 
+def report_dirs(paths: Sequence[Path]) -> list[str]:
+    """Each scenario's report folder under --report-dir: its file name without `.yaml`, and,
+    when two scenarios of one run have the same file name (a/smoke.yaml, b/smoke.yaml), as
+    many of their parent folders as tell them apart (a/smoke, b/smoke), so neither report
+    overwrites the other. The same file given twice gets -2, -3... on its repeats."""
+    resolved = [path.resolve() for path in paths]
+    depth = [1] * len(paths)
+
+    def name(i: int) -> str:
+        parts = resolved[i].with_suffix("").parts
+        return "/".join(parts[-depth[i]:])
+
+    while True:
+        groups: dict[str, list[int]] = {}
+        for i in range(len(paths)):
+            groups.setdefault(name(i), []).append(i)
+        clashes = [ids for ids in groups.values()
+                   if len({resolved[i] for i in ids}) > 1]       # distinct files, one name
+        if not clashes:
+            break
+        for ids in clashes:
+            for i in ids:
+                depth[i] = min(depth[i] + 1, len(resolved[i].parts) - 1)
+        if all(depth[i] >= len(resolved[i].parts) - 1 for ids in clashes for i in ids):
+            break
+    names = [name(i) for i in range(len(paths))]
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] > 1:
+            names[i] = f"{n}-{seen[n]}"
+    return names
+
+
 async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str | None,
                          replay: Callable[[Scenario, Path, int | None], Awaitable[ScenarioReport]],
                          allow_outside: bool = False, rules_off: Sequence[str] = ()) -> int:
@@ -148,8 +182,9 @@ async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str
     reports: list[ScenarioReport] = []
     walls: dict[str, WallClock] = {}
     broken = False
-    for path, scenario in loaded:
-        out = root / path.stem
+    outs = report_dirs([path for path, _ in loaded])
+    for (path, scenario), name in zip(loaded, outs):
+        out = root / name
         out.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="smsc-harness-run-") as tmp:
             started = time.monotonic()

@@ -171,6 +171,9 @@ _DURATION = re.compile(
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 DURATION_WHAT = 'a duration: a number of seconds > 0, or a string such as "30s", "5m", "2h", "1d" or "1h30m"'
 _RATE_WHAT = f"a positive number of messages a second, at most {MAX_RATE:g}"
+# A scenario client's name (`bind: {client: NAME}`): what the report and the problems show.
+_CLIENT = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+_CLIENT_WHAT = "a client name: 1 to 32 letters, digits, '_', '.' or '-', in quotes if it looks like a number"
 _TEXT_WHAT = "a message text of at most 254 characters (one submit_sm's short_message)"
 
 # -- what `run` can do (see rule 6 above; docs/reliability.md lists them with their reasons) --
@@ -271,6 +274,8 @@ class _ScenarioReader:
         self.stopped = False  # a bound of rule 6 was passed: read no further steps
         self.hashed: set[str] = set()  # accounts with a password_hash: a scenario cannot bind them
         self.prefixes: dict[str, tuple[_File, Node, str]] = {}  # drawn population -> its prefix (file, node, path)
+        # The clients bound so far, in timeline order: name -> its bind (sending steps name one)
+        self.clients: dict[str, Bind] = {}
 
     def problems(self) -> list[Problem]:
         return [*self.extra, *(problem for reader in self.readers for problem in reader.problems)]
@@ -626,10 +631,13 @@ class _ScenarioReader:
         destination = partial(reader.string, pattern=_ADDRESS,
                               what="a destination number (digits, optionally after '+'), in quotes")
         campaign_id = partial(reader.string, pattern=CAMPAIGN_ID, what=_CAMPAIGN_ID_WHAT)
+        client = partial(reader.string, pattern=_CLIENT, what=_CLIENT_WHAT)
         return {
-            "bind": Fields(Bind, {"account": account, "mode": partial(reader.choice, choices=_MODES)}),
+            "bind": Fields(Bind, {"account": account, "mode": partial(reader.choice, choices=_MODES),
+                                  "client": client}),
             "submit": Fields(Submit, {
                 "account": account,
+                "client": client,  # absent: the account's first client that can send
                 "to": destination,
                 "text": text,
                 "from": sender,  # the source_addr; absent: the aggregator's default
@@ -637,6 +645,7 @@ class _ScenarioReader:
             }, rename={"from": "sender"}),
             "multi": Fields(Multi, {
                 "account": account,
+                "client": client,
                 "to": partial(self.destinations, file),  # 1 to 254 numbers: one submit_multi
                 "text": text,
                 "from": sender,
@@ -645,6 +654,7 @@ class _ScenarioReader:
             }, rename={"from": "sender"}),
             "campaign": Fields(Campaign, {
                 "account": account,
+                "client": client,
                 "to": None,  # a population; count is at most its size
                 "text": text,
                 "count": None,  # absent: the whole population
@@ -683,16 +693,65 @@ class _ScenarioReader:
                            f"account {account!r} has a password_hash: the scenario's client binds with the plain"
                            " password, so give that account a password in the scenario's accounts")
             return None
-        return reader.build(spec, values, source=source)
+        bind = reader.build(spec, values, source=source)
+        if bind is None:
+            return None
+        first = self.clients.get(bind.name)
+        if first is not None:
+            where = join_path(path, "client") if "client" in fields else path
+            reader.problem(fields.get("client", node), where,
+                           f"client {bind.name!r} is already bound (at {first.source}); a second client of an "
+                           "account needs its own name: client: NAME")
+            return None
+        self.clients[bind.name] = bind
+        return bind
+
+    def sending_client(self, file: _File, fields: Mapping[str, Node], values: Mapping[str, Any], node: Node,
+                       path: str) -> bool:
+        """A submit, multi or campaign is sent by a client bound before it: the one it names
+        (of its account, not a receiver), else the account's first client that can send. (A
+        step of an account with no bind before it at all stops the replay, naming the step.)"""
+        reader = file.reader
+        account, name = values.get("account"), values.get("client")
+        if account is None:
+            return True                      # already a problem of its own
+        if name is not None:
+            bind = self.clients.get(name)
+            cpath = join_path(path, "client")
+            if bind is None:
+                known = ", ".join(repr(n) for n, b in self.clients.items() if b.account == account) or "none"
+                reader.problem(fields["client"], cpath, f"no bind step before this one names client {name!r}"
+                                                        f" (clients of {account} so far: {known})")
+                return False
+            if bind.account != account:
+                reader.problem(fields["client"], cpath, f"client {name!r} is bound by account {bind.account!r},"
+                                                        f" not {account!r} (at {bind.source})")
+                return False
+            if bind.mode is BindMode.RECEIVER:
+                reader.problem(fields["client"], cpath, f"client {name!r} is bound as a receiver (at {bind.source}):"
+                                                        " it cannot send; name a transmitter or transceiver")
+                return False
+            return True
+        receivers = [b for b in self.clients.values() if b.account == account]
+        if receivers and all(b.mode is BindMode.RECEIVER for b in receivers):
+            reader.problem(node, path, f"account {account!r} has no client that can send here: its binds so far are"
+                                       f" receivers only (at {receivers[0].source}); bind it as transmitter or"
+                                       " transceiver first")
+            return False
+        return True
 
     def step_submit(self, file: _File, spec: Fields[Submit], fields: Mapping[str, Node], values: dict[str, Any],
                     node: Node, path: str, source: str) -> Step | None:
+        if not self.sending_client(file, fields, values, node, path):
+            return None
         if not self.count_messages(file, node, path, 1):
             return None
         return file.reader.build(spec, values, source=source)
 
     def step_multi(self, file: _File, spec: Fields[Multi], fields: Mapping[str, Node], values: dict[str, Any],
                    node: Node, path: str, source: str) -> Step | None:
+        if not self.sending_client(file, fields, values, node, path):
+            return None
         to = values.get("to")
         if to is not None and not self.count_messages(file, node, path, len(to)):
             return None
@@ -725,6 +784,8 @@ class _ScenarioReader:
     def step_campaign(self, file: _File, spec: Fields[Campaign], fields: Mapping[str, Node], values: dict[str, Any],
                       node: Node, path: str, source: str) -> Step | None:
         reader = file.reader
+        if not self.sending_client(file, fields, values, node, path):
+            return None
         population = reader.required(fields, "to", path, partial(self.population_ref, file))
         count: int | None = None
         if population is not None:

@@ -280,16 +280,24 @@ class Population:
 
 @dataclass(frozen=True, slots=True)
 class Bind:
-    """A client of ``account`` binds (with the account's own password)."""
+    """A client of ``account`` binds (with the account's own password). ``client`` names it
+    when an account has several (a transmitter and a receiver, two transceivers); absent, the
+    client is named after its account."""
 
     account: str
     mode: BindMode = BindMode.TRANSCEIVER
     source: str = ""
+    client: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.client or self.account
 
 
 @dataclass(frozen=True, slots=True)
 class Submit:
-    """One submit_sm from ``account``; ``sender`` is the ``from:`` key (source_addr)."""
+    """One submit_sm from ``account``; ``sender`` is the ``from:`` key (source_addr);
+    ``client``: the bound client that sends it (absent: the account's first that can)."""
 
     account: str
     to: str
@@ -297,6 +305,7 @@ class Submit:
     sender: str | None = None
     receipt: bool = False  # registered_delivery 1 when true, 0 otherwise
     source: str = ""
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +323,7 @@ class Campaign:
     receipt: bool = False
     source: str = ""
     id: str | None = None
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +338,7 @@ class Multi:
     receipt: bool = False
     source: str = ""
     id: str | None = None
+    client: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "to", tuple(self.to))

@@ -17,7 +17,7 @@ never imports the reactor.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol as TypingProtocol, Union, cast
+from typing import Callable, Mapping, Protocol as TypingProtocol, Union, cast
 
 from twisted.internet import defer, protocol
 from twisted.internet.error import ConnectionDone
@@ -218,13 +218,14 @@ class SmppConnection(protocol.Protocol):
         self._send((answered, failed, args, late), command, tlvs, params)
 
     def request_encoded_then(self, answered: Callable[..., object], failed: Callable[..., object],
-                             request: Pdu, data: bytes, args: tuple[object, ...] = (),
-                             late: Callable[..., object] | None = None) -> None:
-        """As `request_then` for ``request`` already encoded as ``data`` (`Session.send_encoded`:
-        the aggregator's deliver_sm to a client, kept as bytes in its store, is encoded once)."""
+                             command: Command, params: Mapping[str, Value], tlvs: tuple[Tlv, ...], body: bytes,
+                             args: tuple[object, ...] = (), late: Callable[..., object] | None = None) -> None:
+        """`request_then` for a request already encoded (`Session.send_encoded`): a receipt
+        from its template (the operator SMSC), a deliver_sm the aggregator keeps as bytes in
+        its store (encoded once)."""
         session = self.session
         first = not session.outstanding
-        pdu = session.send_encoded(request, data, self.clock.seconds())
+        pdu = session.send_encoded(command, self.clock.seconds(), params, tlvs, body)
         self._waiting[pdu.sequence_number] = (answered, failed, args, late)
         self._write_soon()
         if first:
@@ -249,6 +250,15 @@ class SmppConnection(protocol.Protocol):
         self._write_soon()
         if session.state is not state:
             self._rearm()
+
+    def respond_message_id(self, request: Pdu, message_id: str) -> None:
+        """`respond(request, message_id=message_id)`, status 0, for a submit_sm, deliver_sm or
+        data_sm (`Session.respond_message_id`): an SMSC's answer to each message it takes."""
+        session = self.session
+        if session.state is SessionState.CLOSED:
+            return                                   # peer left before we answered: nothing to do
+        session.respond_message_id(request, message_id, self.clock.seconds())
+        self._write_soon()                           # a *_resp with a message_id moves no bind state
 
     def unbind(self) -> defer.Deferred[Pdu]:
         return self.request(Command.unbind)
@@ -332,6 +342,21 @@ class SmppConnection(protocol.Protocol):
                 waiting = self._waiting.pop(request.sequence_number, None)
                 if waiting is not None:
                     _fail(waiting, ConnectionGone(request))
+
+    def hold_writes(self) -> bool:
+        """From now until `release_writes`, what the session queues leaves in one write at the
+        release, after a first write that goes at once (as the answers to one read do,
+        `_write_soon`): for an owner sending many requests from one clock call (an SMSC's
+        receipts of one batch of fates). False, and nothing to release, when already held."""
+        if self._holding is not False:
+            return False
+        self._holding = None
+        return True
+
+    def release_writes(self) -> None:
+        """End `hold_writes`: write what is queued."""
+        self._holding = False
+        self._write_pending()
 
     def _write_soon(self) -> None:
         """Write what the session has queued, except inside `_process` after its first write:

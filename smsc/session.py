@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
 from smsc import states
 from smsc.events import (
@@ -45,8 +46,8 @@ from smsc.events import (
     ResponseReceived, ResponseTimedOut,
 )
 from smsc.pdu.codec import (
-    HAS_RESPONSE, MAX_SEQUENCE, MESSAGE_ID_RESPONSE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, encode_message_id_response,
-    generic_nack, make, response_to,
+    HAS_RESPONSE, HEADER, MAX_SEQUENCE, MESSAGE_ID_RESPONSE, Command, DecodeFailed, Pdu, Tlv, Value, decode, encode, encode_message_id_response,
+    _new_pdu, generic_nack, make, response_to,
 )
 from smsc.pdu.framing import DEFAULT_MAX_PDU, FrameError, Framer
 from smsc.pdu.status import CommandStatus
@@ -84,6 +85,28 @@ def as_decoded(pdu: Pdu) -> Pdu | None:
                tuple(Tlv(int(tlv.tag), tlv.value) for tlv in tlvs))
 
 
+def _hand_over_table(role: Role) -> dict[SessionState, frozenset[Command]]:
+    """State -> the requests `_receive_pdu` simply hands to the owner in it (RequestReceived,
+    counted in max_unanswered): allowed from the peer in that state, with a response, and not
+    answered by the session itself (enquire_link, unbind)."""
+    return {state: frozenset(command for command in HAS_RESPONSE
+                             if command not in (Command.enquire_link, Command.unbind)
+                             and states.may_receive(role, state, command))
+            for state in SessionState}
+
+
+_HAND_OVER = {role: _hand_over_table(role) for role in Role}
+_SET_REQUEST_PDU = RequestReceived.__dict__["pdu"].__set__
+
+
+def _request_received(pdu: Pdu, _new: Callable[[type[RequestReceived]], RequestReceived] = object.__new__,
+                      _set: Callable[[RequestReceived, Pdu], None] = _SET_REQUEST_PDU) -> RequestReceived:
+    """RequestReceived(pdu), without the frozen dataclass's `object.__setattr__` (as `codec._new_pdu`)."""
+    event = _new(RequestReceived)
+    _set(event, pdu)
+    return event
+
+
 class Unsendable(LocalProtocolError):
     """This one PDU cannot be sent: a value cannot be encoded, or the PDU is larger than
     `max_pdu` (the peer would drop the link as unframable). The message is at fault, not the
@@ -95,6 +118,9 @@ NEVER = float("inf")            # a timer that is not running
 # reader decodes, i.e. the per-message traffic; everything else is decoded from its bytes.
 OBJECT_COMMANDS = frozenset({Command.submit_sm, Command.submit_sm_resp, Command.deliver_sm,
                               Command.deliver_sm_resp, Command.enquire_link, Command.enquire_link_resp})
+# MESSAGE_ID_RESPONSE as a dict: the request -> *_resp lookup of every answered message
+_MESSAGE_ID_RESPONSE: dict[Command, Command] = dict(MESSAGE_ID_RESPONSE)
+_HEADER_PACK = HEADER.pack
 LATE_MEMORY = 256               # timed-out requests remembered for their late responses
 UNBOUND_MAX_PDU = 512           # a bind is at most ~100 octets; enquire_link 16
 
@@ -150,6 +176,7 @@ class Session:
         self._unanswered = 0                        # peer's requests we have not answered yet
         self._max_unanswered = config.max_unanswered
         self._closing = False                       # a CloseConnection was emitted: no more timers
+        self._hand_over = _HAND_OVER[role]
 
     # --- input -------------------------------------------------------------------------
 
@@ -183,6 +210,13 @@ class Session:
 
     def _receive_pdu(self, pdu: Pdu, now: float, events: list[Event]) -> None:
         command = pdu.command
+        if command in self._hand_over[self.state]:
+            # The common case first (every submit_sm, deliver_sm): a request the state allows,
+            # with a response, that the owner answers: the branch at the end, in one lookup.
+            if self._unanswered < self._max_unanswered:
+                self._unanswered += 1
+                events.append(_request_received(pdu))
+                return
         if command.is_response:
             self._receive_response(pdu, events)
         elif command is Command.enquire_link:
@@ -291,27 +325,28 @@ class Session:
         self._last_sent = now
         return pdu
 
-    def send_encoded(self, request: Pdu, data: bytes, now: float) -> Pdu:
-        """As `send_request` for ``request`` already encoded (``data`` is ``encode(request)``,
-        whatever its sequence number): only the new sequence number is written into the
-        bytes. The aggregator keeps each deliver_sm it owes a client as bytes in its store
-        before sending it; this sends those bytes instead of building and encoding the PDU
-        a second time. A link carrying PDUs as objects (keep_pdus) takes the general path."""
-        if self._out_pdus is not None:
-            return self.send_request(request.command, now, request.tlvs, **request.params)
-        command = request.command
+    def send_encoded(self, command: Command, now: float, params: Mapping[str, Value], tlvs: tuple[Tlv, ...],
+                     body: bytes) -> Pdu:
+        """`send_request(command, now, tlvs, **params)` for a request its caller has encoded
+        from a template: `params` complete, in layout order (what `make` gives), and `body`
+        the very bytes `encode` writes after the header (the caller's tests show it; e.g.
+        `smsc.pdu.receipt.receipt_deliver_sm`). Only the header is packed here, with the
+        sequence number; the same checks and bookkeeping as `send_request` otherwise."""
         if not states.may_send(self.role, self.state, command):
             raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
         if len(self._pending) >= self.config.window:
             raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
-        seq = self._take_seq()
-        if len(data) > self.config.max_pdu:
-            raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
+        seq = self._take_seq()                      # taken before the size check, as send_request does
+        size = 16 + len(body)
+        if size > self.config.max_pdu:
+            raise Unsendable(f"{command.name} of {size} octets is above the {self.config.max_pdu}-octet "
                              "maximum of the link")
-        pdu = Pdu(command, seq, 0, request.params, request.tlvs)
+        pdu = _new_pdu(command, seq, 0, params, tlvs)
         self.state = states.after_sent(self.role, self.state, command)
         self._pending[seq] = _Pending(pdu, now)
-        self._out.append(data[:12] + seq.to_bytes(4, "big") + data[16:])
+        self._out.append(_HEADER_PACK(size, command, 0, seq) + body)
+        if self._out_pdus is not None:
+            self._out_pdus.append(pdu)
         self._last_sent = now
         return pdu
 
@@ -342,6 +377,22 @@ class Session:
             self._framer.max_pdu = self.config.max_pdu           # bound: full-size PDUs from now
         if self._unanswered:
             self._unanswered -= 1
+
+    def respond_message_id(self, request: Pdu, message_id: str, now: float) -> None:
+        """`respond(request, now, message_id=message_id)` for a submit_sm, deliver_sm or
+        data_sm: the answer an SMSC gives each message it takes, in one call (no keyword
+        mapping, no table walk), as bytes from the header. Anything unusual takes `respond`."""
+        if self._out_pdus is None and self.state is not SessionState.CLOSED:
+            answer = _MESSAGE_ID_RESPONSE.get(request.command)
+            if answer is not None:
+                data = encode_message_id_response(answer, request.sequence_number, 0, message_id)
+                if data is not None:
+                    self._out.append(data)
+                    self._last_sent = now
+                    if self._unanswered:
+                        self._unanswered -= 1
+                    return
+        self.respond(request, now, message_id=message_id)
 
     def await_late(self, sequence_number: int, context: object) -> None:
         """Keep `context` with a request that has timed out (`ResponseTimedOut`), for the

@@ -42,16 +42,16 @@ from twisted.python.failure import Failure
 from smsc.adapter import ConnectionGone, SmppConnection
 from smsc.events import ConnectionClosed
 from smsc.operators.behaviour import (
-    Accepted, Admission, Decision, PlannedReply, Refusal, SubmitFacts, decide,
+    Accepted, Admission, Decision, PlainDecider, PlannedReply, Refusal, SubmitFacts, decide,
 )
-from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
+from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat, SubscriberState
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
 from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
-from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date
+from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date, receipt_deliver_sm
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
-from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSm
+from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSmFields, submit_sm_fields
 from smsc.states import can_receive_messages
 
 log = Logger(namespace="smsc.operator")
@@ -136,6 +136,9 @@ class _PendingDeliverSm:
     # once before it is sent, so that the session never meets a PDU it cannot encode.
     checked: bool = False
     link_losses: int = 0                    # links lost while it was outstanding on them
+    # A receipt from the template (`receipt_deliver_sm`): `params` complete and this the body
+    # `encode` would write, so that sending it packs a header only (`Session.send_encoded`).
+    body: bytes | None = None
 
 
 class OperatorSmsc:
@@ -160,6 +163,7 @@ class OperatorSmsc:
         self.rng = random.Random(f"{seed}:{profile.id}")
         self.book = SubscriberBook(profile.id, seed, behaviour.subscribers, behaviour.numbers, test_numbers)
         self.admission = Admission(behaviour, self.started_at)
+        self._plain = PlainDecider.of(behaviour)      # decide() of the common submit, or None
         self.connections: list[SmppConnection] = []
         self.binds: list[SmppConnection] = []
         self.messages: dict[str, _Message] = {}
@@ -271,10 +275,10 @@ class OperatorSmsc:
             log.debug("{op}: {command} from {peer} ignored (silent outage)", op=self.profile.id,
                       command=command.name, peer=conn.peer)
             return
-        if command in _BIND_REQUESTS:
-            self._bind(conn, pdu)
-        elif command is Command.submit_sm:
+        if command is Command.submit_sm:
             self._submit(conn, pdu)
+        elif command in _BIND_REQUESTS:
+            self._bind(conn, pdu)
         elif command is Command.query_sm:
             self._query(conn, pdu)
         else:
@@ -314,28 +318,37 @@ class OperatorSmsc:
     def _submit(self, conn: SmppConnection, pdu: Pdu) -> None:
         now = self.clock.seconds()
         behaviour = self.profile.behaviour
-        refusal = self.admission.admit(conn, self._unanswered.get(conn, 0), now)
+        refusal = self.admission.admit(conn, self._unanswered.get(conn, 0) if self._unanswered else 0, now)
         if refusal is not None:
             self._refuse(conn, pdu, refusal)
             return
-        sm = SubmitSm.from_pdu(pdu)
-        try:
-            validity = seconds_until(sm.validity_period, now)
-        except ValueError:
-            validity = -1.0
-        if validity is None:
-            validity = behaviour.validity
+        sm = submit_sm_fields(pdu)
+        (source_addr_ton, _, source_addr, dest_addr_ton, destination_addr, validity_period, _, _) = sm
+        if validity_period:
+            try:
+                validity = seconds_until(validity_period, now)
+            except ValueError:
+                validity = -1.0
+            if validity is None:
+                validity = behaviour.validity
+        else:
+            validity = behaviour.validity                   # seconds_until(""): None
         if validity <= 0:
             self._refuse(conn, pdu, CommandStatus.ESME_RINVEXPIRY)
             return
-        msisdn = lenient_e164(sm.destination_addr, sm.dest_addr_ton, behaviour.country_code)
+        msisdn = lenient_e164(destination_addr, dest_addr_ton, behaviour.country_code)
         subscriber = self.book.lookup(msisdn)
-        before = 0
-        if subscriber.rule is not None:
-            before = self._submits_to.get(msisdn, 0)
-            self._submits_to[msisdn] = before + 1
-        facts = SubmitFacts(msisdn, sm.source_addr, sm.source_addr_ton, validity, before)
-        decision = decide(facts, subscriber, behaviour, self.rng)
+        plain = self._plain
+        decision: Decision
+        if plain is not None and subscriber.rule is None and subscriber.state is SubscriberState.ACTIVE:
+            decision = plain.decide(validity, self.rng)     # = decide(...) on this path, cheaper
+        else:
+            before = 0
+            if subscriber.rule is not None:
+                before = self._submits_to.get(msisdn, 0)
+                self._submits_to[msisdn] = before + 1
+            facts = SubmitFacts(msisdn, source_addr, source_addr_ton, validity, before)
+            decision = decide(facts, subscriber, behaviour, self.rng)
         if decision.respond_after > 0:
             self._unanswered[conn] = self._unanswered.get(conn, 0) + 1
             self._later(decision.respond_after, self._answer, conn, pdu, sm, msisdn, decision, True)
@@ -353,30 +366,32 @@ class OperatorSmsc:
                       reason=reason)
         conn.respond(pdu, status)
 
-    def _answer(self, conn: SmppConnection, pdu: Pdu, sm: SubmitSm, msisdn: str, decision: Decision,
+    def _answer(self, conn: SmppConnection, pdu: Pdu, sm: SubmitSmFields, msisdn: str, decision: Decision,
                 slow: bool) -> None:
-        if slow and conn in self._unanswered:
-            self._unanswered[conn] -= 1
-        if conn not in self.connections or self.outage is OutageMode.SILENT:
-            # Nobody to tell, or a hung core: the submit is forgotten, no message is created.
-            log.info("{op}: submit_sm_resp to {peer} never sent; submit discarded", op=self.profile.id,
-                     peer=conn.peer)
-            return
+        if slow:
+            # Answered from a read, the connection is there and no outage is silent (see
+            # request_received); later, either may have changed.
+            if conn in self._unanswered:
+                self._unanswered[conn] -= 1
+            if conn not in self.connections or self.outage is OutageMode.SILENT:
+                # Nobody to tell, or a hung core: the submit is forgotten, no message is created.
+                log.info("{op}: submit_sm_resp to {peer} never sent; submit discarded", op=self.profile.id,
+                         peer=conn.peer)
+                return
         if isinstance(decision, Refusal):
             self._refuse(conn, pdu, decision)
             return
         self._counter += 1
         message_id = f"{self.profile.message_id_prefix}{self._counter:010d}"
         now = self.clock.seconds()
-        message = _Message(
-            message_id=message_id, system_id=conn.system_id or "", source_addr=sm.source_addr,
-            source_addr_ton=sm.source_addr_ton, source_addr_npi=sm.source_addr_npi,
-            destination_addr=sm.destination_addr, dest_addr_ton=sm.dest_addr_ton,
-            msisdn=msisdn, text_head=sm.short_message[:20], submitted_at=now,
-            receipt_wanted=sm.registered_delivery & 0x03, fate=decision)
+        (source_addr_ton, source_addr_npi, source_addr, dest_addr_ton, destination_addr, _,
+         registered_delivery, short_message) = sm
+        message = _Message(message_id, conn.system_id or "", source_addr, source_addr_ton, source_addr_npi,
+                           destination_addr, dest_addr_ton, msisdn, short_message[:20], now,
+                           registered_delivery & 0x03, decision)
         self.messages[message_id] = message
         self.submitted += 1
-        conn.respond(pdu, message_id=message_id)        # rule 1: the resp first...
+        conn.respond_message_id(pdu, message_id)        # rule 1: the resp first...
         if self.trace:
             log.debug("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
                       stat=decision.stat.value, after=round(decision.done_after, 3))
@@ -404,8 +419,16 @@ class OperatorSmsc:
         if self._soon is batch:
             self._soon = None
             self._soon_key = None               # holds the connection: not past its batch
-        for message in batch:
-            self._finish(message)
+        now = self.clock.seconds()
+        # The receipts of a batch leave in one write per link, not one each (the first at once,
+        # as the answers to a read: in-memory links deliver them where they did).
+        held = [conn for conn in self.binds if conn.hold_writes()]
+        try:
+            for message in batch:
+                self._finish(message, now)
+        finally:
+            for conn in held:
+                conn.release_writes()
 
     def _query(self, conn: SmppConnection, pdu: Pdu) -> None:
         """query_sm (§4.8): what this SMSC knows; ESME_RQUERYFAIL for an id it never gave."""
@@ -423,14 +446,18 @@ class OperatorSmsc:
 
     # --- fates, receipts and replies --------------------------------------------------
 
-    def _finish(self, message: _Message) -> None:
+    def _finish(self, message: _Message, now: float | None = None) -> None:
+        """The fate of `message` is known `now` (the clock's reading when not given)."""
+        if now is None:
+            now = self.clock.seconds()
         fate = message.fate
-        message.state = STAT_TO_STATE[fate.stat.value]
-        message.done_at = now = self.clock.seconds()
-        self._forget.append((now + QUERY_RETENTION, message.message_id))
-        while self._forget[0][0] <= now:       # times only grow: the oldest are on the left
-            self.messages.pop(self._forget.popleft()[1], None)
         delivered = fate.stat is Stat.DELIVRD
+        message.state = SmppMessageState.DELIVERED if delivered else STAT_TO_STATE[fate.stat.value]
+        message.done_at = now
+        forget = self._forget
+        forget.append((now + QUERY_RETENTION, message.message_id))
+        while forget[0][0] <= now:             # times only grow: the oldest are on the left
+            self.messages.pop(forget.popleft()[1], None)
         wanted = message.receipt_wanted
         asked = wanted == 1 or (wanted == 2 and not delivered) or (wanted == 3 and delivered)
         if asked and fate.receipt:
@@ -445,6 +472,19 @@ class OperatorSmsc:
 
     def _queue_receipt(self, message: _Message) -> None:
         fate = message.fate
+        delivered = fate.stat is Stat.DELIVRD
+        submit_date = receipt_date(message.submitted_at)
+        done_date = receipt_date(message.done_at or message.submitted_at)
+        prepared = receipt_deliver_sm(message.message_id, fate.stat.value, fate.err, submit_date, done_date,
+                                      "001" if delivered else "000", message.text_head.decode("latin-1"),
+                                      message.state, message.destination_addr, message.dest_addr_ton,
+                                      message.source_addr, message.source_addr_ton)
+        if prepared is not None:
+            params, tlvs, body = prepared
+            self._outbox.append(_PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params,
+                                                  tlvs, True, 0, body))
+            self._flush_outbox()
+            return
         receipt = Receipt(message_id=message.message_id, stat=fate.stat.value, err=fate.err,
                           submit_date=receipt_date(message.submitted_at),
                           done_date=receipt_date(message.done_at or message.submitted_at),
@@ -529,13 +569,22 @@ class OperatorSmsc:
 
     def _send(self, conn: SmppConnection, item: _PendingDeliverSm) -> None:
         """Send one deliver_sm; one that is too big or cannot be sent is dropped alone (rule 6)."""
-        problem = self._too_big(item) if item.checked else self._unsendable(item)
+        body = item.body
+        if body is not None:
+            problem = None if 16 + len(body) <= self.max_pdu else \
+                f"{16 + len(body)} octets, above the peer's {self.max_pdu}-octet frame limit"
+        else:
+            problem = self._too_big(item) if item.checked else self._unsendable(item)
         if problem is not None:
             self._drop(item, problem)
             return
         try:
-            conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,), None,
-                              **item.params)
+            if body is not None:
+                conn.request_encoded_then(self._delivered, self._not_delivered, Command.deliver_sm, item.params,
+                                          item.tlvs, body, (item,))
+            else:
+                conn.request_then(self._delivered, self._not_delivered, Command.deliver_sm, item.tlvs, (item,),
+                                  None, **item.params)
         except Exception:              # noqa: BLE001 - a bug of ours: this item goes, the link stays
             self.deliveries_dropped += 1
             log.failure("{op}: {kind} {ref} could not be sent to {peer}; dropped", op=self.profile.id,

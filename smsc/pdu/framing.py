@@ -8,10 +8,12 @@ one connection, as the spec leaves no other safe choice.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 HEADER_LEN = 16
 DEFAULT_MAX_PDU = 64 * 1024
+_unpack_length = struct.Struct("!I").unpack_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +42,35 @@ class Framer:
         if self._broken is not None:
             return frames
         buffer = self._buffer
-        buffer += data
+        if buffer:                          # the rest of a PDU begun in an earlier read
+            buffer += data
+            if len(buffer) < 4:
+                return frames
+            length = _unpack_length(buffer, 0)[0]
+            if HEADER_LEN <= length <= self.max_pdu and length > len(buffer):
+                return frames               # still inside that PDU: no copy until it is whole
+            data = bytes(buffer)
+            del buffer[:]
+        elif type(data) is not bytes:
+            data = bytes(data)              # frames are bytes, whatever the transport hands in
+        # Frames are cut from `data` itself: one copy each (a slice of bytes), where cutting
+        # them from the bytearray took two, and a read holds hundreds under load.
+        max_pdu = self.max_pdu
         offset = 0
-        size = len(buffer)
+        size = len(data)
         while size - offset >= 4:
-            length = int.from_bytes(buffer[offset:offset + 4], "big")
-            if length < HEADER_LEN or length > self.max_pdu:
-                why = "below the 16-octet header" if length < HEADER_LEN else f"above the {self.max_pdu}-octet maximum"
+            length = _unpack_length(data, offset)[0]
+            if length < HEADER_LEN or length > max_pdu:
+                why = "below the 16-octet header" if length < HEADER_LEN else f"above the {max_pdu}-octet maximum"
                 self._broken = FrameError(length, f"command_length {length} is {why}",
-                                          bytes(buffer[offset:offset + HEADER_LEN]))
-                del buffer[:]
+                                          bytes(data[offset:offset + HEADER_LEN]))
                 frames.append(self._broken)
                 return frames
-            if size - offset < length:
+            end = offset + length
+            if end > size:
                 break
-            frames.append(bytes(buffer[offset:offset + length]))
-            offset += length
-        if offset:
-            del buffer[:offset]
+            frames.append(data[offset:end])
+            offset = end
+        if offset < size:
+            buffer += data[offset:]
         return frames

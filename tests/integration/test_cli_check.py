@@ -99,3 +99,26 @@ def test_check_says_what_will_not_route(tmp_path: Path) -> None:
     scenario.write_text('name: x\nsubscribers:\n  - {name: land, prefix: "+3312", count: 5}\ntimeline: []\n')
     ko = subprocess.run(command("check", str(scenario)), capture_output=True, text=True, timeout=60)
     assert ko.returncode == 2 and f"{scenario}:3:26: subscribers[0].prefix: expected a prefix of numbers" in ko.stderr
+
+
+def test_two_scenarios_of_one_file_name_write_two_reports(tmp_path: Path) -> None:
+    """Before, b/smoke.yaml's report overwrote a/smoke.yaml's (both went to out/smoke/)."""
+    for folder, name in (("a", "smoke one"), ("b", "smoke two")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "smoke.yaml").write_text(VALID.replace("name: smoke", f"name: {name}"))
+    (tmp_path / "other.yaml").write_text(VALID.replace("name: smoke", "name: other"))
+    out = tmp_path / "out"
+    result = subprocess.run(command("run", "a/smoke.yaml", "b/smoke.yaml", "other.yaml", "--report-dir", str(out)),
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ})
+    assert result.returncode == 0, result.stderr
+    assert '"name": "smoke one"' in (out / "a" / "smoke" / "report.json").read_text()
+    assert '"name": "smoke two"' in (out / "b" / "smoke" / "report.json").read_text()
+    assert (out / "other" / "report.json").exists()          # a file name of its own keeps its folder
+
+
+def test_report_folders_tell_same_named_scenarios_apart() -> None:
+    from cli.replay import report_dirs
+    assert report_dirs([Path("/s/smoke.yaml"), Path("/s/outage.yaml")]) == ["smoke", "outage"]
+    assert report_dirs([Path("/x/a/k/smoke.yaml"), Path("/x/b/k/smoke.yaml"), Path("/x/outage.yaml")]) == [
+        "a/k/smoke", "b/k/smoke", "outage"]
+    assert report_dirs([Path("/s/smoke.yaml"), Path("/s/smoke.yaml")]) == ["smoke", "smoke-2"]

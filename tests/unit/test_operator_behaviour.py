@@ -7,10 +7,11 @@ import statistics
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from aggregator.config import load_config
 from smsc.operators.behaviour import (
-    Accepted, Admission, PlannedReply, Refusal, RefusalReason, SubmitFacts, decide, is_alphanumeric,
+    Accepted, Admission, PlainDecider, PlannedReply, Refusal, RefusalReason, SubmitFacts, decide, is_alphanumeric,
 )
 from smsc.operators.profile import (
     Exponential, Faults, Fixed, LogNormal, NumberRule, Outcome, Reply, SlowResponses, SmscBehaviour, Stat,
@@ -334,3 +335,40 @@ def test_configurable_throttled_status() -> None:
     assert refusal is not None and refusal.status is CommandStatus.ESME_RMSGQFUL
     throttled = decide(facts("+33699990010", before=1), MAGIC.lookup("+33699990010"), behaviour, random.Random(1))
     assert isinstance(throttled, Refusal) and throttled.status is CommandStatus.ESME_RMSGQFUL
+
+
+# --- PlainDecider: decide() of the common submit, without its objects ------------------------
+
+_delays = st.one_of(
+    st.builds(Fixed, st.sampled_from([0, 0.0, 0.5, 1.0, 30.0, DAY, 2 * DAY])),
+    st.builds(Uniform, st.just(0.0), st.sampled_from([1.0, 60.0])),
+    st.builds(Exponential, st.sampled_from([0.0, 5.0])),
+)
+_outcomes = st.lists(st.builds(Outcome, st.sampled_from(list(Stat)), st.sampled_from(["000", "001", "027"]),
+                               st.sampled_from([0.0, 0.1, 1.0, 33.3, 100.0])), min_size=1, max_size=4) \
+    .filter(lambda outcomes: sum(o.weight for o in outcomes) > 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(outcomes=_outcomes, delay=_delays, loss=st.sampled_from([0.0, 0.5, 50.0, 100.0]),
+       validity=st.sampled_from([0.25, 1.0, 3600.0, DAY, 7 * DAY]), seed=st.integers(0, 2 ** 32))
+def test_plain_decider_is_decide_on_its_path(outcomes: list[Outcome], delay: object, loss: float,
+                                               validity: float, seed: int) -> None:
+    """Same fate and the same rng state after, message after message (its shared Accepted values
+    included), for every behaviour it covers; a behaviour it does not cover gets None."""
+    behaviour = SmscBehaviour(receipt_delay=delay, outcomes=tuple(outcomes),  # type: ignore[arg-type]
+                              faults=Faults(receipt_loss=loss))
+    plain = PlainDecider.of(behaviour)
+    assert plain is not None and PlainDecider.applies(active())
+    rng_a, rng_b = random.Random(seed), random.Random(seed)
+    for _ in range(20):
+        assert plain.decide(validity, rng_a) == decide(facts(validity=validity), active(), behaviour, rng_b)
+        assert rng_a.getstate() == rng_b.getstate()
+
+
+def test_plain_decider_covers_only_the_common_path() -> None:
+    assert PlainDecider.of(SmscBehaviour(faults=Faults(slow_responses=SlowResponses(share=1.0)))) is None
+    assert PlainDecider.of(SmscBehaviour(submit_errors=(SubmitError(CommandStatus.ESME_RSYSERR, 1.0),))) is None
+    assert PlainDecider.of(SmscBehaviour(replies=(Reply("ok"),))) is None
+    assert not PlainDecider.applies(Subscriber("+33612000000", SubscriberState.ABSENT))
+    assert not PlainDecider.applies(Subscriber("+33612000000", SubscriberState.ACTIVE, NumberRule("+33612000000")))

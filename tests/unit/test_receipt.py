@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsc.pdu.codec import Command, Tag, Tlv, make
-from smsc.pdu.receipt import Receipt, _parse_any, parse_receipt, receipt_date
+from smsc.pdu.codec import HEADER, Command, Tag, Tlv, encode, make
+from smsc.pdu.receipt import STAT_TO_STATE, Receipt, _parse_any, parse_receipt, receipt_date, receipt_deliver_sm
 
 
 def deliver(text: str | bytes, tlvs: tuple[Tlv, ...] = ()) -> object:
@@ -62,3 +62,38 @@ def test_fast_reader_answers_as_the_general_reader(text: str, with_tlv: bool) ->
     tlvs = (Tlv.cstring(Tag.receipted_message_id, "tlv-id"),) if with_tlv else ()
     pdu = deliver(text, tlvs)
     assert parse_receipt(pdu) == _parse_any(pdu, text)
+
+
+_addresses = st.one_of(st.text(alphabet="0123456789+", max_size=22), st.text(max_size=22),
+                       st.sampled_from(["33612345678", "", "Bench", "x" * 20, "x" * 21]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(message_id=st.one_of(st.from_regex(r"[0-9a-f]{1,20}", fullmatch=True), st.text(max_size=70)),
+       stat=st.sampled_from(sorted(STAT_TO_STATE)), err=st.sampled_from(["000", "001", "027"]),
+       dates=st.sampled_from([("2612010900", "2612010901"), ("", "")]), dlvrd=st.sampled_from(["001", "000"]),
+       text=st.one_of(st.binary(max_size=20).map(lambda b: b.decode("latin-1")), st.text(max_size=300)),
+       source=_addresses, source_ton=st.sampled_from([0, 1, 5, 255, 256]),
+       destination=_addresses, dest_ton=st.sampled_from([0, 1, 2, 300]))
+def test_the_receipt_template_is_the_general_encoder(message_id: str, stat: str, err: str, dates: tuple[str, str],
+                                                    dlvrd: str, text: str, source: str, source_ton: int,
+                                                    destination: str, dest_ton: int) -> None:
+    """`receipt_deliver_sm` gives what Receipt, deliver_sm_params, make and encode give: the
+    same parameters, TLVs and body bytes; or None, and then the general path is what decides."""
+    receipt = Receipt(message_id, stat, err, dates[0], dates[1], dlvrd=dlvrd, text=text)
+    prepared = receipt_deliver_sm(message_id, stat, err, dates[0], dates[1], dlvrd, text, receipt.state,
+                                  source, source_ton, destination, dest_ton)
+    if prepared is None:
+        return
+    params, tlvs, body = prepared
+    general = make(Command.deliver_sm, 7, 0, receipt.tlvs(),
+                   **receipt.deliver_sm_params(source, source_ton, destination, dest_ton))
+    assert list(params.items()) == list(general.params.items())          # values and layout order
+    assert tlvs == general.tlvs and all(type(tlv.tag) is int for tlv in tlvs)
+    assert encode(general) == HEADER.pack(16 + len(body), Command.deliver_sm, 0, 7) + body
+
+
+def test_the_receipt_template_covers_an_smsc_s_receipts() -> None:
+    receipt = Receipt("0000000042", "DELIVRD", "000", "2612010900", "2612010900", text="bench message 01234")
+    assert receipt_deliver_sm("0000000042", "DELIVRD", "000", "2612010900", "2612010900", "001",
+                              "bench message 01234", receipt.state, "33612345678", 1, "Bench", 5) is not None

@@ -450,3 +450,36 @@ def test_campaign_id(tmp_path: Path) -> None:
     assert problems(tmp_path, base + '  - campaign: {account: demo, to: p, text: hi, id: "two words"}\n') == [
         f'{x}:5:52: timeline[0].campaign.id: expected a campaign id: 1 to 64 printable ASCII characters, no space,'
         ' got "two words"']
+
+
+CLIENTS = {
+    "second bind of a client": (
+        "  - bind: {account: demo}\n  - bind: {account: demo, mode: receiver}\n",
+        "x.yaml:5:5); a second client of an account needs its own name: client: NAME"),
+    "a name bound twice": (
+        "  - bind: {account: demo, client: a}\n  - bind: {account: demo, client: a}\n",
+        "timeline[1].bind.client: client 'a' is already bound"),
+    "a client no bind named": (
+        "  - bind: {account: demo, client: a}\n  - submit: {account: demo, client: b, to: \"+33612345678\", text: hi}\n",
+        "timeline[1].submit.client: no bind step before this one names client 'b' (clients of demo so far: 'a')"),
+    "a client of another account": (
+        "  - bind: {account: shop, client: a}\n  - submit: {account: demo, client: a, to: \"+33612345678\", text: hi}\n",
+        "timeline[1].submit.client: client 'a' is bound by account 'shop', not 'demo'"),
+    "a receiver named to send": (
+        "  - bind: {account: demo, mode: receiver, client: rx}\n"
+        "  - multi: {account: demo, client: rx, to: [\"+33612345678\"], text: hi}\n",
+        "timeline[1].multi.client: client 'rx' is bound as a receiver"),
+    "an account with only a receiver": (
+        "  - bind: {account: demo, mode: receiver}\n  - submit: {account: demo, to: \"+33612345678\", text: hi}\n",
+        "timeline[1].submit: account 'demo' has no client that can send here: its binds so far are receivers only"),
+    "a name that is not one": (
+        "  - bind: {account: demo, client: \"two words\"}\n",
+        "timeline[0].bind.client: expected a client name"),
+}
+
+
+@pytest.mark.parametrize(("steps", "wanted"), CLIENTS.values(), ids=CLIENTS.keys())
+def test_clients_are_checked_in_timeline_order(tmp_path: Path, steps: str, wanted: str) -> None:
+    accounts = "accounts:\n  - {system_id: shop, password: shop}\n"
+    found = problems(tmp_path, accounts + HEAD + steps)
+    assert any(wanted in line for line in found), found

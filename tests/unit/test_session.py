@@ -259,3 +259,31 @@ def test_a_pdu_begun_and_not_finished_in_time_closes_the_connection() -> None:
     smsc2.receive_data(frame + frame[:3], 50.0)           # a whole PDU, then a new one begins
     smsc2.receive_data(frame[3:], 59.0)
     assert smsc2.deadline() != 60.0                       # it completed: no frame deadline
+
+
+@pytest.mark.parametrize("message_id", ["m1", "", "x" * 64, "x" * 65, "\u20ac"])
+@pytest.mark.parametrize("objects", [False, True])
+def test_respond_message_id_is_respond_with_a_message_id(message_id: str, objects: bool) -> None:
+    """The SMSC's one-call answer to a submit_sm queues what `respond(..., message_id=...)` does
+    (bytes, and the Pdu on a link that carries objects; the general path's ValueError for a
+    message_id it cannot encode), and frees the request's place in max_unanswered likewise."""
+    queued = []
+    for fast in (True, False):
+        esme, smsc = bound_pair(max_unanswered=1)
+        if objects:
+            smsc.keep_pdus()
+        esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678")
+        (request,) = smsc.receive_data(esme.data_to_send(), 0.0)
+        assert isinstance(request, RequestReceived)
+        try:
+            if fast:
+                smsc.respond_message_id(request.pdu, message_id, 1.0)
+            else:
+                smsc.respond(request.pdu, 1.0, message_id=message_id)
+        except ValueError as error:
+            queued.append(("raised", type(error)))
+            continue
+        esme.send_request(Command.submit_sm, 0.0, destination_addr="33612345678")
+        again = smsc.receive_data(esme.data_to_send(), 0.0)
+        queued.append((smsc.pdus_to_send() if objects else smsc.data_to_send(), [type(e) for e in again]))
+    assert queued[0] == queued[1]

@@ -18,7 +18,7 @@ from smsc.pdu.codec import (
 from smsc.pdu.status import CommandStatus
 from smsc.pdu.views import (
     _VIEWS, BIND_VIEWS, BindReceiver, BindTransceiver, BindTransceiverResp, DataSm, DeliverSm, QuerySmResp, SubmitMulti,
-    SubmitSm, SubmitSmResp, View, typed,
+    SubmitSm, SubmitSmResp, View, submit_sm_fields, typed,
 )
 from tests.unit.test_codec_fast import TLVS, damaged_frames, latin1, raw_frames
 
@@ -107,6 +107,10 @@ def check_view(pdu: Pdu) -> View:
     assert vars(View)["from_pdu"].__func__(type(view), pdu) == view    # the reference reads the same (rule 5)
     assert view.to_pdu(pdu.sequence_number, pdu.command_status) == pdu
     assert encode(view.to_pdu(pdu.sequence_number, pdu.command_status)) == encode(pdu)
+    if isinstance(view, SubmitSm):          # the SMSC's one-call reader: the view's own values
+        assert submit_sm_fields(pdu) == (view.source_addr_ton, view.source_addr_npi, view.source_addr,
+                                         view.dest_addr_ton, view.destination_addr, view.validity_period,
+                                         view.registered_delivery, view.short_message)
     return view
 
 
@@ -164,6 +168,8 @@ def test_submit_sm_view_reads_typed_fields() -> None:
 
 
 def test_a_view_is_built_for_its_own_command_only() -> None:
+    with pytest.raises(TypeError):
+        submit_sm_fields(make(Command.deliver_sm))
     deliver = make(Command.deliver_sm, 1)
     with pytest.raises(TypeError):
         SubmitSm.from_pdu(deliver)
