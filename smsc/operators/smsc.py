@@ -406,13 +406,13 @@ class OperatorSmsc:
         and pop) was a sixth of the work. Only the fates of the same read share a call, so the
         clock's order of calls is what it was with one call each (the one write of that read,
         then its fates; `SmppConnection._write_soon`), and replays stay byte-identical."""
-        key = (conn, conn.reads)
         batch = self._soon
-        if batch is not None and self._soon_key == key:
+        key = self._soon_key
+        if batch is not None and key is not None and key[0] is conn and key[1] == conn.reads:
             batch.append(message)
             return
         self._soon = batch = [message]
-        self._soon_key = key
+        self._soon_key = (conn, conn.reads)
         self._later(0.0, self._finish_all, batch)
 
     def _finish_all(self, batch: list[_Message]) -> None:
