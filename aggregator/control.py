@@ -13,9 +13,16 @@
                    account's opt-out list by hand (201; 200 if it was on it already)
     DELETE /optouts  {"account": "shop", "number": "0612345678"}: take it off (404 if it was
                    not on it)
+    POST /operators/{id}/outage      {"mode": "silent"}: start an outage of that operator's
+                   SMSC now (refuse_binds, drop or silent, as a scenario's `operator` step)
+    POST /operators/{id}/recover     {}: end it (409 when there is none)
+    POST /operators/{id}/throughput  {"rate": 50, "burst": 10}: set its operator-wide cap now
+                   (burst optional: one second's worth)
+    GET  /messages/{id}   one message as it stands, its state history and its receipts
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
-/skew/release, `smsc-harness optouts` of /optouts; docs/control-api.md is the user's
+/skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
+`smsc-harness message` of /messages/...; docs/control-api.md is the user's
 reference. Rules of this module (issue 10), checked in this order:
 
 1. A body longer than `MAX_BODY` is refused with 413 as soon as its Content-Length says so,
@@ -35,9 +42,10 @@ reference. Rules of this module (issue 10), checked in this order:
    serve "from") and `OperatorSmsc.inject_mo` (what SMPP can carry), whose refusals become
    that 400. A 500 means a bug: it is logged with its traceback and answered without details.
 7. A request that names what is not there gets 404 naming the field (DELETE /optouts of a
-   number not on the list), or 409 when it asks for a change that cannot be made now (POST
+   number not on the list, an operator or message id no one has), or 409 when it asks for a change that cannot be made now (POST
    /skew/release of a send that is not suspended); an account no config has is a bad field
-   value, 400, as everywhere.
+   value, 400, as everywhere. A read the store cannot answer now (locked by another
+   process) gets 503.
 """
 
 from __future__ import annotations
@@ -62,8 +70,11 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
 from aggregator.clock import iso
+from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.routing import RoutingError
 from aggregator.rules.stop import OptOut
+from aggregator.store import ReceiptRecord, StoreUnavailable
+from smsc.operators.profile import OutageMode
 from smsc.operators.smsc import MoRefused
 
 if TYPE_CHECKING:
@@ -94,10 +105,20 @@ _RELEASE_SHAPE = '{"account": SYSTEM_ID, "campaign": CAMPAIGN_ID or null}'
 _CAMPAIGN = re.compile(r"[\x21-\x7e]{1,64}")      # the campaign id TLV's own rule (aggregator/server.py)
 _REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized",
             404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 413: b"Content Too Large",
-            415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error"}
+            415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error",
+            503: b"Service Unavailable"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
                                               b"/skew/release": (b"POST",),
                                               b"/optouts": (b"GET", b"POST", b"DELETE")}
+# Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
+# printable ASCII characters other than '/' (operator ids and message ids are far shorter).
+_OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
+_MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
+_ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
+_ALL_PATHS = ("/status", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage", "/operators/{id}/recover",
+              "/operators/{id}/throughput", "/messages/{id}")
+_OUTAGE_SHAPE = '{"mode": "refuse_binds" | "drop" | "silent"}'
+_THROUGHPUT_SHAPE = '{"rate": MESSAGES_A_SECOND, "burst": MESSAGES (optional)}'
 _OPTOUT_FIELDS = ("account", "number")
 _OPTOUT_SHAPE = '{"account": SYSTEM_ID, "number": MSISDN}'
 
@@ -213,13 +234,21 @@ class ControlApi(resource.Resource):
                                "file next to the database, named in serve's first line)",
                           headers=((b"WWW-Authenticate", b'Bearer realm="smsc-harness"'),))
         methods = _ROUTES.get(path)
+        routed = None if methods is not None else _id_route(path)
+        if routed is not None:
+            methods = _ID_METHODS[routed[0]]
         if methods is None:
-            return _error(404, f"no such resource; there are {', '.join(p.decode() for p in _ROUTES)}")
+            return _error(404, f"no such resource; there are {', '.join(_ALL_PATHS)}")
         if method not in methods:
             allowed = b", ".join(methods)
             return _error(405, f"{path.decode()} takes {allowed.decode()}", headers=((b"Allow", allowed),))
         if (body or method == b"POST") and media_type(headers.getRawHeaders(b"content-type")) != _JSON:
             return _error(415, f"the body must be {_JSON} (Content-Type: {_JSON})")
+        if routed is not None:
+            verb, ident = routed
+            if verb == b"messages":
+                return self.message(ident)
+            return self.operator(ident, verb, body)
         if path == b"/status":
             return self.status()
         if path == b"/skew/release":
@@ -234,7 +263,8 @@ class ControlApi(resource.Resource):
             "messages": h.store.count_by_state(committed_only=True),
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
-                                  "queued_at_aggregator": len(h.pools[op_id].queue)}
+                                  "queued_at_aggregator": len(h.pools[op_id].queue),
+                                  "outage": None if smsc.outage is None else smsc.outage.value}
                           for op_id, smsc in h.operators.items()},
             # R3: the sends suspended for traffic skew, what POST /skew/release takes
             "suspended": [{"account": account, "campaign": campaign, "held": h.engine.held_in(account, campaign)}
@@ -284,6 +314,83 @@ class ControlApi(resource.Resource):
             return _error(409, f"{account}: {send} is not suspended; suspended now: "
                                f"{json.dumps(suspended) if suspended else 'none'}", "campaign")
         return _Reply(200, {"account": account, "campaign": campaign, "released": released})
+
+    # --- the operators' SMSCs at run time, as a scenario's `operator` step ------------------
+
+    def operator(self, ident: str, verb: bytes, raw: bytes) -> _Reply:
+        smsc = self.harness.operators.get(ident)
+        if smsc is None:
+            known = ", ".join(sorted(self.harness.operators))
+            return _error(404, f"operator: no operator {_shown(ident)}; there are {known}", "operator")
+        if verb == b"recover":
+            body = _json_object(raw, "{}") if raw.strip() else {}
+            if isinstance(body, _Reply):
+                return body
+            if body:
+                name = next(iter(body))
+                return _error(400, f"{_shown(name)}: unknown field; expected {{}}", name[:64])
+            if smsc.outage is None:
+                return _error(409, f"operator: {ident} is not in an outage", "operator")
+            mode = smsc.outage
+            smsc.end_outage()
+            return _Reply(200, {"operator": ident, "outage": None, "ended": mode.value})
+        if verb == b"outage":
+            fields = _json_fields(raw, ("mode",), _OUTAGE_SHAPE)
+            if isinstance(fields, _Reply):
+                return fields
+            try:
+                mode = OutageMode(fields["mode"])
+            except ValueError:
+                modes = ", ".join(m.value for m in OutageMode)
+                return _error(400, f"mode: expected one of {modes}, got {_shown(fields['mode'])}", "mode")
+            smsc.start_outage(mode)
+            return _Reply(200, {"operator": ident, "outage": mode.value})
+        return self.throughput(ident, raw)
+
+    def throughput(self, ident: str, raw: bytes) -> _Reply:
+        body = _json_object(raw, _THROUGHPUT_SHAPE)
+        if isinstance(body, _Reply):
+            return body
+        for name in body:
+            if name not in ("rate", "burst"):
+                return _error(400, f"{_shown(name)}: unknown field; expected {_THROUGHPUT_SHAPE}", name[:64])
+        rate, burst = body.get("rate"), body.get("burst")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= MAX_RATE:
+            got = _json_type(rate) if not isinstance(rate, (int, float)) or isinstance(rate, bool) else repr(rate)
+            return _error(400, f"rate: expected messages a second, a number > 0 and at most {MAX_RATE:,.0f}, "
+                               f"got {got}", "rate")
+        if burst is None:
+            burst = max(1, round(rate))
+        elif isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_BURST:
+            got = _json_type(burst) if not isinstance(burst, int) or isinstance(burst, bool) else repr(burst)
+            return _error(400, f"burst: expected a whole number of messages from 1 to {MAX_BURST:,}, got {got}",
+                          "burst")
+        self.harness.operators[ident].set_throughput(float(rate), burst)
+        return _Reply(200, {"operator": ident, "rate": rate, "burst": burst})
+
+    # --- one message, for a person tracing it -------------------------------------------------
+
+    def message(self, ident: str) -> _Reply:
+        store = self.harness.store
+        try:
+            record = store.message(ident)
+            if record is None:
+                return _error(404, f"message: no message {_shown(ident)}", "message")
+            history = store.history(ident)
+            receipts = store.receipts(ident)
+        except StoreUnavailable as error:
+            return _error(503, f"the store cannot be read now: {error}")
+        return _Reply(200, {
+            "id": record.id, "account": record.account, "state": record.state.value,
+            "from": record.source_addr, "to": record.destination_addr, "operator": record.operator_id,
+            "operator_message_id": record.operator_message_id, "attempts": record.attempts,
+            "created": iso(record.created_at),
+            "submitted": None if record.submitted_at is None else iso(record.submitted_at),
+            "done": None if record.done_at is None else iso(record.done_at),
+            "error_code": record.error_code, "campaign": record.campaign,
+            "history": [{"at": iso(e.at), "state": e.state.value, "detail": e.detail} for e in history],
+            "receipts": [_receipt_json(r) for r in receipts],
+        })
 
     # --- R1's opt-out lists (aggregator/rules/stop.py) ------------------------------------
 
@@ -342,6 +449,23 @@ def _json_object(raw: bytes, shape: str) -> dict[str, Any] | _Reply:
     if not isinstance(body, dict):
         return _error(400, f"body: expected a JSON object {shape}, got {_json_type(body)}", "body")
     return body
+
+
+def _id_route(path: bytes) -> tuple[bytes, str] | None:
+    """(verb, id) of a path with an id in it (`/operators/sfr/outage` -> (b"outage", "sfr"),
+    `/messages/42` -> (b"messages", "42")), or None."""
+    match = _OPERATOR_PATH.fullmatch(path)
+    if match is not None:
+        return match.group(2), match.group(1).decode("ascii")
+    match = _MESSAGE_PATH.fullmatch(path)
+    if match is not None:
+        return b"messages", match.group(1).decode("ascii")
+    return None
+
+
+def _receipt_json(receipt: ReceiptRecord) -> dict[str, object]:
+    return {"operator_message_id": receipt.operator_message_id, "stat": receipt.stat, "err": receipt.err,
+            "text": receipt.text, "received": iso(receipt.received_at)}
 
 
 def _optout_json(entry: OptOut) -> dict[str, object]:

@@ -517,10 +517,11 @@ class AggregatorServer:
             self._send(conn, waiting.popleft())
 
     def _send(self, conn: SmppConnection, owed: _Owed) -> None:
-        pdu = owed.pdu
         try:
-            conn.request_then(self._delivered, self._not_delivered, pdu.command, pdu.tlvs, (owed, conn),
-                              late=self._late_answer, **pdu.params)
+            # The bytes the store keeps (encoded once, in _owe), with the bind's sequence number.
+            pdu = owed.pdu
+            conn.request_encoded_then(self._delivered, self._not_delivered, pdu.command, pdu.params, pdu.tlvs,
+                                      owed.record.pdu[16:], (owed, conn), late=self._late_answer)
         except Unsendable as error:
             # This deliver_sm alone ends; the bind, its window and the other deliveries go on.
             record = owed.record

@@ -11,7 +11,7 @@ with ``synchronous=NORMAL``, costs far more than building the row, and a load te
 thousands of messages a second, each producing several writes (accepted, submitted,
 delivered, receipt). One transaction per write would make the disk the throughput limit
 and stall the reactor. So writes are only queued in memory, and ``flush()`` writes the whole
-queue in ONE transaction, one ``executemany`` per table. With a ``schedule`` function
+queue in ONE transaction, a few multi-row statements per table. With a ``schedule`` function
 (``reactor.callLater``), the first write after a flush arms a single flush a few
 milliseconds later: in practice one transaction per reactor turn or per few ms, whatever the
 message rate. Reads flush first, so callers always see their own writes.
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import chain
 from operator import attrgetter, itemgetter
 import queue
 import sqlite3
@@ -69,6 +70,9 @@ class MessageState(StrEnum):
     REJECTED = "rejected"  # operator refused the submit_sm, or no route
     EXPIRED = "expired"  # validity ran out (receipt EXPIRED or our own timeout)
 
+
+_UNFINISHED = (MessageState.ACCEPTED, MessageState.SUBMITTED)
+_FINAL_VALUES = frozenset(s.value for s in MessageState if s not in _UNFINISHED)
 
 # Metadata of a timestamp field (clock seconds) whose table also has a readable ``*_iso``
 # column, right after it (``created_at`` -> ``created_iso``, ``at`` -> ``at_iso``).
@@ -211,9 +215,10 @@ class _Table:
         names = [c for c in self.columns if c not in skip]
         return f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
-    def params(self, *, skip: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-        """row (field name -> value) -> the parameters of ``insert(skip=skip)``, each ``*_iso``
-        column computed from its timestamp."""
+    def params(self, *, skip: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any], Callable[[float], str]],
+                                                                 tuple[Any, ...]]:
+        """(row (field name -> value), iso) -> the parameters of ``insert(skip=skip)``, each
+        ``*_iso`` column computed from its timestamp by ``iso`` (``_Stamps``, or ``clock.iso``)."""
         stamp_of = {_iso_column(c): c for c in self.columns}
         columns = [c for c in self.columns if c not in skip]
         # Hot path (the writer thread runs it for every row of a batch, and it holds the GIL the
@@ -222,10 +227,12 @@ class _Table:
         get = itemgetter(*(stamp_of.get(c, c) for c in columns))
         stamps = tuple(i for i, c in enumerate(columns) if c in stamp_of)
 
-        def params(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        def params(row: Mapping[str, Any], stamp: Callable[[float], str] = iso) -> tuple[Any, ...]:
             values = list(get(row))
             for i in stamps:
-                values[i] = _opt_iso(values[i])
+                value = values[i]
+                if value is not None:
+                    values[i] = stamp(value)
             return tuple(values)
 
         return params
@@ -380,19 +387,52 @@ _RECEIPT_CODEC = _codec(ReceiptRecord)
 # --------------------------------------------------------------------------- statements
 
 _INSERT_MESSAGE = _MESSAGES.insert()
-_message_params = _MESSAGES.params()
+
+
+def _message_params_maker() -> Callable[[MessageRecord, Mapping[str, Any], Callable[[float], str]], tuple[Any, ...]]:
+    """(record, changes folded since its add, iso) -> the parameters of ``_INSERT_MESSAGE``.
+    Hot path (every message): one C-level attrgetter straight into column order, no row dict
+    (it was ~3 % of serve's reactor thread in add_message), then the few conversions, the
+    changes and the ``*_iso`` columns in place. ``test_store_rows`` checks it against
+    ``_row`` + ``_MESSAGES.params``, the general path of the other tables."""
+    columns = list(_MESSAGES.columns)
+    stamp_of = {_iso_column(c): c for c in columns}
+    get = attrgetter(*(stamp_of.get(c, c) for c in columns))
+    index = {c: i for i, c in enumerate(columns)}
+    converted = tuple((index[name], out) for name, out, _ in _MESSAGE_CODEC if out is not None)
+    stamps = tuple(i for i, c in enumerate(columns) if c in stamp_of)
+
+    def params(record: MessageRecord, changes: Mapping[str, Any], stamp: Callable[[float], str]) -> tuple[Any, ...]:
+        values = list(get(record))
+        for i, out in converted:
+            values[i] = out(values[i])
+        for name, value in changes.items():
+            i = index[name]
+            values[i] = value
+            if name in _TIMESTAMPS:
+                values[i + 1] = value
+        for i in stamps:
+            value = values[i]
+            if value is not None:
+                values[i] = stamp(value)
+        return tuple(values)
+
+    return params
+
+
+_message_params = _message_params_maker()
 _INSERT_DELIVERY = _DELIVERIES.insert()
 _delivery_params = _DELIVERIES.params()
 _DELIVERY_DONE = "UPDATE deliveries SET delivered_at = ?, delivered_iso = ?, failure = ? WHERE id = ?"
+_DELIVERY_DONE_FROM = ("UPDATE deliveries SET delivered_at = v.column1, delivered_iso = v.column2, failure = v.column3"
+                       " FROM (VALUES {values}) AS v WHERE deliveries.id = v.column4")
 _INSERT_MO = _MOS.insert(skip=("id",))
 _mo_params = _MOS.params(skip=("id",))
-# seq is computed by SQLite from the (message_id, seq) primary key: no per-message counter
-# to keep in memory, correct across reopen, and executemany applies rows in order.
-_INSERT_EVENT = (
-    f"INSERT INTO message_events ({', '.join(_EVENTS.columns)}) VALUES"
-    " (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM message_events WHERE message_id = ?1),"
-    " ?2, ?3, ?4, ?5)"
-)
+# seq is counted in memory (Store._seqs, per unfinished message; loaded again on reopen), so a
+# batch's events are one multi-row INSERT; an event of a message the counter does not follow
+# (final already, or never added) takes its seq from what is stored (the writer's lookup).
+_INSERT_EVENT = _EVENTS.insert()
+_LAST_SEQ = "SELECT COALESCE(MAX(seq), 0) FROM message_events WHERE message_id = ?"
 _INSERT_LEDGER = _LEDGER.insert(skip=("id",))
 _INSERT_REFUSAL = _REFUSALS.insert(skip=("id",))
 _refusal_params = _REFUSALS.params(skip=("id",))
@@ -437,14 +477,16 @@ class _Batch:
                  "refusals", "rule_events", "lists", "acks", "committed")
 
     def __init__(self) -> None:
-        self.adds: dict[str, dict[str, Any]] = {}
+        # message id -> (its record as added, the set_state changes since, folded into its INSERT)
+        self.adds: dict[str, tuple[MessageRecord, dict[str, Any]]] = {}
         self.updates: dict[str, dict[str, Any]] = {}
-        self.events: list[tuple[str, float, str, str]] = []
+        # (message_id, seq or None: the writer looks it up, at, state, detail)
+        self.events: list[tuple[str, int | None, float, str, str]] = []
         self.receipts: list[ReceiptRecord] = []
         # Deliveries not yet written, by id, with their acknowledgement time if it came
         # before the write (then the row is written done, with no UPDATE).
         self.deliveries: dict[int, tuple[DeliveryRecord, float | None, str | None]] = {}
-        self.deliveries_done: list[tuple[float, str, str | None, int]] = []
+        self.deliveries_done: list[tuple[float, str | None, int]] = []
         self.mos: list[MoRecord] = []
         self.ledger: list[tuple[str, str, int, float, float, str]] = []
         self.refusals: list[RefusalRecord] = []
@@ -462,46 +504,164 @@ class _Batch:
 
 
 def _write(db: Database, batch: _Batch) -> None:
-    """Write a batch in ONE transaction, one executemany per table, in call order. Rolls back
-    and raises on error, leaving the batch as it was (so it can be written again)."""
+    """Write a batch in ONE transaction, in call order. Rolls back and raises on error,
+    leaving the batch as it was (so it can be written again).
+
+    Rows go in as multi-row statements (``_Rows``: up to ``_MAX_PARAMS`` parameters each), not
+    one ``executemany`` step per row: fewer statements for SQLite to run, and sqlite3 releases
+    the GIL around every step, so in `serve` each step made the writer thread wait for the
+    reactor thread to give the GIL back (~9 steps per message before, well under one now)."""
     conn = db.conn
+    stamp = _Stamps()
     with db.atomic():
         if batch.adds:
-            conn.executemany(_INSERT_MESSAGE, map(_message_params, batch.adds.values()))
+            _MESSAGE_ROWS.insert(conn, [_message_params(record, changes, stamp)
+                                        for record, changes in batch.adds.values()])
             number = _message_number(next(reversed(batch.adds)))
             if number is not None:
                 conn.execute(_RAISE_COUNTER, ("message", number + 1))
         if batch.updates:
-            for sql, rows in _group_updates(batch.updates).items():
-                conn.executemany(sql, rows)
+            for (sql, cols), rows in _group_updates(batch.updates, stamp).items():
+                _update_rows(conn, sql, cols, rows)
         if batch.events:
-            conn.executemany(
-                _INSERT_EVENT,
-                ((mid, at, iso(at), state, detail) for mid, at, state, detail in batch.events),
-            )
+            _EVENT_ROWS.insert(conn, _event_rows(conn, batch.events, stamp))
         if batch.receipts:
-            conn.executemany(_INSERT_RECEIPT, (_receipt_params(_row(r, _RECEIPT_CODEC)) for r in batch.receipts))
+            _RECEIPT_ROWS.insert(conn, [_receipt_params(_row(r, _RECEIPT_CODEC), stamp) for r in batch.receipts])
         if batch.deliveries:
-            conn.executemany(_INSERT_DELIVERY, (
-                _delivery_params({**_row(d, _DELIVERY_CODEC), "delivered_at": done, "failure": failure})
-                for d, done, failure in batch.deliveries.values()))
+            _DELIVERY_ROWS.insert(conn, [
+                _delivery_params({**_row(d, _DELIVERY_CODEC), "delivered_at": done, "failure": failure}, stamp)
+                for d, done, failure in batch.deliveries.values()])
         if batch.deliveries_done:
-            conn.executemany(_DELIVERY_DONE, batch.deliveries_done)
+            _update_rows(conn, _DELIVERY_DONE, _DELIVERY_DONE_FROM, [
+                (at, stamp(at), failure, delivery_id)
+                # last call wins, as applying them one by one would (one row per id in a statement)
+                for delivery_id, (at, failure) in _last_per_key(batch.deliveries_done).items()])
         if batch.mos:
-            conn.executemany(_INSERT_MO, (_mo_params(_row(m, _MO_CODEC)) for m in batch.mos))
+            conn.executemany(_INSERT_MO, (_mo_params(_row(m, _MO_CODEC), stamp) for m in batch.mos))
         if batch.ledger:
-            conn.executemany(_INSERT_LEDGER, (
-                (account, message_id, segments, at, iso(at), amount, kind)
-                for account, message_id, segments, at, amount, kind in batch.ledger))
+            _LEDGER_ROWS.insert(conn, [
+                (account, message_id, segments, at, stamp(at), amount, kind)
+                for account, message_id, segments, at, amount, kind in batch.ledger])
         if batch.refusals:
-            conn.executemany(_INSERT_REFUSAL, (_refusal_params(_row(r, _REFUSAL_CODEC)) for r in batch.refusals))
+            conn.executemany(_INSERT_REFUSAL, (_refusal_params(_row(r, _REFUSAL_CODEC), stamp)
+                                               for r in batch.refusals))
         if batch.rule_events:
             conn.executemany(_INSERT_RULE_EVENT, (
-                (e.rule, e.action, e.account, e.number, e.campaign, e.message_id, e.at, iso(e.at),
+                (e.rule, e.action, e.account, e.number, e.campaign, e.message_id, e.at, stamp(e.at),
                  json.dumps(dict(e.facts), sort_keys=True, separators=(",", ":")))
                 for e in batch.rule_events))
         for sql, params in batch.lists:
             conn.execute(sql, params)
+
+
+def _event_rows(conn: sqlite3.Connection, events: list[tuple[str, int | None, float, str, str]],
+                stamp: Callable[[float], str]) -> list[tuple[Any, ...]]:
+    """The events' rows, each with its seq: the one counted in memory, or (None) the next after
+    what is stored and what this batch wrote before it for that message."""
+    rows = []
+    last: dict[str, int] = {}       # message -> the seq this batch gave it last
+    for mid, seq, at, state, detail in events:
+        if seq is None:
+            seq = last.get(mid)
+            if seq is None:
+                seq = conn.execute(_LAST_SEQ, (mid,)).fetchone()[0]
+            seq += 1
+        last[mid] = seq
+        rows.append((mid, seq, at, stamp(at), state, detail))
+    return rows
+
+
+def _last_per_key(done: list[tuple[float, str | None, int]]) -> dict[int, tuple[float, str | None]]:
+    return {delivery_id: (at, failure) for at, failure, delivery_id in done}
+
+
+class _Stamps:
+    """``iso()`` with a memory, for one batch: a message's row, its event and its ledger line
+    carry the same instant, written once."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[float, str] = {}
+
+    def __call__(self, seconds: float) -> str:
+        text = self._seen.get(seconds)
+        if text is None:
+            text = self._seen[seconds] = iso(seconds)
+        return text
+
+
+# The most parameters a statement binds: SQLite's SQLITE_MAX_VARIABLE_NUMBER before 3.32 (the
+# lowest a Python 3.11 may bring; later versions allow 32,766).
+_MAX_PARAMS = 999
+
+
+class _Rows:
+    """INSERTs of many rows per statement: ``INSERT ... VALUES (...), (...), ...`` with as many
+    rows as ``_MAX_PARAMS`` allows, the rest in power-of-two statements (a few distinct
+    texts, so sqlite3's statement cache keeps them prepared). Rows go in in order: a rowid
+    table numbers them as ``executemany`` would."""
+
+    __slots__ = ("_head", "_width", "_per", "_sql")
+
+    def __init__(self, insert: str) -> None:
+        head, _, values = insert.partition(" VALUES ")
+        self._head = head
+        self._width = values.count("?")
+        self._per = max(1, _MAX_PARAMS // self._width)
+        self._sql: dict[int, str] = {}
+
+    def statement(self, rows: int) -> str:
+        sql = self._sql.get(rows)
+        if sql is None:
+            one = "(" + ", ".join("?" * self._width) + ")"
+            sql = self._sql[rows] = f"{self._head} VALUES {', '.join([one] * rows)}"
+        return sql
+
+    def insert(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        for start, count in _chunks(len(rows), self._per):
+            conn.execute(self.statement(count), list(chain.from_iterable(rows[start:start + count])))
+
+
+def _chunks(total: int, per: int) -> Iterable[tuple[int, int]]:
+    """(start, count) covering ``total`` rows: full chunks of ``per``, then powers of two."""
+    start = 0
+    while total - start >= per:
+        yield start, per
+        start += per
+    size = 1 << max(0, per.bit_length() - 1)
+    while start < total:
+        while size > total - start:
+            size >>= 1
+        yield start, size
+        start += size
+
+
+def _update_rows(conn: sqlite3.Connection, sql: str, from_sql: str | None, rows: list[tuple[Any, ...]]) -> None:
+    """``sql`` (an UPDATE ... WHERE key = ?, the key last) for each row; with ``from_sql``
+    (SQLite 3.33+: UPDATE ... FROM), as few statements as ``_Rows`` would: the values joined
+    as a VALUES table whose last column is the key. Each key once per call (merged before)."""
+    if from_sql is None or not _UPDATE_FROM:
+        conn.executemany(sql, rows)
+        return
+    width = len(rows[0])
+    per = max(1, _MAX_PARAMS // width)
+    one = "(" + ", ".join("?" * width) + ")"
+    for start, count in _chunks(len(rows), per):
+        conn.execute(_update_from(from_sql, one, count), list(chain.from_iterable(rows[start:start + count])))
+
+
+@lru_cache(maxsize=None)
+def _update_from(from_sql: str, one: str, rows: int) -> str:
+    return from_sql.format(values=", ".join([one] * rows))
+
+
+_UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+_MESSAGE_ROWS = _Rows(_INSERT_MESSAGE)
+_EVENT_ROWS = _Rows(_INSERT_EVENT)
+_RECEIPT_ROWS = _Rows(_INSERT_RECEIPT)
+_DELIVERY_ROWS = _Rows(_INSERT_DELIVERY)
+_LEDGER_ROWS = _Rows(_INSERT_LEDGER)
 
 
 class _Writer:
@@ -580,6 +740,8 @@ class Store:
         flush_interval: float = 0.005,
         call_from_thread: Callable[..., object] | None = None,
         clock: Callable[[], float] | None = None,
+        scratch: bool = False,
+        flushes_per_write: int = 1,
     ) -> None:
         """path: SQLite file (":memory:" allowed for tests). schedule(delay, fn) is e.g.
         reactor.callLater; when given, the first write after a flush schedules one flush()
@@ -591,16 +753,38 @@ class Store:
         commit of every write made before them; `clock` (the reactor's seconds) times the log
         lines about a failing database. Without it, batches are written on the caller's thread
         and `after_commit` callbacks run at once: a scenario replay is its own world, where a
-        crash means a re-run."""
+        crash means a re-run.
+
+        `scratch`: the file is thrown away once read (a scenario replay's, whose report is all
+        that is kept): no durability is asked of it, so the rollback journal stays in memory
+        and nothing is synced (a transaction still commits or rolls back whole). A replay's
+        commits cost about a third less; the rows written are the same.
+
+        `flushes_per_write` (a replay's store, without a writer thread): only one scheduled
+        flush in that many writes; the others just mark what it would have committed, so
+        `uncommitted_messages` (which the server's `limits.max_uncommitted` reads) counts as if
+        every one had, and the replay behaves the same. Fewer, larger transactions write the
+        same rows (a message's later changes fold into its pending insert)."""
         # Plugins are not loaded: nothing here needs them, and a plugin installed in the venv
         # must not change how the harness's database behaves.
         self._path = os.fspath(path)
         self._db = Database(self._path, execute_plugins=False)
-        self._db.enable_wal()  # readers (sqlite3 CLI, reports) never block the reactor's writes
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; no fsync per commit
+        if scratch:
+            if call_from_thread is not None:
+                raise ValueError("a scratch store has no writer thread (nothing waits for its commits)")
+            self._db.execute("PRAGMA journal_mode=MEMORY")
+            self._db.execute("PRAGMA synchronous=OFF")
+        else:
+            self._db.enable_wal()  # readers (sqlite3 CLI, reports) never block the reactor's writes
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL-safe; no fsync per commit
         self._create_schema()
         self._schedule = schedule
         self._flush_interval = flush_interval
+        if flushes_per_write < 1 or (flushes_per_write > 1 and call_from_thread is not None):
+            raise ValueError("flushes_per_write is >= 1, and 1 with a writer thread")
+        self._flushes_per_write = flushes_per_write
+        self._flushes_skipped = 0
+        self._adds_marked = 0                      # adds of the open batch a skipped flush marked
         self._flush_armed = False
         self._closed = False
         self._open = _Batch()                      # collecting changes
@@ -615,12 +799,19 @@ class Store:
             self._writer = _Writer(self._path, call_from_thread, self._committed, self._write_failed)
         rows = list(self._db.query("SELECT COALESCE(MAX(id), 0) AS n FROM deliveries"))
         self._next_delivery_id = int(rows[0]["n"]) + 1
+        # The last event seq of every unfinished message (what will get more events): counted
+        # here, not looked up per event by the writer. A final message leaves it (memory stays
+        # bounded by what is in flight); an event for one is numbered from the store.
+        self._seqs: dict[str, int] = dict(self._db.conn.execute(
+            "SELECT message_id, MAX(seq) FROM message_events WHERE message_id IN"
+            f" (SELECT id FROM messages WHERE state IN ({', '.join(repr(s.value) for s in _UNFINISHED)}))"
+            " GROUP BY message_id ORDER BY message_id").fetchall())
 
     @property
     def uncommitted_messages(self) -> int:
         """Messages added but not committed yet (what a stuck database holds back)."""
         sealed = self._sealed
-        return len(self._open.adds) + (len(sealed.adds) if sealed is not None else 0)
+        return len(self._open.adds) - self._adds_marked + (len(sealed.adds) if sealed is not None else 0)
 
     def _create_schema(self) -> None:
         """Create missing tables and indexes; an existing file keeps its data."""
@@ -674,6 +865,7 @@ class Store:
             return
         _write(self._db, batch)
         self._open = _Batch()
+        self._flushes_skipped = self._adds_marked = 0
 
     def after_commit(self, callback: Callable[..., object], *args: object) -> None:
         """Run ``callback(*args)`` once every change made so far is committed: how a
@@ -714,6 +906,9 @@ class Store:
             return
         if self._writer is not None:
             self._hand_over()
+        elif self._flushes_skipped + 1 < self._flushes_per_write:
+            self._flushes_skipped += 1
+            self._adds_marked = len(self._open.adds)
         else:
             self.flush()
 
@@ -797,7 +992,8 @@ class Store:
         self._check_open()
         if msg.id in self._open.adds:
             raise ValueError(f"message {msg.id!r} already added")
-        self._open.adds[msg.id] = _row(msg, _MESSAGE_CODEC)
+        self._open.adds[msg.id] = (msg, {})
+        self._seqs[msg.id] = 0
         self._queued()
 
     def set_state(
@@ -818,15 +1014,20 @@ class Store:
         value = MessageState(state).value
         pending_add = self._open.adds.get(message_id)
         if pending_add is not None:
-            pending_add["state"] = value
-            pending_add.update(changes)
+            pending_add[1]["state"] = value
+            pending_add[1].update(changes)
         else:
             update = self._open.updates.get(message_id)
             if update is None:
                 self._open.updates[message_id] = update = {}
             update["state"] = value
             update.update(changes)
-        self._open.events.append((message_id, at, value, detail))
+        seq = self._seqs.pop(message_id, None)
+        if seq is not None:
+            seq += 1
+            if value not in _FINAL_VALUES:
+                self._seqs[message_id] = seq
+        self._open.events.append((message_id, seq, at, value, detail))
         self._queued()
 
     def add_receipt(self, rec: ReceiptRecord) -> None:
@@ -853,7 +1054,7 @@ class Store:
         if pending is not None:
             self._open.deliveries[delivery_id] = (pending[0], at, failure)
         else:
-            self._open.deliveries_done.append((at, iso(at), failure, delivery_id))
+            self._open.deliveries_done.append((at, failure, delivery_id))
         self._queued()
 
     def bill(self, account: str, message_id: str, segments: int, at: float, amount: float = 0.0,
@@ -1042,7 +1243,7 @@ class Store:
                 continue
             added = batch.adds.get(message_id)
             if added is not None:
-                row = dict(added)
+                row = {**_row(added[0], _MESSAGE_CODEC), **added[1]}
             changes = batch.updates.get(message_id)
             if changes is not None and row is not None:
                 row = {**row, **changes}
@@ -1256,40 +1457,41 @@ def _message_number(message_id: str) -> int | None:
     return number if number < 2**63 - 1 else None
 
 
-def _opt_iso(seconds: float | None) -> str | None:
-    return None if seconds is None else iso(seconds)
-
-
-def _group_updates(updates: Mapping[str, Mapping[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
-    """Merged per-message changes → {UPDATE statement: parameter rows}, one statement per
-    distinct column set, so each set is a single executemany."""
-    groups: dict[str, list[tuple[Any, ...]]] = {}
+def _group_updates(updates: Mapping[str, Mapping[str, Any]], stamp: Callable[[float], str] = iso
+                   ) -> dict[tuple[str, str], list[tuple[Any, ...]]]:
+    """Merged per-message changes → {(UPDATE statement, its UPDATE ... FROM form): parameter
+    rows}, one statement per distinct column set, so each set is written together."""
+    groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
     for message_id, change in updates.items():
         # The statement and its column list depend only on which columns changed: built once
         # per column set (_update_plan), as this runs for every message of a batch.
-        sql, cols = _update_plan(tuple(c for c in _UPDATABLE if c in change))
+        sql, from_sql, cols = _update_plan(tuple(c for c in _UPDATABLE if c in change))
         params: list[Any] = []
         for col, stamped in cols:
             value = change[col]
             params.append(value)
             if stamped:
-                params.append(_opt_iso(value))
+                params.append(None if value is None else stamp(value))
         params.append(message_id)
-        groups.setdefault(sql, []).append(tuple(params))
+        groups.setdefault((sql, from_sql), []).append(tuple(params))
     return groups
 
 
 @lru_cache(maxsize=None)
-def _update_plan(changed: tuple[str, ...]) -> tuple[str, tuple[tuple[str, bool], ...]]:
-    """(UPDATE statement, (column, has a ``*_iso`` column) in parameter order) for a change of
-    ``state`` and the ``changed`` columns (in ``_UPDATABLE`` order)."""
+def _update_plan(changed: tuple[str, ...]) -> tuple[str, str, tuple[tuple[str, bool], ...]]:
+    """(UPDATE statement, the same as UPDATE ... FROM a ``{values}`` table, (column, has a
+    ``*_iso`` column) in parameter order) for a change of ``state`` and the ``changed``
+    columns (in ``_UPDATABLE`` order)."""
     cols = tuple((col, col in _TIMESTAMPS) for col in ("state", *changed))
-    assignments: list[str] = []
+    names: list[str] = []
     for col, stamped in cols:
-        assignments.append(f"{col} = ?")
+        names.append(col)
         if stamped:
-            assignments.append(f"{col[:-3]}_iso = ?")
-    return f"UPDATE messages SET {', '.join(assignments)} WHERE id = ?", cols
+            names.append(f"{col[:-3]}_iso")
+    sql = f"UPDATE messages SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?"
+    from_sql = (f"UPDATE messages SET {', '.join(f'{n} = v.column{i}' for i, n in enumerate(names, 1))}"
+                f" FROM (VALUES {{values}}) AS v WHERE messages.id = v.column{len(names) + 1}")
+    return sql, from_sql, cols
 
 
 def _message_record(row: Mapping[str, Any]) -> MessageRecord:

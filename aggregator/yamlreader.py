@@ -253,9 +253,19 @@ def describe_kind(node: Node) -> str:
     return describe(node)
 
 
+# Comparisons written as in other languages or in maths: close in meaning, far in spelling
+# (difflib would offer '>=' for '=').
+_COMPARISON_SPELLINGS = {"=": "==", "===": "==", "=>": ">=", "=<": "<=", "<>": "!=", "≠": "!=",
+                         "≥": ">=", "≤": "<="}
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' did you mean 'xxx'?' when a choice is close to ``word``, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    meant = _COMPARISON_SPELLINGS.get(word)
+    if meant in choices:
+        return f"; did you mean '{meant}'?"
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

@@ -7,6 +7,7 @@ part of the stack is imported.
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 import math
 import sys
 from typing import Callable, NoReturn
@@ -18,6 +19,15 @@ _ALLOW_OUTSIDE_HELP = ("let includes and network files lie outside the scenario'
 # simulated delay rounds to nothing in real time, and ScaledClock's products lose precision.
 MAX_SPEED = 1_000_000.0
 LOG_LEVELS = ["debug", "info", "warn", "error"]
+
+
+def version() -> str:
+    """The installed distribution's version (pyproject.toml's), or `unknown` when the code runs
+    from a folder that was never installed."""
+    try:
+        return metadata.version("smsc-harness")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,10 +96,17 @@ def _number(kind: type[int] | type[float], low: float, high: float,
 
 
 def _bench_arguments(bench: argparse.ArgumentParser) -> None:
-    bench.add_argument("--mode", choices=["sink", "e2e"], required=True,
-                       help="sink: one simulated operator SMSC; e2e: the whole stack, a message done "
-                            "when its receipt reached the client (with --target: whether receipts "
+    bench.add_argument("--mode", choices=["sink", "e2e"], default="sink",
+                       help="sink (default): one simulated operator SMSC; e2e: the whole stack, a message "
+                            "done when its receipt reached the client (with --target: whether receipts "
                             "are expected)")
+    bench.add_argument("--compare", nargs="?", const="sink,responder,npm", default=None, metavar="SERVERS",
+                       help="the same load on several servers one after the other, one table with ratios: "
+                            "a comma list of sink, responder (the raw responder), npm (the npm smpp 0.5.1 "
+                            "server, installed on first use; needs node and npm) (default: all three), "
+                            "plus --target if given")
+    bench.add_argument("--rounds", type=_number(int, 1, 50), default=1, metavar="N",
+                       help="with --compare: the servers take turns N times; the table gives medians (default 1)")
     bench.add_argument("--target", default=None, metavar="HOST:PORT",
                        help="load this running SMPP server instead of starting one")
     bench.add_argument("--system-id", default=None, metavar="X",
@@ -128,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="smsc-harness",
         description="SMSC simulator and operator test harness for SMS aggregators (SMPP 3.4).")
+    parser.add_argument("--version", action="version", version=f"smsc-harness {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve", help="run the aggregator and the simulated operator SMSCs until interrupted",
@@ -209,6 +227,29 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--token", default=None, metavar="TOKEN",
                          help="the control API's bearer token, instead of the one in the control file")
 
+    operator = commands.add_parser(
+        "operator", help="start or end an outage of an operator's SMSC, or change its throughput, on a running stack",
+        description="Change operator ID's simulated SMSC now, as a scenario's `operator` step does: "
+                    "--outage refuse_binds|drop|silent starts an outage (docs/operator-model.md, Faults), "
+                    "--recover ends it, --throughput RATE [--burst N] sets its operator-wide cap.")
+    operator.add_argument("operator", metavar="ID", help="the operator's id in the network config, e.g. sfr")
+    steer = operator.add_mutually_exclusive_group(required=True)
+    steer.add_argument("--outage", choices=["refuse_binds", "drop", "silent"], default=None,
+                        help="start an outage of this kind")
+    steer.add_argument("--recover", action="store_true", help="end the outage")
+    steer.add_argument("--throughput", type=_number(float, 0, 100_000, low_open=True), default=None,
+                        metavar="RATE", help="messages a second the operator accepts from now on")
+    operator.add_argument("--burst", type=_number(int, 1, 100_000), default=None, metavar="N",
+                          help="with --throughput: messages it accepts at once (default: one second's worth)")
+    _control_arguments(operator)
+
+    message = commands.add_parser(
+        "message", help="show one message of a running stack: its state, history and receipts (JSON)",
+        description="GET /messages/ID of the running serve whose store is --db: the message as it stands, "
+                    "its state history and the receipts its operator sent.")
+    message.add_argument("message_id", metavar="ID", help="the message_id a submit_sm_resp gave")
+    _control_arguments(message)
+
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
         description="Read each scenario (and what it includes) and report every problem as "
@@ -244,8 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "latency counted from each message's intended send time. --mode sink starts one "
                     "simulated operator SMSC (smsc-harness sink), --mode e2e the whole stack "
                     "(smsc-harness serve --bench), each in its own process; --target loads a running "
-                    "server instead. Exit 0 figures printed, 1 messages lost or bind refused, 2 bad "
-                    "arguments or the server would not start."))
+                    "server instead; --compare loads several servers in turn and prints one table. Exit 0 "
+                    "figures printed, 1 messages lost or bind refused, 2 bad arguments or the server "
+                    "would not start."))
 
     hashing = commands.add_parser(
         "hash-password", help="print a salted hash of a password, for an account's password_hash",

@@ -1,7 +1,7 @@
 """`smsc-harness bench`: load a server, print the figures (issue 13).
 
-    smsc-harness bench --mode sink|e2e [--target HOST:PORT --system-id X --password Y]
-        [--binds 2] [--window 200] [--rate R] [--duration 10] [--warmup 1] [--drain 10]
+    smsc-harness bench [--mode sink|e2e] [--target HOST:PORT --system-id X --password Y]
+        [--compare [sink,responder,npm] [--rounds N]] [--binds 2] [--window 200] [--rate R] [--duration 10] [--warmup 1] [--drain 10]
         [--receipts|--no-receipts] [--json FILE] [--quiet]
 
 Without --target, the server is a process of its own, started here as `python -m cli ...`
@@ -9,7 +9,8 @@ Without --target, the server is a process of its own, started here as `python -m
 itself): `--mode sink` starts `smsc-harness sink --port 0` (one simulated operator SMSC),
 `--mode e2e` starts `smsc-harness serve --bench --port 0 --control-port 0 --db TMP` (the
 whole stack). The first line the server prints names its `HOST:PORT`; bench loads it, then
-stops it with SIGTERM. With --target, nothing is started.
+stops it with SIGTERM. With --target, nothing is started. With --compare, cli/bench_compare.py
+runs the same load on several servers in turn.
 
 Exit status: 0 the load ran and the figures were printed; 1 messages were lost (no resp, or
 no receipt when receipts are counted) or the server refused the bind; 2 a bad command line,
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -37,13 +37,12 @@ from twisted.python.failure import Failure
 
 from smsc.bench.figures import JsonValue, Figures, merge, progress_line, report, table
 from smsc.bench.load import BindRefused, LoadConfig, LoadRun, Progress
+from smsc.bench.peers import listening_address
 from smsc.pdu.status import status_name
 
 START_TIMEOUT = 60.0        # seconds a server process may take to print its first line
 STOP_TIMEOUT = 10.0         # seconds it may take to exit after SIGTERM (then SIGKILL)
 CONNECT_TIMEOUT = 10.0
-# "smsc-harness sink: SMPP on 127.0.0.1:4242 (...)", "smsc-harness: SMPP server on 127.0.0.1:4242 (...)"
-_ADDRESS = re.compile(r"\bon (\[[0-9A-Fa-f:.]+\]|[\w.-]+):(\d{1,5})\b")
 
 DEFAULT_ACCOUNTS = {"sink": ("aggregator", "secret"), "e2e": ("demo", "demo")}
 
@@ -53,6 +52,9 @@ class ServerDidNotStart(Exception):
 
 
 def react(args: argparse.Namespace) -> NoReturn:
+    if args.compare is not None:
+        from cli.bench_compare import compare
+        task.react(lambda reactor: defer.ensureDeferred(compare(reactor, args)))
     task.react(lambda reactor: defer.ensureDeferred(bench(reactor, args)))
     raise AssertionError("task.react returns only by exiting")
 
@@ -88,6 +90,11 @@ def server_command(args: argparse.Namespace, db: Path) -> list[str]:
     return ["serve", "--bench", "--port", "0", "--control-port", "0", "--db", str(db)]
 
 
+def cli_argv(command: Sequence[str]) -> list[str]:
+    """`smsc-harness COMMAND...` as this interpreter runs it (`python -m cli`)."""
+    return [sys.executable, "-m", "cli", *command]
+
+
 def parameters(args: argparse.Namespace, config: LoadConfig) -> dict[str, JsonValue]:
     """Every parameter of the run, for the JSON file (the password left out)."""
     return {
@@ -115,7 +122,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
         tmp = tempfile.mkdtemp(prefix="smsc-bench-")
         command = server_command(args, Path(tmp) / "bench.db")
         try:
-            server = await ServerProcess.start(processes, clock, command)
+            server = await ServerProcess.start(processes, clock, cli_argv(command))
         except ServerDidNotStart as problem:
             shutil.rmtree(tmp, ignore_errors=True)
             _fail(f"the server would not start (smsc-harness {' '.join(command)}): {problem}")
@@ -126,7 +133,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
     else:
         host, port = target
         server_info = {"command": None, "address": f"{host}:{port}"}
-    progress = _ProgressPrinter(sys.stderr, quiet=args.quiet)
+    progress = ProgressPrinter(sys.stderr, quiet=args.quiet)
     endpoint = TCP4ClientEndpoint(tcp, host, port, timeout=CONNECT_TIMEOUT)
     run = LoadRun(config, clock, endpoint, on_progress=progress.show)
     status = 0
@@ -191,7 +198,7 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
-class _ProgressPrinter:
+class ProgressPrinter:
     """The live progress line on stderr: rewritten in place (`\\r`) on a terminal, one line
     per second otherwise (a log, a pipe); nothing with --quiet."""
 
@@ -252,7 +259,7 @@ class _ServerOutput(ProcessProtocol):
 
 
 class ServerProcess:
-    """A server started as `python -m cli ARGS`, until `stop`."""
+    """A server process (`python -m cli ARGS`, a peer of smsc.bench.peers), until `stop`."""
 
     def __init__(self, output: _ServerOutput, process: IProcessTransport, address: tuple[str, int]) -> None:
         self._output = output
@@ -260,10 +267,12 @@ class ServerProcess:
         self.address = address
 
     @classmethod
-    async def start(cls, reactor: IReactorProcess, clock: IReactorTime, command: Sequence[str]) -> ServerProcess:
+    async def start(cls, reactor: IReactorProcess, clock: IReactorTime, argv: Sequence[str],
+                    env: dict[str, str] | None = None) -> ServerProcess:
+        """Start `argv` (its environment: `env`, else this process's) and wait for the
+        address on its first stdout line."""
         output = _ServerOutput()
-        argv = [sys.executable, "-m", "cli", *command]
-        process = reactor.spawnProcess(output, sys.executable, argv, env=dict(os.environ))
+        process = reactor.spawnProcess(output, argv[0], list(argv), env=dict(os.environ) if env is None else env)
         output.first_line.addTimeout(START_TIMEOUT, clock)
         try:
             line = await output.first_line
@@ -273,11 +282,11 @@ class ServerProcess:
         except ServerDidNotStart:
             _kill(process, "KILL")
             raise
-        found = _ADDRESS.search(line)
-        if found is None:
+        address = listening_address(line)
+        if address is None:
             _kill(process, "KILL")
             raise ServerDidNotStart(f"its first line names no HOST:PORT: {line!r}")
-        return cls(output, process, (found.group(1).strip("[]"), int(found.group(2))))
+        return cls(output, process, address)
 
     async def stop(self, reactor: IReactorTime) -> None:
         """SIGTERM, then SIGKILL if it has not exited within STOP_TIMEOUT."""

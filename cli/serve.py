@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn, Sequence, TextIO
+from typing import Callable, NoReturn, Sequence, TextIO
 
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
@@ -46,10 +46,17 @@ GROUP_COMMIT_DELAY = 0.0
 log = Logger(namespace="cli.serve")
 
 
-def _text_observer(out: TextIO) -> ILogObserver:
-    """One line per event; a failure (``log.failure``, Twisted's "Unhandled error in Deferred")
-    adds its traceback under the line, and its error message when the event has no text of
-    its own (the traceback is the only record of an unexpected error)."""
+def log_stamp(seconds: float) -> str:
+    """`2026-12-01T03:22:07.123Z`: a log line's time, UTC, to the millisecond."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _text_observer(out: TextIO, simulated: Callable[[], float] | None = None) -> ILogObserver:
+    """One line per event, from its time (the event's `log_time`, stamped by Twisted's Logger;
+    then, under `--speed`, the simulated time `simulated()` in brackets), its namespace and
+    level. A failure (``log.failure``, Twisted's "Unhandled error in Deferred") adds its
+    traceback under the line, and its error message when the event has no text of its own
+    (the traceback is the only record of an unexpected error)."""
     @provider(ILogObserver)
     def observe(event: dict[str, object]) -> None:
         text = formatEvent(event)
@@ -63,7 +70,11 @@ def _text_observer(out: TextIO) -> ILogObserver:
         namespace = str(event.get("log_namespace", "-"))
         level = event.get("log_level")
         name = level.name if isinstance(level, type(LogLevel.info)) else "-"
-        out.write(f"{namespace:<22} {name:<5} {text}\n")
+        when = event.get("log_time")
+        stamp = log_stamp(when) if isinstance(when, (int, float)) else "-"
+        if simulated is not None:
+            stamp += f" [sim {log_stamp(simulated())}]"
+        out.write(f"{stamp} {namespace:<22} {name:<5} {text}\n")
         if failure is not None:
             for line in failure.getTraceback().rstrip("\n").splitlines():
                 out.write(f"    {line}\n")
@@ -71,15 +82,16 @@ def _text_observer(out: TextIO) -> ILogObserver:
     return observe
 
 
-def start_logging(level: str, out: TextIO = sys.stdout) -> None:
-    """Log to ``out`` from now on.  Events logged before (while `serve` starts) were kept by
+def start_logging(level: str, out: TextIO = sys.stdout, simulated: Callable[[], float] | None = None) -> None:
+    """Log to ``out`` from now on, each line stamped with its time (and the simulated time
+    `simulated()` under `--speed`).  Events logged before (while `serve` starts) were kept by
     Twisted's global log beginner and come out now, after the banner."""
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
     # Twisted's own lifecycle chatter (ports opened/closed, reconnect scheduling) repeats what
     # our lines already say; keep its warnings and errors.
     for namespace in ("log_legacy", "twisted"):
         predicate.setLogLevelForNamespace(namespace, LogLevel.warn)
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(_text_observer(out), [predicate])],
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(_text_observer(out, simulated), [predicate])],
                                      redirectStandardIO=False)
 
 
@@ -245,7 +257,8 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     print(f"smsc-harness: SMPP server on {harness.host}:{harness.port} "
           f"({bench}{tls}accounts: {accounts}; database: {args.db}; control API on {url}, token in {control_file}"
           f"{speed}); Ctrl-C stops", flush=True)
-    start_logging(level)                         # after the banner: it is the first line on stdout
+    # after the banner: it is the first line on stdout
+    start_logging(level, simulated=None if args.speed == 1 else clock.seconds)
     await defer.Deferred()                       # run until the reactor is stopped
 
 

@@ -219,12 +219,14 @@ class SmppConnection(protocol.Protocol):
 
     def request_encoded_then(self, answered: Callable[..., object], failed: Callable[..., object],
                              command: Command, params: Mapping[str, Value], tlvs: tuple[Tlv, ...], body: bytes,
-                             args: tuple[object, ...] = ()) -> None:
-        """`request_then` for a request encoded from a template (`Session.send_encoded`)."""
+                             args: tuple[object, ...] = (), late: Callable[..., object] | None = None) -> None:
+        """`request_then` for a request already encoded (`Session.send_encoded`): a receipt
+        from its template (the operator SMSC), a deliver_sm the aggregator keeps as bytes in
+        its store (encoded once)."""
         session = self.session
         first = not session.outstanding
         pdu = session.send_encoded(command, self.clock.seconds(), params, tlvs, body)
-        self._waiting[pdu.sequence_number] = (answered, failed, args, None)
+        self._waiting[pdu.sequence_number] = (answered, failed, args, late)
         self._write_soon()
         if first:
             self._rearm()                        # the response timeout may come first now

@@ -245,6 +245,10 @@ class _Link:
         self._close_call: IDelayedCall | None = None
         self._notified = False
         self._ends: tuple[tuple[MemoryTransport, IProtocol], ...] = ()
+        # Deliveries are never cancelled nor moved: a VirtualClock schedules them without a
+        # handle (about one call per PDU in a replay); any other clock with callLater.
+        self._fire_later: Callable[[float, Callable[[Any], object], Any], object] = (
+            clock.fire_later if isinstance(clock, VirtualClock) else clock.callLater)
 
     def join(self, a: MemoryTransport, a_protocol: IProtocol, b: MemoryTransport, b_protocol: IProtocol) -> None:
         self._ends = ((a, a_protocol), (b, b_protocol))
@@ -260,7 +264,7 @@ class _Link:
             queue[-1][1].append(data)       # rides with the bytes already due then (rule 2)
             return
         queue.append((due, [data]))
-        self.clock.callLater(self.latency, self._deliver_next, direction)
+        self._fire_later(self.latency, self._deliver_next, direction)
 
     def send_pdus(self, direction: _Direction, items: list[tuple[Pdu, bytes]]) -> None:
         """`send` for (Pdu, bytes) pairs: the same FIFO, the same clock calls."""
@@ -270,7 +274,7 @@ class _Link:
             queue[-1][1].extend(items)
             return
         queue.append((due, items))
-        self.clock.callLater(self.latency, self._deliver_next, direction)
+        self._fire_later(self.latency, self._deliver_next, direction)
 
     def _deliver_next(self, direction: _Direction) -> None:
         if self.closed or not direction.queue:

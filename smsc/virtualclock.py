@@ -15,9 +15,12 @@ behaviour, seen from the outside:
   are a lighter class than ``twisted.internet.base.DelayedCall`` (a replay makes about ten
   per message); a cancelled or moved call's old heap entry is skipped when it reaches the top.
 
-It adds :meth:`next_due` (the time of the earliest live call) and :meth:`run_until` (move to
+It adds :meth:`next_due` (the time of the earliest live call), :meth:`run_until` (move to
 a time, stopping at each call's own time so that it reads the clock at that time;
-``smsc.memory.run_until`` uses it).
+``smsc.memory.run_until`` uses it) and :meth:`fire_later`, a ``callLater`` that returns no
+handle, for the in-memory links' deliveries (one per PDU in flight, most of a replay's
+calls), which nobody cancels or moves: its heap entry is the call, no object is made for it.
+It keeps its place in the FIFO order of all calls, and ``getDelayedCalls`` still lists it.
 """
 
 from __future__ import annotations
@@ -91,59 +94,83 @@ class VirtualClock(Clock):
     def __init__(self, start: float = 0.0) -> None:
         super().__init__()
         self.rightNow = float(start)
-        # (time, order, entry number, call): the entry number keeps tuples from ever
-        # comparing two calls (a call moved back to an earlier time has two entries).
-        self._heap: list[tuple[float, int, int, _Call]] = []
-        self._order = count()
-        self._entries = count()
+        # Entries: (time, order, entry number, call) for a callLater, and (time, order, entry
+        # number, None, func, arg) for a fire_later. Entry numbers are unique, so tuples never
+        # compare what follows them (a call moved back to an earlier time has two entries).
+        # One counter gives both a call's order and each entry's number.
+        self._heap: list[tuple[Any, ...]] = []
+        self._numbers = count()
 
     # --- IReactorTime ----------------------------------------------------------------------
 
     def callLater(self, delay: float, callable: Callable[..., object], *args: object,
                   **kw: object) -> IDelayedCall:
-        call = _Call(self, self.rightNow + delay, next(self._order), callable, args, kw)
-        heapq.heappush(self._heap, (call.time, call.order, next(self._entries), call))
+        number = next(self._numbers)
+        call = _Call(self, self.rightNow + delay, number, callable, args, kw)
+        heapq.heappush(self._heap, (call.time, number, number, call))
         return call
 
+    def fire_later(self, delay: float, func: Callable[[Any], object], arg: Any) -> None:
+        """``callLater(delay, func, arg)`` for a call nobody cancels or moves: same order among
+        the calls, no handle (see the module docstring)."""
+        number = next(self._numbers)
+        heapq.heappush(self._heap, (self.rightNow + delay, number, number, None, func, arg))
+
     def getDelayedCalls(self) -> Sequence[IDelayedCall]:
-        live = {id(call): call for at, _, _, call in sorted(self._heap)
+        heap = self._heap
+        for i, entry in enumerate(heap):
+            if entry[3] is None:        # a fire_later: give it a call (same keys: the heap holds)
+                at, order, number, _, func, arg = entry
+                heap[i] = (at, order, number, _Call(self, at, order, func, (arg,), {}))
+        live = {id(call): call for at, _, _, call in sorted(heap)
                 if at == call.time and not (call.cancelled or call.called)}
         return list(live.values())
 
     def _file(self, call: _Call) -> None:
         """A call moved (reset/delay): a new entry at its new time; the old one goes stale."""
-        heapq.heappush(self._heap, (call.time, call.order, next(self._entries), call))
+        heapq.heappush(self._heap, (call.time, call.order, next(self._numbers), call))
 
     # --- moving time -----------------------------------------------------------------------
 
-    def _top(self) -> _Call | None:
-        """The earliest live call, after dropping the entries of cancelled, run or moved ones."""
+    def next_due(self) -> float | None:
+        """The time of the earliest live call, after dropping the entries of cancelled, run or
+        moved ones."""
         heap = self._heap
         while heap:
-            at, _, _, call = heap[0]
-            if call.cancelled or call.called or at != call.time:
+            entry = heap[0]
+            call = entry[3]
+            if call is not None and (call.cancelled or call.called or entry[0] != call.time):
                 heapq.heappop(heap)
                 continue
-            return call
+            return float(entry[0])
         return None
 
-    def next_due(self) -> float | None:
-        top = self._top()
-        return None if top is None else top.time
-
     def _run_due(self, now: float, set_time: bool) -> int:
+        # Hot: every call of a replay goes through this loop. An entry due later than `now`
+        # stops it even if stale: every other entry is due later still.
         ran = 0
         heap = self._heap
-        while True:
-            call = self._top()
-            if call is None or call.time > now:
-                return ran
-            heapq.heappop(heap)
-            if set_time and call.time > self.rightNow:
-                self.rightNow = call.time
-            call.called = 1
-            call.func(*call.args, **call.kw)
+        pop = heapq.heappop
+        while heap:
+            entry = heap[0]
+            at = entry[0]
+            if at > now:
+                break
+            pop(heap)
+            call = entry[3]
+            if call is None:
+                if set_time and at > self.rightNow:
+                    self.rightNow = at
+                entry[4](entry[5])
+            else:
+                if call.cancelled or call.called or at != call.time:
+                    continue
+                if set_time and at > self.rightNow:
+                    self.rightNow = at
+                call.called = 1
+                call.func(*call.args, **call.kw)
             ran += 1
+        return ran
 
     def advance(self, amount: float) -> None:
         """As ``task.Clock.advance``: the time moves first, then every due call runs."""

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from statistics import median
 from typing import Mapping, Sequence, Union
 
 from smsc.bench.histogram import PERCENTILE_KEYS, LatencyHistogram
@@ -195,6 +196,87 @@ def table(title: str, figures: Figures) -> str:
         cells = "".join(f"{latency_text(values[key]):>11}" for key in (*PERCENTILE_KEYS, "max"))
         lines.append(f"  {name:<22}{cells}   {values['count']:,}")
     return "\n".join(lines)
+
+
+@dataclass
+class CompareRow:
+    """One server of `bench --compare`: its runs (one per round), or why it was not measured."""
+
+    name: str
+    command: str | None = None
+    runs: list[Figures] = field(default_factory=list)
+    skipped: str | None = None
+
+    @property
+    def median_rate(self) -> float | None:
+        return median(f.submits_per_s for f in self.runs) if self.runs else None
+
+    def median_latency(self, key: str) -> int | None:
+        return int(median(f.resp_latency_us[key] for f in self.runs)) if self.runs else None
+
+
+def reference(rows: Sequence[CompareRow]) -> CompareRow | None:
+    """The row the ratios are to: our sink when it was measured, else the first measured."""
+    measured = [row for row in rows if row.runs]
+    ours = [row for row in measured if row.name == "smsc-harness sink"]
+    return (ours or measured)[0] if measured else None
+
+
+def ratio(row: CompareRow, to: CompareRow | None) -> float | None:
+    rate, base = row.median_rate, to.median_rate if to is not None else None
+    return rate / base if rate is not None and base else None
+
+
+def compare_table(title: str, rows: Sequence[CompareRow]) -> str:
+    """`bench --compare`'s table: each server's median rate, its spread over the rounds, its
+    median p50/p99 submit_sm_resp latency, what it lost, and its rate as a multiple of the
+    reference's (our sink)."""
+    base = reference(rows)
+    lines = [title,
+             f"  {'server':<24}{'submit_sm_resp/s':>17}{'runs (min-max)':>22}{'p50':>11}{'p99':>11}"
+             f"{'lost':>8}{'ratio':>8}"]
+    for row in rows:
+        if not row.runs:
+            lines.append(f"  {row.name:<24}  not measured: {row.skipped}")
+            continue
+        rates = [f.submits_per_s for f in row.runs]
+        spread = f"{min(rates):,.0f}-{max(rates):,.0f}" if len(rates) > 1 else "1 run"
+        lost = sum(f.lost + (f.lost_receipts or 0) for f in row.runs)
+        times = ratio(row, base)
+        lines.append(f"  {row.name:<24}{row.median_rate or 0:>17,.0f}{spread:>22}"
+                     f"{latency_text(row.median_latency('p50') or 0):>11}"
+                     f"{latency_text(row.median_latency('p99') or 0):>11}{lost:>8,}"
+                     f"{'-' if times is None else f'{times:.2f}':>8}")
+    if base is not None:
+        lines.append(f"  ratio: each server's median submit_sm_resp/s over {base.name}'s, measured in this run")
+    return "\n".join(lines)
+
+
+def compare_report(parameters: Mapping[str, JsonValue], rows: Sequence[CompareRow], exit_status: int,
+                   when: datetime | None = None) -> dict[str, JsonValue]:
+    """`bench --compare --json`: every run's figures by server, the medians and ratios, the
+    parameters, the machine and the date."""
+    when = when or datetime.now(timezone.utc)
+    base = reference(rows)
+    servers: list[JsonValue] = []
+    for row in rows:
+        times = ratio(row, base)
+        rate = row.median_rate
+        servers.append({
+            "name": row.name, "command": row.command, "skipped": row.skipped,
+            "median_submits_per_s": None if rate is None else round(rate, 1),
+            "ratio_to_reference": None if times is None else round(times, 3),
+            "runs": [f.as_json() for f in row.runs],
+        })
+    return {
+        "tool": "smsc-harness bench --compare",
+        "date": when.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        "parameters": dict(parameters),
+        "reference": base.name if base else None,
+        "machine": machine(),
+        "servers": servers,
+        "exit_status": exit_status,
+    }
 
 
 def progress_line(progress: Progress) -> str:

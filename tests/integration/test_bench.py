@@ -19,7 +19,7 @@ from twisted.internet import defer, threads
 from twisted.internet.endpoints import TCP4ServerEndpoint
 
 from cli.args import build_parser
-from cli.bench import ServerDidNotStart, ServerProcess
+from cli.bench import ServerDidNotStart, ServerProcess, cli_argv
 from tests.support.bench_responder import Behaviour, ResponderFactory
 from tests.support.serve import command
 
@@ -134,7 +134,7 @@ def test_unreachable_target_and_bad_arguments_exit_2(tmp_path: Path) -> None:
 async def test_a_server_that_does_not_start_is_named() -> None:
     from twisted.internet import reactor
     with pytest.raises(ServerDidNotStart, match="exited before its first line: .*--port"):
-        await ServerProcess.start(reactor, reactor, ["serve", "--port", "70000"])
+        await ServerProcess.start(reactor, reactor, cli_argv(["serve", "--port", "70000"]))
 
 
 def _has_command(*argv: str) -> bool:
@@ -165,3 +165,45 @@ def test_mode_e2e_starts_the_stack_and_counts_receipts(tmp_path: Path) -> None:
     assert figures["receipts"] == figures["resps_ok"] == figures["sent"]
     assert content["server"]["command"].startswith("smsc-harness serve --bench")
     assert not list(tmp_path.glob("*.db"))             # the stack's store was a temporary one
+
+
+@pytest.mark.skipif(not _has_command("sink", "--port", "0"), reason="smsc-harness sink not on this branch yet")
+def test_compare_loads_each_server_in_turn_and_gives_ratios(tmp_path: Path) -> None:
+    result, content = _bench(tmp_path, "--compare", "sink,responder", "--rounds", "2", *SHORT)
+    assert result.returncode == 0, result.stderr
+    assert content is not None and content["tool"] == "smsc-harness bench --compare"
+    assert content["reference"] == "smsc-harness sink" and content["parameters"]["rounds"] == 2
+    sink, responder = content["servers"]
+    assert (sink["name"], responder["name"]) == ("smsc-harness sink", "raw responder")
+    assert sink["command"].startswith("smsc-harness sink --host 127.0.0.1 --port 0 --no-receipts")
+    assert responder["command"].startswith("python -m smsc.bench.peers.responder")
+    for server in (sink, responder):
+        assert len(server["runs"]) == 2 and server["skipped"] is None
+        for run in server["runs"]:
+            assert run["sent"] > 0 and run["lost"] == 0 and run["resps_ok"] == run["sent"]
+    assert sink["ratio_to_reference"] == 1.0 and responder["ratio_to_reference"] > 0
+    # the turns alternate: sink, responder, sink, responder
+    rounds = [line for line in result.stderr.splitlines() if "round " in line]
+    assert [line.rsplit(": ", 1)[1] for line in rounds] == ["smsc-harness sink", "raw responder"] * 2
+    assert "ratio" in result.stdout and "raw responder" in result.stdout
+
+
+@pytest_twisted.ensureDeferred
+async def test_compare_measures_a_target_and_names_a_server_it_could_not_measure(tmp_path: Path) -> None:
+    # the test responder refuses every bind: the target row says so, the raw responder is measured
+    result, content, _ = await _against_responder(
+        tmp_path, Behaviour(refuse_bind=True), "--compare", "responder", *SHORT)
+    assert result.returncode == 0, result.stderr
+    assert content is not None
+    responder, target = content["servers"]
+    assert responder["runs"] and target["name"].startswith("target 127.0.0.1:")
+    assert target["runs"] == [] and "refused the bind" in target["skipped"]
+    assert "not measured: refused the bind" in result.stdout
+    assert "traceback" not in result.stderr.lower()
+
+
+def test_compare_refuses_e2e_and_unknown_servers(tmp_path: Path) -> None:
+    result, _ = _bench(tmp_path, "--mode", "e2e", "--compare", *SHORT)
+    assert result.returncode == 2 and "--compare loads servers that answer submit_sm" in result.stderr
+    result, _ = _bench(tmp_path, "--compare", "sink,kannel", *SHORT)
+    assert result.returncode == 2 and "unknown server 'kannel'" in result.stderr

@@ -178,3 +178,52 @@ def test_optouts_from_the_command_line(tmp_path: Path) -> None:
         assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1 and "400 number: " in bad.stderr
     finally:
         assert stop_serve(process) == 0
+
+
+def test_operator_and_message_from_the_command_line(tmp_path: Path) -> None:
+    """`smsc-harness operator` starts and ends an outage and sets a throughput on a real serve,
+    `smsc-harness message` shows a message an MO-free submit made; bad input is one line."""
+    from tests.support.smpp_socket import SmppSocket
+    from smsc.pdu.codec import Command
+
+    db = tmp_path / "store.db"
+    process = start_serve(tmp_path, "--db", str(db))
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command(*args, "--db", str(db)), capture_output=True, text=True,
+                              timeout=TIMEOUT, cwd=tmp_path, env={**os.environ})
+
+    try:
+        banner = read_full_banner(process)
+        started = run("operator", "sfr", "--outage", "silent")
+        assert started.returncode == 0, started.stderr
+        assert json.loads(started.stdout) == {"operator": "sfr", "outage": "silent"}
+        ended = run("operator", "sfr", "--recover")
+        assert ended.returncode == 0 and json.loads(ended.stdout)["ended"] == "silent"
+        again = run("operator", "sfr", "--recover")
+        assert again.returncode == 1 and again.stderr.splitlines() == [
+            "smsc-harness operator: 409 operator: sfr is not in an outage"]
+        capped = run("operator", "sfr", "--throughput", "50", "--burst", "5")
+        assert capped.returncode == 0 and json.loads(capped.stdout) == {"operator": "sfr", "rate": 50.0, "burst": 5}
+        nobody = run("operator", "nobody", "--recover")
+        assert nobody.returncode == 1 and "404 operator: no operator" in nobody.stderr
+        lone_burst = subprocess.run(command("operator", "sfr", "--outage", "drop", "--burst", "3", "--db", str(db)),
+                                    capture_output=True, text=True, timeout=TIMEOUT, cwd=tmp_path)
+        assert lone_burst.returncode == 2 and "--burst goes with --throughput" in lone_burst.stderr
+
+        client = SmppSocket("127.0.0.1", banner.smpp_port)
+        try:
+            assert client.bind("demo", "demo").command_status == 0
+            resp = client.request(Command.submit_sm, source_addr="MyShop", source_addr_ton=5,
+                                  destination_addr="33612345678", dest_addr_ton=1, dest_addr_npi=1,
+                                  short_message=b"look me up")
+        finally:
+            client.close()
+        shown = run("message", resp["message_id"])
+        assert shown.returncode == 0, shown.stderr
+        body = json.loads(shown.stdout)
+        assert body["id"] == resp["message_id"] and body["account"] == "demo" and body["history"]
+        unknown = run("message", "no-such-id")
+        assert unknown.returncode == 1 and "404 message: no message" in unknown.stderr
+    finally:
+        assert stop_serve(process) == 0

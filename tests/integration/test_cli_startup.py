@@ -7,6 +7,7 @@ other they would add ten seconds to the suite)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -188,6 +189,7 @@ def test_the_banner_is_the_first_line_on_stdout(tmp_path: Path) -> None:
         first = process.stdout.readline()   # bounded: serve prints it or exits (then "" below)
         assert BANNER.search(first), first
         second = process.stdout.readline()
-        assert second.startswith("aggregator.harness")  # then the log, from its start
+        stamp, namespace = second.split()[:2]            # then the log, from its start, each line timed
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp) and namespace == "aggregator.harness", second
     finally:
         assert stop_serve(process) == 0

@@ -124,12 +124,62 @@ def test_target_and_bad_arguments() -> None:
 
 
 def test_the_address_is_read_from_the_servers_first_line() -> None:
-    from cli.bench import _ADDRESS
+    from smsc.bench.peers import listening_address
     for line, address in (
-            ("smsc-harness sink: SMPP on 127.0.0.1:40123 (system_id aggregator)", ("127.0.0.1", "40123")),
+            ("smsc-harness sink: SMPP on 127.0.0.1:40123 (system_id aggregator)", ("127.0.0.1", 40123)),
             ("smsc-harness: SMPP server on 127.0.0.1:2775 (TLS on 127.0.0.1:2777; accounts: demo; ...)",
-             ("127.0.0.1", "2775")),
-            ("responder: SMPP on 127.0.0.1:5000", ("127.0.0.1", "5000")),
-            ("npm-smpp: SMPP on [::1]:5001", ("[::1]", "5001"))):
-        found = _ADDRESS.search(line)
-        assert found is not None and found.groups() == address
+             ("127.0.0.1", 2775)),
+            ("responder: SMPP on 127.0.0.1:5000", ("127.0.0.1", 5000)),
+            ("npm-smpp: SMPP on [::1]:5001", ("::1", 5001))):
+        assert listening_address(line) == address
+    for line in ("smsc-harness: starting", "responder: SMPP on 127.0.0.1:0", "SMPP on 127.0.0.1:99999", ""):
+        assert listening_address(line) is None
+
+
+def test_compare_table_gives_medians_spreads_and_ratios_to_our_sink() -> None:
+    from smsc.bench.figures import CompareRow, compare_report, compare_table
+    latency = {"count": 10, "min": 100, "p50": 200, "p90": 300, "p99": 400, "p99.9": 500, "max": 600}
+    def run(rate: float, lost: int = 0) -> Figures:
+        return _figures(submits_per_s=rate, lost=lost, lost_receipts=None, receipts=None,
+                        resp_latency_us=latency)
+    rows = [CompareRow("raw responder", "python -m smsc.bench.peers.responder", [run(500_000.0)]),
+            CompareRow("smsc-harness sink", "smsc-harness sink", [run(40_000.0), run(10_000.0), run(30_000.0)]),
+            CompareRow("npm smpp 0.5.1", None, skipped="npm is not on PATH")]
+    text = compare_table("title", rows)
+    sink_line = next(line for line in text.splitlines() if line.strip().startswith("smsc-harness sink"))
+    assert "30,000" in sink_line and "10,000-40,000" in sink_line and sink_line.rstrip().endswith("1.00")
+    responder_line = next(line for line in text.splitlines() if "raw responder" in line)
+    assert responder_line.rstrip().endswith("16.67")             # 500,000 / the sink's median 30,000
+    assert "not measured: npm is not on PATH" in text
+    content = compare_report({"rounds": 3}, rows, 0, when=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    assert content["reference"] == "smsc-harness sink" and content["date"] == "2026-12-01T00:00:00+00:00"
+    servers = content["servers"]
+    assert isinstance(servers, list) and [s["name"] for s in servers] == [r.name for r in rows]  # type: ignore[index]
+    sink = servers[1]
+    assert isinstance(sink, dict) and sink["median_submits_per_s"] == 30_000.0 and sink["ratio_to_reference"] == 1.0
+    assert isinstance(sink["runs"], list) and len(sink["runs"]) == 3
+    npm = servers[2]
+    assert isinstance(npm, dict) and npm["skipped"] == "npm is not on PATH" and npm["ratio_to_reference"] is None
+    json.dumps(content)                                          # all of it is JSON
+
+
+def test_without_our_sink_ratios_are_to_the_first_server_measured() -> None:
+    from smsc.bench.figures import CompareRow, compare_table
+    rows = [CompareRow("npm smpp 0.5.1", None, skipped="no node"),
+            CompareRow("raw responder", None, [_figures(submits_per_s=100.0)]),
+            CompareRow("target 10.0.0.1:2775", None, [_figures(submits_per_s=50.0)])]
+    lines = compare_table("title", rows).splitlines()
+    assert next(line for line in lines if "target" in line).rstrip().endswith("0.50")
+    assert lines[-1].strip().startswith("ratio: each server's median submit_sm_resp/s over raw responder's")
+
+
+def test_compare_names_known_servers_only() -> None:
+    from cli.bench_compare import servers_from
+    assert servers_from("sink, npm,sink") == ["sink", "npm"]
+    for bad in ("", ",", "sink,kannel"):
+        with pytest.raises(ValueError, match="--compare"):
+            servers_from(bad)
+    args = build_parser().parse_args(["bench", "--compare"])
+    assert args.compare == "sink,responder,npm" and args.rounds == 1 and args.mode == "sink"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--compare", "sink", "--rounds", "0"])

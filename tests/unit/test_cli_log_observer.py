@@ -1,4 +1,5 @@
-"""serve's log observer: a logged failure keeps its text and its traceback."""
+"""serve's log observer: each line starts with its time (and the simulated time under
+--speed); a logged failure keeps its text and its traceback."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 import io
 
 from twisted.internet import defer
-from twisted.logger import Logger, globalLogPublisher
+from twisted.logger import Logger, LogLevel, globalLogPublisher
 
 from cli.serve import _text_observer
 
@@ -23,7 +24,7 @@ def test_log_failure_prints_its_line_then_the_traceback() -> None:
     except ValueError:
         log.failure("flush of {count} rows failed", count=3)
     first, *rest = out.getvalue().splitlines()
-    assert first.split() == ["aggregator.test", "critical", "flush", "of", "3", "rows", "failed"]
+    assert first.split()[1:] == ["aggregator.test", "critical", "flush", "of", "3", "rows", "failed"]
     assert rest[0] == "    Traceback (most recent call last):"
     assert any("in boom" in line for line in rest)
     assert rest[-1] == "    builtins.ValueError: the store went away"
@@ -44,7 +45,7 @@ def test_an_unhandled_error_in_a_deferred_keeps_its_text_and_traceback() -> None
     finally:
         globalLogPublisher.removeObserver(observer)
     lines = out.getvalue().splitlines()
-    ours = [line for line in lines if line.startswith("twisted.internet.defer")]
+    ours = [line for line in lines if line.split(" ", 1)[-1].startswith("twisted.internet.defer")]
     assert len(ours) == 2, lines
     assert ours[0].endswith("Unhandled error in Deferred:")
     assert ours[1].endswith("critical ValueError: the store went away")
@@ -56,4 +57,15 @@ def test_an_unhandled_error_in_a_deferred_keeps_its_text_and_traceback() -> None
 def test_an_event_without_text_says_so() -> None:
     out = io.StringIO()
     _text_observer(out)({"log_namespace": "x", "log_format": None})
-    assert out.getvalue() == "x                      -     (no message)\n"
+    assert out.getvalue() == "- x                      -     (no message)\n"
+
+
+def test_each_line_starts_with_its_time_and_the_simulated_time_under_speed() -> None:
+    event = {"log_namespace": "aggregator.delivery", "log_level": LogLevel.info, "log_format": "accepted {id}",
+             "id": "m1", "log_time": 1_796_000_000.25}
+    out = io.StringIO()
+    _text_observer(out)(event)
+    assert out.getvalue() == "2026-11-30T00:53:20.250Z aggregator.delivery    info  accepted m1\n"
+    out = io.StringIO()
+    _text_observer(out, simulated=lambda: 1_796_003_600.0)(event)
+    assert out.getvalue().startswith("2026-11-30T00:53:20.250Z [sim 2026-11-30T01:53:20.000Z] aggregator.delivery ")

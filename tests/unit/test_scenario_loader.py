@@ -184,6 +184,13 @@ def test_bad_rate_type(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(("written", "meant"), [("=", "=="), ("=>", ">="), ("=<", "<="), ("<>", "!=")])
+def test_a_comparison_spelled_as_elsewhere_suggests_ours(tmp_path: Path, written: str, meant: str) -> None:
+    text = HEAD + f'  - expect: {{name: x, messages: {{"{written}": 5}}}}\n'
+    found = problems(tmp_path, text)
+    assert any(f"messages.{written}: unknown key; did you mean '{meant}'?" in line for line in found), found
+
+
 def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
     text = HEAD + (
         "  - sumbit: {account: demo}\n"  # 3

@@ -246,6 +246,72 @@ def test_wal_and_synchronous(store: Store, db_path: Path) -> None:
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
+def test_scratch_store_writes_the_same_rows_without_a_journal_on_disk(tmp_path: Path) -> None:
+    """A replay's store (scratch): journal in memory, no syncs, and the same rows as a durable one."""
+    dumps = []
+    for scratch in (False, True):
+        path = tmp_path / f"{scratch}.db"
+        store = Store(str(path), scratch=scratch)
+        mode = store._db.execute("PRAGMA journal_mode").fetchone()[0]
+        assert mode == ("memory" if scratch else "wal")
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == (0 if scratch else 1)
+        for i in range(3):
+            store.add_message(make_msg(i))
+        store.flush()
+        store.set_state("msg-000001", MessageState.SUBMITTED, T0 + 1)
+        store.add_receipt(ReceiptRecord(message_id="msg-000001", operator_message_id="op-1", stat="DELIVRD",
+                                        err="000", text="id:op-1 stat:DELIVRD", received_at=T0 + 2))
+        store.close()
+        conn = sqlite3.connect(path)
+        dumps.append([line for line in conn.iterdump()])
+        conn.close()
+        assert not (tmp_path / f"{scratch}.db-journal").exists()
+    assert dumps[0] == dumps[1]
+
+
+def test_flushes_per_write_commits_one_scheduled_flush_in_n_and_counts_uncommitted_as_if_each_had(
+        tmp_path: Path) -> None:
+    """A replay's store: flushes 1 and 2 of 3 only mark (uncommitted_messages counts from the
+    mark, as if they had committed), the 3rd writes; the rows are those of a store that writes
+    every flush; a read writes everything at once."""
+    dumps = []
+    for per_write in (1, 3):
+        path = tmp_path / f"{per_write}.db"
+        rec = Recorder()
+        store = Store(str(path), schedule=rec, flush_interval=5.0, scratch=True, flushes_per_write=per_write)
+        written = []
+        for tick in range(7):
+            store.add_message(make_msg(2 * tick))
+            store.add_message(make_msg(2 * tick + 1))
+            if tick:
+                store.set_state(f"msg-{2 * tick - 1:06d}", MessageState.SUBMITTED, T0 + tick, operator_id="sfr-fr")
+            assert store.uncommitted_messages == 2
+            assert len(rec.calls) == 1          # one flush armed per batch of writes, as always
+            rec.run_all()
+            assert store.uncommitted_messages == 0
+            written.append(raw_count(path, "messages"))
+        if per_write == 3:
+            assert written == [0, 0, 6, 6, 6, 12, 12]
+            store.add_message(make_msg(99))
+            assert store.count_messages() == 15     # a read writes what is pending
+            assert raw_count(path, "messages") == 15
+        else:
+            assert written == [2, 4, 6, 8, 10, 12, 14]
+            store.add_message(make_msg(99))
+        store.close()
+        conn = sqlite3.connect(path)
+        dumps.append(list(conn.iterdump()))
+        conn.close()
+    assert dumps[0] == dumps[1]
+    with pytest.raises(ValueError):
+        Store(":memory:", flushes_per_write=0)
+
+
+def test_scratch_store_has_no_writer_thread(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="scratch"):
+        Store(str(tmp_path / "s.db"), scratch=True, call_from_thread=lambda f, *a: f(*a))
+
+
 def test_reopen_keeps_data(db_path: Path) -> None:
     s1 = Store(str(db_path))
     s1.add_message(make_msg(1))

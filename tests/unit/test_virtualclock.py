@@ -128,3 +128,58 @@ def test_calls_refuse_to_be_cancelled_or_moved_twice_as_twisted_does() -> None:
             call.reset(1.0)
         with pytest.raises(error):
             call.delay(1.0)
+
+
+# fire_later (the in-memory links' deliveries): ("fire", delay) schedules a call without a
+# handle, ("list",) asks for getDelayedCalls (which gives those calls handles) and cancels
+# the pending call listed at index `i % len` if i is given.
+_fire_ops = st.lists(st.one_of(
+    st.tuples(st.just("later"), st.sampled_from([0.0, 0.5, 1.0, 2.5]), st.sampled_from([None, 0.0, 1.0])),
+    st.tuples(st.just("fire"), st.sampled_from([0.0, 0.5, 1.0, 2.5])),
+    st.tuples(st.just("list"), st.one_of(st.none(), st.integers(0, 30))),
+    st.tuples(st.just("advance"), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
+    st.tuples(st.just("until"), st.sampled_from([0.0, 0.5, 1.0, 3.0])),
+), max_size=60)
+
+
+def _play_fire(clock: Clock, ops: list[tuple]) -> list[tuple[object, ...]]:
+    log: list[tuple[object, ...]] = []
+    n = 0
+
+    def fire(k: int, spawn: float | None = None) -> None:
+        log.append((k, clock.seconds()))
+        if spawn is not None:
+            clock.callLater(spawn, fire, 1000 + k)
+
+    for op in ops:
+        n += 1
+        if op[0] == "later":
+            clock.callLater(op[1], fire, n, op[2])
+        elif op[0] == "fire":
+            if isinstance(clock, VirtualClock):
+                clock.fire_later(op[1], fire, n)
+            else:
+                clock.callLater(op[1], fire, n)
+        elif op[0] == "list":
+            pending = clock.getDelayedCalls()
+            if isinstance(clock, Clock) and not isinstance(clock, VirtualClock):
+                pending = sorted(pending, key=lambda c: c.getTime())      # ours are in due order
+            log.append(("pending", tuple(c.getTime() for c in pending)))
+            if op[1] is not None and pending:
+                pending[op[1] % len(pending)].cancel()
+        elif op[0] == "advance":
+            clock.advance(op[1])
+        else:
+            run_until(clock, clock.seconds() + op[1])
+        log.append(("next", next_due(clock)))
+    clock.advance(100.0)
+    log.append(("left", len(clock.getDelayedCalls())))
+    return log
+
+
+@settings(max_examples=300, deadline=None)
+@given(_fire_ops)
+def test_fire_later_runs_as_call_later_would(ops: list[tuple]) -> None:
+    """fire_later calls mixed with callLater ones: the same runs, in the same order, at the same
+    times as with callLater alone on task.Clock; listed and cancellable by getDelayedCalls."""
+    assert _play_fire(VirtualClock(), ops) == _play_fire(Clock(), ops)

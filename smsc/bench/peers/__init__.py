@@ -34,8 +34,9 @@ from pathlib import Path
 from typing import IO, NamedTuple, Sequence
 
 __all__ = [
-    "NPM_SMPP_VERSION", "Peer", "PeerError", "default_cache_dir", "ensure_npm_smpp", "start_npm_smpp",
-    "start_peer", "start_responder", "start_serve_bench", "start_sink", "stop",
+    "NPM_SMPP_VERSION", "Peer", "PeerError", "default_cache_dir", "ensure_npm_smpp", "listening_address",
+    "npm_smpp_command", "responder_command", "sink_command", "start_npm_smpp", "start_peer", "start_responder",
+    "start_serve_bench", "start_sink", "stop",
 ]
 
 NPM_SMPP_VERSION = "0.5.1"                 # the version of the issue's figures
@@ -45,6 +46,16 @@ INSTALL_TIMEOUT = 300.0                    # seconds `npm install` may take (a f
 STOP_TIMEOUT = 10.0                        # seconds after SIGTERM before SIGKILL
 # `... SMPP on HOST:PORT` or serve's `... SMPP server on HOST:PORT`: the first line's contract.
 _LISTENING = re.compile(r"SMPP (?:server )?on (?P<host>\[[^\]]+\]|[^\s:]+):(?P<port>[0-9]+)")
+
+
+def listening_address(line: str) -> tuple[str, int] | None:
+    """(host, port) from a server's first stdout line (the contract above), brackets of an
+    IPv6 host removed; None when the line names no address. `smsc-harness bench` reads it
+    over Twisted, `start_peer` from a pipe: both read it here."""
+    match = _LISTENING.search(line)
+    if match is None or not 0 < int(match.group("port")) <= 65535:
+        return None
+    return match.group("host").strip("[]"), int(match.group("port"))
 
 
 class PeerError(RuntimeError):
@@ -71,12 +82,12 @@ def start_peer(argv: Sequence[str], env: dict[str, str] | None = None, timeout: 
     except PeerError as error:
         stop(process)
         raise PeerError(f"{argv[0]} {' '.join(argv[1:3])}...: {error}") from None
-    match = _LISTENING.search(line)
-    if match is None:
+    address = listening_address(line)
+    if address is None:
         status = stop(process)
         raise PeerError(f"{argv[0]}: unexpected first line {line!r} (exit status {status})")
     threading.Thread(target=_drain, args=(process.stdout,), daemon=True).start()
-    return Peer(process, match.group("host").strip("[]"), int(match.group("port")))
+    return Peer(process, *address)
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int:
@@ -91,12 +102,18 @@ def stop(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> int
     return process.wait()
 
 
+def sink_command(host: str = "127.0.0.1", port: int = 0, receipts: bool = True, system_id: str = "aggregator",
+                 password: str = "secret", log_level: str = "warn") -> list[str]:
+    """The argv of `smsc-harness sink` (as `python -m cli sink`) with this interpreter."""
+    return [sys.executable, "-m", "cli", "sink", "--host", host, "--port", str(port),
+            "--receipts" if receipts else "--no-receipts", "--system-id", system_id,
+            "--password", password, "--log-level", log_level]
+
+
 def start_sink(host: str = "127.0.0.1", port: int = 0, receipts: bool = True, system_id: str = "aggregator",
                password: str = "secret", log_level: str = "warn") -> Peer:
     """`smsc-harness sink` (as `python -m cli sink`) with this interpreter."""
-    return start_peer([sys.executable, "-m", "cli", "sink", "--host", host, "--port", str(port),
-                       "--receipts" if receipts else "--no-receipts", "--system-id", system_id,
-                       "--password", password, "--log-level", log_level])
+    return start_peer(sink_command(host, port, receipts, system_id, password, log_level))
 
 
 def start_serve_bench(db: str | os.PathLike[str], port: int = 0, control_port: int = 0,
@@ -107,9 +124,14 @@ def start_serve_bench(db: str | os.PathLike[str], port: int = 0, control_port: i
                        "--control-port", str(control_port), "--db", str(db), "--log-level", log_level])
 
 
+def responder_command(host: str = "127.0.0.1", port: int = 0) -> list[str]:
+    """The argv of the raw responder (smsc/bench/peers/responder.py) with this interpreter."""
+    return [sys.executable, "-m", "smsc.bench.peers.responder", "--host", host, "--port", str(port)]
+
+
 def start_responder(host: str = "127.0.0.1", port: int = 0) -> Peer:
     """The raw responder (smsc/bench/peers/responder.py) with this interpreter."""
-    return start_peer([sys.executable, "-m", "smsc.bench.peers.responder", "--host", host, "--port", str(port)])
+    return start_peer(responder_command(host, port))
 
 
 def default_cache_dir() -> Path:
@@ -145,17 +167,26 @@ def ensure_npm_smpp(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return modules
 
 
-def start_npm_smpp(cache_dir: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                   receipts: bool = False) -> Peer:
-    """npm_smpp_server.js on Node.js, with npm `smpp` from `ensure_npm_smpp(cache_dir)`.
-    Raises PeerError when node is missing or the package cannot be installed."""
+def npm_smpp_command(cache_dir: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
+                     receipts: bool = False) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of npm_smpp_server.js on Node.js, with npm `smpp` from
+    `ensure_npm_smpp(cache_dir)` (installed first if need be: this may take minutes and
+    blocks). Raises PeerError when node is missing or the package cannot be installed."""
     node = shutil.which("node")
     if node is None:
         raise PeerError("node is not on PATH: the npm smpp peer needs Node.js (20 or later) and npm")
     modules = ensure_npm_smpp(cache_dir)
     env = dict(os.environ, NODE_PATH=str(modules))
     argv = [node, str(NPM_SMPP_SERVER), "--host", host, "--port", str(port)]
-    return start_peer([*argv, "--receipts"] if receipts else argv, env=env)
+    return ([*argv, "--receipts"] if receipts else argv), env
+
+
+def start_npm_smpp(cache_dir: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
+                   receipts: bool = False) -> Peer:
+    """npm_smpp_server.js on Node.js, with npm `smpp` from `ensure_npm_smpp(cache_dir)`.
+    Raises PeerError when node is missing or the package cannot be installed."""
+    argv, env = npm_smpp_command(cache_dir, host, port, receipts)
+    return start_peer(argv, env=env)
 
 
 def _installed_version(modules: Path) -> str | None:
