@@ -188,12 +188,17 @@ class Session:
         self._last_received = now
         framer = self._framer
         frames = framer.feed(data)
+        receive_pdu = self._receive_pdu
         for frame in frames:
             if isinstance(frame, FrameError):
                 events.append(ProtocolError(0, 0, 0, frame.reason))
                 events.append(self._close(frame.reason))
                 break
-            self._receive_frame(frame, now, events)
+            pdu = decode(frame)                     # _receive_frame, inline: it runs per PDU
+            if isinstance(pdu, DecodeFailed):
+                self._answer_failure(pdu, now, events)
+            else:
+                receive_pdu(pdu, now, events)
         if framer.pending:
             if frames or self._partial_since is None:
                 self._partial_since = now           # a new PDU has begun

@@ -16,7 +16,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping
 
-from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv, npi_for
+from smsc.pdu.codec import Pdu, SmppMessageState, Tag, Tlv, _new_tlv, npi_for
 
 ESM_CLASS_RECEIPT = 0x04          # esm_class message type: SMSC delivery receipt (§5.2.12)
 ESM_CLASS_INTERMEDIATE = 0x20     # intermediate delivery notification
@@ -90,6 +90,7 @@ class Receipt:
 _RECEIPT_MIDDLE = bytes((ESM_CLASS_RECEIPT, 0, 0, 0, 0, 0, 0, 0, 0))
 _TLV_STATE = int(Tag.message_state).to_bytes(2, "big") + b"\x00\x01"
 _TLV_ID = int(Tag.receipted_message_id).to_bytes(2, "big")
+_STATE_TAG, _ID_TAG = int(Tag.message_state), int(Tag.receipted_message_id)
 _ADDRESS_MAX = 20                  # octets of source_addr / destination_addr without the NUL
 _SHORT_MESSAGE_MAX = 254
 _MESSAGE_ID_MAX = 64
@@ -134,8 +135,7 @@ def receipt_deliver_sm(message_id: str, stat: str, err: str, submit_date: str, d
         "priority_flag": 0, "schedule_delivery_time": "", "validity_period": "", "registered_delivery": 0,
         "replace_if_present_flag": 0, "data_coding": 0, "sm_default_msg_id": 0, "short_message": short_message,
     }
-    return MappingProxyType(fields), (Tlv(int(Tag.message_state), bytes((state,))),
-                    Tlv(int(Tag.receipted_message_id), receipted)), body
+    return MappingProxyType(fields), (_new_tlv(_STATE_TAG, bytes((state,))), _new_tlv(_ID_TAG, receipted)), body
 
 
 _FIELD = re.compile(r"(id|sub|dlvrd|submit date|done date|stat|err|text):", re.IGNORECASE)
