@@ -406,7 +406,7 @@ class AggregatorServer:
         """The message is committed: answer the client, then send it on. The resp leaves
         before anything that could bring a receipt back (Kannel drops a receipt that overtakes
         its resp). A client gone meanwhile misses its resp; the message still goes on."""
-        conn.respond(pdu, message_id=message.id)
+        conn.respond_message_id(pdu, message.id)        # respond(pdu, message_id=...) in one call
         self.engine.send(message)
 
     def _multi_accepted(self, conn: SmppConnection, pdu: Pdu, messages: list[Message],
