@@ -291,12 +291,9 @@ class ControlApi(resource.Resource):
     def release(self, raw: bytes) -> _Reply:
         """R3: lift a suspended bulk send; 400 for a bad body or an unknown account, 409 when
         that send is not suspended (naming the account's suspended sends)."""
-        body = _json_object(raw, _RELEASE_SHAPE)
+        body = _json_object(raw, _RELEASE_SHAPE, ("account", "campaign"))
         if isinstance(body, _Reply):
             return body
-        for name in body:
-            if name not in ("account", "campaign"):
-                return _error(400, f"{_shown(name)}: unknown field; expected {_RELEASE_SHAPE}", name[:64])
         account, campaign = body.get("account"), body.get("campaign")
         if not isinstance(account, str):
             return _error(400, f"account: expected a string, got {_json_type(account)}; expected {_RELEASE_SHAPE}",
@@ -323,12 +320,9 @@ class ControlApi(resource.Resource):
             known = ", ".join(sorted(self.harness.operators))
             return _error(404, f"operator: no operator {_shown(ident)}; there are {known}", "operator")
         if verb == b"recover":
-            body = _json_object(raw, "{}") if raw.strip() else {}
+            body = _json_object(raw, "{}", ()) if raw.strip() else {}
             if isinstance(body, _Reply):
                 return body
-            if body:
-                name = next(iter(body))
-                return _error(400, f"{_shown(name)}: unknown field; expected {{}}", name[:64])
             if smsc.outage is None:
                 return _error(409, f"operator: {ident} is not in an outage", "operator")
             mode = smsc.outage
@@ -348,12 +342,9 @@ class ControlApi(resource.Resource):
         return self.throughput(ident, raw)
 
     def throughput(self, ident: str, raw: bytes) -> _Reply:
-        body = _json_object(raw, _THROUGHPUT_SHAPE)
+        body = _json_object(raw, _THROUGHPUT_SHAPE, ("rate", "burst"))
         if isinstance(body, _Reply):
             return body
-        for name in body:
-            if name not in ("rate", "burst"):
-                return _error(400, f"{_shown(name)}: unknown field; expected {_THROUGHPUT_SHAPE}", name[:64])
         rate, burst = body.get("rate"), body.get("burst")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= MAX_RATE:
             got = _json_type(rate) if not isinstance(rate, (int, float)) or isinstance(rate, bool) else repr(rate)
@@ -438,8 +429,9 @@ class ControlApi(resource.Resource):
         return _Reply(200, {**_optout_json(removed), "removed": True})
 
 
-def _json_object(raw: bytes, shape: str) -> dict[str, Any] | _Reply:
-    """A request body that must be a JSON object, or the 400 saying why it is not."""
+def _json_object(raw: bytes, shape: str, fields: tuple[str, ...] | None = None) -> dict[str, Any] | _Reply:
+    """A request body that must be a JSON object (with no field but `fields`, when given), or
+    the 400 saying why it is not."""
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError:
@@ -448,6 +440,9 @@ def _json_object(raw: bytes, shape: str) -> dict[str, Any] | _Reply:
         return _error(400, f"body: not JSON: {str(error)[:120]}; expected {shape}", "body")
     if not isinstance(body, dict):
         return _error(400, f"body: expected a JSON object {shape}, got {_json_type(body)}", "body")
+    for name in body:
+        if fields is not None and name not in fields:
+            return _error(400, f"{_shown(name)}: unknown field; expected {shape}", name[:64])
     return body
 
 
@@ -474,12 +469,9 @@ def _optout_json(entry: OptOut) -> dict[str, object]:
 
 def _json_fields(raw: bytes, names: tuple[str, ...], shape: str) -> dict[str, str] | _Reply:
     """A JSON object body with exactly these string fields, or the 400 that says what is wrong."""
-    body = _json_object(raw, shape)
+    body = _json_object(raw, shape, names)
     if isinstance(body, _Reply):
         return body
-    for name in body:
-        if name not in names:
-            return _error(400, f"{_shown(name)}: unknown field; expected {shape}", name[:64])
     for name in names:
         if name not in body:
             return _error(400, f"{name}: missing; expected {shape}", name)

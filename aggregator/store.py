@@ -228,14 +228,19 @@ class _Table:
         stamps = tuple(i for i, c in enumerate(columns) if c in stamp_of)
 
         def params(row: Mapping[str, Any], stamp: Callable[[float], str] = iso) -> tuple[Any, ...]:
-            values = list(get(row))
-            for i in stamps:
-                value = values[i]
-                if value is not None:
-                    values[i] = stamp(value)
-            return tuple(values)
+            return _stamped(list(get(row)), stamps, stamp)
 
         return params
+
+
+def _stamped(values: list[Any], stamps: tuple[int, ...], stamp: Callable[[float], str]) -> tuple[Any, ...]:
+    """A row's parameters with each ``*_iso`` column (at `stamps`, holding its clock seconds
+    until now) written as text."""
+    for i in stamps:
+        value = values[i]
+        if value is not None:
+            values[i] = stamp(value)
+    return tuple(values)
 
 
 def _table(name: str, record: type | None, *, pk: str | tuple[str, ...] = "id", rowid: bool = False,
@@ -411,11 +416,7 @@ def _message_params_maker() -> Callable[[MessageRecord, Mapping[str, Any], Calla
             values[i] = value
             if name in _TIMESTAMPS:
                 values[i + 1] = value
-        for i in stamps:
-            value = values[i]
-            if value is not None:
-                values[i] = stamp(value)
-        return tuple(values)
+        return _stamped(values, stamps, stamp)
 
     return params
 

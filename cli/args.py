@@ -220,12 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("account", metavar="ACCOUNT", help="the account's system_id")
     release.add_argument("campaign", nargs="?", default=None, metavar="CAMPAIGN",
                          help="the campaign id (the client's TLV 0x1400); absent: the traffic without one")
-    release.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
-                         help=f"the database of the running serve (default: ./{DEFAULT_DB}), as for mo")
-    release.add_argument("--control", default=None, metavar="HOST:PORT",
-                         help="the control API's address, instead of the one in the control file")
-    release.add_argument("--token", default=None, metavar="TOKEN",
-                         help="the control API's bearer token, instead of the one in the control file")
+    _control_arguments(release)
 
     operator = commands.add_parser(
         "operator", help="start or end an outage of an operator's SMSC, or change its throughput, on a running stack",

@@ -360,19 +360,9 @@ class Session:
         """Queue the response to a request we received; a successful bind_*_resp binds."""
         if self.state is SessionState.CLOSED:
             raise LocalProtocolError("session is closed")
-        answer = MESSAGE_ID_RESPONSE.get(request.command)
-        if answer is not None and not tlvs and len(params) == 1 and self._out_pdus is None:
-            # The answer to each submit_sm (deliver_sm): bytes from a header and the id, no
-            # Pdu built (an SMSC's hot path). A *_resp with a message_id moves no bind state.
-            # Not on a link that carries PDUs as objects (keep_pdus): that one wants the Pdu.
-            data = encode_message_id_response(answer, request.sequence_number, int(status),
-                                              params.get("message_id"))
-            if data is not None:
-                self._out.append(data)
-                self._last_sent = now
-                if self._unanswered:
-                    self._unanswered -= 1
-                return
+        message_id = params.get("message_id") if not tlvs and len(params) == 1 else None
+        if isinstance(message_id, str) and self._answered_with_id(request, int(status), message_id, now):
+            return
         if request.command not in HAS_RESPONSE:
             raise LocalProtocolError(f"{request.command.name} has no response")
         pdu = response_to(request, status, tlvs, **params)
@@ -387,17 +377,26 @@ class Session:
         """`respond(request, now, message_id=message_id)` for a submit_sm, deliver_sm or
         data_sm: the answer an SMSC gives each message it takes, in one call (no keyword
         mapping, no table walk), as bytes from the header. Anything unusual takes `respond`."""
-        if self._out_pdus is None and self.state is not SessionState.CLOSED:
-            answer = _MESSAGE_ID_RESPONSE.get(request.command)
-            if answer is not None:
-                data = encode_message_id_response(answer, request.sequence_number, 0, message_id)
-                if data is not None:
-                    self._out.append(data)
-                    self._last_sent = now
-                    if self._unanswered:
-                        self._unanswered -= 1
-                    return
-        self.respond(request, now, message_id=message_id)
+        if self.state is SessionState.CLOSED or not self._answered_with_id(request, 0, message_id, now):
+            self.respond(request, now, message_id=message_id)
+
+    def _answered_with_id(self, request: Pdu, status: int, message_id: str, now: float) -> bool:
+        """The answer to each submit_sm (deliver_sm, data_sm) an SMSC takes: bytes from a
+        header and the id, no Pdu built (the hot path); a *_resp with a message_id moves no
+        bind state. False, nothing queued, for what takes the general path: another command,
+        an id the fast encoder does not take, or a link that carries PDUs as objects
+        (keep_pdus: that one wants the Pdu)."""
+        answer = _MESSAGE_ID_RESPONSE.get(request.command)
+        if answer is None or self._out_pdus is not None:
+            return False
+        data = encode_message_id_response(answer, request.sequence_number, status, message_id)
+        if data is None:
+            return False
+        self._out.append(data)
+        self._last_sent = now
+        if self._unanswered:
+            self._unanswered -= 1
+        return True
 
     def await_late(self, sequence_number: int, context: object) -> None:
         """Keep `context` with a request that has timed out (`ResponseTimedOut`), for the
