@@ -35,6 +35,7 @@ from aggregator.control import control_file_path, control_site, remove_control_f
 from aggregator.harness import Harness, port_of, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.store import Store
 from aggregator.tls import expired_listen_certificate, expired_operator_certificate
+from cli import heap
 from cli.args import fail
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -259,6 +260,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
           f"{speed}); Ctrl-C stops", flush=True)
     # after the banner: it is the first line on stdout
     start_logging(level, simulated=None if args.speed == 1 else clock.seconds)
+    heap.settle()                                # cli/heap.py: the collector's settings of a server
     await defer.Deferred()                       # run until the reactor is stopped
 
 

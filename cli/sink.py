@@ -24,6 +24,7 @@ from twisted.internet.interfaces import IReactorCore, IReactorTCP, IReactorTime
 
 from aggregator.config import ConfigError, load_bench_config
 from aggregator.harness import operator_profile, port_of, tcp_listen
+from cli import heap
 from cli.args import fail
 from cli.serve import start_logging
 from smsc.adapter import SmppFactory
@@ -78,4 +79,5 @@ async def sink(reactor: object, args: argparse.Namespace) -> None:
     print(f"smsc-harness sink: SMPP on {args.host}:{port_of(listening)} (system_id {args.system_id}; "
           f"operator {profile.id}, {receipts}); Ctrl-C stops", flush=True)
     start_logging(args.log_level)                # after the first line: it is the contract
+    heap.settle()                                # cli/heap.py: the collector's settings of a server
     await defer.Deferred()                       # run until the reactor is stopped
