@@ -75,7 +75,7 @@ from twisted.logger import Logger
 from aggregator.config import DeliveryConfig
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
 from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
-from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date
+from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date, text_head
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import QuerySmResp
 from smsc.timer import EarliestCall
@@ -207,8 +207,9 @@ class Message:
 
     @property
     def text_head(self) -> str:
-        """The first 20 characters Appendix B puts in a receipt's text field."""
-        return self.short_message[:20].decode("latin-1")
+        """The first 20 characters Appendix B puts in a receipt's text field, as a person
+        reads them (smsc.pdu.receipt.text_head)."""
+        return text_head(self.short_message, self.esm_class, self.data_coding, self.tlvs)
 
     def wants_receipt(self, success: bool) -> bool:
         """registered_delivery bits 0-1 (§5.2.17): 1 = any final outcome, 2 = failure only,

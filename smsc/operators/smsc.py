@@ -48,7 +48,9 @@ from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
 from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
-from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date, receipt_deliver_sm
+from smsc.pdu.receipt import (
+    DATA_CODING_UCS2, ESM_CLASS_UDHI, STAT_TO_STATE, TEXT_HEAD, Receipt, receipt_date, receipt_deliver_sm, text_head,
+)
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSmFields, submit_sm_fields
@@ -109,7 +111,7 @@ class _Message:
     destination_addr: str
     dest_addr_ton: int
     msisdn: str
-    text_head: bytes                        # the first 20 octets, for the receipt's text: field
+    text_head: bytes                        # the first 20 characters (latin-1), for the receipt's text: field
     submitted_at: float
     receipt_wanted: int                     # registered_delivery & 0x03
     fate: Accepted
@@ -391,8 +393,14 @@ class OperatorSmsc:
         now = self.clock.seconds()
         (source_addr_ton, source_addr_npi, source_addr, dest_addr_ton, destination_addr, _,
          registered_delivery, short_message) = sm
+        esm_class, data_coding = pdu.params["esm_class"], pdu.params["data_coding"]
+        assert isinstance(esm_class, int) and isinstance(data_coding, int)     # the codec's types
+        if short_message and not esm_class & ESM_CLASS_UDHI and data_coding != DATA_CODING_UCS2:
+            head = short_message[:TEXT_HEAD]                # the common case: octets as they are
+        else:                                               # a UDH, UCS-2, message_payload: as read
+            head = text_head(short_message, esm_class, data_coding, pdu.tlvs).encode("latin-1", "replace")
         message = _Message(message_id, conn.system_id or "", source_addr, source_addr_ton, source_addr_npi,
-                           destination_addr, dest_addr_ton, msisdn, short_message[:20], now,
+                           destination_addr, dest_addr_ton, msisdn, head, now,
                            registered_delivery & 0x03, decision)
         self.messages[message_id] = message
         self.submitted += 1

@@ -91,6 +91,32 @@ _RECEIPT_MIDDLE = bytes((ESM_CLASS_RECEIPT, 0, 0, 0, 0, 0, 0, 0, 0))
 _TLV_STATE = int(Tag.message_state).to_bytes(2, "big") + b"\x00\x01"
 _TLV_ID = int(Tag.receipted_message_id).to_bytes(2, "big")
 _STATE_TAG, _ID_TAG = int(Tag.message_state), int(Tag.receipted_message_id)
+ESM_CLASS_UDHI = 0x40             # the short_message starts with a user data header (§5.2.12)
+DATA_CODING_UCS2 = 0x08           # UCS-2 (UTF-16BE), §5.2.19
+TEXT_HEAD = 20                    # characters of the message Appendix B's text field shows
+
+
+def text_head(short_message: bytes, esm_class: int = 0, data_coding: int = 0,
+              tlvs: tuple[Tlv, ...] = ()) -> str:
+    """The first `TEXT_HEAD` characters of a message as a person reads them, for a receipt's
+    `text:` field (Appendix B): taken from the message_payload TLV when short_message is
+    empty, after the user data header (esm_class UDHI: a concatenated part's reference, a
+    port), decoded from UCS-2 when data_coding says so (else octet for character, as the
+    harness reads every other coding). Before, a receipt showed the UDH's octets, the NULs of
+    UTF-16, or nothing for a message_payload."""
+    data = short_message
+    if not data:
+        for tlv in tlvs:
+            if tlv.tag == Tag.message_payload:
+                data = tlv.value
+                break
+    if esm_class & ESM_CLASS_UDHI and data:
+        data = data[1 + data[0]:]                   # UDHL, then that many octets of header
+    if data_coding == DATA_CODING_UCS2:
+        return data[:2 * TEXT_HEAD].decode("utf-16-be", "replace")[:TEXT_HEAD]
+    return data[:TEXT_HEAD].decode("latin-1")
+
+
 _ADDRESS_MAX = 20                  # octets of source_addr / destination_addr without the NUL
 _SHORT_MESSAGE_MAX = 254
 _MESSAGE_ID_MAX = 64
