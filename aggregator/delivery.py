@@ -321,10 +321,10 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
     returns the operator pools by operator id, `clients(engine)` the client sink (none: no
     client gets receipts or MOs). Nothing is attached after construction.
 
-    `trace` turns on one debug log line per final state. ``twisted.logger`` filters an event
+    `trace` turns on one info log line per final state. ``twisted.logger`` filters an event
     only after building and publishing it (microseconds each), which at thousands of messages
     a second costs a tenth of a replay, so per-message lines are not even built without it
-    (`smsc-harness serve --log-level debug` sets it)."""
+    (`smsc-harness serve` sets it at its default level, info)."""
 
     def __init__(self, store: Store, clock: IReactorTime, config: DeliveryConfig,
                  outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
@@ -646,7 +646,7 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
         self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
                              attempts=message.attempts)
         if self.trace:
-            log.debug("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
+            log.info("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
         if self.outcomes is not None:
             self.outcomes.final(message, stat, err, error_code, now)
         success = state is MessageState.DELIVERED

@@ -171,9 +171,9 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
     `link_clock` (default: `clock`) drives SMPP session timers and reconnects, which must
     follow real time when `clock` runs faster than it. Without `listen_tls` and `dial_tls`
     the config's TLS settings are played as plain links (module docstring); `tls_port`
-    overrides `listen.tls.port` as `port` does the plain one. `trace` turns on one debug
+    overrides `listen.tls.port` as `port` does the plain one. `trace` turns on one info
     log line per message event (operators, engine, client server), which are otherwise not
-    even built (`serve --log-level debug`; see DeliveryEngine)."""
+    even built (`serve` at its default level, info; see DeliveryEngine)."""
     link_clock = link_clock or clock
     if listen_tls is None or dial_tls is None:
         listen_tls, dial_tls = None, None

@@ -371,7 +371,7 @@ class AggregatorServer:
             short_message=short_message, accepted_at=now,
             deadline=now + validity, tlvs=tlvs, campaign=campaign)
         if self.trace:
-            log.debug("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
+            log.info("{account}: {id} to {msisdn} routed to {op} ({reason})", account=account,
                       id=message.id, msisdn=route.msisdn, op=route.operator_id, reason=route.reason)
         self.engine.accept(message, send=False)
         for line in self.rules.accepted(facts, message.id):
@@ -531,7 +531,7 @@ class AggregatorServer:
             self.store.delivery_done(record.id, self.clock.seconds(), failure=str(error))
             return
         if self.trace:
-            log.debug("{account}: {kind} {id} sent", account=owed.record.account, kind=owed.record.kind,
+            log.info("{account}: {kind} {id} sent", account=owed.record.account, kind=owed.record.kind,
                       id=owed.record.message_id or owed.record.id)
 
     def _delivered(self, resp: Pdu, owed: _Owed, conn: SmppConnection) -> None:

@@ -168,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--control-port", type=port_number, default=None, metavar="N",
                        help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
     serve.add_argument("--log-level", default=None, choices=LOG_LEVELS,
-                       help="how much to log (default: info; warn with --bench); debug adds a line per message")
+                       help="how much to log (default: info, a line per submit, routing decision and receipt; warn with "
+                            "--bench: problems only, per-message lines not even built)")
 
     sink = commands.add_parser(
         "sink", help="run one simulated operator SMSC alone, for load tools (bench --mode sink)",
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sink.add_argument("--password", default="secret", metavar="PASSWORD",
                       help="the password binds must give (default: secret)")
     sink.add_argument("--log-level", default="warn", choices=LOG_LEVELS,
-                      help="how much to log (default: warn); debug adds a line per message")
+                      help="how much to log (default: warn); info adds a line per message")
 
     mo = commands.add_parser(
         "mo", help="make a subscriber send an MO to a running stack (through its control API)",

@@ -224,7 +224,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
                                       port=args.port, link_clock=real_time,
                                       listen_tls=tls_listen(tcp), dial_tls=tls_dial(tcp),
                                       max_connections=connections_the_fd_limit_allows(config.limits.max_connections),
-                                      trace=level == "debug")   # per-message lines cost even when filtered
+                                      trace=level in ("debug", "info"))   # per-message lines cost even when filtered
         control_port = config.control.port if args.control_port is None else args.control_port
         control = await tcp_listen(tcp)(config.control.host, control_port, control_site(harness, token, real_time))
     except CannotListenError as error:

@@ -59,7 +59,7 @@ def sink_profile(system_id: str, password: str, receipts: bool) -> OperatorProfi
 async def sink(reactor: object, args: argparse.Namespace) -> None:
     clock, tcp = IReactorTime(reactor), IReactorTCP(reactor)
     profile = sink_profile(args.system_id, args.password, args.receipts)
-    smsc = OperatorSmsc(profile, clock, trace=args.log_level == "debug")
+    smsc = OperatorSmsc(profile, clock, trace=args.log_level in ("debug", "info"))
     try:
         listening = await tcp_listen(tcp)(args.host, args.port, SmppFactory(clock, Role.SMSC, smsc))
     except CannotListenError as error:

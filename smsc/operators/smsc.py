@@ -369,7 +369,7 @@ class OperatorSmsc:
         if status == self.profile.behaviour.throttled_status:
             self.throttled += 1
         if self.trace:
-            log.debug("{op}: submit_sm refused: {status} ({reason})", op=self.profile.id, status=status.name,
+            log.info("{op}: submit_sm refused: {status} ({reason})", op=self.profile.id, status=status.name,
                       reason=reason)
         conn.respond(pdu, status)
 
@@ -406,7 +406,7 @@ class OperatorSmsc:
         self.submitted += 1
         conn.respond_message_id(pdu, message_id)        # rule 1: the resp first...
         if self.trace:
-            log.debug("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
+            log.info("{op}: submit_sm accepted as {id}: {stat} in {after}s", op=self.profile.id, id=message_id,
                       stat=decision.stat.value, after=round(decision.done_after, 3))
         if decision.done_after > 0 or slow:
             self._later(decision.done_after, self._finish, message)   # ...then the fate, always later
@@ -487,7 +487,7 @@ class OperatorSmsc:
         elif asked:
             self.receipts_lost += 1
             if self.trace:
-                log.debug("{op}: receipt {id} {stat} not sent (lost)", op=self.profile.id,
+                log.info("{op}: receipt {id} {stat} not sent (lost)", op=self.profile.id,
                           id=message.message_id, stat=fate.stat.value)
         if fate.reply is not None:
             self._later(fate.reply.after, self._reply, message, fate.reply)
@@ -618,7 +618,7 @@ class OperatorSmsc:
         else:
             self.mo_sent += 1
         if self.trace:
-            log.debug("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value,
+            log.info("{op}: {kind} {ref} sent to {peer}", op=self.profile.id, kind=item.kind.value,
                       ref=item.ref, peer=conn.peer)
 
     def _delivered(self, resp: Pdu, item: _PendingDeliverSm) -> None:
