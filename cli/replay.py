@@ -124,6 +124,20 @@ async def run_scenarios_live(reactor: IReactorTime, paths: Sequence[str], seed: 
     raise SystemExit(await _run_scenarios(paths, seed, report_dir, replay, allow_outside, rules_off))
 
 
+def _sources(report: ScenarioReport) -> dict[str, str]:
+    """The text of each file an expectation of `report` comes from, for report.html's links to
+    its lines (the loader has read them already: regular files of at most 256 KiB)."""
+    texts: dict[str, str] = {}
+    for expectation in report.expectations:
+        name = expectation.source.rsplit(":", 2)[0]
+        if name not in texts:
+            try:
+                texts[name] = Path(name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue                    # moved meanwhile: the report names it, unlinked
+    return texts
+
+
 def report_dirs(paths: Sequence[Path]) -> list[str]:
     """Each scenario's report folder under --report-dir: its file name without `.yaml`, and,
     when two scenarios of one run have the same file name (a/smoke.yaml, b/smoke.yaml), as
@@ -198,7 +212,7 @@ async def _run_scenarios(paths: Sequence[str], seed: int | None, report_dir: str
         reports.append(report)
         walls[report.name] = wall
         (out / "report.json").write_text(render_json(report), encoding="utf-8")
-        (out / "report.html").write_text(render_html(report, wall), encoding="utf-8")
+        (out / "report.html").write_text(render_html(report, wall, _sources(report)), encoding="utf-8")
         sys.stdout.write(summary(report, wall))
         print(f"  reports       {out}/report.json, {out}/report.html")
     root.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from reports.model import (
     FINAL_STATES,
@@ -254,7 +254,7 @@ def _summary_table(report: ScenarioReport, wall: WallClock | None) -> str:
     return f'<table class="kv">{body}</table>'
 
 
-def _expectations_table(report: ScenarioReport) -> str:
+def _expectations_table(report: ScenarioReport, anchors: Mapping[str, int]) -> str:
     if not report.expectations:
         return '<p class="muted">This scenario has no expectations.</p>'
     head = (
@@ -268,9 +268,36 @@ def _expectations_table(report: ScenarioReport) -> str:
         rows.append(
             f'<tr{cls}><td class="num">{x.step}</td><td>{_e(x.name)}</td>'
             f'<td class="mono">{_e(x.expected)}</td><td class="mono">{_e(x.actual)}</td>'
-            f'<td class="result{ok}">{result}</td><td class="mono">{_e(x.source)}</td></tr>'
+            f'<td class="result{ok}">{result}</td><td class="mono">{_source_link(x.source, anchors)}</td></tr>'
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _split_source(source: str) -> tuple[str, int] | None:
+    """"scenarios/smoke.yaml:42:5" -> ("scenarios/smoke.yaml", 42); None for anything else."""
+    path, _, rest = source.rpartition(":")
+    path, _, line = path.rpartition(":") if rest.isdigit() else ("", "", "")
+    return (path, int(line)) if path and line.isdigit() else None
+
+
+def _source_link(source: str, anchors: Mapping[str, int]) -> str:
+    """The step's file:line:column, linked to that line in the page's copy of the file."""
+    where = _split_source(source)
+    if where is None or where[0] not in anchors:
+        return _e(source)
+    return f'<a href="#src-{anchors[where[0]]}-{where[1]}">{_e(source)}</a>'
+
+
+def _sources_section(sources: Mapping[str, str], anchors: Mapping[str, int]) -> str:
+    """Each scenario file the expectations come from, numbered lines with anchors, folded."""
+    parts = []
+    for name, index in anchors.items():
+        lines = sources[name].splitlines()
+        body = "\n".join(f'<span id="src-{index}-{n}"><span class="muted">{n:>4}</span>  {_e(text)}</span>'
+                         for n, text in enumerate(lines, 1))
+        parts.append(f"<details><summary><code>{_e(name)}</code> ({len(lines):,} lines)</summary>"
+                     f'<pre class="mono">{body}</pre></details>')
+    return "".join(parts)
 
 
 def _timeline_table(events: Sequence[TimelineEntry]) -> str:
@@ -385,8 +412,14 @@ def _skew(report: ScenarioReport) -> str:
     return "".join(parts)
 
 
-def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
-    """report.html for one scenario. `wall` adds wall time and replay speed to the summary; None omits them."""
+def render_html(report: ScenarioReport, wall: WallClock | None, sources: Mapping[str, str] | None = None) -> str:
+    """report.html for one scenario. `wall` adds wall time and replay speed to the summary; None omits them.
+    `sources`: the text of the scenario files the steps come from, by the name their `source`
+    gives (`scenarios/smoke.yaml`); the page then holds them, and each expectation links to
+    its line."""
+    sources = sources or {}
+    anchors = {name: i for i, name in enumerate(sorted(
+        {w[0] for w in (_split_source(x.source) for x in report.expectations) if w is not None} & set(sources)))}
     failed = len(report.failures)
     total = len(report.expectations)
     if report.passed:
@@ -405,7 +438,7 @@ def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
         "<h2>Summary</h2>",
         _summary_table(report, wall),
         "<h2>Expectations</h2>",
-        _expectations_table(report),
+        _expectations_table(report, anchors),
         "<h2>Throughput</h2>",
         throughput_svg(report.throughput, report.sim_duration, rules),
         "<h2>Outcomes per operator</h2>",
@@ -425,6 +458,7 @@ def render_html(report: ScenarioReport, wall: WallClock | None) -> str:
         _skew(report),
         "<h2>Timeline</h2>",
         _timeline_table(report.events),
+        *(["<h2>Scenario source</h2>", _sources_section(sources, anchors)] if anchors else []),
         '<p class="muted">smsc-harness report, format smsc-harness-report/1</p>',
         "</body></html>",
     ]

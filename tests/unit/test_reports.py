@@ -260,3 +260,14 @@ def test_progress_bar_finish_draws_the_skipped_state_and_logs_lines_off_tty() ->
     bar.finish()
     assert out.getvalue().splitlines() == ["smoke  [#...]  25.0%  1/4", "smoke  [###.]  75.0%  3/4  3.0/s"]
     assert "\r" not in out.getvalue()
+
+
+def test_html_links_each_expectation_to_its_source_line() -> None:
+    source = "\n".join(f"line {n} <of> the scenario" for n in range(1, 61))
+    page = render_html(sample(), None, {"scenarios/smoke.yaml": source})
+    assert '<a href="#src-0-42">scenarios/smoke.yaml:42:5</a>' in page
+    assert '<span id="src-0-42"><span class="muted">  42</span>  line 42 &lt;of&gt; the scenario</span>' in page
+    assert "<h2>Scenario source</h2>" in page
+    plain = render_html(sample(), None)              # no source given: named, not linked
+    assert "scenarios/smoke.yaml:42:5" in plain and 'href="#src-' not in plain
+    assert "<h2>Scenario source</h2>" not in plain
