@@ -1,4 +1,4 @@
-"""`start_harness(trace=...)`: the per-message debug lines (`serve --log-level debug`) are built
+"""`start_harness(trace=...)`: the per-message info lines (`serve` at its default level) are built
 only when asked for, by the operator SMSCs, the client server and the delivery engine alike;
 the flag is passed in, never a module-level switch."""
 
@@ -25,5 +25,5 @@ def test_per_message_lines_only_with_trace(tmp_path: Path, trace: bool) -> None:
     finally:
         globalLogPublisher.removeObserver(events.append)
     per_message = {e["log_namespace"] for e in events
-                   if e.get("log_level") is LogLevel.debug and "id" in e}
+                   if e.get("log_level") is LogLevel.info and "id" in e}
     assert per_message == ({"smsc.operator", "aggregator.server", "aggregator.delivery"} if trace else set())
