@@ -223,19 +223,17 @@ class SmppConnection(protocol.Protocol):
         """`request_then` for a request already encoded (`Session.send_encoded`): a receipt
         from its template (the operator SMSC), a deliver_sm the aggregator keeps as bytes in
         its store (encoded once)."""
-        session = self.session
-        first = not session.outstanding
-        pdu = session.send_encoded(command, self.clock.seconds(), params, tlvs, body)
-        self._waiting[pdu.sequence_number] = (answered, failed, args, late)
-        self._write_soon()
-        if first:
-            self._rearm()                        # the response timeout may come first now
+        first = not self.session.outstanding
+        self._sent(self.session.send_encoded(command, self.clock.seconds(), params, tlvs, body),
+                   (answered, failed, args, late), first)
 
     def _send(self, waiting: _Waiting, command: Command, tlvs: tuple[Tlv, ...],
               params: dict[str, Value]) -> None:
-        session = self.session
-        first = not session.outstanding
-        pdu = session.send_request(command, self.clock.seconds(), tlvs, **params)
+        first = not self.session.outstanding
+        self._sent(self.session.send_request(command, self.clock.seconds(), tlvs, **params), waiting, first)
+
+    def _sent(self, pdu: Pdu, waiting: _Waiting, first: bool) -> None:
+        """A request is queued in the session: remember who waits for its answer, write it."""
         self._waiting[pdu.sequence_number] = waiting
         self._write_soon()
         if first:

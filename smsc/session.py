@@ -310,25 +310,13 @@ class Session:
                      **params: Value) -> Pdu:
         """Number, record and queue a request. Raises LocalProtocolError if the state forbids it
         or the window is full (callers check `window_available` and queue)."""
-        if not states.may_send(self.role, self.state, command):
-            raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
-        if len(self._pending) >= self.config.window:
-            raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
+        self._check_may_send(command)
         try:
             pdu = make(command, self._take_seq(), 0, tlvs, **params)
             data = encode(pdu)
         except (ValueError, OverflowError, struct.error) as error:
             raise Unsendable(f"{command.name} cannot be encoded: {error}") from None
-        if len(data) > self.config.max_pdu:
-            raise Unsendable(f"{command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
-                             "maximum of the link")
-        self.state = states.after_sent(self.role, self.state, command)
-        self._pending[pdu.sequence_number] = _Pending(pdu, now)
-        self._out.append(data)
-        if self._out_pdus is not None:
-            self._out_pdus.append(pdu)
-        self._last_sent = now
-        return pdu
+        return self._queue_request(pdu, data, now)
 
     def send_encoded(self, command: Command, now: float, params: Mapping[str, Value], tlvs: tuple[Tlv, ...],
                      body: bytes) -> Pdu:
@@ -337,19 +325,27 @@ class Session:
         the very bytes `encode` writes after the header (the caller's tests show it; e.g.
         `smsc.pdu.receipt.receipt_deliver_sm`). Only the header is packed here, with the
         sequence number; the same checks and bookkeeping as `send_request` otherwise."""
+        self._check_may_send(command)
+        seq = self._take_seq()                      # taken before the size check, as send_request does
+        return self._queue_request(_new_pdu(command, seq, 0, params, tlvs),
+                                   _HEADER_PACK(16 + len(body), command, 0, seq) + body, now)
+
+    def _check_may_send(self, command: Command) -> None:
+        """LocalProtocolError when the state forbids sending `command` or the window is full."""
         if not states.may_send(self.role, self.state, command):
             raise LocalProtocolError(f"{self.role.value} may not send {command.name} in state {self.state.value}")
         if len(self._pending) >= self.config.window:
             raise LocalProtocolError(f"window of {self.config.window} outstanding requests is full")
-        seq = self._take_seq()                      # taken before the size check, as send_request does
-        size = 16 + len(body)
-        if size > self.config.max_pdu:
-            raise Unsendable(f"{command.name} of {size} octets is above the {self.config.max_pdu}-octet "
+
+    def _queue_request(self, pdu: Pdu, data: bytes, now: float) -> Pdu:
+        """Record and queue a numbered request encoded as `data`; Unsendable (nothing queued)
+        when it is larger than the link's maximum."""
+        if len(data) > self.config.max_pdu:
+            raise Unsendable(f"{pdu.command.name} of {len(data)} octets is above the {self.config.max_pdu}-octet "
                              "maximum of the link")
-        pdu = _new_pdu(command, seq, 0, params, tlvs)
-        self.state = states.after_sent(self.role, self.state, command)
-        self._pending[seq] = _Pending(pdu, now)
-        self._out.append(_HEADER_PACK(size, command, 0, seq) + body)
+        self.state = states.after_sent(self.role, self.state, pdu.command)
+        self._pending[pdu.sequence_number] = _Pending(pdu, now)
+        self._out.append(data)
         if self._out_pdus is not None:
             self._out_pdus.append(pdu)
         self._last_sent = now
