@@ -48,9 +48,7 @@ from smsc.operators.profile import NumberRule, OperatorProfile, OutageMode, Stat
 from smsc.operators.subscribers import SubscriberBook, lenient_e164
 from smsc.pdu.codec import SHORT_MESSAGE_MAX, Command, Pdu, SmppMessageState, Tag, Tlv, Value, encode, make, npi_for
 from smsc.pdu.framing import DEFAULT_MAX_PDU
-from smsc.pdu.receipt import (
-    DATA_CODING_UCS2, ESM_CLASS_UDHI, STAT_TO_STATE, TEXT_HEAD, Receipt, receipt_date, receipt_deliver_sm, text_head,
-)
+from smsc.pdu.receipt import STAT_TO_STATE, Receipt, receipt_date, receipt_deliver_sm, text_head
 from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import BIND_VIEWS, QuerySm, SubmitSmFields, submit_sm_fields
@@ -111,7 +109,7 @@ class _Message:
     destination_addr: str
     dest_addr_ton: int
     msisdn: str
-    text_head: bytes                        # the first 20 characters (latin-1), for the receipt's text: field
+    text_head: str                          # the first 20 characters as read, for the receipt's text: field
     submitted_at: float
     receipt_wanted: int                     # registered_delivery & 0x03
     fate: Accepted
@@ -395,12 +393,9 @@ class OperatorSmsc:
          registered_delivery, short_message) = sm
         esm_class, data_coding = pdu.params["esm_class"], pdu.params["data_coding"]
         assert isinstance(esm_class, int) and isinstance(data_coding, int)     # the codec's types
-        if short_message and not esm_class & ESM_CLASS_UDHI and data_coding != DATA_CODING_UCS2:
-            head = short_message[:TEXT_HEAD]                # the common case: octets as they are
-        else:                                               # a UDH, UCS-2, message_payload: as read
-            head = text_head(short_message, esm_class, data_coding, pdu.tlvs).encode("latin-1", "replace")
         message = _Message(message_id, conn.system_id or "", source_addr, source_addr_ton, source_addr_npi,
-                           destination_addr, dest_addr_ton, msisdn, head, now,
+                           destination_addr, dest_addr_ton, msisdn,
+                           text_head(short_message, esm_class, data_coding, pdu.tlvs), now,
                            registered_delivery & 0x03, decision)
         self.messages[message_id] = message
         self.submitted += 1
@@ -454,13 +449,8 @@ class OperatorSmsc:
             conn.respond(pdu, message_id=message_id, final_date=absolute(done_at),
                          message_state=SmppMessageState(state), error_code=int(err))
             return
-        final = ""
-        error_code = 0
-        if message.done_at is not None:
-            final = absolute(message.done_at)
-            error_code = int(message.fate.err)
-        conn.respond(pdu, message_id=message.message_id, final_date=final,
-                     message_state=message.state, error_code=error_code)
+        # in flight: `_finish` replaces a message by its tuple when its fate is known
+        conn.respond(pdu, message_id=message.message_id, final_date="", message_state=message.state, error_code=0)
 
     # --- fates, receipts and replies --------------------------------------------------
 
@@ -494,28 +484,23 @@ class OperatorSmsc:
 
     def _queue_receipt(self, message: _Message) -> None:
         fate = message.fate
-        delivered = fate.stat is Stat.DELIVRD
         submit_date = receipt_date(message.submitted_at)
         done_date = receipt_date(message.done_at or message.submitted_at)
-        prepared = receipt_deliver_sm(message.message_id, fate.stat.value, fate.err, submit_date, done_date,
-                                      "001" if delivered else "000", message.text_head.decode("latin-1"),
-                                      message.state, message.destination_addr, message.dest_addr_ton,
-                                      message.source_addr, message.source_addr_ton)
+        dlvrd = "001" if fate.stat is Stat.DELIVRD else "000"
+        prepared = receipt_deliver_sm(message.message_id, fate.stat.value, fate.err, submit_date, done_date, dlvrd,
+                                      message.text_head, message.state, message.destination_addr,
+                                      message.dest_addr_ton, message.source_addr, message.source_addr_ton)
         if prepared is not None:
             params, tlvs, body = prepared
-            self._outbox.append(_PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params,
-                                                  tlvs, True, 0, body))
-            self._flush_outbox()
-            return
-        receipt = Receipt(message_id=message.message_id, stat=fate.stat.value, err=fate.err,
-                          submit_date=receipt_date(message.submitted_at),
-                          done_date=receipt_date(message.done_at or message.submitted_at),
-                          dlvrd="001" if fate.stat is Stat.DELIVRD else "000",
-                          text=message.text_head.decode("latin-1"))
-        params = receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
-                                           message.source_addr, message.source_addr_ton)
-        self._outbox.append(_PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params,
-                                              receipt.tlvs(), checked=True))
+            item = _PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id, params, tlvs, True, 0, body)
+        else:                           # what the template does not cover: the general encoder
+            receipt = Receipt(message_id=message.message_id, stat=fate.stat.value, err=fate.err,
+                              submit_date=submit_date, done_date=done_date, dlvrd=dlvrd, text=message.text_head)
+            item = _PendingDeliverSm(message.system_id, _Kind.RECEIPT, message.message_id,
+                                     receipt.deliver_sm_params(message.destination_addr, message.dest_addr_ton,
+                                                               message.source_addr, message.source_addr_ton),
+                                     receipt.tlvs(), checked=True)
+        self._outbox.append(item)
         self._flush_outbox()
 
     def _reply(self, message: _Message, reply: PlannedReply) -> None:
@@ -591,15 +576,11 @@ class OperatorSmsc:
 
     def _send(self, conn: SmppConnection, item: _PendingDeliverSm) -> None:
         """Send one deliver_sm; one that is too big or cannot be sent is dropped alone (rule 6)."""
-        body = item.body
-        if body is not None:
-            problem = None if 16 + len(body) <= self.max_pdu else \
-                f"{16 + len(body)} octets, above the peer's {self.max_pdu}-octet frame limit"
-        else:
-            problem = self._too_big(item) if item.checked else self._unsendable(item)
+        problem = self._too_big(item) if item.checked else self._unsendable(item)
         if problem is not None:
             self._drop(item, problem)
             return
+        body = item.body
         try:
             if body is not None:
                 conn.request_encoded_then(self._delivered, self._not_delivered, Command.deliver_sm, item.params,
@@ -656,7 +637,10 @@ class OperatorSmsc:
     def _too_big(self, item: _PendingDeliverSm) -> str | None:
         """Why a checked `item` would not fit the peer's frame limit, or None: without encoding
         as long as its variable parts fit with room to spare (every receipt, about 200 octets;
-        encoding each would cost a replay about 6 us per message)."""
+        encoding each would cost a replay about 6 us per message); a templated receipt's size is
+        known exactly."""
+        if item.body is not None:
+            return self._over_limit(16 + len(item.body))
         short_message = item.params.get("short_message", b"")
         variable = (len(short_message) if isinstance(short_message, bytes) else 0) \
             + sum(4 + len(tlv.value) for tlv in item.tlvs)
@@ -670,9 +654,10 @@ class OperatorSmsc:
             size = len(encode(make(Command.deliver_sm, 1, 0, item.tlvs, **item.params)))
         except Exception as error:     # noqa: BLE001 - whatever the codec refuses cannot go
             return f"it cannot be encoded: {error}"
-        if size > self.max_pdu:
-            return f"{size} octets, above the peer's {self.max_pdu}-octet frame limit"
-        return None
+        return self._over_limit(size)
+
+    def _over_limit(self, size: int) -> str | None:
+        return f"{size} octets, above the peer's {self.max_pdu}-octet frame limit" if size > self.max_pdu else None
 
     def _drop(self, item: _PendingDeliverSm, why: str, expected: bool = False) -> None:
         """Give one deliver_sm up. An error when it cannot be sent at all (our bug, or input we
