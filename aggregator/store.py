@@ -337,12 +337,10 @@ def _codec(record: type) -> _Codec:
 
 def _row(record: object, codec: _Codec) -> dict[str, Any]:
     """A record as a row: field name -> column value (``*_iso`` columns are added on write)."""
-    maker = _ROW_MAKERS.get(codec)
-    if maker is None:
-        maker = _ROW_MAKERS[codec] = _row_maker(codec)
-    return maker(record)
+    return _row_maker(codec)(record)
 
 
+@lru_cache(maxsize=None)
 def _row_maker(codec: _Codec) -> Callable[[object], dict[str, Any]]:
     """``_row`` for one codec. Hot path (every message, receipt and delivery goes through it):
     one C-level attrgetter for all the fields, then only the few fields that convert."""
@@ -358,8 +356,6 @@ def _row_maker(codec: _Codec) -> Callable[[object], dict[str, Any]]:
 
     return row
 
-
-_ROW_MAKERS: dict[_Codec, Callable[[object], dict[str, Any]]] = {}
 
 
 def _defaults(record: type) -> Mapping[str, Any]:
@@ -598,30 +594,33 @@ _MAX_PARAMS = 999
 
 
 class _Rows:
-    """INSERTs of many rows per statement: ``INSERT ... VALUES (...), (...), ...`` with as many
-    rows as ``_MAX_PARAMS`` allows, the rest in power-of-two statements (a few distinct
-    texts, so sqlite3's statement cache keeps them prepared). Rows go in in order: a rowid
-    table numbers them as ``executemany`` would."""
+    """INSERTs of many rows per statement: ``INSERT ... VALUES (...), (...), ...`` (see
+    `_execute_rows`). Rows go in in order: a rowid table numbers them as ``executemany`` would."""
 
-    __slots__ = ("_head", "_width", "_per", "_sql")
+    __slots__ = ("_template", "_width")
 
     def __init__(self, insert: str) -> None:
         head, _, values = insert.partition(" VALUES ")
-        self._head = head
+        self._template = head + " VALUES {values}"
         self._width = values.count("?")
-        self._per = max(1, _MAX_PARAMS // self._width)
-        self._sql: dict[int, str] = {}
-
-    def statement(self, rows: int) -> str:
-        sql = self._sql.get(rows)
-        if sql is None:
-            one = "(" + ", ".join("?" * self._width) + ")"
-            sql = self._sql[rows] = f"{self._head} VALUES {', '.join([one] * rows)}"
-        return sql
 
     def insert(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        for start, count in _chunks(len(rows), self._per):
-            conn.execute(self.statement(count), list(chain.from_iterable(rows[start:start + count])))
+        _execute_rows(conn, self._template, self._width, rows)
+
+
+def _execute_rows(conn: sqlite3.Connection, template: str, width: int, rows: list[tuple[Any, ...]]) -> None:
+    """`rows` (of `width` values each) through `template`, whose ``{values}`` becomes a list of
+    row groups ``(?, ...), (?, ...)``: as many rows per statement as ``_MAX_PARAMS`` allows,
+    the rest in power-of-two statements (a few distinct texts, so sqlite3's statement cache
+    keeps them prepared)."""
+    for start, count in _chunks(len(rows), max(1, _MAX_PARAMS // width)):
+        conn.execute(_many_rows(template, width, count), list(chain.from_iterable(rows[start:start + count])))
+
+
+@lru_cache(maxsize=None)
+def _many_rows(template: str, width: int, rows: int) -> str:
+    one = "(" + ", ".join("?" * width) + ")"
+    return template.format(values=", ".join([one] * rows))
 
 
 def _chunks(total: int, per: int) -> Iterable[tuple[int, int]]:
@@ -645,16 +644,7 @@ def _update_rows(conn: sqlite3.Connection, sql: str, from_sql: str | None, rows:
     if from_sql is None or not _UPDATE_FROM:
         conn.executemany(sql, rows)
         return
-    width = len(rows[0])
-    per = max(1, _MAX_PARAMS // width)
-    one = "(" + ", ".join("?" * width) + ")"
-    for start, count in _chunks(len(rows), per):
-        conn.execute(_update_from(from_sql, one, count), list(chain.from_iterable(rows[start:start + count])))
-
-
-@lru_cache(maxsize=None)
-def _update_from(from_sql: str, one: str, rows: int) -> str:
-    return from_sql.format(values=", ".join([one] * rows))
+    _execute_rows(conn, from_sql, len(rows[0]), rows)
 
 
 _UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)

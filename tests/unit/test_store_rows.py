@@ -59,9 +59,7 @@ def test_multi_row_statements_write_what_row_by_row_writes(tmp_path: Path, monke
     fast.close()
 
     # The general path: one row per statement, UPDATE ... WHERE id = ? per row.
-    for rows in (store_module._MESSAGE_ROWS, store_module._EVENT_ROWS, store_module._RECEIPT_ROWS,
-                 store_module._DELIVERY_ROWS, store_module._LEDGER_ROWS):
-        monkeypatch.setattr(rows, "_per", 1)
+    monkeypatch.setattr(store_module, "_MAX_PARAMS", 1)          # one row per statement
     monkeypatch.setattr(store_module, "_UPDATE_FROM", False)
     slow = Store(str(tmp_path / "slow.db"))
     _life(slow, count)
