@@ -97,14 +97,25 @@ def cli_argv(command: Sequence[str]) -> list[str]:
 
 def parameters(args: argparse.Namespace, config: LoadConfig) -> dict[str, JsonValue]:
     """Every parameter of the run, for the JSON file (the password left out)."""
+    return {"mode": args.mode, "target": args.target, **load_parameters(config), "system_id": config.system_id,
+            "tick": config.tick, "procs": 1}
+
+
+def load_parameters(config: LoadConfig) -> dict[str, JsonValue]:
+    """The load's parameters, as a run's JSON file (and `--compare`'s) gives them."""
     return {
-        "mode": args.mode, "target": args.target, "loop": "closed" if config.rate is None else "open",
-        "binds": config.binds, "window": config.window, "rate": config.rate,
-        "duration": config.duration, "warmup": config.warmup, "drain": config.drain,
-        "receipts": config.receipts, "system_id": config.system_id,
-        "source_addr": config.source_addr, "destination_addr": config.destination_addr,
-        "tick": config.tick, "procs": 1,
+        "loop": "closed" if config.rate is None else "open", "binds": config.binds, "window": config.window,
+        "rate": config.rate, "duration": config.duration, "warmup": config.warmup, "drain": config.drain,
+        "receipts": config.receipts, "source_addr": config.source_addr, "destination_addr": config.destination_addr,
     }
+
+
+def load_text(config: LoadConfig) -> str:
+    """The load in words, for a table's title."""
+    loop = (f"closed loop, {config.binds} binds x window {config.window}" if config.rate is None
+            else f"open loop at {config.rate:,.0f} msg/s, {config.binds} binds, window {config.window}")
+    receipts = "receipts counted" if config.receipts else "no receipts"
+    return f"{loop}, {config.duration:g} s measured after {config.warmup:g} s warm-up, {receipts}"
 
 
 async def bench(reactor: object, args: argparse.Namespace) -> None:
@@ -115,7 +126,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
         config = load_config(args)
         target = parse_target(args.target) if args.target else None
     except ValueError as problem:
-        _fail(str(problem))
+        fail(str(problem))
     server: ServerProcess | None = None
     tmp: str | None = None
     if target is None:
@@ -125,7 +136,7 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
             server = await ServerProcess.start(processes, clock, cli_argv(command))
         except ServerDidNotStart as problem:
             shutil.rmtree(tmp, ignore_errors=True)
-            _fail(f"the server would not start (smsc-harness {' '.join(command)}): {problem}")
+            fail(f"the server would not start (smsc-harness {' '.join(command)}): {problem}")
         host, port = server.address
         server_info: dict[str, JsonValue] = {
             "command": "smsc-harness " + " ".join(command).replace(str(tmp), "TMP"),
@@ -142,11 +153,11 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
     except BindRefused as refused:
         progress.done()
         code = "" if refused.status is None else f" ({status_name(refused.status)})"
-        print(f"smsc-harness bench: {host}:{port}: {refused}{code}", file=sys.stderr, flush=True)
+        say(f"{host}:{port}: {refused}{code}")
         status = 1
     except (error.ConnectError, error.ConnectionLost, error.TimeoutError) as problem:
         progress.done()
-        print(f"smsc-harness bench: cannot connect to {host}:{port}: {problem}", file=sys.stderr, flush=True)
+        say(f"cannot connect to {host}:{port}: {problem}")
         status = 2
     finally:
         if server is not None:
@@ -160,9 +171,9 @@ async def bench(reactor: object, args: argparse.Namespace) -> None:
     status = 1 if figures.lost_any else 0
     print(table(_title(args, config, server_info), figures), flush=True)
     if args.json:
-        _write_json(Path(args.json), report(parameters(args, config), figures, server_info, status))
+        write_json(Path(args.json), report(parameters(args, config), figures, server_info, status))
     if figures.lost_any:
-        print(f"smsc-harness bench: {_lost_text(figures)}", file=sys.stderr, flush=True)
+        say(_lost_text(figures))
     raise SystemExit(status)
 
 
@@ -177,24 +188,24 @@ def _lost_text(figures: Figures) -> str:
 
 def _title(args: argparse.Namespace, config: LoadConfig, server: dict[str, JsonValue]) -> str:
     who = f"{server['command']} on {server['address']}" if server["command"] else f"target {server['address']}"
-    loop = (f"closed loop, {config.binds} binds x window {config.window}" if config.rate is None
-            else f"open loop at {config.rate:,.0f} msg/s, {config.binds} binds, window {config.window}")
-    receipts = "receipts counted" if config.receipts else "no receipts"
-    return (f"smsc-harness bench --mode {args.mode}: {who}\n"
-            f"  {loop}, {config.duration:g} s measured after {config.warmup:g} s warm-up, {receipts}")
+    return f"smsc-harness bench --mode {args.mode}: {who}\n  {load_text(config)}"
 
 
-def _write_json(path: Path, content: dict[str, JsonValue]) -> None:
+def write_json(path: Path, content: dict[str, JsonValue]) -> None:
+    """The JSON file; exit status 2 with one line when it cannot be written."""
     try:
         path.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
     except OSError as problem:
-        print(f"smsc-harness bench: cannot write {path}: {problem.strerror or problem}",
-              file=sys.stderr, flush=True)
-        raise SystemExit(2)
+        fail(f"cannot write {path}: {problem.strerror or problem}")
 
 
-def _fail(message: str) -> NoReturn:
-    print(f"smsc-harness bench: {message}", file=sys.stderr, flush=True)
+def say(text: str) -> None:
+    """One line on stderr, named after the command."""
+    print(f"smsc-harness bench: {text}", file=sys.stderr, flush=True)
+
+
+def fail(message: str) -> NoReturn:
+    say(message)
     raise SystemExit(2)
 
 

@@ -26,18 +26,18 @@ arguments or when nothing could be measured.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from twisted.internet import defer, error, threads
+from twisted.internet import error, threads
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.interfaces import IReactorProcess, IReactorTCP, IReactorTime
 
 from cli.bench import (
-    CONNECT_TIMEOUT, ServerDidNotStart, ServerProcess, ProgressPrinter, load_config, parse_target,
+    CONNECT_TIMEOUT, ProgressPrinter, ServerDidNotStart, ServerProcess, fail, load_config, load_parameters, load_text,
+    parse_target, say, write_json,
 )
 from smsc.bench.figures import CompareRow, JsonValue, compare_report, compare_table, merge
 from smsc.bench.load import BindRefused, LoadConfig, LoadRun
@@ -85,27 +85,23 @@ async def compare(reactor: object, args: argparse.Namespace) -> NoReturn:
         config = load_config(args)
         target = parse_target(args.target) if args.target else None
     except ValueError as problem:
-        _fail(str(problem))
+        fail(str(problem))
     servers = await _servers(keys, config, target)
     progress = ProgressPrinter(sys.stderr, quiet=args.quiet)
     for round_ in range(1, args.rounds + 1):
         for server in servers:
             if server.row.skipped is not None or server.config is None:
                 continue
-            _say(f"round {round_}/{args.rounds}: {server.name}")
+            say(f"round {round_}/{args.rounds}: {server.name}")
             await _measure(server, server.config, clock, tcp, processes, progress)
     measured = [s.row for s in servers if s.row.runs]
     if not measured:
-        _fail("no server could be measured: " + "; ".join(f"{s.name}: {s.row.skipped}" for s in servers))
+        fail("no server could be measured: " + "; ".join(f"{s.name}: {s.row.skipped}" for s in servers))
     rows = [s.row for s in servers]
     status = 1 if any(f.lost_any for row in rows for f in row.runs) else 0
     print(compare_table(_title(args, config), rows), flush=True)
     if args.json:
-        content = compare_report(_parameters(args, config, keys), rows, status)
-        try:
-            Path(args.json).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-        except OSError as problem:
-            _fail(f"cannot write {args.json}: {problem.strerror or problem}")
+        write_json(Path(args.json), compare_report(_parameters(args, config, keys), rows, status))
     raise SystemExit(status)
 
 
@@ -135,7 +131,7 @@ async def _servers(keys: list[str], config: LoadConfig, target: tuple[str, int] 
         servers.append(_Server("target", f"target {target[0]}:{target[1]}", address=target, config=config))
     for server in servers:
         if server.row.skipped:
-            _say(f"{server.name}: not measured: {server.row.skipped}")
+            say(f"{server.name}: not measured: {server.row.skipped}")
     return servers
 
 
@@ -149,7 +145,7 @@ async def _measure(server: _Server, config: LoadConfig, clock: IReactorTime, tcp
             process = await ServerProcess.start(processes, clock, server.argv, server.env)
         except ServerDidNotStart as problem:
             server.row.skipped = f"would not start: {problem}"
-            _say(f"{server.name}: {server.row.skipped}")
+            say(f"{server.name}: {server.row.skipped}")
             return
         host, port = process.address
     else:
@@ -170,7 +166,7 @@ async def _measure(server: _Server, config: LoadConfig, clock: IReactorTime, tcp
         if process is not None:
             await process.stop(clock)
     if server.row.skipped:
-        _say(f"{server.name}: {server.row.skipped}")
+        say(f"{server.name}: {server.row.skipped}")
 
 
 def _shown(argv: list[str] | None) -> str | None:
@@ -185,28 +181,10 @@ def _shown(argv: list[str] | None) -> str | None:
 
 
 def _title(args: argparse.Namespace, config: LoadConfig) -> str:
-    loop = (f"closed loop, {config.binds} binds x window {config.window}" if config.rate is None
-            else f"open loop at {config.rate:,.0f} msg/s, {config.binds} binds, window {config.window}")
-    receipts = "receipts counted" if config.receipts else "no receipts"
     rounds = "1 round" if args.rounds == 1 else f"{args.rounds} rounds in turn, medians"
     return (f"smsc-harness bench --compare: the same load on each server, one after the other\n"
-            f"  {loop}, {config.duration:g} s measured after {config.warmup:g} s warm-up, {receipts}, {rounds}")
+            f"  {load_text(config)}, {rounds}")
 
 
 def _parameters(args: argparse.Namespace, config: LoadConfig, keys: list[str]) -> dict[str, JsonValue]:
-    return {
-        "compare": list(keys), "target": args.target, "rounds": args.rounds,
-        "loop": "closed" if config.rate is None else "open", "binds": config.binds,
-        "window": config.window, "rate": config.rate, "duration": config.duration,
-        "warmup": config.warmup, "drain": config.drain, "receipts": config.receipts,
-        "source_addr": config.source_addr, "destination_addr": config.destination_addr,
-    }
-
-
-def _say(text: str) -> None:
-    print(f"smsc-harness bench: {text}", file=sys.stderr, flush=True)
-
-
-def _fail(message: str) -> NoReturn:
-    _say(message)
-    raise SystemExit(2)
+    return {"compare": list(keys), "target": args.target, "rounds": args.rounds, **load_parameters(config)}

@@ -29,7 +29,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from zope.interface import provider
 
-from aggregator.clock import ScaledClock
+from aggregator.clock import ScaledClock, iso
 from aggregator.config import ConfigError, NetworkConfig, load_bench_config, load_config
 from aggregator.control import control_file_path, control_site, remove_control_file, write_control_file
 from aggregator.harness import Harness, port_of, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
@@ -45,11 +45,6 @@ STOP_TIMEOUT = 5.0  # real seconds a harness stopped on a start-up failure may t
 GROUP_COMMIT_DELAY = 0.0
 
 log = Logger(namespace="cli.serve")
-
-
-def log_stamp(seconds: float) -> str:
-    """`2026-12-01T03:22:07.123Z`: a log line's time, UTC, to the millisecond."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _text_observer(out: TextIO, simulated: Callable[[], float] | None = None) -> ILogObserver:
@@ -72,9 +67,9 @@ def _text_observer(out: TextIO, simulated: Callable[[], float] | None = None) ->
         level = event.get("log_level")
         name = level.name if isinstance(level, type(LogLevel.info)) else "-"
         when = event.get("log_time")
-        stamp = log_stamp(when) if isinstance(when, (int, float)) else "-"
+        stamp = iso(when) if isinstance(when, (int, float)) else "-"
         if simulated is not None:
-            stamp += f" [sim {log_stamp(simulated())}]"
+            stamp += f" [sim {iso(simulated())}]"
         out.write(f"{stamp} {namespace:<22} {name:<5} {text}\n")
         if failure is not None:
             for line in failure.getTraceback().rstrip("\n").splitlines():
