@@ -75,7 +75,7 @@ from aggregator.routing import RoutingError
 from aggregator.rules.stop import OptOut
 from aggregator.store import ReceiptRecord, StoreUnavailable
 from smsc.operators.profile import OutageMode
-from smsc.operators.smsc import MoRefused
+from smsc.operators.smsc import MoRefused, OperatorSmsc
 
 if TYPE_CHECKING:
     from aggregator.harness import Harness
@@ -339,24 +339,22 @@ class ControlApi(resource.Resource):
                 return _error(400, f"mode: expected one of {modes}, got {_shown(fields['mode'])}", "mode")
             smsc.start_outage(mode)
             return _Reply(200, {"operator": ident, "outage": mode.value})
-        return self.throughput(ident, raw)
+        return self.throughput(ident, smsc, raw)
 
-    def throughput(self, ident: str, raw: bytes) -> _Reply:
+    def throughput(self, ident: str, smsc: OperatorSmsc, raw: bytes) -> _Reply:
         body = _json_object(raw, _THROUGHPUT_SHAPE, ("rate", "burst"))
         if isinstance(body, _Reply):
             return body
         rate, burst = body.get("rate"), body.get("burst")
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 < rate <= MAX_RATE:
-            got = _json_type(rate) if not isinstance(rate, (int, float)) or isinstance(rate, bool) else repr(rate)
             return _error(400, f"rate: expected messages a second, a number > 0 and at most {MAX_RATE:,.0f}, "
-                               f"got {got}", "rate")
+                               f"got {_got(rate, (int, float))}", "rate")
         if burst is None:
             burst = max(1, round(rate))
         elif isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_BURST:
-            got = _json_type(burst) if not isinstance(burst, int) or isinstance(burst, bool) else repr(burst)
-            return _error(400, f"burst: expected a whole number of messages from 1 to {MAX_BURST:,}, got {got}",
-                          "burst")
-        self.harness.operators[ident].set_throughput(float(rate), burst)
+            return _error(400, f"burst: expected a whole number of messages from 1 to {MAX_BURST:,}, "
+                               f"got {_got(burst, int)}", "burst")
+        smsc.set_throughput(float(rate), burst)
         return _Reply(200, {"operator": ident, "rate": rate, "burst": burst})
 
     # --- one message, for a person tracing it -------------------------------------------------
@@ -456,6 +454,12 @@ def _id_route(path: bytes) -> tuple[bytes, str] | None:
     if match is not None:
         return b"messages", match.group(1).decode("ascii")
     return None
+
+
+def _got(value: object, kind: type | tuple[type, ...]) -> str:
+    """What a refused number was, for its 400: the number itself (a `kind`, true and false
+    not counted, though bool is an int), or what JSON type came instead."""
+    return repr(value) if isinstance(value, kind) and not isinstance(value, bool) else _json_type(value)
 
 
 def _receipt_json(receipt: ReceiptRecord) -> dict[str, object]:
