@@ -139,6 +139,7 @@ class AggregatorServer:
         self._suspect: dict[SmppConnection, float] = {}      # bind -> when a deliver_sm timed out on it
         self._numbers = count(store.next_message_number())
         self._multis = count(1)                              # Submit.multi: which submit_multi (R8)
+        self._bind_numbers = count(1)                        # bind_id: "ACCOUNT#N", N over this server's life
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
@@ -221,10 +222,11 @@ class AggregatorServer:
             conn.respond(pdu, status)
             return
         conn.system_id = system_id
+        conn.bind_id = f"{system_id}#{next(self._bind_numbers)}"
         conn.respond(pdu, system_id=SERVER_SYSTEM_ID)
         self.binds[system_id].append(conn)
-        log.info("{system_id} bound as {mode} from {peer}", system_id=system_id, mode=conn.state.value,
-                 peer=conn.peer)
+        log.info("{system_id} bound as {mode} from {peer} (bind {bind})", system_id=system_id,
+                 mode=conn.state.value, peer=conn.peer, bind=conn.bind_id)
         self._send_owed(system_id)
 
     # --- submit_sm and submit_multi -----------------------------------------------------

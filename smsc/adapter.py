@@ -103,6 +103,7 @@ class SmppConnection(protocol.Protocol):
         self.peer = "?"
         self.peer_host = "?"
         self.system_id: str | None = None          # set by the application once bound
+        self.bind_id: str | None = None            # the application's name for this bind, once bound
         self._admitted = False
         self._abort: IDelayedCall | None = None      # after close(): cut off if it does not happen
         self._stalled: IDelayedCall | None = None    # paused by the transport: cut off if it lasts
