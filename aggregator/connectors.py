@@ -237,6 +237,8 @@ class OperatorPool:
             # Defence in depth (the server checks what it accepts): this message alone ends,
             # no window slot was taken, and the link goes on for every other message.
             self.engine.unsendable(message, str(error))
+            return
+        self.engine.stats.sent(self.operator.id, now)
 
     def _answered(self, resp: Pdu, message: Message) -> None:
         status = resp.command_status

@@ -73,6 +73,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from aggregator.config import DeliveryConfig
+from aggregator.stats import LiveStats
 from aggregator.store import MessageRecord, MessageState, ReceiptRecord, Store
 from smsc.pdu.codec import Command, Pdu, SmppMessageState, Tlv, read_tlvs, write_tlvs
 from smsc.pdu.receipt import STATE_TO_STAT, Receipt, receipt_date, text_head
@@ -330,12 +331,14 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
                  outboxes: Callable[[DeliveryEngine[OutboxT, ClientsT]], Mapping[str, OutboxT]],
                  clients: Callable[[DeliveryEngine[OutboxT, ClientsT]], ClientsT] | None = None,
                  temporary_errors: dict[str, frozenset[str]] | None = None, trace: bool = False,
-                 outcomes: OutcomeSink | None = None, held: Callable[[str, str | None], bool] | None = None
-                 ) -> None:
+                 outcomes: OutcomeSink | None = None, held: Callable[[str, str | None], bool] | None = None,
+                 stats: LiveStats | None = None) -> None:
         """`outcomes` hears each message's final verdict (the rules' R2 counts from it);
         `held(account, campaign)` says whether a message about to be sent must wait in HELD
-        (R3 suspend: the rules' `held`)."""
+        (R3 suspend: the rules' `held`); `stats` counts the events of the harness (its client
+        server and operator pools reach it here), a new one from now when not given."""
         self.store = store
+        self.stats = LiveStats(clock.seconds()) if stats is None else stats
         self.outcomes = outcomes
         self.held = held
         self._held: dict[tuple[str, str | None], list[Message]] = {}   # (account, campaign) -> HELD
@@ -645,6 +648,8 @@ class DeliveryEngine(Generic[OutboxT, ClientsT]):
             self._by_operator_id.pop((message.operator_id, message.operator_message_id), None)
         self.store.set_state(message.id, state, now, detail, done_at=now, error_code=error_code,
                              attempts=message.attempts)
+        self.stats.final(message.account, message.operator_id, state, now,
+                         now - message.accepted_at if event is Event.FINAL_OUTCOME else None)
         if self.trace:
             log.info("{id} {stat} ({detail})", id=message.id, stat=stat, detail=detail)
         if self.outcomes is not None:

@@ -29,6 +29,7 @@ from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Route, Router
 from aggregator.rules.pipeline import Rules
 from aggregator.server import AggregatorServer
+from aggregator.stats import LiveStats
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
 from smsc.adapter import ConnectionGate, SmppFactory
@@ -102,6 +103,11 @@ class Harness:
     operator_ports: dict[str, int]
     tls_port: int | None = None                   # the client TLS port, when there is one
     _listening: list[IListeningPort] = field(default_factory=list)
+
+    @property
+    def stats(self) -> LiveStats:
+        """The live counters (aggregator/stats.py: `snapshot` reads them with the state)."""
+        return self.engine.stats
 
     def connectors_bound(self) -> defer.Deferred[list[None]]:
         """Fires once every operator pool has at least one bind up."""
@@ -217,7 +223,7 @@ async def start_harness(config: NetworkConfig, clock: IReactorTime, store: Store
 
     engine = DeliveryEngine(store, clock, config.delivery, outboxes=operator_pools, clients=client_server,
                             temporary_errors={op.id: frozenset(op.temporary_errors) for op in config.operators},
-                            trace=trace, outcomes=rules, held=rules.held)
+                            trace=trace, outcomes=rules, held=rules.held, stats=LiveStats(clock.seconds()))
     pools, server = engine.outboxes, engine.clients
     assert server is not None
     host = config.listen.host

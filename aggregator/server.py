@@ -124,6 +124,7 @@ class AggregatorServer:
                             for code in account.short_codes}
         self.router = router
         self.engine = engine
+        self.stats = engine.stats                            # live stats (aggregator/stats.py)
         self.store = store
         self.clock = clock
         self.delivery = delivery
@@ -170,6 +171,7 @@ class AggregatorServer:
         if conn.system_id is not None and conn in self.binds[conn.system_id]:
             self.binds[conn.system_id].remove(conn)
         self._suspect.pop(conn, None)
+        self.stats.unbound(conn.bind_id)
         log.info("client {system_id} at {peer} disconnected ({how})", system_id=conn.system_id or "-",
                  peer=conn.peer, how="unbound" if event.clean else "dropped")
 
@@ -223,6 +225,7 @@ class AggregatorServer:
             return
         conn.system_id = system_id
         conn.bind_id = f"{system_id}#{next(self._bind_numbers)}"
+        self.stats.bound(conn.bind_id, self.clock.seconds())
         conn.respond(pdu, system_id=SERVER_SYSTEM_ID)
         self.binds[system_id].append(conn)
         log.info("{system_id} bound as {mode} from {peer} (bind {bind})", system_id=system_id,
@@ -239,6 +242,7 @@ class AggregatorServer:
         admitted = self._admit(account, sm, 1, now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
+                self.stats.refused_submit(account, admitted.status)
                 conn.respond(pdu, admitted.status)
             else:
                 self._refuse(conn, pdu, account, destination, admitted.status, admitted.reason)
@@ -246,6 +250,7 @@ class AggregatorServer:
         campaign, validity = admitted
         outcome = self._submit_one(account, sm, destination, sm.dest_addr_ton, campaign, validity, now)
         if isinstance(outcome, Message):
+            self.stats.accepted_message(conn.bind_id, account, outcome.operator_id, now)
             self.store.after_commit(self._accepted, conn, pdu, outcome)
         else:
             conn.respond(pdu, outcome)
@@ -272,6 +277,7 @@ class AggregatorServer:
         admitted = self._admit(account, sm, len(dests), now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
+                self.stats.refused_submit(account, admitted.status)
                 conn.respond(pdu, admitted.status)
             else:
                 self._refuse_all(conn, pdu, account, dests, admitted.status, admitted.reason, admitted.campaign)
@@ -289,6 +295,7 @@ class AggregatorServer:
             outcome = self._submit_one(account, sm, dest.destination_addr, dest.dest_addr_ton, campaign, validity, now,
                                        multi)
             if isinstance(outcome, Message):
+                self.stats.accepted_message(conn.bind_id, account, outcome.operator_id, now)
                 accepted.append(outcome)
             else:
                 unsuccess.append(UnsuccessSme(dest.dest_addr_ton, dest.dest_addr_npi, dest.destination_addr, outcome))
@@ -384,6 +391,7 @@ class AggregatorServer:
                  rule: str | None = None, campaign: str | None = None) -> int:
         """Keep why a submit (one destination of it) is refused (the store's `refusals`): "why
         are 20 messages missing?" has an answer. Flow control is not kept. Returns ``status``."""
+        self.stats.refused_submit(account, status)
         if status not in _FLOW_CONTROL:
             self.store.add_refusal(RefusalRecord(account, destination, msisdn, status, rule, reason, campaign,
                                                  self.clock.seconds()))
@@ -490,6 +498,7 @@ class AggregatorServer:
             registered_delivery=0, data_coding=coding, esm_class=0, short_message=text, accepted_at=now,
             deadline=now + self.delivery.validity, tlvs=tlvs)
         self.engine.accept(message, send=False)
+        self.stats.accepted_message(None, reply.account, route.operator_id, now)
         self.store.after_commit(self.engine.send, message)
 
     def _owe(self, account: str, kind: str, message_id: str | None, pdu: Pdu) -> None:

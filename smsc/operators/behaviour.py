@@ -293,6 +293,11 @@ class Admission:
     def remove_bind(self, key: Hashable) -> None:
         self._binds.pop(key, None)
 
+    @property
+    def cap(self) -> float | None:
+        """The operator-wide cap now, messages per second (None: none); for the live stats."""
+        return None if self._operator is None else self._operator.rate
+
     def set_throughput(self, rate: float, burst: int, now: float) -> None:
         """Change the operator-wide cap at run time (scenarios): a throttling operator."""
         if self._operator is None:
