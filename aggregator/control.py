@@ -19,6 +19,8 @@
     POST /operators/{id}/throughput  {"rate": 50, "burst": 10}: set its operator-wide cap now
                    (burst optional: one second's worth)
     GET  /messages/{id}   one message as it stands, its state history and its receipts
+    GET  /metrics  the live stats in Prometheus's text format (aggregator/metrics.py,
+                   docs/metrics.md); GET /status has them too, in JSON
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
 /skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
@@ -71,8 +73,11 @@ from twisted.web.iweb import IRequest
 
 from aggregator.clock import iso
 from aggregator.limits import MAX_BURST, MAX_RATE
+from aggregator.metrics import CONTENT_TYPE as METRICS_TYPE
+from aggregator.metrics import exposition, registry
 from aggregator.routing import RoutingError
 from aggregator.rules.stop import OptOut
+from aggregator.stats import WINDOW, snapshot
 from aggregator.store import ReceiptRecord, StoreUnavailable
 from smsc.operators.profile import OutageMode
 from smsc.operators.smsc import MoRefused, OperatorSmsc
@@ -104,10 +109,11 @@ _ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
 _RELEASE_SHAPE = '{"account": SYSTEM_ID, "campaign": CAMPAIGN_ID or null}'
 _CAMPAIGN = re.compile(r"[\x21-\x7e]{1,64}")      # the campaign id TLV's own rule (aggregator/server.py)
 _REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized",
-            404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 413: b"Content Too Large",
+            404: b"Not Found", 405: b"Method Not Allowed", 406: b"Not Acceptable", 409: b"Conflict",
+            413: b"Content Too Large",
             415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error",
             503: b"Service Unavailable"}
-_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
+_ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/metrics": (b"GET",), b"/mo": (b"POST",),
                                               b"/skew/release": (b"POST",),
                                               b"/optouts": (b"GET", b"POST", b"DELETE")}
 # Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
@@ -115,7 +121,7 @@ _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"
 _OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
 _MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
 _ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
-_ALL_PATHS = ("/status", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage", "/operators/{id}/recover",
+_ALL_PATHS = ("/status", "/metrics", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage", "/operators/{id}/recover",
               "/operators/{id}/throughput", "/messages/{id}")
 _OUTAGE_SHAPE = '{"mode": "refuse_binds" | "drop" | "silent"}'
 _THROUGHPUT_SHAPE = '{"rate": MESSAGES_A_SECOND, "burst": MESSAGES (optional)}'
@@ -125,9 +131,12 @@ _OPTOUT_SHAPE = '{"account": SYSTEM_ID, "number": MSISDN}'
 
 @dataclass(frozen=True, slots=True)
 class _Reply:
+    """An answer: a JSON object, or (bytes) a body already in `content_type`."""
+
     code: int
-    body: Mapping[str, object]
+    body: Mapping[str, object] | bytes
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    content_type: str = _JSON
 
 
 def _error(code: int, message: str, field: str | None = None,
@@ -179,6 +188,34 @@ def media_type(headers: Sequence[bytes] | None) -> str | None:
     return headers[0].split(b";", 1)[0].strip().lower().decode("latin-1")
 
 
+def accepts_text(headers: Sequence[bytes] | None) -> bool:
+    """Does an Accept header (RFC 9110 §12.5.1; none at all: anything) take text/plain? A
+    range with q=0 refuses; one that does not parse is read as no range."""
+    if not headers:
+        return True
+    for header in headers:
+        for item in header.split(b","):
+            kind, *params = item.split(b";")
+            if kind.strip().lower() not in (b"text/plain", b"text/*", b"*/*"):
+                continue
+            refused = False
+            for param in params:
+                name, _, value = param.partition(b"=")
+                if name.strip().lower() == b"q":
+                    try:
+                        refused = float(value.strip()) <= 0
+                    except ValueError:
+                        refused = True
+            if not refused:
+                return True
+    return False
+
+
+def _rate(value: float) -> float:
+    """A rate for JSON: messages per second to the thousandth."""
+    return round(value, 3)
+
+
 def _json_type(value: object) -> str:
     if value is None:
         return "null"
@@ -216,6 +253,7 @@ class ControlApi(resource.Resource):
         super().__init__()
         self.harness = harness
         self._token = token.encode("ascii")
+        self._metrics = registry(harness)               # this harness's alone (aggregator/metrics.py)
 
     def render(self, request: IRequest) -> bytes:
         query = request.uri.partition(b"?")[2]
@@ -251,6 +289,8 @@ class ControlApi(resource.Resource):
             return self.operator(ident, verb, body)
         if path == b"/status":
             return self.status()
+        if path == b"/metrics":
+            return self.metrics(headers.getRawHeaders(b"accept"))
         if path == b"/skew/release":
             return self.release(body)
         if path == b"/optouts":
@@ -259,17 +299,35 @@ class ControlApi(resource.Resource):
 
     def status(self) -> _Reply:
         h = self.harness
+        now = snapshot(h, h.engine.clock.seconds())        # the live stats (aggregator/stats.py)
         return _Reply(200, {
             "messages": h.store.count_by_state(committed_only=True),
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
-            "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
-                                  "queued_at_aggregator": len(h.pools[op_id].queue),
-                                  "outage": None if smsc.outage is None else smsc.outage.value}
-                          for op_id, smsc in h.operators.items()},
+            "operators": {o.id: {"submitted": o.smsc_submitted, "receipts_sent": o.receipts_sent,
+                                 "queued_at_aggregator": o.queued, "outage": o.outage,
+                                 "links": {"bound": o.links_bound, "configured": o.links_configured},
+                                 "throughput": {"cap": o.cap, "rate": _rate(o.rate)}}
+                          for o in now.operators},
             # R3: the sends suspended for traffic skew, what POST /skew/release takes
             "suspended": [{"account": account, "campaign": campaign, "held": h.engine.held_in(account, campaign)}
                           for account, campaign in h.server.rules.skew.suspended()],
+            "started": iso(now.started), "now": iso(now.now),
+            "totals": {"submitted": now.submitted, "delivered": now.delivered, "failed": now.failed,
+                       "refused": now.refused},
+            "rates": {"window_seconds": WINDOW, "submitted": _rate(now.submitted_rate),
+                      "delivered": _rate(now.delivered_rate), "failed": _rate(now.failed_rate)},
+            "sessions": [{"bind": s.bind, "account": s.account, "mode": s.mode, "peer": s.peer,
+                          "bound_at": iso(s.bound_at), "window": {"outstanding": s.outstanding, "size": s.window},
+                          "submitted": s.submitted, "rate": _rate(s.rate)} for s in now.sessions],
         })
+
+    def metrics(self, accept: Sequence[bytes] | None) -> _Reply:
+        """The live stats in Prometheus's text format 0.0.4, or 406 for a client that takes
+        none of text/plain, text/* and */*."""
+        if not accepts_text(accept):
+            return _error(406, f"accept: /metrics answers {METRICS_TYPE.split(';')[0]} (Prometheus text format "
+                               "0.0.4) only", "accept")
+        return _Reply(200, exposition(self._metrics), content_type=METRICS_TYPE)
 
     def mo(self, raw: bytes) -> _Reply:
         body = _json_fields(raw, _MO_FIELDS, _MO_SHAPE)
@@ -486,12 +544,12 @@ def _json_fields(raw: bytes, names: tuple[str, ...], shape: str) -> dict[str, st
 
 def _write(request: IRequest, reply: _Reply) -> bytes:
     request.setResponseCode(reply.code, _REASONS.get(reply.code))
-    request.setHeader(b"content-type", _JSON.encode())
+    request.setHeader(b"content-type", reply.content_type.encode())
     request.setHeader(b"cache-control", b"no-store")
     request.setHeader(b"x-content-type-options", b"nosniff")
     for name, value in reply.headers:
         request.setHeader(name, value)
-    return _json_bytes(reply.body)
+    return reply.body if isinstance(reply.body, bytes) else _json_bytes(reply.body)
 
 
 class _ControlRequest(server.Request):

@@ -122,7 +122,8 @@ def test_the_token_opens_status(site, scheme: str) -> None:  # type: ignore[no-u
     answer = http(site, raw_request("GET", "/status", headers={"Authorization": f"{scheme} {TOKEN}"}))
     assert answer.status == 200
     body = answer.json
-    assert isinstance(body, dict) and set(body) == {"messages", "binds", "operators", "suspended"}
+    assert isinstance(body, dict) and set(body) == {"messages", "binds", "operators", "suspended", "started", "now",
+                                                "totals", "rates", "sessions"}
     assert body["binds"] == {"demo": 1}
     assert answer.headers["cache-control"] == "no-store"
 
