@@ -36,7 +36,8 @@ reference. Rules of this module (issue 10), checked in this order:
 3. Every request carries `Authorization: Bearer <token>`, compared in constant time, or 401.
    The token is generated at start-up and written with the API's URL to the control file
    next to the store (`control_file_path`), readable by its owner only; or set in the config.
-4. Unknown paths get 404, other methods 405 (with Allow), all JSON.
+4. Unknown paths get 404, other methods 405 (with Allow), all JSON. Every answer is JSON but
+   GET /metrics's 200 (Prometheus's text format; an Accept that takes no text/plain: 406).
 5. A body must be `application/json` (415 otherwise): a browser cannot send that cross-site
    without a CORS preflight, which this API never answers. POST /mo always has one.
 6. Client input never gets a 500: bad JSON or fields get 400 with `{"error": ..., "field":
