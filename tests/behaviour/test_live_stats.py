@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from aggregator.stats import WINDOW
+from smsc.pdu.codec import Command, DestAddress
 from smsc.pdu.status import CommandStatus
 from tests.support.memstack import TOKEN, Client, MemStack, http, raw_request
 
@@ -210,3 +211,19 @@ def test_what_prometheus_and_curl_accept_gets_the_text_format(stack: MemStack, a
     code, headers, body = get(stack, "/metrics", Accept=accept)
     assert code == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     assert b"# TYPE smsc_harness_messages_accepted_total counter" in body
+
+
+def test_a_submit_multi_counts_each_destination(stack: MemStack) -> None:
+    shop = stack.client(system_id="shop", password="shop")
+    assert shop.conn is not None
+    dests = (DestAddress(1, 1, "33612345678"), DestAddress(dl_name="friends"), DestAddress(1, 1, "447700900123"),
+             DestAddress(1, 1, "33612345670"))
+    resp = stack.wait(shop.conn.request(Command.submit_multi, source_addr_ton=5, source_addr="TEST",
+                                        dest_addresses=dests, registered_delivery=1, short_message=b"hi all"))
+    assert resp.command_status == 0  # type: ignore[attr-defined]
+    now = status(stack)
+    assert now["totals"] == {"submitted": 2, "delivered": 0, "failed": 0, "refused": 2}
+    assert [(s["bind"], s["submitted"]) for s in now["sessions"]] == [("shop#1", 2)]
+    found = samples(get(stack, "/metrics")[2].decode())
+    refused = {s.labels["status"]: s.value for s in found["smsc_harness_submits_refused"]}
+    assert refused == {"ESME_RINVDESTFLAG": 1, "ESME_RINVDSTADR": 1}
