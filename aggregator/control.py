@@ -336,6 +336,7 @@ class ControlApi(resource.Resource):
             "messages": h.store.count_by_state(committed_only=True),
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {op_id: {"submitted": smsc.submitted, "receipts_sent": smsc.receipts_sent,
+                                  "mo_sent": smsc.mo_sent,
                                   "queued_at_aggregator": len(h.pools[op_id].queue),
                                   "outage": None if smsc.outage is None else smsc.outage.value}
                           for op_id, smsc in h.operators.items()},

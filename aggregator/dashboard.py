@@ -105,7 +105,8 @@ def page(harness: Harness) -> bytes:
     operator_rows = "".join(
         f'<tr data-operator="{escape(op_id)}"><td><b>{escape(op_id)}</b><br><span class="note">{escape(name)}'
         f'</span></td><td class="links">–</td><td class="throughput">–</td><td class="outage">–</td>'
-        f'<td class="num queued">–</td><td class="num submitted">–</td><td class="num receipts">–</td></tr>'
+        f'<td class="num queued">–</td><td class="num submitted">–</td><td class="num receipts">–</td>'
+        f'<td class="num mos">–</td></tr>'
         for op_id, name in operators)
     body = f"""<!DOCTYPE html>
 <html lang="en">
@@ -148,7 +149,7 @@ def page(harness: Harness) -> bytes:
     <table id="operators">
       <thead><tr><th>operator</th><th>links bound</th><th>throughput (rate / cap)</th><th>outage</th>
         <th class="num">queued at the aggregator</th><th class="num">submit_sm accepted</th>
-        <th class="num">receipts sent</th></tr></thead>
+        <th class="num">receipts sent</th><th class="num">MOs sent</th></tr></thead>
       <tbody>{operator_rows}</tbody>
     </table>
   </section>

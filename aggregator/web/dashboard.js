@@ -88,6 +88,7 @@
       row.querySelector(".queued").textContent = count(op.queued_at_aggregator);
       row.querySelector(".submitted").textContent = count(op.submitted);
       row.querySelector(".receipts").textContent = count(op.receipts_sent);
+      row.querySelector(".mos").textContent = count(op.mo_sent);
     }
   }
 
