@@ -61,7 +61,8 @@
     const states = status.messages || {};
     const parts = Object.keys(states).filter((k) => states[k]).map((k) => k + " " + count(states[k]));
     $("by-state").textContent = parts.length ? parts.join(", ") : "none yet";
-    $("started").textContent = status.started || "–";
+    $("started").textContent = typeof status.started === "string"
+      ? status.started.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC") : "–";
     $("now").textContent = time(status.now);
   }
 
