@@ -8,7 +8,9 @@
   const POLL_MS = 1000;
   const $ = (id) => document.getElementById(id);
   const openMessages = new Set();          // ids whose history is shown: kept across redraws
-  let timer = null;
+  let timer = null;                        // the next poll, when none is in flight
+  let inFlight = false;                    // one poll at a time ...
+  let again = false;                       // ... and one more at once if asked meanwhile (a form, a click)
 
   // --- small helpers ---------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -202,8 +204,14 @@
   }
 
   async function poll() {
+    if (inFlight) {
+      again = true;
+      return;
+    }
+    inFlight = true;
     if (timer !== null) clearTimeout(timer);
     timer = null;
+    let gone = false;
     try {
       const [status, messages, clients] = await Promise.all([
         getJson("/status", false), getJson("/messages?last=20", true), getJson("/clients", true)]);
@@ -215,13 +223,18 @@
       drawClients(clients);
       setConnection("live", true);
     } catch (error) {
-      if (error instanceof Gone) {
-        setConnection("token no longer valid (serve restarted?): run smsc-harness dashboard again", false);
-        return;                            // no more polling: a new address is needed
-      }
-      setConnection("serve not reachable: retrying", false);
+      gone = error instanceof Gone;
+      setConnection(gone ? "token no longer valid (serve restarted?): run smsc-harness dashboard again"
+        : "serve not reachable: retrying", false);
     }
-    timer = setTimeout(poll, POLL_MS);
+    inFlight = false;
+    if (gone) return;                      // no more polling: a new address is needed
+    if (again) {
+      again = false;
+      poll();
+    } else {
+      timer = setTimeout(poll, POLL_MS);
+    }
   }
 
   // --- forms ---------------------------------------------------------------------------------
