@@ -1,6 +1,7 @@
 """The dashboard in a real browser against a real `serve` (issue 14): in by the token address,
-an MO from the form, an outage started and ended from the form, a throughput change, and
-client traffic showing in the counts and the last messages.
+an MO from the form, an outage started and ended from the form, a throughput change, client
+traffic showing in the counts and the last messages, one poll at a time whatever the forms
+do, and a stopped serve shown as such.
 
 The tests of this module share one `serve` and run in file order; each leaves what it changed
 as it found it (an outage ended), or changes what no other test reads (orange's throughput).
@@ -9,6 +10,7 @@ as it found it (an outage ended), or changes what no other test reads (orange's 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from tests.browser.conftest import require_selenium
@@ -19,6 +21,7 @@ from selenium.webdriver.common.by import By  # noqa: E402 - after the check abov
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from tests.browser.conftest import WAIT, Serve  # noqa: E402
+from tests.support.serve import read_full_banner, start_serve, stop_serve  # noqa: E402
 from tests.support.traffic import Traffic  # noqa: E402
 
 if TYPE_CHECKING:
@@ -134,3 +137,34 @@ def test_client_traffic_shows_in_counts_and_last_messages(page: WebDriver, serve
         until(page, "the bind listed", lambda d: "demo" in text(d, "#binds tbody"))
     finally:
         traffic.close()
+
+
+def test_forms_and_clicks_never_start_a_second_polling_loop(page: WebDriver, serve: Serve) -> None:
+    """Each answer asks for a poll at once; one in flight makes it wait its turn: at most one
+    GET /status is ever in flight, however fast the forms are sent."""
+    open_dashboard(page, serve)
+    page.execute_script("""
+        const seen = window.__polls = {inFlight: 0, most: 0, done: 0};
+        const fetchBefore = window.fetch;
+        window.fetch = async (...args) => {
+          const status = String(args[0]).startsWith("/status");
+          if (status) { seen.inFlight += 1; seen.most = Math.max(seen.most, seen.inFlight); }
+          try { return await fetchBefore(...args); }
+          finally { if (status) { seen.inFlight -= 1; seen.done += 1; } }
+        };
+        const form = document.getElementById("throughput-form");
+        for (let i = 0; i < 8; i++) form.requestSubmit();""")
+    until(page, "ten polls done", lambda d: d.execute_script("return window.__polls.done") >= 10)
+    assert page.execute_script("return window.__polls.most") == 1
+
+
+def test_a_stopped_serve_shows_as_not_reachable(page: WebDriver, tmp_path: Path) -> None:
+    process = start_serve(tmp_path, "--db", str(tmp_path / "s.db"))
+    try:
+        banner = read_full_banner(process)
+        assert banner.control_file is not None
+        found = json.loads(banner.control_file.read_text())
+        open_dashboard(page, Serve(banner, found["url"], found["token"]))
+    finally:
+        assert stop_serve(process) == 0
+    until(page, "the page saying so", lambda d: text(d, "#connection") == "serve not reachable: retrying")
