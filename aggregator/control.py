@@ -21,6 +21,9 @@
     GET  /messages/{id}   one message as it stands, its state history and its receipts
     GET  /metrics  the live stats in Prometheus's text format (aggregator/metrics.py,
                    docs/metrics.md); GET /status has them too, in JSON
+    GET  /messages?last=N the N newest messages (1 to 100, default 20), newest first, each as above
+    GET  /          the web dashboard (aggregator/dashboard.py), GET /dashboard.js its script;
+                   GET /?token=T sets the dashboard's cookie and answers 303 to / (rule 3)
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
 /skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
@@ -36,8 +39,16 @@ reference. Rules of this module (issue 10), checked in this order:
 3. Every request carries `Authorization: Bearer <token>`, compared in constant time, or 401.
    The token is generated at start-up and written with the API's URL to the control file
    next to the store (`control_file_path`), readable by its owner only; or set in the config.
+   A browser cannot send that header when it opens an address, so the dashboard's cookie
+   (`smsc-harness-PORT=<token>; HttpOnly; SameSite=Strict; Path=/`, set by GET /?token=T,
+   the address `smsc-harness dashboard` prints) is taken as well. A request whose Origin
+   header names another site (another port of this machine is one) is refused 403 before
+   that: with rule 5 (a cross-site page cannot send JSON without a preflight) and SameSite,
+   a page elsewhere cannot act with the cookie. GET / without either gets a small page
+   saying how to get in (401).
 4. Unknown paths get 404, other methods 405 (with Allow), all JSON. Every answer is JSON but
-   GET /metrics's 200 (Prometheus's text format; an Accept that takes no text/plain: 406).
+   the dashboard's page and script and GET /metrics's 200 (Prometheus's text format; an Accept
+   that takes no text/plain: 406).
 5. A body must be `application/json` (415 otherwise): a browser cannot send that cross-site
    without a CORS preflight, which this API never answers. POST /mo always has one.
 6. Client input never gets a 500: bad JSON or fields get 400 with `{"error": ..., "field":
@@ -72,6 +83,7 @@ from twisted.web import resource, server
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
+from aggregator import dashboard
 from aggregator.clock import iso
 from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -79,7 +91,7 @@ from aggregator.metrics import exposition, registry
 from aggregator.routing import RoutingError
 from aggregator.rules.stop import OptOut
 from aggregator.stats import WINDOW, snapshot
-from aggregator.store import ReceiptRecord, StoreUnavailable
+from aggregator.store import MessageEvent, MessageRecord, ReceiptRecord, StoreUnavailable
 from smsc.operators.profile import OutageMode
 from smsc.operators.smsc import MoRefused, OperatorSmsc
 
@@ -105,25 +117,37 @@ _JSON = "application/json"
 _MO_FIELDS = ("from", "to", "text")
 _MO_SHAPE = '{"from": MSISDN, "to": SHORT_CODE, "text": TEXT}'
 _NUMBER = re.compile(r"\+?[0-9]{1,20}")
-_HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::[0-9]{1,5})?")
+_HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
 _ARGUMENT_FIELD = {"source": "from", "destination": "to", "text": "text"}
 _RELEASE_SHAPE = '{"account": SYSTEM_ID, "campaign": CAMPAIGN_ID or null}'
 _CAMPAIGN = re.compile(r"[\x21-\x7e]{1,64}")      # the campaign id TLV's own rule (aggregator/server.py)
-_REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 401: b"Unauthorized",
-            404: b"Not Found", 405: b"Method Not Allowed", 406: b"Not Acceptable", 409: b"Conflict",
-            413: b"Content Too Large",
+_REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 303: b"See Other", 400: b"Bad Request",
+            401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found", 405: b"Method Not Allowed",
+            406: b"Not Acceptable", 409: b"Conflict", 413: b"Content Too Large",
             415: b"Unsupported Media Type", 421: b"Misdirected Request", 500: b"Internal Server Error",
             503: b"Service Unavailable"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/metrics": (b"GET",), b"/mo": (b"POST",),
-                                              b"/skew/release": (b"POST",),
+                                              b"/skew/release": (b"POST",), b"/messages": (b"GET",),
                                               b"/optouts": (b"GET", b"POST", b"DELETE")}
 # Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
 # printable ASCII characters other than '/' (operator ids and message ids are far shorter).
 _OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
 _MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
 _ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
-_ALL_PATHS = ("/status", "/metrics", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage", "/operators/{id}/recover",
-              "/operators/{id}/throughput", "/messages/{id}")
+_ALL_PATHS = ("/", "/status", "/metrics", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage",
+              "/operators/{id}/recover", "/operators/{id}/throughput", "/messages/{id}", "/messages?last=N")
+# The dashboard (aggregator/dashboard.py): its page and its script, answered by `page`.
+_PAGES = (b"/", b"/dashboard.js")
+_LAST_DEFAULT, _LAST_MAX = 20, 100           # GET /messages?last=N
+_PAGE_HEADERS = (
+    # Its own script and inline style only, fetches to this API only, never in a frame, no
+    # form posted natively (the script sends JSON), and no address (with a token) as referrer.
+    (b"Content-Security-Policy", b"default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+                                 b"connect-src 'self'; img-src 'self' data:; form-action 'none'; base-uri 'none'; "
+                                 b"frame-ancestors 'none'"),
+    (b"X-Frame-Options", b"DENY"),
+    (b"Referrer-Policy", b"no-referrer"),
+)
 _OUTAGE_SHAPE = '{"mode": "refuse_binds" | "drop" | "silent"}'
 _THROUGHPUT_SHAPE = '{"rate": MESSAGES_A_SECOND, "burst": MESSAGES (optional)}'
 _OPTOUT_FIELDS = ("account", "number")
@@ -180,6 +204,39 @@ def bearer_matches(headers: Sequence[bytes] | None, token: bytes) -> bool:
         return False
     scheme, _, given = headers[0].strip().partition(b" ")
     return scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), token)
+
+
+def same_origin(origins: Sequence[bytes], host: bytes) -> bool:
+    """Does the one Origin header name this server as the Host header does
+    (`http://127.0.0.1:2776` for Host `127.0.0.1:2776`)? A browser sends Origin with every
+    cross-origin request and every POST; a page of another site (another port of this machine
+    is another origin) is refused at once, whatever its request."""
+    if len(origins) != 1:
+        return False
+    return origins[0].strip().lower() == b"http://" + host.strip().lower()
+
+
+def cookie_name(host: bytes) -> str:
+    """The dashboard's cookie for the API reached through this Host: `smsc-harness-PORT`.
+    Browsers keep cookies per host name, not per port: two `serve`s on one machine would
+    overwrite each other's cookie if it had one name, and each dashboard would lose its own."""
+    found = _HOST.fullmatch(host.decode("ascii", "replace").strip())
+    port = found.group("port") if found is not None else None
+    return f"smsc-harness-{port or 80}"
+
+
+def cookie_matches(headers: Sequence[bytes] | None, name: str, token: bytes) -> bool:
+    """A `name=<token>` cookie in the Cookie header(s), compared in constant time."""
+    if headers is None:
+        return False
+    wanted = name.encode("ascii")
+    found = False
+    for header in headers:
+        for pair in header.split(b";"):
+            key, equals, value = pair.strip().partition(b"=")
+            if equals and key == wanted:
+                found = hmac.compare_digest(value.strip(), token) or found
+    return found
 
 
 def media_type(headers: Sequence[bytes] | None) -> str | None:
@@ -267,10 +324,22 @@ class ControlApi(resource.Resource):
             log.info("control API: request for {path} refused: Host {host} is not a loopback name or address",
                      path=path[:64], host=hosts)
             return _error(421, "the Host header must name the loopback interface: localhost, 127.0.0.1 or [::1]")
-        if not bearer_matches(headers.getRawHeaders(b"authorization"), self._token):
+        origins = headers.getRawHeaders(b"origin")
+        if origins is not None and not same_origin(origins, hosts[0]):
+            log.info("control API: request for {path} refused: Origin {origin} is another site's",
+                     path=path[:64], origin=[o[:80] for o in origins])
+            return _error(403, "the Origin header names another site: the control API answers its own pages "
+                               "and clients that send no Origin only", "origin")
+        cookie = cookie_name(hosts[0])
+        authorised = (bearer_matches(headers.getRawHeaders(b"authorization"), self._token)
+                      or cookie_matches(headers.getRawHeaders(b"cookie"), cookie, self._token))
+        if path in _PAGES:
+            return self.page(method, path, query, authorised, cookie)
+        if not authorised:
             log.info("control API: request for {path} refused: no valid bearer token", path=path[:64])
             return _error(401, "a bearer token is required: Authorization: Bearer <token> (see the control "
-                               "file next to the database, named in serve's first line)",
+                               "file next to the database, named in serve's first line), or the dashboard's "
+                               "cookie (smsc-harness dashboard prints its address)",
                           headers=((b"WWW-Authenticate", b'Bearer realm="smsc-harness"'),))
         methods = _ROUTES.get(path)
         routed = None if methods is not None else _id_route(path)
@@ -292,6 +361,8 @@ class ControlApi(resource.Resource):
             return self.status()
         if path == b"/metrics":
             return self.metrics(headers.getRawHeaders(b"accept"))
+        if path == b"/messages":
+            return self.latest(query)
         if path == b"/skew/release":
             return self.release(body)
         if path == b"/optouts":
@@ -306,6 +377,7 @@ class ControlApi(resource.Resource):
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {o.id: {"submitted": o.smsc_submitted, "receipts_sent": o.receipts_sent,
                                  "queued_at_aggregator": o.queued, "outage": o.outage,
+                                 "mo_sent": h.operators[o.id].mo_sent,
                                  "links": {"bound": o.links_bound, "configured": o.links_configured},
                                  "throughput": {"cap": o.cap, "rate": _rate(o.rate)}}
                           for o in now.operators},
@@ -428,17 +500,67 @@ class ControlApi(resource.Resource):
             receipts = store.receipts(ident)
         except StoreUnavailable as error:
             return _error(503, f"the store cannot be read now: {error}")
-        return _Reply(200, {
-            "id": record.id, "account": record.account, "state": record.state.value,
-            "from": record.source_addr, "to": record.destination_addr, "operator": record.operator_id,
-            "operator_message_id": record.operator_message_id, "attempts": record.attempts,
-            "created": iso(record.created_at),
-            "submitted": None if record.submitted_at is None else iso(record.submitted_at),
-            "done": None if record.done_at is None else iso(record.done_at),
-            "error_code": record.error_code, "campaign": record.campaign,
-            "history": [{"at": iso(e.at), "state": e.state.value, "detail": e.detail} for e in history],
-            "receipts": [_receipt_json(r) for r in receipts],
-        })
+        return _Reply(200, _message_json(record, history, receipts))
+
+    def latest(self, query: bytes) -> _Reply:
+        """GET /messages?last=N: the N newest messages (1 to 100, default 20), newest first,
+        each as GET /messages/{id} gives it: the dashboard's list."""
+        try:
+            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
+                              max_num_fields=4)
+        except (UnicodeDecodeError, ValueError):
+            return _error(400, "query: expected ?last=N or nothing", "query")
+        for name in params:
+            if name != "last":
+                return _error(400, f"{_shown(name)}: unknown parameter; expected ?last=N", name[:64])
+        last = _LAST_DEFAULT
+        if "last" in params:
+            given = params["last"]
+            if len(given) != 1 or not given[0].isascii() or not given[0].isdigit() \
+                    or not 1 <= int(given[0]) <= _LAST_MAX:
+                shown = _shown(given[0]) if len(given) == 1 else "it more than once"
+                return _error(400, f"last: expected a whole number of messages from 1 to {_LAST_MAX}, got {shown}",
+                              "last")
+            last = int(given[0])
+        try:
+            latest = self.harness.store.latest_messages(last)
+        except StoreUnavailable as error:
+            return _error(503, f"the store cannot be read now: {error}")
+        return _Reply(200, {"messages": [_message_json(*found) for found in latest]})
+
+    # --- the dashboard (aggregator/dashboard.py) ------------------------------------------
+
+    def page(self, method: bytes, path: bytes, query: bytes, authorised: bool, cookie: str) -> _Reply:
+        """GET /: the dashboard, or how to get in; GET /?token=T: the cookie, then the
+        dashboard; GET /dashboard.js: its script. A browser cannot send the bearer header when
+        it opens an address, so the token comes once in the address (from `smsc-harness
+        dashboard`) and is kept in an HttpOnly, SameSite=Strict cookie (docs/dashboard.md)."""
+        if method != b"GET":
+            return _error(405, f"{path.decode()} takes GET", headers=((b"Allow", b"GET"),))
+        if path == b"/dashboard.js":
+            if not authorised:
+                return _error(401, "the dashboard's script needs its cookie: open the address "
+                                   "`smsc-harness dashboard` prints")
+            return _Reply(200, dashboard.script(), content_type="text/javascript; charset=utf-8")
+        try:
+            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
+                              max_num_fields=4)
+        except (UnicodeDecodeError, ValueError):
+            return _error(400, "query: expected ?token=TOKEN or nothing", "query")
+        for name in params:
+            if name != "token":
+                return _error(400, f"{_shown(name)}: unknown parameter; expected ?token=TOKEN", name[:64])
+        html = "text/html; charset=utf-8"
+        if "token" in params:
+            given = params["token"]
+            if len(given) != 1 or not hmac.compare_digest(given[0].encode("ascii", "replace"), self._token):
+                log.info("control API: dashboard refused: the token in the address is not this serve's")
+                return _Reply(401, dashboard.login_page(wrong_token=True), _PAGE_HEADERS, html)
+            cookie_header = f"{cookie}={given[0]}; HttpOnly; SameSite=Strict; Path=/".encode("ascii")
+            return _Reply(303, {"location": "/"}, ((b"Location", b"/"), (b"Set-Cookie", cookie_header)))
+        if not authorised:
+            return _Reply(401, dashboard.login_page(wrong_token=False), _PAGE_HEADERS, html)
+        return _Reply(200, dashboard.page(self.harness), _PAGE_HEADERS, html)
 
     # --- R1's opt-out lists (aggregator/rules/stop.py) ------------------------------------
 
@@ -519,6 +641,22 @@ def _got(value: object, kind: type | tuple[type, ...]) -> str:
     """What a refused number was, for its 400: the number itself (a `kind`, true and false
     not counted, though bool is an int), or what JSON type came instead."""
     return repr(value) if isinstance(value, kind) and not isinstance(value, bool) else _json_type(value)
+
+
+def _message_json(record: MessageRecord, history: Sequence[MessageEvent],
+                  receipts: Sequence[ReceiptRecord]) -> dict[str, object]:
+    """One message as GET /messages/{id} and GET /messages?last=N give it."""
+    return {
+        "id": record.id, "account": record.account, "state": record.state.value,
+        "from": record.source_addr, "to": record.destination_addr, "operator": record.operator_id,
+        "operator_message_id": record.operator_message_id, "attempts": record.attempts,
+        "created": iso(record.created_at),
+        "submitted": None if record.submitted_at is None else iso(record.submitted_at),
+        "done": None if record.done_at is None else iso(record.done_at),
+        "error_code": record.error_code, "campaign": record.campaign,
+        "history": [{"at": iso(e.at), "state": e.state.value, "detail": e.detail} for e in history],
+        "receipts": [_receipt_json(r) for r in receipts],
+    }
 
 
 def _receipt_json(receipt: ReceiptRecord) -> dict[str, object]:

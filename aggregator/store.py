@@ -1256,6 +1256,30 @@ class Store:
         )
         return [_from_row(ReceiptRecord, _RECEIPT_CODEC, {}, r) for r in rows]
 
+    def latest_messages(self, last: int) -> list[tuple[MessageRecord, list[MessageEvent], list[ReceiptRecord]]]:
+        """The `last` newest committed messages (1 to 100), newest first, each with its state
+        history and receipts: the dashboard's list (GET /messages?last=N), three queries
+        whatever N. Newest is the order the store wrote them in (rowid: the order they were
+        accepted in), read from the end of the table's b-tree: no sort, however many rows.
+        What is committed only, as /status: a running `serve` never waits on the database
+        for it. Raises StoreUnavailable when the file cannot be read now."""
+        if not 1 <= last <= 100:
+            raise ValueError(f"last: 1 to 100, got {last}")
+        rows = self._committed_query(_SELECT_MESSAGES + " ORDER BY rowid DESC LIMIT ?", (last,))
+        if not rows:
+            return []
+        ids = tuple(r["id"] for r in rows)
+        marks = ", ".join("?" * len(ids))
+        histories: dict[str, list[MessageEvent]] = {i: [] for i in ids}
+        for r in self._committed_query(f"SELECT {_columns_of(MessageEvent)} FROM message_events"
+                                       f" WHERE message_id IN ({marks}) ORDER BY message_id, seq", ids):
+            histories[r["message_id"]].append(_from_row(MessageEvent, _EVENT_CODEC, {}, r))
+        receipts: dict[str, list[ReceiptRecord]] = {i: [] for i in ids}
+        for r in self._committed_query(f"SELECT {_columns_of(ReceiptRecord)} FROM receipts"
+                                       f" WHERE message_id IN ({marks}) ORDER BY received_at, id", ids):
+            receipts[r["message_id"]].append(_from_row(ReceiptRecord, _RECEIPT_CODEC, {}, r))
+        return [(_message_record(r), histories[r["id"]], receipts[r["id"]]) for r in rows]
+
     def messages(self, state: MessageState | None = None) -> list[MessageRecord]:
         """All messages, or those in `state`, ORDER BY created_at, id."""
         if state is None:

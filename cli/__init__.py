@@ -7,6 +7,7 @@
     smsc-harness optouts add|remove --account SYSTEM_ID MSISDN [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness operator ID --outage refuse_binds|drop|silent | --recover | --throughput RATE [--burst N] [--db PATH] ...
     smsc-harness message ID [--db PATH] [--control HOST:PORT] [--token TOKEN]
+    smsc-harness dashboard [--db PATH]
     smsc-harness check SCENARIO.yaml [...] [--allow-outside]
     smsc-harness run SCENARIO.yaml [...] [--seed N] [--report-dir DIR] [--live] [--allow-outside]
     smsc-harness hash-password [--scheme scrypt|pbkdf2]
@@ -14,7 +15,7 @@
     smsc-harness sink [--host HOST] [--port N] [--receipts|--no-receipts] [--system-id ID] [--password PW]
 
 One module per command: `cli.serve`, `cli.sink`, `cli.mo`, `cli.release`, `cli.optouts`,
-`cli.operator`, `cli.message` (the five through `cli.control_client`), `cli.replay` (check and run),
+`cli.operator`, `cli.message` (the five through `cli.control_client`), `cli.dashboard`, `cli.replay` (check and run),
 `cli.hash_password`, `cli.bench` (and `cli.bench_compare`); `cli.args` holds the parser.  This is the only package that touches the
 global reactor (`task.react` in `serve` and `run --live`) and the only one that wires real
 TCP.  `run` imports a command's module once the command line is parsed: `--help` and a bad
@@ -76,6 +77,9 @@ def _run(argv: Sequence[str] | None) -> None:
     elif args.command == "message":
         from cli.message import message_command
         raise SystemExit(message_command(args))
+    elif args.command == "dashboard":
+        from cli.dashboard import dashboard_command
+        raise SystemExit(dashboard_command(args))
     elif args.command == "bench":
         from cli.bench import react as bench
         bench(args)

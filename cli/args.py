@@ -249,6 +249,15 @@ def build_parser() -> argparse.ArgumentParser:
     message.add_argument("message_id", metavar="ID", help="the message_id a submit_sm_resp gave")
     _control_arguments(message)
 
+    dashboard = commands.add_parser(
+        "dashboard", help="print the address of a running stack's web dashboard (with its token; opens nothing)",
+        description="Read the control file of the running serve whose store is --db and print the address "
+                    "of its dashboard, with the token once: open it in a browser on this machine; the "
+                    "dashboard keeps the token in a cookie for that browser session.")
+    dashboard.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                           help=f"the database of the running serve: the address and token are read from "
+                                f"PATH.control.json, which serve writes (default: ./{DEFAULT_DB})")
+
     check = commands.add_parser(
         "check", help="validate YAML scenarios without running them (exit 2 if one is invalid)",
         description="Read each scenario (and what it includes) and report every problem as "

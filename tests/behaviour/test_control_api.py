@@ -155,8 +155,8 @@ def test_two_host_headers_get_421(site) -> None:  # type: ignore[no-untyped-def]
 
 # --- paths, methods, media types: JSON answers -------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/nowhere", "/status/", "/mo/x", "/status/../mo", "//status",
-                                  "/STATUS", "*"])
+@pytest.mark.parametrize("path", ["/index.html", "/nowhere", "/status/", "/mo/x", "/status/../mo", "//status",
+                                  "/STATUS", "*", "/dashboard.js/x"])   # "/": the dashboard (test_dashboard_api.py)
 def test_an_unknown_path_gets_404_json(site, path: str) -> None:  # type: ignore[no-untyped-def]
     answer = http(site, raw_request("GET", path))
     assert answer.status == 404 and "error" in answer.json  # type: ignore[operator]

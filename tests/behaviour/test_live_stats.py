@@ -90,7 +90,8 @@ def test_status_has_the_live_keys_of_the_contract(stack: MemStack) -> None:
     assert sfr["links"] == {"bound": 2, "configured": 2}
     assert sfr["throughput"] == {"cap": 20.0, "rate": round(5 / 60, 3)}
     assert now["operators"]["orange"]["throughput"] == {"cap": None, "rate": 0.0}
-    assert set(sfr) == {"submitted", "receipts_sent", "queued_at_aggregator", "outage", "links", "throughput"}
+    assert set(sfr) == {"submitted", "receipts_sent", "queued_at_aggregator", "outage", "mo_sent", "links",
+                        "throughput"}
     sessions = now["sessions"]
     assert [(s["bind"], s["account"], s["mode"], s["submitted"], s["rate"]) for s in sessions] == [
         ("demo#1", "demo", "transceiver", 4, round(4 / 60, 3)), ("shop#2", "shop", "transmitter", 1, round(1 / 60, 3))]
