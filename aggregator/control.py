@@ -19,6 +19,7 @@
     POST /operators/{id}/throughput  {"rate": 50, "burst": 10}: set its operator-wide cap now
                    (burst optional: one second's worth)
     GET  /messages/{id}   one message as it stands, its state history and its receipts
+    GET  /clients  the report card of every client bind, bound or ended (aggregator/clientcard.py)
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
 /skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
@@ -69,6 +70,7 @@ from twisted.web import resource, server
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
+from aggregator.clientcard import card_json
 from aggregator.clock import iso
 from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.routing import RoutingError
@@ -109,14 +111,14 @@ _REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 400: b"Bad Request", 
             503: b"Service Unavailable"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/mo": (b"POST",),
                                               b"/skew/release": (b"POST",),
-                                              b"/optouts": (b"GET", b"POST", b"DELETE")}
+                                              b"/optouts": (b"GET", b"POST", b"DELETE"), b"/clients": (b"GET",)}
 # Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
 # printable ASCII characters other than '/' (operator ids and message ids are far shorter).
 _OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
 _MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
 _ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
 _ALL_PATHS = ("/status", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage", "/operators/{id}/recover",
-              "/operators/{id}/throughput", "/messages/{id}")
+              "/operators/{id}/throughput", "/messages/{id}", "/clients")
 _OUTAGE_SHAPE = '{"mode": "refuse_binds" | "drop" | "silent"}'
 _THROUGHPUT_SHAPE = '{"rate": MESSAGES_A_SECOND, "burst": MESSAGES (optional)}'
 _OPTOUT_FIELDS = ("account", "number")
@@ -251,6 +253,8 @@ class ControlApi(resource.Resource):
             return self.operator(ident, verb, body)
         if path == b"/status":
             return self.status()
+        if path == b"/clients":
+            return _Reply(200, {"clients": [card_json(card) for card in self.harness.server.cards.cards()]})
         if path == b"/skew/release":
             return self.release(body)
         if path == b"/optouts":

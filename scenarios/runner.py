@@ -28,6 +28,7 @@ from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from aggregator.clientcard import Card
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.server import CAMPAIGN_ID_TAG
 from aggregator.store import MessageState, Store
@@ -499,7 +500,11 @@ class _Run:
             latency=latency, throughput=throughput, events=self.timeline(groups),
             expectations=tuple(self.expectations), refusals=refusal_counts(self.store.refusal_counts()),
             rule_groups=groups, optouts=self.number_list("optouts"), purges=self.number_list("purges"),
-            skew=self.skew_splits())
+            skew=self.skew_splits(), clients=self.client_cards())
+
+    def client_cards(self) -> tuple[Card, ...]:
+        """The report card of each client bind as the run ends, times from its start."""
+        return tuple(card.shifted(self.start) for card in self.harness.server.cards.cards())
 
     def rule_groups(self) -> tuple[RuleEventGroup, ...]:
         """The rule events of the run, per (rule, action, account): counted, the first few in detail."""
