@@ -172,7 +172,7 @@ class BindCard:
 
     __slots__ = ("bind", "account", "peer", "host", "bound_at", "unbound_at", "counts", "first", "example",
                  "backoff_until", "after_throttle", "submits", "receipts_asked", "max_outstanding",
-                 "slowest_resp", "rebind_ended", "unanswered_requests", "unanswered_deliveries")
+                 "slowest_resp", "rebind_ended", "unanswered_requests", "unanswered_deliveries", "last_keys")
 
     def __init__(self, bind: str, account: str, peer: str, host: str, now: float) -> None:
         self.bind = bind
@@ -193,6 +193,9 @@ class BindCard:
         self.rebind_ended = 0
         self.unanswered_requests = 0
         self.unanswered_deliveries = 0
+        # the duplicate keys of the last submit (one per destination): forgotten when it is
+        # answered with flow control, since sending it again is then what the client must do
+        self.last_keys: tuple[tuple[str, str, bytes], ...] = ()
 
     def note(self, code: str, now: float, n: int = 1, example: str | None = None) -> None:
         counts = self.counts
@@ -302,7 +305,7 @@ class ClientCards:
             problem = address_problem(destination, sm.dest_addr_ton, sm.dest_addr_npi, False)
         if problem is not None:
             card.note("wrong_ton_npi", now, example=problem)
-        self._duplicate(card, source, destination, sm.short_message, now)
+        card.last_keys = (self._duplicate(card, source, destination, sm.short_message, now),)
 
     def submit_multi(self, key: Hashable, outstanding: int, sm: SubmitMulti, now: float) -> None:
         """A submit_multi received: one request, a submit per SME destination."""
@@ -312,6 +315,7 @@ class ClientCards:
         self._request(card, outstanding, now)
         source = sm.source_addr
         problem = address_problem(source, sm.source_addr_ton, sm.source_addr_npi, True)
+        keys = []
         for dest in sm.dest_addresses:
             if dest.dl_name is not None:
                 continue
@@ -320,7 +324,8 @@ class ClientCards:
                 card.receipts_asked += 1
             if problem is None:
                 problem = address_problem(dest.destination_addr, dest.dest_addr_ton, dest.dest_addr_npi, False)
-            self._duplicate(card, source, dest.destination_addr, sm.short_message, now)
+            keys.append(self._duplicate(card, source, dest.destination_addr, sm.short_message, now))
+        card.last_keys = tuple(keys)
         if problem is not None:
             card.note("wrong_ton_npi", now, example=problem)
 
@@ -335,7 +340,9 @@ class ClientCards:
             if card.after_throttle > window:
                 card.note("ignored_throttling", now)
 
-    def _duplicate(self, card: BindCard, source: str, destination: str, text: bytes, now: float) -> None:
+    def _duplicate(self, card: BindCard, source: str, destination: str, text: bytes, now: float
+                   ) -> tuple[str, str, bytes]:
+        """Remember this submit's key in its account's recent set; a duplicate if it was there."""
         recent = self._recent.get(card.account)
         if recent is None:
             recent = self._recent[card.account] = {}
@@ -346,13 +353,20 @@ class ClientCards:
         recent[key] = now                      # newest last: the oldest go first
         if len(recent) > DUPLICATE_MEMORY:
             del recent[next(iter(recent))]
+        return key
 
     def throttled(self, key: Hashable, now: float) -> None:
         """We answered a request of the bind with ESME_RTHROTTLED or ESME_RMSGQFUL."""
         card = self._bound.get(key)
-        if card is not None and now >= card.backoff_until:
+        if card is None:
+            return
+        if now >= card.backoff_until:
             card.backoff_until = now + THROTTLE_BACKOFF
             card.after_throttle = 0
+        recent = self._recent.get(card.account)
+        if recent is not None:
+            for sent in card.last_keys:
+                recent.pop(sent, None)
 
     def deliver_answered(self, key: Hashable, sent_at: float, now: float) -> None:
         """The bind answered one of our deliver_sm, sent at `sent_at`."""
