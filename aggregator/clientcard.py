@@ -172,7 +172,8 @@ class BindCard:
 
     __slots__ = ("bind", "account", "peer", "host", "bound_at", "unbound_at", "counts", "first", "example",
                  "backoff_until", "after_throttle", "submits", "receipts_asked", "max_outstanding",
-                 "slowest_resp", "rebind_ended", "unanswered_requests", "unanswered_deliveries", "last_keys")
+                 "slowest_resp", "rebind_ended", "unanswered_requests", "unanswered_deliveries", "last_keys",
+                 "source", "source_ton", "source_npi", "source_problem")
 
     def __init__(self, bind: str, account: str, peer: str, host: str, now: float) -> None:
         self.bind = bind
@@ -196,6 +197,11 @@ class BindCard:
         # the duplicate keys of the last submit (one per destination): forgotten when it is
         # answered with flow control, since sending it again is then what the client must do
         self.last_keys: tuple[tuple[str, str, bytes], ...] = ()
+        # the last sender and what is wrong with its TON/NPI (None: nothing)
+        self.source: str | None = None
+        self.source_ton = -1
+        self.source_npi = -1
+        self.source_problem: str | None = None
 
     def note(self, code: str, now: float, n: int = 1, example: str | None = None) -> None:
         counts = self.counts
@@ -275,7 +281,7 @@ class ClientCards:
         self._bound: dict[Hashable, BindCard] = {}
         self._ended: deque[BindCard] = deque(maxlen=ENDED_KEPT)
         self._ends: dict[tuple[str, str], deque[float]] = {}      # (account, host) -> last ends
-        self._recent: dict[str, dict[tuple[str, str, bytes], float]] = {}   # account -> key -> when
+        self._recent: dict[str, _Recent] = {}                    # account -> its last submits
 
     # --- hooks (aggregator/server.py) -------------------------------------------------------
 
@@ -300,9 +306,14 @@ class ClientCards:
         if sm.registered_delivery & 0x03:
             card.receipts_asked += 1
         source, destination = sm.source_addr, sm.destination_addr
-        problem = address_problem(source, sm.source_addr_ton, sm.source_addr_npi, True)
+        if source != card.source or sm.source_addr_ton != card.source_ton or sm.source_addr_npi != card.source_npi:
+            card.source, card.source_ton, card.source_npi = source, sm.source_addr_ton, sm.source_addr_npi
+            card.source_problem = address_problem(source, card.source_ton, card.source_npi, True)
+        problem = card.source_problem           # a bind mostly sends from one sender: judged once
         if problem is None:
-            problem = address_problem(destination, sm.dest_addr_ton, sm.dest_addr_npi, False)
+            ton, npi = sm.dest_addr_ton, sm.dest_addr_npi
+            if not (ton == _INTERNATIONAL and npi == _ISDN and destination.isdigit() and destination[0] != "0"):
+                problem = address_problem(destination, ton, npi, False)     # the common case needs no call
         if problem is not None:
             card.note("wrong_ton_npi", now, example=problem)
         card.last_keys = (self._duplicate(card, source, destination, sm.short_message, now),)
@@ -342,17 +353,22 @@ class ClientCards:
 
     def _duplicate(self, card: BindCard, source: str, destination: str, text: bytes, now: float
                    ) -> tuple[str, str, bytes]:
-        """Remember this submit's key in its account's recent set; a duplicate if it was there."""
+        """Remember this submit's key in its account's recent set; a duplicate if it was there
+        (sent within DUPLICATE_WINDOW). Returns the key."""
         recent = self._recent.get(card.account)
         if recent is None:
-            recent = self._recent[card.account] = {}
+            recent = self._recent[card.account] = _Recent()
         key = (source, destination, text)
-        before = recent.pop(key, None)
-        if before is not None and now - before <= DUPLICATE_WINDOW:
+        times = recent.times
+        before = times.get(key)
+        times[key] = now
+        if before is None:
+            order = recent.order
+            order.append(key)
+            if len(order) > DUPLICATE_MEMORY:
+                times.pop(order.popleft(), None)
+        elif now - before <= DUPLICATE_WINDOW:
             card.note("duplicate_submit", now, example=f"{source} -> {destination}, {len(text)} octets")
-        recent[key] = now                      # newest last: the oldest go first
-        if len(recent) > DUPLICATE_MEMORY:
-            del recent[next(iter(recent))]
         return key
 
     def throttled(self, key: Hashable, now: float) -> None:
@@ -366,7 +382,7 @@ class ClientCards:
         recent = self._recent.get(card.account)
         if recent is not None:
             for sent in card.last_keys:
-                recent.pop(sent, None)
+                recent.times.pop(sent, None)
 
     def deliver_answered(self, key: Hashable, sent_at: float, now: float) -> None:
         """The bind answered one of our deliver_sm, sent at `sent_at`."""
@@ -422,6 +438,17 @@ class ClientCards:
         """Every bind's card, in the order they bound (ended and bound ones together)."""
         every = sorted([*self._ended, *self._bound.values()], key=lambda c: (c.bound_at, _number(c.bind)))
         return [c.card(self.window, self.response_timeout) for c in every]
+
+
+class _Recent:
+    """An account's last DUPLICATE_MEMORY distinct submits: (source, destination, text) -> when
+    last sent, and the order they were first sent in (the oldest forgotten first)."""
+
+    __slots__ = ("times", "order")
+
+    def __init__(self) -> None:
+        self.times: dict[tuple[str, str, bytes], float] = {}
+        self.order: deque[tuple[str, str, bytes]] = deque()
 
 
 def _number(bind: str) -> int:

@@ -158,7 +158,7 @@ def test_duplicate_memory_is_bounded() -> None:
     bound(cards)
     for i in range(DUPLICATE_MEMORY + 1):
         cards.submit("k", 1, sm(destination=f"336{i:08d}"), T0)
-    assert max(len(r) for r in cards._recent.values()) == DUPLICATE_MEMORY
+    assert max(len(r.times) for r in cards._recent.values()) == DUPLICATE_MEMORY
     cards.submit("k", 1, sm(destination=f"336{0:08d}"), T0)              # the oldest was forgotten
     assert found(cards) == {}
 
