@@ -321,7 +321,7 @@ def _client_cards(report: ScenarioReport) -> str:
     parts = []
     for card in report.clients:
         until = "" if card.unbound_at is None else f", unbound at {_e(format_offset(card.unbound_at))}"
-        head = (f'<h3 id="card-{_e(card.bind)}">{_e(card.bind)}</h3><p class="muted">account {_e(card.account)}, '
+        head = (f'<h3 id="card-{_e(card.bind.replace("#", "-"))}">{_e(card.bind)}</h3><p class="muted">account {_e(card.account)}, '
                 f"bound at {_e(format_offset(card.bound_at))}{until}</p>")
         if not card.findings:
             parts.append(f'{head}<p>No finding: nothing this bind did would be punished by an operator.</p>')
