@@ -368,7 +368,12 @@ class ClientCards:
             if len(order) > DUPLICATE_MEMORY:
                 times.pop(order.popleft(), None)
         elif now - before <= DUPLICATE_WINDOW:
-            card.note("duplicate_submit", now, example=f"{source} -> {destination}, {len(text)} octets")
+            counts = card.counts
+            seen = counts.get("duplicate_submit")
+            if seen is None:                     # the example's text only once (a load tool repeats one message)
+                card.note("duplicate_submit", now, example=f"{source} -> {destination}, {len(text)} octets")
+            else:
+                counts["duplicate_submit"] = seen + 1
         return key
 
     def throttled(self, key: Hashable, now: float) -> None:
