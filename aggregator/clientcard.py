@@ -36,8 +36,10 @@ from smsc.pdu.views import SubmitMulti, SubmitSm
 LATE_DELIVER_SM_RESP = 5.0
 # After an ESME_RTHROTTLED or ESME_RMSGQFUL answer, a bind is expected to pause this long
 # before it sends again: what the server itself does when a client answers it busy
-# (aggregator.server.CLIENT_BUSY_PAUSE). Requests already on their way (up to the window)
-# are not counted against it.
+# (aggregator.server.CLIENT_BUSY_PAUSE). Two windows' worth of requests are not counted
+# against it: a window may be on its way when the answer leaves, and a client that reads the
+# answers of one read in order may send a window more on the ESME_ROK answers that came with
+# it, before it reads the ESME_RTHROTTLED.
 THROTTLE_BACKOFF = 1.0
 # More than REBIND_ENDED binds of one account from one host ended within REBIND_WINDOW
 # seconds before a new bind: that bind is part of a re-bind storm.
@@ -238,7 +240,7 @@ class BindCard:
                     f"or later")
         if code == "ignored_throttling":
             return (f"{n} requests sent less than {THROTTLE_BACKOFF:g} s after an ESME_RTHROTTLED or "
-                    f"ESME_RMSGQFUL answer, beyond the {window} that may have been on their way")
+                    f"ESME_RMSGQFUL answer, beyond the {2 * window} (two windows) that may have been on their way")
         if code == "window_overflow":
             return (f"{n} requests sent with {window} or more already waiting for their response (at most "
                     f"{self.max_outstanding} at once; the window here is {window})")
@@ -348,7 +350,7 @@ class ClientCards:
                 card.max_outstanding = outstanding
         if now < card.backoff_until:
             card.after_throttle += 1
-            if card.after_throttle > window:
+            if card.after_throttle > 2 * window:
                 card.note("ignored_throttling", now)
 
     def _duplicate(self, card: BindCard, source: str, destination: str, text: bytes, now: float

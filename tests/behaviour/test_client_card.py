@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aggregator.clientcard import LATE_DELIVER_SM_RESP, THROTTLE_BACKOFF, Card
+from scenarios.loader import parse_scenario
+from scenarios.runner import run_scenario
 from smsc.pdu.codec import Pdu
 from smsc.pdu.status import CommandStatus
 from smsc.session import SessionConfig
@@ -42,22 +44,22 @@ def test_a_late_throttle_ignoring_window_overflowing_client_gets_exactly_those_t
         assert stack.wait(d).command_status == 0      # type: ignore[attr-defined]
     stack.run(30.0)                                    # the rate refills the burst (1/s, up to 20)
     # 2. One at a time (never over the window), on and on through ESME_RTHROTTLED: 20 accepted,
-    #    then 25 throttled in a row, sent as soon as each answer came.
+    #    then 35 throttled in a row, sent as soon as each answer came.
     throttled = 0
     i = 0
-    while throttled < 25:
+    while throttled < 35:
         resp = stack.wait(bad.submit(MAGIC, f"on and on {i}".encode()))
         assert isinstance(resp, Pdu)
         throttled += resp.command_status == CommandStatus.ESME_RTHROTTLED
         i += 1
-    assert i == 45
+    assert i == 55
     # Every receipt answered 8 s late, then a clean unbind.
     stack.until(lambda: bad.receipt_count == 35, "the 35 receipts")
     stack.run(late + 1.0)
     stack.wait(bad.unbind())
     card = card_of(stack, "bad#1")
-    # the first throttled one starts the pause; of the 24 after it, the first 10 may have been on their way
-    assert findings(card) == {"late_deliver_sm_resp": 35, "ignored_throttling": 24 - WINDOW,
+    # the first throttled one starts the pause; of the 34 after it, two windows' worth are let through
+    assert findings(card) == {"late_deliver_sm_resp": 35, "ignored_throttling": 34 - 2 * WINDOW,
                              "window_overflow": 15 - WINDOW}
     assert card.unbound_at is not None
     by_code = {f.code: f for f in card.findings}
@@ -126,3 +128,27 @@ def test_get_clients_on_the_memory_stack_and_the_shutdown_is_no_finding(tmp_path
     assert card["findings"] == [] and card["bound_at"].endswith("Z")
     stack.stop()                                        # the server closes it: not the client's doing
     assert card_of(stack, "demo#1").findings == ()
+
+
+THROTTLED_SCENARIO = """\
+name: a rate-limited account
+clock: {start: "2026-12-01T09:00:00", timezone: Europe/Paris}
+network: default
+accounts:
+  - {system_id: shop, password: shop, rate: 2, burst: 2}
+subscribers:
+  - {name: people, prefix: "+3366", count: 30}
+timeline:
+  - bind: {account: shop, mode: transceiver}
+  - campaign: {account: shop, to: people, count: 30, text: "Promo", from: "MyShop", receipt: true}
+  - advance: 1m
+  - expect: {name: "all accepted in the end", messages: {account: shop, "==": 30}}
+"""
+
+
+def test_the_scenario_runners_client_backs_off_when_throttled_and_gets_no_finding(tmp_path: Path) -> None:
+    scenario = parse_scenario(THROTTLED_SCENARIO, str(tmp_path / "throttled.yaml"))
+    report = run_scenario(scenario, tmp_path / "r.db")
+    assert report.passed, report.failures
+    (card,) = report.clients
+    assert card.bind == "shop#1" and card.findings == ()

@@ -170,7 +170,7 @@ def test_window_overflow_and_throttling_ignored() -> None:
     cards.submit("k", 11, sm(text=b"b"), T0)
     cards.submit("k", 14, sm(text=b"c"), T0)
     cards.throttled("k", T0 + 1)
-    for i in range(12):                                   # 12 more within the pause: 2 beyond the window
+    for i in range(22):                                   # 22 more within the pause: 2 beyond two windows
         cards.submit("k", 1, sm(text=b"t%d" % i), T0 + 1 + THROTTLE_BACKOFF / 2)
     cards.submit("k", 1, sm(text=b"later"), T0 + 1 + THROTTLE_BACKOFF)   # after the pause
     assert found(cards) == {"window_overflow": 2, "ignored_throttling": 2}
