@@ -41,8 +41,9 @@ LATE_DELIVER_SM_RESP = 5.0
 # answers of one read in order may send a window more on the ESME_ROK answers that came with
 # it, before it reads the ESME_RTHROTTLED.
 THROTTLE_BACKOFF = 1.0
-# More than REBIND_ENDED binds of one account from one host ended within REBIND_WINDOW
-# seconds before a new bind: that bind is part of a re-bind storm.
+# More than REBIND_ENDED binds of one account from one host, each of them shorter than
+# REBIND_WINDOW, ended within REBIND_WINDOW seconds before a new bind: that bind is part of a
+# re-bind storm. (Long binds that all end at once, a network blip, and bind again are not one.)
 REBIND_ENDED = 3
 REBIND_WINDOW = 60.0
 REBIND_KEYS = 10_000
@@ -247,8 +248,8 @@ class BindCard:
         if code == "no_enquire_link_resp":
             return f"{n} enquire_link from the server not answered within {response_timeout:g} s"
         if code == "rebind_storm":
-            return (f"bound after {self.rebind_ended} binds of {self.account} from {self.host} had ended "
-                    f"within {REBIND_WINDOW:g} s")
+            return (f"bound after {self.rebind_ended} binds of {self.account} from {self.host}, each shorter "
+                    f"than {REBIND_WINDOW:g} s, had ended within {REBIND_WINDOW:g} s")
         if code == "unbind_without_waiting":
             parts = []
             if self.unanswered_requests:
@@ -431,6 +432,8 @@ class ClientCards:
             card.unanswered_deliveries = deliveries_unanswered
             card.note("closed_without_unbind", now)
         self._ended.append(card)
+        if now - card.bound_at >= REBIND_WINDOW:
+            return                                  # a long bind: its end says nothing of a storm
         ends = self._ends.pop((card.account, card.host), None)
         if ends is None:
             if len(self._ends) >= REBIND_KEYS:

@@ -76,6 +76,17 @@ def test_rebind_storm_counts_binds_that_ended_within_the_window_from_one_host() 
     assert found(cards, "demo#101") == {}
 
 
+def test_long_binds_that_end_together_and_bind_again_are_no_storm() -> None:
+    cards = ClientCards(10, 30.0)
+    for n in range(1, 9):                                 # 8 binds of an hour, dropped together
+        bound(cards, key=n, n=n)
+    for n in range(1, 9):
+        cards.ended(n, T0 + 3600, unbound=False, by_us=False, own_unanswered=0, deliveries_unanswered=0)
+    for n in range(9, 17):                                # and bound again, once each
+        bound(cards, key=n, n=n, at=T0 + 3601)
+    assert all(found(cards, f"demo#{n}") == {} for n in range(9, 17))
+
+
 def test_unbind_without_waiting_and_closed_without_unbind() -> None:
     cards = ClientCards(10, 30.0)
     for n in range(1, 6):
