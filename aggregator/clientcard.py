@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Hashable
 
 from aggregator.clock import iso
-
 from smsc.pdu.codec import Ton
 from smsc.pdu.views import SubmitMulti, SubmitSm
 
@@ -176,7 +175,7 @@ class BindCard:
     __slots__ = ("bind", "account", "peer", "host", "bound_at", "unbound_at", "counts", "first", "example",
                  "backoff_until", "after_throttle", "submits", "receipts_asked", "max_outstanding",
                  "slowest_resp", "rebind_ended", "unanswered_requests", "unanswered_deliveries", "last_keys",
-                 "source", "source_ton", "source_npi", "source_problem")
+                 "source", "source_ton", "source_npi", "source_problem", "first_submit_at")
 
     def __init__(self, bind: str, account: str, peer: str, host: str, now: float) -> None:
         self.bind = bind
@@ -191,6 +190,7 @@ class BindCard:
         self.backoff_until = 0.0                 # after a flow-control answer: THROTTLE_BACKOFF later
         self.after_throttle = 0                  # requests received within the backoff
         self.submits = 0
+        self.first_submit_at = now
         self.receipts_asked = 0
         self.max_outstanding = 0
         self.slowest_resp = 0.0
@@ -226,7 +226,7 @@ class BindCard:
                 count = self.submits
             if count is None:
                 continue
-            first = self.first.get(code, self.bound_at)
+            first = self.first.get(code, self.first_submit_at)     # no_registered_delivery: the first submit
             findings.append(Finding(code, title, self._seen(code, count, window, response_timeout), count, first,
                                     advice))
         return Card(self.bind, self.account, self.peer, self.bound_at, self.unbound_at, tuple(findings))
@@ -305,6 +305,8 @@ class ClientCards:
         if card is None:
             return
         self._request(card, outstanding, now)
+        if not card.submits:
+            card.first_submit_at = now
         card.submits += 1
         if sm.registered_delivery & 0x03:
             card.receipts_asked += 1
@@ -330,6 +332,8 @@ class ClientCards:
         source = sm.source_addr
         problem = address_problem(source, sm.source_addr_ton, sm.source_addr_npi, True)
         keys = []
+        if not card.submits:
+            card.first_submit_at = now
         for dest in sm.dest_addresses:
             if dest.dl_name is not None:
                 continue

@@ -147,6 +147,7 @@ def test_no_registered_delivery_only_after_enough_submits_and_never_set() -> Non
     cards.submit(1, 1, sm(text=b"last", receipt=0), T0 + 200)
     cards.submit(2, 1, sm(text=b"xlast", receipt=1), T0 + 200)        # asked once: enough
     assert found(cards, "demo#1") == {"no_registered_delivery": NO_RECEIPT_AFTER}
+    assert next(c for c in cards.cards() if c.bind == "demo#1").findings[0].first_at == T0   # its first submit
     assert found(cards, "demo#2") == {}
 
 
