@@ -24,6 +24,7 @@
     GET  /messages?last=N the N newest messages (1 to 100, default 20), newest first, each as above
     GET  /          the web dashboard (aggregator/dashboard.py), GET /dashboard.js its script;
                    GET /?token=T sets the dashboard's cookie and answers 303 to / (rule 3)
+    GET  /clients  the report card of every client bind, bound or ended (aggregator/clientcard.py)
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
 /skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
@@ -84,6 +85,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
 from aggregator import dashboard
+from aggregator.clientcard import card_json
 from aggregator.clock import iso
 from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -128,14 +130,15 @@ _REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 303: b"See Other", 40
             503: b"Service Unavailable"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/metrics": (b"GET",), b"/mo": (b"POST",),
                                               b"/skew/release": (b"POST",), b"/messages": (b"GET",),
-                                              b"/optouts": (b"GET", b"POST", b"DELETE")}
+                                              b"/optouts": (b"GET", b"POST", b"DELETE"), b"/clients": (b"GET",)}
 # Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
 # printable ASCII characters other than '/' (operator ids and message ids are far shorter).
 _OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
 _MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
 _ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
 _ALL_PATHS = ("/", "/status", "/metrics", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage",
-              "/operators/{id}/recover", "/operators/{id}/throughput", "/messages/{id}", "/messages?last=N")
+              "/operators/{id}/recover", "/operators/{id}/throughput", "/messages/{id}", "/messages?last=N",
+              "/clients")
 # The dashboard (aggregator/dashboard.py): its page and its script, answered by `page`.
 _PAGES = (b"/", b"/dashboard.js")
 _LAST_DEFAULT, _LAST_MAX = 20, 100           # GET /messages?last=N
@@ -363,6 +366,8 @@ class ControlApi(resource.Resource):
             return self.metrics(headers.getRawHeaders(b"accept"))
         if path == b"/messages":
             return self.latest(query)
+        if path == b"/clients":
+            return _Reply(200, {"clients": [card_json(card) for card in self.harness.server.cards.cards()]})
         if path == b"/skew/release":
             return self.release(body)
         if path == b"/optouts":

@@ -45,6 +45,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from aggregator.bindguard import FailedBinds
+from aggregator.clientcard import ClientCards
 from aggregator.config import AccountConfig, DeliveryConfig, LimitsConfig
 from aggregator.credit import segments
 from aggregator.delivery import DeliveryEngine, Message
@@ -76,8 +77,8 @@ from smsc.pdu.smpptime import absolute, seconds_until
 from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import BIND_VIEWS, DataSm, DeliverSm, QuerySm, SubmitMulti, SubmitSm
 from smsc.ratelimit import TokenBucket
-from smsc.session import Unsendable
-from smsc.states import can_receive_messages, is_bound
+from smsc.session import SessionConfig, Unsendable
+from smsc.states import Role, can_receive_messages, is_bound
 
 log = Logger(namespace="aggregator.server")
 
@@ -144,6 +145,9 @@ class AggregatorServer:
         self.limits = limits
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
+        # the report card of each bind (issue 14): fed by the one-line `self.cards.` hooks below
+        self.cards = ClientCards(limits.deliver_window, SessionConfig.for_role(Role.SMSC).response_timeout)
+        self._closing_all = False
 
     def resume(self) -> int:
         """Queue the deliveries a previous run left unacknowledged. Returns how many."""
@@ -162,6 +166,7 @@ class AggregatorServer:
 
     def close_all(self) -> None:
         """Shutdown: close every client connection (what they were owed stays in the store)."""
+        self._closing_all = True
         for conn in list(self.connections):
             conn.close()
 
@@ -172,6 +177,8 @@ class AggregatorServer:
             self.binds[conn.system_id].remove(conn)
         self._suspect.pop(conn, None)
         self.stats.unbound(conn.bind_id)
+        self.cards.ended(conn, conn.clock.seconds(), event.clean, self._closing_all or conn.session.closing,
+                         conn.session.unanswered, sum(r.command is Command.deliver_sm for r in event.unanswered))
         log.info("client {system_id} at {peer} disconnected ({how})", system_id=conn.system_id or "-",
                  peer=conn.peer, how="unbound" if event.clean else "dropped")
 
@@ -228,6 +235,8 @@ class AggregatorServer:
         self.stats.bound(conn.bind_id, self.clock.seconds())
         conn.respond(pdu, system_id=SERVER_SYSTEM_ID)
         self.binds[system_id].append(conn)
+        self.cards.bound(conn, conn.bind_id, system_id, conn.peer, conn.peer_host, now)
+        conn.on_unanswered = self._unanswered_own
         log.info("{system_id} bound as {mode} from {peer} (bind {bind})", system_id=system_id,
                  mode=conn.state.value, peer=conn.peer, bind=conn.bind_id)
         self._send_owed(system_id)
@@ -238,11 +247,13 @@ class AggregatorServer:
         account = conn.system_id or ""
         now = self.clock.seconds()
         sm = SubmitSm.from_pdu(pdu)
+        self.cards.submit(conn, conn.session.unanswered, sm, conn.clock.seconds())
         destination = sm.destination_addr
         admitted = self._admit(account, sm, 1, now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
                 self.stats.refused_submit(account, admitted.status)
+                self.cards.throttled(conn, conn.clock.seconds())
                 conn.respond(pdu, admitted.status)
             else:
                 self._refuse(conn, pdu, account, destination, admitted.status, admitted.reason)
@@ -274,10 +285,12 @@ class AggregatorServer:
             self._refuse(conn, pdu, account, "", CommandStatus.ESME_RINVNUMDESTS,
                          f"number_of_dests {len(dests)}, not 1 to {MULTI_MAX_DESTS}")
             return
+        self.cards.submit_multi(conn, conn.session.unanswered, sm, conn.clock.seconds())
         admitted = self._admit(account, sm, len(dests), now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
                 self.stats.refused_submit(account, admitted.status)
+                self.cards.throttled(conn, conn.clock.seconds())
                 conn.respond(pdu, admitted.status)
             else:
                 self._refuse_all(conn, pdu, account, dests, admitted.status, admitted.reason, admitted.campaign)
@@ -531,6 +544,7 @@ class AggregatorServer:
         try:
             # The bytes the store keeps (encoded once, in _owe), with the bind's sequence number.
             pdu = owed.pdu
+            owed.sent_at = conn.clock.seconds()
             conn.request_encoded_then(self._delivered, self._not_delivered, pdu.command, pdu.params, pdu.tlvs,
                                       owed.record.pdu[16:], (owed, conn), late=self._late_answer)
         except Unsendable as error:
@@ -547,6 +561,7 @@ class AggregatorServer:
 
     def _delivered(self, resp: Pdu, owed: _Owed, conn: SmppConnection) -> None:
         record = owed.record
+        self.cards.deliver_answered(conn, owed.sent_at, conn.clock.seconds())
         if owed.settled:                            # a late answer on another bind came first
             self._send_owed(record.account)
             return
@@ -587,6 +602,7 @@ class AggregatorServer:
             # A bind that lets a deliver_sm time out gets nothing more until it shows life
             # (its late answer, or any PDU); the deliver_sm goes to another bind of the account.
             self._suspect[conn] = conn.clock.seconds()
+            self.cards.deliver_timed_out(conn, conn.clock.seconds())
             log.warn("{account}: no deliver_sm_resp from {peer} for a {kind}; sent to another bind of the "
                      "account if one is up, and nothing more to that bind until it answers",
                      account=record.account, peer=conn.peer, kind=record.kind)
@@ -603,6 +619,11 @@ class AggregatorServer:
         self._send_owed(account)
         if self._outbound.get(account) and account not in self._retry_at and self.binds.get(account):
             self._retry_at[account] = self.clock.callLater(REDELIVER_AFTER, self._retry, account)
+
+    def _unanswered_own(self, conn: SmppConnection, request: Pdu) -> None:
+        """A request the bind's session sent by itself got no response in time (SmppConnection.on_unanswered)."""
+        if request.command is Command.enquire_link:
+            self.cards.enquire_link_timed_out(conn, conn.clock.seconds())
 
     def _receiver_for(self, system_id: str) -> SmppConnection | None:
         """Round robin over the account's receiver/transceiver binds that have window room and
@@ -685,6 +706,7 @@ class _Owed:
     record: DeliveryRecord
     pdu: Pdu
     settled: bool = False
+    sent_at: float = 0.0                        # link clock, when last sent (the report card's late answers)
 
 
 QUERY_STATES: dict[MessageState, SmppMessageState] = {

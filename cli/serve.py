@@ -9,6 +9,7 @@ first line), and a logged failure carries its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import secrets
@@ -29,6 +30,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from zope.interface import provider
 
+from aggregator.clientcard import Card, card_json, summary_line
 from aggregator.clock import ScaledClock, iso
 from aggregator.config import ConfigError, NetworkConfig, load_bench_config, load_config
 from aggregator.control import control_file_path, control_site, remove_control_file, write_control_file
@@ -240,6 +242,7 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     async def shutdown() -> None:
         remove_control_file(control_file, token)         # no client finds a stopping instance
         await harness.stop()
+        write_client_cards(clients_file_path(args.db), harness.server.cards.cards())
 
     IReactorCore(reactor).addSystemEventTrigger("before", "shutdown", lambda: defer.ensureDeferred(shutdown()))
     # task.react runs this before reactor.run(): wait for the reactor to run (its SIGTERM and
@@ -257,6 +260,35 @@ async def serve(reactor: object, args: argparse.Namespace) -> None:
     start_logging(level, simulated=None if args.speed == 1 else clock.seconds)
     heap.settle()                                # cli/heap.py: the collector's settings of a server
     await defer.Deferred()                       # run until the reactor is stopped
+
+
+# Binds with findings named one line each in the log at the stop; the others are in the file.
+CARD_LOG_LINES = 50
+
+
+def clients_file_path(db: str | os.PathLike[str]) -> Path:
+    """Where `serve` writes the client report card when it stops: next to the database."""
+    return Path(f"{os.fspath(db)}.clients.json")
+
+
+def write_client_cards(path: Path, cards: Sequence[Card]) -> None:
+    """The report card of every bind of the run as JSON (`GET /clients`' body), then one log
+    line per bind with findings (at most CARD_LOG_LINES) and one naming the file. A file that
+    cannot be written is said in the log; the stop goes on."""
+    body = json.dumps({"clients": [card_json(card) for card in cards]}, indent=2, ensure_ascii=False) + "\n"
+    try:
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(body, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as error:
+        log.warn("client report card not written to {path}: {error}", path=str(path), error=error.strerror)
+        return
+    found = [card for card in cards if card.findings]
+    for card in found[:CARD_LOG_LINES]:
+        log.warn("client report card: {line}", line=summary_line(card))
+    more = f", {len(found) - CARD_LOG_LINES} more binds with findings there" if len(found) > CARD_LOG_LINES else ""
+    log.info("client report card of {n} binds ({found} with findings) written to {path}{more}", n=len(cards),
+             found=len(found), path=str(path), more=more)
 
 
 def _url_host(host: str) -> str:

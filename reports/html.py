@@ -313,6 +313,29 @@ def _timeline_table(events: Sequence[TimelineEntry]) -> str:
     return f"<details{opened}><summary>{len(events):,} entries</summary>{table}</details>"
 
 
+def _client_cards(report: ScenarioReport) -> str:
+    """The client report card: per client bind, each finding with what was seen, how often,
+    when first and what a well-behaved client does instead (docs/report-card.md)."""
+    if not report.clients:
+        return '<p class="muted">No client bound.</p>'
+    parts = []
+    for card in report.clients:
+        until = "" if card.unbound_at is None else f", unbound at {_e(format_offset(card.unbound_at))}"
+        head = (f'<h3 id="card-{_e(card.bind.replace("#", "-"))}">{_e(card.bind)}</h3><p class="muted">account {_e(card.account)}, '
+                f"bound at {_e(format_offset(card.bound_at))}{until}</p>")
+        if not card.findings:
+            parts.append(f'{head}<p>No finding: nothing this bind did would be punished by an operator.</p>')
+            continue
+        rows = "".join(
+            f'<tr><td class="mono">{_e(f.code)}</td><td>{_e(f.title)}</td><td>{_e(f.seen)}</td>'
+            f'<td class="num">{f.count:,}</td><td class="mono">{_e(format_offset(f.first_at))}</td>'
+            f"<td>{_e(f.advice)}</td></tr>"
+            for f in card.findings)
+        parts.append(f'{head}<table><tr><th>Finding</th><th>Title</th><th>Seen</th><th class="num">Count</th>'
+                     f"<th>First</th><th>A well-behaved client</th></tr>{rows}</table>")
+    return "".join(parts)
+
+
 def _refusals_table(report: ScenarioReport) -> str:
     if not report.refusals:
         return '<p class="muted">No submit was refused.</p>'
@@ -456,6 +479,8 @@ def render_html(report: ScenarioReport, wall: WallClock | None, sources: Mapping
         _number_list(report.purges, "purged", "Reason"),
         "<h2>Traffic split of bulk sends (R3)</h2>",
         _skew(report),
+        "<h2>Client report card</h2>",
+        _client_cards(report),
         "<h2>Timeline</h2>",
         _timeline_table(report.events),
         *(["<h2>Scenario source</h2>", _sources_section(sources, anchors)] if anchors else []),

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import TypeAlias
 
+from aggregator.clientcard import Card
 from reports.model import NumberList, ScenarioReport, SkewSplit
 
 FORMAT = "smsc-harness-report/1"
@@ -69,6 +70,21 @@ def _split(split: SkewSplit) -> dict[str, JsonValue]:
             {"operator_id": s.operator_id, "count": s.count, "observed": _num(s.observed),
              "reference": None if s.reference is None else _num(s.reference)}
             for s in split.shares
+        ],
+    }
+
+
+def _card(card: Card) -> dict[str, JsonValue]:
+    """A client bind's report card, its times in seconds from the start (as every time here)."""
+    return {
+        "bind": card.bind,
+        "account": card.account,
+        "bound_at": _num(card.bound_at),
+        "unbound_at": None if card.unbound_at is None else _num(card.unbound_at),
+        "findings": [
+            {"code": f.code, "title": f.title, "seen": f.seen, "count": f.count, "first_at": _num(f.first_at),
+             "advice": f.advice}
+            for f in card.findings
         ],
     }
 
@@ -131,6 +147,7 @@ def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
         "optouts": _number_list(report.optouts),
         "purges": _number_list(report.purges),
         "skew": [_split(s) for s in report.skew],
+        "clients": [_card(c) for c in report.clients],
         "summary": {
             "expectations": len(report.expectations),
             "failed": len(report.failures),

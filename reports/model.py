@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from aggregator.clientcard import Card
 from smsc.pdu.status import status_name
 
 #: Final message states, in the order every report lists them; unfinished states come after.
@@ -222,6 +223,8 @@ class ScenarioReport:
     optouts: NumberList = NumberList()
     purges: NumberList = NumberList()
     skew: tuple[SkewSplit, ...] = ()
+    # the report card of each client bind (aggregator/clientcard.py), times from the start
+    clients: tuple[Card, ...] = ()
 
     @property
     def refused(self) -> int:

@@ -97,11 +97,19 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
         shown = ", ".join(_skewed(s) for s in skewed_first[:SKEW_LINE_SENDS])
         more = f", {len(report.skew) - SKEW_LINE_SENDS} more in report.html" if len(report.skew) > SKEW_LINE_SENDS else ""
         lines.append(f"  skew          {sends} send{'s' if sends != 1 else ''} checked: {shown}{more}")
+    lines.extend(client_card_lines(report))
     passed = len(report.expectations) - len(report.failures)
     lines.append(f"  expectations  {passed}/{len(report.expectations)} passed")
     for x in report.failures:
         lines.append(f"  FAILED {x.name}  [{x.source}]  expected {x.expected}, got {x.actual}")
     return "\n".join(lines) + "\n"
+
+
+def client_card_lines(report: ScenarioReport) -> list[str]:
+    """The client report card: one line per finding of a bind ("card          shop#1
+    window_overflow 5: ..."), none for a bind that got none (docs/report-card.md)."""
+    return [f"  card          {card.bind} {f.code} {f.count}: {f.seen}"
+            for card in report.clients for f in card.findings]
 
 
 class ProgressBar:

@@ -28,6 +28,7 @@ from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from aggregator.clientcard import Card
 from aggregator.harness import Harness, start_harness, tcp_dial, tcp_listen, tls_dial, tls_listen
 from aggregator.server import CAMPAIGN_ID_TAG
 from aggregator.store import MessageState, Store
@@ -159,6 +160,7 @@ class Client:
     deliveries: int = 0                  # deliver_sm received (receipts and MOs); the store has them
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)
+    paused: IDelayedCall | None = None   # after ESME_RTHROTTLED: sends nothing until it fires
 
     # --- SessionHandler ----------------------------------------------------------------
 
@@ -181,7 +183,8 @@ class Client:
 
     def pump(self) -> None:
         conn = self.conn
-        while self.queue and self.bound and conn is not None and conn.session.window_available > 0:
+        while (self.queue and self.bound and conn is not None and conn.session.window_available > 0
+               and self.paused is None):
             item = self.queue.popleft()
             if isinstance(item, _PendingMulti):
                 dests = tuple(DestAddress(ton, npi_for(ton), addr) for addr, ton in map(destination, item.to))
@@ -197,10 +200,21 @@ class Client:
                 dest_addr_ton=ton, dest_addr_npi=npi_for(ton), destination_addr=addr,
                 registered_delivery=1 if item.receipt else 0, short_message=encode_text(item.text))
 
+    def _back_off(self, item: _PendingSubmit | _PendingMulti) -> None:
+        """ESME_RTHROTTLED: the item first in line again, and nothing sent for THROTTLE_RETRY,
+        as a well-behaved client does (its report card: docs/report-card.md)."""
+        self.queue.appendleft(item)
+        if self.paused is None:
+            self.paused = self.clock.callLater(THROTTLE_RETRY, self._resume)
+
+    def _resume(self) -> None:
+        self.paused = None
+        self.pump()
+
     def _answered(self, resp: Pdu, item: _PendingSubmit) -> None:
         status = resp.command_status
         if status == CommandStatus.ESME_RTHROTTLED:
-            self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
+            self._back_off(item)
         elif status == CommandStatus.ESME_ROK:
             self.accepted += 1
         else:
@@ -213,8 +227,7 @@ class Client:
         (or a generic_nack came instead)."""
         status = resp.command_status
         if status == CommandStatus.ESME_RTHROTTLED:
-            self.clock.callLater(THROTTLE_RETRY, self.enqueue, item)
-            self.pump()
+            self._back_off(item)
             return
         unsuccess = SubmitMultiResp.from_pdu(resp).unsuccess_smes if resp.command is Command.submit_multi_resp else ()
         if status != CommandStatus.ESME_ROK and not unsuccess:
@@ -499,7 +512,11 @@ class _Run:
             latency=latency, throughput=throughput, events=self.timeline(groups),
             expectations=tuple(self.expectations), refusals=refusal_counts(self.store.refusal_counts()),
             rule_groups=groups, optouts=self.number_list("optouts"), purges=self.number_list("purges"),
-            skew=self.skew_splits())
+            skew=self.skew_splits(), clients=self.client_cards())
+
+    def client_cards(self) -> tuple[Card, ...]:
+        """The report card of each client bind as the run ends, times from its start."""
+        return tuple(card.shifted(self.start) for card in self.harness.server.cards.cards())
 
     def rule_groups(self) -> tuple[RuleEventGroup, ...]:
         """The rule events of the run, per (rule, action, account): counted, the first few in detail."""

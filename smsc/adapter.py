@@ -104,6 +104,8 @@ class SmppConnection(protocol.Protocol):
         self.peer_host = "?"
         self.system_id: str | None = None          # set by the application once bound
         self.bind_id: str | None = None            # the application's name for this bind, once bound
+        # told of a request the session made itself (enquire_link) that got no response in time
+        self.on_unanswered: Callable[[SmppConnection, Pdu], object] | None = None
         self._admitted = False
         self._abort: IDelayedCall | None = None      # after close(): cut off if it does not happen
         self._stalled: IDelayedCall | None = None    # paused by the transport: cut off if it lasts
@@ -313,6 +315,8 @@ class SmppConnection(protocol.Protocol):
                 if isinstance(waiting, tuple) and waiting[3] is not None:
                     self.session.await_late(seq, waiting)       # the session keeps it for the late answer
                 _fail(waiting, ResponseTimeout(event.request))
+            elif self.on_unanswered is not None:
+                self.on_unanswered(self, event.request)
         elif isinstance(event, LateResponse):
             late = event.context
             log.info("{peer} late response to {command} seq {seq}: {status}", peer=self.peer,

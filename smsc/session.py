@@ -302,6 +302,16 @@ class Session:
         return len(self._pending)
 
     @property
+    def unanswered(self) -> int:
+        """The peer's requests handed to the owner and not answered yet."""
+        return self._unanswered
+
+    @property
+    def closing(self) -> bool:
+        """The session asked for the close (a CloseConnection: unbind, inactivity, a broken stream)."""
+        return self._closing
+
+    @property
     def last_received(self) -> float:
         """When the peer last sent anything (the `now` of the last `receive_data`)."""
         return self._last_received
