@@ -12,6 +12,8 @@ from reports.html import render_html
 from reports.json import FORMAT, render_json
 from reports.junit import render_junit
 from reports.model import (
+    ExpectationRecord,
+    ExpectationRecords,
     ExpectationResult,
     Latency,
     OperatorOutcomes,
@@ -30,6 +32,12 @@ from reports.terminal import ProgressBar, summary
 BAD_NAME = "<b>bold</b> & \"quoted\""
 
 
+MISSED = ExpectationRecords("not counted", "messages", 15, tuple(
+    ExpectationRecord(10.0 + i, (("message", f"{i:016x}"), ("number", "+3361200000" + str(i)),
+                                 ("state", "undeliverable"), ("error", 1), ("done_at", 14.5 + i)))
+    for i in range(10)))
+
+
 def sample(*, failing: bool = True) -> ScenarioReport:
     return ScenarioReport(
         name="smoke",
@@ -45,9 +53,9 @@ def sample(*, failing: bool = True) -> ScenarioReport:
         ),
         latency=Latency(p50=1.0, p90=2.5, p99=30.125, max=61.0004),
         throughput=(
-            ThroughputPoint(0.0, 400, 380),
-            ThroughputPoint(1200.0, 400, 405),
-            ThroughputPoint(2400.0, 200, 200),
+            ThroughputPoint(0.0, 400, 380, 1200.0),
+            ThroughputPoint(1200.0, 400, 405, 1200.0),
+            ThroughputPoint(2400.0, 200, 200, 1200.0),
         ),
         events=(
             TimelineEntry(0.0, 0, "bind", "acme binds transceiver"),
@@ -57,7 +65,7 @@ def sample(*, failing: bool = True) -> ScenarioReport:
         ),
         expectations=(
             ExpectationResult("at least 990 delivered", 3, "scenarios/smoke.yaml:42:5", ">= 990",
-                              "985" if failing else "995", not failing),
+                              "985" if failing else "995", not failing, MISSED if failing else None),
             ExpectationResult(BAD_NAME, 3, "scenarios/smoke.yaml:45:5", "< 1%", "0.5%", True),
             ExpectationResult("no expiry", 3, "scenarios/smoke.yaml:47:5", "0", "0", True),
         ),
@@ -90,9 +98,9 @@ def test_percentiles_nearest_rank() -> None:
 def test_bucket_throughput_covers_every_bucket() -> None:
     points = bucket_throughput([0.0, 0.5, 15.0, 99.0], [1.0, 31.0], bucket=10.0, duration=30.0)
     assert points == (
-        ThroughputPoint(0.0, 2, 1),
-        ThroughputPoint(10.0, 1, 0),
-        ThroughputPoint(20.0, 1, 1),  # past the end lands in the last bucket
+        ThroughputPoint(0.0, 2, 1, 10.0),
+        ThroughputPoint(10.0, 1, 0, 10.0),
+        ThroughputPoint(20.0, 1, 1, 10.0),  # past the end lands in the last bucket
     )
     with pytest.raises(ValueError):
         bucket_throughput([], [], bucket=0.0, duration=1.0)
@@ -126,11 +134,15 @@ def test_json_is_byte_identical_and_complete() -> None:
     assert doc["outcomes"] == {"delivered": 985, "undeliverable": 10, "rejected": 5}
     assert [op["operator_id"] for op in doc["per_operator"]] == ["orange", "sfr"]
     assert doc["latency"] == {"p50": 1.0, "p90": 2.5, "p99": 30.125, "max": 61.0}  # rounded to 3 decimals
-    assert doc["throughput"][1] == {"t": 1200.0, "submitted": 400, "delivered": 405}
+    assert doc["throughput"][1] == {"t": 1200.0, "width": 1200.0, "submitted": 400, "delivered": 405}
     assert doc["expectations"][0] == {
         "name": "at least 990 delivered", "step": 3, "source": "scenarios/smoke.yaml:42:5",
         "expected": ">= 990", "actual": "985", "passed": False,
+        "records": {"kind": "not counted", "subject": "messages", "total": 15, "first": [
+            {"at": 10.0 + i, "message": f"{i:016x}", "number": "+3361200000" + str(i), "state": "undeliverable",
+             "error": 1, "done_at": 14.5 + i} for i in range(10)]},
     }
+    assert [x["records"] for x in doc["expectations"][1:]] == [None, None]  # a passing one lists none
     assert doc["expectations"][1]["name"] == BAD_NAME
     assert doc["summary"] == {"expectations": 3, "failed": 1, "refused": 0, "rule_events": 0}
     assert list(doc) == sorted(doc)  # stable key order
