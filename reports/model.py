@@ -631,14 +631,13 @@ def with_rule_events(steps: Sequence[TimelineEntry], rows: Iterable[RuleEventRow
     return tuple(out)
 
 
-_RECORDS_SAY = {"counted": "counted", "not counted": "not counted (what they are instead)",
-                "refused": "refused instead (no message made)"}
-
-
 def records_heading(records: ExpectationRecords) -> str:
-    """"15 messages not counted (what they are instead), first 10": what the rows below are."""
-    what = _RECORDS_SAY.get(records.kind, records.kind)
+    """What the rows below a failing expectation are: "2 messages counted", "15 messages not
+    counted (what they are instead), first 10", "1 submit refused instead of accepted"."""
     shown = f", first {len(records.first)}" if len(records.first) < records.total else ""
+    if records.kind == "refused":
+        return f"{records.total:,} submit{'s' if records.total != 1 else ''} refused instead of accepted{shown}"
+    what = "not counted (what they are instead)" if records.kind == "not counted" else records.kind
     return f"{records.total:,} {records.subject} {what}{shown}"
 
 
