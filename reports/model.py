@@ -13,10 +13,16 @@ Three rules hold in this package:
    counts them all and keeps only the first few of each kind in detail (`RULE_EXAMPLES`,
    `LIST_FIRST`, `SKEW_SENDS`), so its size does not grow with the traffic.
 
-The helpers below (`count_outcomes`, `percentiles`, `bucket_throughput`, `format_seconds`, and for
-the operator rules `refusal_counts`, `with_rule_events`, `campaign_splits`, `window_split`,
-`format_facts`) are pure so that the runner builds rows the same way every time and the
-renderers agree on formats.
+The helpers below (`count_outcomes`, `percentiles`, `bin_throughput`, `chart_marks`,
+`format_seconds`, `records_heading`, and for the operator rules `refusal_counts`,
+`with_rule_events`, `campaign_splits`, `window_split`, `format_facts`) are pure so that the
+runner builds rows the same way every time and the renderers agree on formats.
+
+What a report explains (scenarios/FORMAT.md, Reports): throughput in bins that follow the
+traffic (`bin_throughput`: a base width from the run's length, finer bins where it bursts),
+the marks of what changed it (`ChartMark`: outages, recoveries, throughput caps, rule
+events), and for a failing expectation the first RECORDS_FIRST rows it counted or missed
+(`ExpectationRecords`).
 """
 
 from __future__ import annotations
