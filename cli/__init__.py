@@ -1,6 +1,6 @@
 """The `smsc-harness` command line, above every package (smsc <- aggregator <- scenarios <- cli).
 
-    smsc-harness serve [--config FILE | --bench] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL]
+    smsc-harness serve [--config FILE | --bench] [--port N] [--db PATH] [--speed X] [--control-port N] [--log-level LEVEL | --quiet]
     smsc-harness mo --from MSISDN --to SHORT_CODE TEXT [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness release ACCOUNT [CAMPAIGN] [--db PATH] [--control HOST:PORT] [--token TOKEN]
     smsc-harness optouts list [--account SYSTEM_ID] [--db PATH] [--control HOST:PORT] [--token TOKEN]

@@ -167,9 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "validity, retries, outages); default 1")
     serve.add_argument("--control-port", type=port_number, default=None, metavar="N",
                        help="HTTP control API port on 127.0.0.1 (default: the config's, 2776; 0 = free port)")
-    serve.add_argument("--log-level", default=None, choices=LOG_LEVELS,
-                       help="how much to log (default: info, a line per submit, routing decision and receipt; warn with "
-                            "--bench: problems only, per-message lines not even built)")
+    verbosity = serve.add_mutually_exclusive_group()
+    verbosity.add_argument("--log-level", default=None, choices=LOG_LEVELS,
+                           help="how much to log (default: info, a line per submit, routing decision and receipt; "
+                                "warn with --bench: problems only, per-message lines not even built)")
+    verbosity.add_argument("--quiet", dest="log_level", action="store_const", const="warn",
+                           help="the same as --log-level warn: problems only, for benchmarks")
 
     sink = commands.add_parser(
         "sink", help="run one simulated operator SMSC alone, for load tools (bench --mode sink)",

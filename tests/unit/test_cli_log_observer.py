@@ -6,10 +6,12 @@ from __future__ import annotations
 import gc
 import io
 
+import pytest
 from twisted.internet import defer
 from twisted.logger import Logger, LogLevel, globalLogPublisher
 
-from cli.serve import _text_observer
+from cli.args import build_parser
+from cli.serve import _text_observer, log_level
 
 
 def boom() -> None:
@@ -69,3 +71,17 @@ def test_each_line_starts_with_its_time_and_the_simulated_time_under_speed() -> 
     out = io.StringIO()
     _text_observer(out, simulated=lambda: 1_796_003_600.0)(event)
     assert out.getvalue().startswith("2026-11-30T00:53:20.250Z [sim 2026-11-30T01:53:20.000Z] aggregator.delivery ")
+
+
+def test_serve_log_level_by_flag() -> None:
+    """info by default, warn with --bench or --quiet, --log-level wins over --bench; --quiet and
+    --log-level together are refused (one says how much to log)."""
+    def level(*argv: str) -> str:
+        return log_level(build_parser().parse_args(["serve", *argv]))
+
+    assert level() == "info"
+    assert level("--quiet") == "warn"
+    assert level("--bench") == "warn"
+    assert level("--bench", "--log-level", "debug") == "debug"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--quiet", "--log-level", "info"])
