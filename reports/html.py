@@ -182,8 +182,8 @@ def throughput_svg(points: Sequence[ThroughputPoint], duration: float, marks: Se
                        f'fill="{colour}">{_e(m.label)}</text>')
             labelled += 1
     for attr, colour in (("submitted", _SUBMITTED), ("delivered", _DELIVERED)):
-        pts = " ".join(f"{_f(x(p.t))},{_f(y(getattr(p, attr) / p.width))} {_f(x(p.end))},{_f(y(getattr(p, attr) / p.width))}"
-                       for p in shown)
+        levels = [(p, _f(y(getattr(p, attr) / p.width))) for p in shown]
+        pts = " ".join(f"{_f(x(p.t))},{level} {_f(x(p.end))},{level}" for p, level in levels)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
         if len(shown) <= 60:  # dots keep a short series (even a single bin) readable
             out.extend(

@@ -69,7 +69,7 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
           expectations  3/4 passed
           FAILED all delivered  [scenarios/smoke.yaml:42:5]  expected >= 990, got 985
             15 messages not counted (what they are instead), first 10:
-              +00:00:01.000 message=0000000000000007 account=shop number=+33612345678 operator=sfr state=undeliverable error=1 done_at=+00:00:04.000
+              +00:00:01.000 message=0000000000000007 account=shop number=+33612345678 ... state=undeliverable
               ...
 
     A failed expectation lists up to 10 of the rows behind it (reports.model.ExpectationRecords).

@@ -556,7 +556,8 @@ class _Run:
         for op in self.scenario.network.operators:
             for outage in op.behaviour.faults.outages:
                 if outage.start <= duration:
-                    configured.append((outage.start, op.id, "outage", f"{op.id}: outage {outage.mode.value} (configured)"))
+                    configured.append((outage.start, op.id, "outage",
+                                       f"{op.id}: outage {outage.mode.value} (configured)"))
                 if outage.start + outage.duration <= duration:
                     configured.append((outage.start + outage.duration, op.id, "recover",
                                        f"{op.id}: recovered (configured)"))

@@ -53,8 +53,8 @@ def test_a_30_s_burst_in_2_h_gets_its_own_one_second_bins_with_the_right_counts(
     assert "Burst at +00:59:30.000 to +01:01:30.000" in page      # drawn again on its own scale
 
 
-def test_the_outage_scenarios_report_marks_the_outage_and_the_recovery_where_they_happened(tmp_path: Path,
-                                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_outage_scenarios_report_marks_the_outage_and_the_recovery_where_they_happened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     report = run_scenario(load_scenario(Path("scenarios/outage.yaml")), tmp_path / "run.db")
     # the outage step comes right after the bind (t=0), the recovery after `advance: 5m`

@@ -328,14 +328,16 @@ def test_refining_a_width_is_all_or_nothing_within_max_bins() -> None:
     # two bursts: both get the same detail
     two = [100.0 + k * 0.1 for k in range(100)] + [50000.0 + k * 0.1 for k in range(100)]
     points = bin_throughput(two, [], day)
-    assert [p.t for p in points if p.width == 1.0] == [*(100.0 + i for i in range(10)), *(50000.0 + i for i in range(10))]
+    assert [p.t for p in points if p.width == 1.0] == [*(100.0 + i for i in range(10)),
+                                                       *(50000.0 + i for i in range(10))]
 
 
 def test_chart_marks_pair_outages_with_their_end_and_keep_time_order() -> None:
     rule = TimelineEntry(50.0, 3, "rule", "purge purge shop +33612345678")
-    marks = chart_marks([(10.0, "sfr", "outage", "sfr: outage silent"), (20.0, "orange", "outage", "orange: outage drop"),
-                         (30.0, "sfr", "recover", "sfr: recovered"), (40.0, "sfr", "throughput", "sfr: throughput 5/s")],
-                        [rule])
+    marks = chart_marks([(10.0, "sfr", "outage", "sfr: outage silent"),
+                         (20.0, "orange", "outage", "orange: outage drop"),
+                         (30.0, "sfr", "recover", "sfr: recovered"),
+                         (40.0, "sfr", "throughput", "sfr: throughput 5/s")], [rule])
     assert marks == (
         ChartMark(10.0, "outage", "sfr: outage silent", "sfr", until=30.0),
         ChartMark(20.0, "outage", "orange: outage drop", "orange"),       # still on at the end
