@@ -455,6 +455,38 @@ _RAISE_COUNTER = (
 _SELECT_MESSAGES = "SELECT * FROM messages"
 _ORDER_MESSAGES = " ORDER BY created_at, id"
 
+# What a failing scenario expectation lists of the rows it counted or missed (``Store.records``,
+# scenarios/runner.py): per subject (the expectation's), the rows with the fields a report names
+# (times as clock seconds, "at" first), the column each of the expectation's filters reads
+# (scenarios.model.Filter's names; "acknowledged" is the condition the deliveries count has),
+# and their order: time, then arrival.
+_RECORD_VIEWS: Mapping[str, tuple[str, Mapping[str, str], str]] = {
+    "messages": ("SELECT m.created_at AS at, m.id AS message, m.account, m.destination_addr AS number,"
+                 " m.operator_id AS operator, m.state, m.error_code AS error, m.done_at FROM messages m",
+                 {"state": "m.state", "account": "m.account", "operator": "m.operator_id", "text": "m.short_message"},
+                 "m.created_at, m.id"),
+    "receipts": ("SELECT r.received_at AS at, r.message_id AS message, m.account, m.destination_addr AS number,"
+                 " m.operator_id AS operator, r.stat, r.err FROM receipts r JOIN messages m ON m.id = r.message_id",
+                 {"stat": "r.stat", "account": "m.account", "operator": "m.operator_id"}, "r.received_at, r.id"),
+    "mos": ("SELECT received_at AS at, source_addr AS number, destination_addr AS short_code,"
+            " operator_id AS operator, account FROM mo",
+            {"account": "account", "operator": "operator_id", "text": "short_message"}, "received_at, id"),
+    "deliveries": ("SELECT created_at AS at, id AS delivery, account, kind, message_id AS message, delivered_at,"
+                   " failure FROM deliveries",
+                   {"account": "account", "acknowledged": "(delivered_at IS NOT NULL)"}, "created_at, id"),
+    "events": ("SELECT e.at, e.message_id AS message, m.account, m.destination_addr AS number,"
+               " m.operator_id AS operator, e.state, e.detail FROM message_events e"
+               " JOIN messages m ON m.id = e.message_id",
+               {"state": "e.state", "account": "m.account", "operator": "m.operator_id"}, "e.at, e.message_id, e.seq"),
+    "ledger": ("SELECT at, message_id AS message, account, segments, amount, kind FROM ledger",
+               {"account": "account"}, "at, id"),
+    "rules": ("SELECT at, rule, action, account, number, campaign, message_id AS message FROM rule_events",
+              {"rule": "rule", "action": "action", "account": "account", "number": "number", "campaign": "campaign"},
+              "at, id"),
+    "refusals": ("SELECT at, account, destination_addr AS number, status, rule, reason FROM refusals",
+                 {"account": "account", "status": "status", "rule": "rule"}, "at, id"),
+}
+
 
 class StoreUnavailable(RuntimeError):
     """A read could not be answered because the database could not be reached in time
@@ -1359,6 +1391,24 @@ class Store:
         """Ledger lines (one per accepted message)."""
         where, params = _filters(("account", account))
         return self._query("SELECT COUNT(*) AS n FROM ledger" + where, params)[0]["n"]
+
+    def records(self, subject: str, filters: Mapping[str, object], first: int,
+                unlike: str | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """(how many, the first ``first`` in time order) of the rows an expectation on
+        ``subject`` counts with ``filters`` (filter name -> value, as the count_* methods take
+        them); with ``unlike`` (one of the filters), the rows that match every other filter and
+        differ on that one: what the expectation did not count. Only for a failing
+        expectation (scenarios/runner.py): two queries, rows as _RECORD_VIEWS names them."""
+        select, columns, order = _RECORD_VIEWS[subject]
+        terms, params = [], []
+        for name, value in filters.items():
+            terms.append(f"{columns[name]} {'IS NOT' if name == unlike else '='} ?")
+            params.append(value)
+        where = " WHERE " + " AND ".join(terms) if terms else ""
+        table = select.partition(" FROM ")[2]
+        total = self._query(f"SELECT COUNT(*) AS n FROM {table}{where}", params)[0]["n"]
+        rows = self._query(f"{select}{where} ORDER BY {order} LIMIT ?", [*params, max(0, first)])
+        return total, rows
 
     def message_timings(self) -> list[tuple[str, str, float, float | None]]:
         """(operator_id, state, created_at, done_at) of every message, ORDER BY created_at, id:

@@ -15,13 +15,18 @@ from collections.abc import Mapping, Sequence
 
 from reports.model import (
     FINAL_STATES,
+    ChartMark,
+    ExpectationRecords,
     NumberList,
     ScenarioReport,
     SkewSplit,
     ThroughputPoint,
     TimelineEntry,
     WallClock,
+    format_field,
     format_offset,
+    format_width,
+    records_heading,
     format_rate,
     format_facts,
     format_seconds,
@@ -33,6 +38,9 @@ _SUBMITTED, _DELIVERED, _RULE = "#1565c0", "#2e7d32", "#c62828"
 _OBSERVED, _REFERENCE = "#ef6c00", "#9e9e9e"
 _NO_RULE = '<span class="muted">(protocol, routing)</span>'  # a refusal no rule made
 _OPEN_TIMELINE_MAX = 200  # longer timelines start folded (<details>, no script needed)
+_MARK_COLOURS = {"outage": "#c62828", "recover": "#00838f", "throughput": "#6a1b9a", "rule": _RULE}
+_MARK_LABELS = 12  # operator marks labelled on a chart (the rest: tooltips and the timeline)
+_ZOOMS = 2  # bursts drawn again on their own scale below the run's chart
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;margin:0 auto;max-width:1000px;padding:16px}
@@ -112,57 +120,116 @@ def _legend(items: Sequence[tuple[str, str]], x: float, y: float) -> str:
     return "".join(out)
 
 
-def throughput_svg(points: Sequence[ThroughputPoint], duration: float, rules: Sequence[TimelineEntry]) -> str:
-    """Submitted vs delivered per bucket (two polylines, at bucket middles), rule events as dashed verticals."""
+def _mark_colour(kind: str) -> str:
+    return _MARK_COLOURS.get(kind, _RULE)
+
+
+def throughput_svg(points: Sequence[ThroughputPoint], duration: float, marks: Sequence[ChartMark],
+                   window: tuple[float, float] | None = None) -> str:
+    """Submitted vs delivered per second in each bin (two step lines: bins may differ in width),
+    with the marks: outages as labelled bands, recoveries and throughput changes as labelled
+    lines, rule events as dashed lines. ``window`` (start, end in simulated seconds) draws only
+    that stretch: a zoom on a burst."""
     if not points:
         return '<p class="muted">No throughput data.</p>'
-    w, h, left, right, top, bottom = 760, 260, 56, 16, 14, 48
+    w, h, left, right, top, bottom = 760, 270, 56, 16, 24, 48
     pw, ph = w - left - right, h - top - bottom
-    step = points[1].t - points[0].t if len(points) > 1 else max(duration, 1.0)
-    t_end = max(duration, points[-1].t + step, 1e-9)
-    y_top = _nice_ceiling(max(max(p.submitted, p.delivered) for p in points))
+    t_end = max(duration, points[-1].end, 1e-9)
+    t0, t1 = window if window is not None else (0.0, t_end)
+    shown = [p for p in points if p.end > t0 and p.t < t1]
+    y_top = _nice_ceiling(max((max(p.submitted, p.delivered) / p.width for p in shown), default=0.0))
 
     def x(t: float) -> float:
-        return left + pw * min(max(t, 0.0), t_end) / t_end
+        return left + pw * (min(max(t, t0), t1) - t0) / (t1 - t0)
 
     def y(v: float) -> float:
         return top + ph * (1 - v / y_top)
 
-    out = [_svg_open(w, h, "Throughput over simulated time: submitted vs delivered per bucket")]
+    widths = sorted({p.width for p in shown}, reverse=True)
+    bins = format_width(widths[0]) + (f", {format_width(widths[-1])} in bursts" if len(widths) > 1 else "")
+    title = "Throughput over simulated time: submitted vs delivered per second"
+    out = [_svg_open(w, h, f"{title} (bins of {bins})")]
     for frac in (0.0, 0.5, 1.0):
         gy = y(y_top * frac)
         out.append(f'<line x1="{left}" y1="{_f(gy)}" x2="{left + pw}" y2="{_f(gy)}" stroke="#e0e0e0"/>')
         out.append(f'<text x="{left - 6}" y="{_f(gy + 4)}" text-anchor="end">{_e(_num(y_top * frac))}</text>')
+    out.append(f'<text x="{left - 6}" y="{top - 10}" text-anchor="end">/s</text>')
     for frac in (0.0, 0.5, 1.0):
         gx = left + pw * frac
         out.append(f'<line x1="{_f(gx)}" y1="{top + ph}" x2="{_f(gx)}" y2="{top + ph + 4}" stroke="#999"/>')
         anchor = "start" if frac == 0 else ("end" if frac == 1 else "middle")
-        out.append(
-            f'<text x="{_f(gx)}" y="{top + ph + 16}" text-anchor="{anchor}">{_e(format_offset(t_end * frac))}</text>'
-        )
+        out.append(f'<text x="{_f(gx)}" y="{top + ph + 16}" text-anchor="{anchor}">'
+                   f"{_e(format_offset(t0 + (t1 - t0) * frac))}</text>")
     out.append(f'<line x1="{left}" y1="{top + ph}" x2="{left + pw}" y2="{top + ph}" stroke="#999"/>')
-    for e in rules:
-        rx = x(e.at)
-        out.append(
-            f'<line x1="{_f(rx)}" y1="{top}" x2="{_f(rx)}" y2="{top + ph}" stroke="{_RULE}" '
-            f'stroke-dasharray="4 3"><title>{_e(format_offset(e.at))} {_e(e.summary)}</title></line>'
-        )
+    seen = [m for m in marks if (m.until if m.until is not None else (t_end if m.kind == "outage" else m.at)) >= t0
+            and m.at <= t1]
+    labelled = 0
+    for m in seen:
+        colour, tip = _mark_colour(m.kind), f"<title>{_e(format_offset(m.at))} {_e(m.label)}</title>"
+        if m.kind == "outage":
+            x0, x1 = x(m.at), x(m.until if m.until is not None else t_end)
+            out.append(f'<rect class="mark outage" x="{_f(x0)}" y="{top}" width="{_f(max(x1 - x0, 1.0))}" '
+                       f'height="{ph}" fill="{colour}" fill-opacity="0.15">{tip}</rect>')
+        else:
+            dash = ' stroke-dasharray="4 3"' if m.kind == "rule" else ""
+            out.append(f'<line class="mark {_e(m.kind)}" x1="{_f(x(m.at))}" y1="{top}" x2="{_f(x(m.at))}" '
+                       f'y2="{top + ph}" stroke="{colour}"{dash}>{tip}</line>')
+        if m.kind != "rule" and labelled < _MARK_LABELS:   # rule events: the legend and tooltips say it
+            ly = top + 10 + 11 * (labelled % 3)
+            anchor = "end" if x(m.at) > left + pw * 0.8 else "start"
+            dx = -3 if anchor == "end" else 3
+            out.append(f'<text class="mark-label" x="{_f(x(m.at) + dx)}" y="{ly}" text-anchor="{anchor}" '
+                       f'fill="{colour}">{_e(m.label)}</text>')
+            labelled += 1
     for attr, colour in (("submitted", _SUBMITTED), ("delivered", _DELIVERED)):
-        pts = " ".join(f"{_f(x(p.t + step / 2))},{_f(y(getattr(p, attr)))}" for p in points)
+        levels = [(p, _f(y(getattr(p, attr) / p.width))) for p in shown]
+        pts = " ".join(f"{_f(x(p.t))},{level} {_f(x(p.end))},{level}" for p, level in levels)
         out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        if len(points) <= 60:  # dots keep a short series (even a single bucket) visible
+        if len(shown) <= 60:  # dots keep a short series (even a single bin) readable
             out.extend(
-                f'<circle cx="{_f(x(p.t + step / 2))}" cy="{_f(y(getattr(p, attr)))}" r="2.5" fill="{colour}">'
-                f"<title>{_e(format_offset(p.t))}: {attr} {getattr(p, attr):,}</title></circle>"
-                for p in points
+                f'<circle cx="{_f(x(p.t + p.width / 2))}" cy="{_f(y(getattr(p, attr) / p.width))}" r="2.5" '
+                f'fill="{colour}"><title>{_e(format_offset(p.t))} + {_e(format_seconds(p.width))}: '
+                f"{attr} {getattr(p, attr):,}</title></circle>"
+                for p in shown
             )
-    per = f"per {format_seconds(step)}"
-    legend = [(f"submitted {per}", _SUBMITTED), (f"delivered {per}", _DELIVERED)]
-    if rules:
-        legend.append(("rule event", _RULE))
+    legend = [("submitted /s", _SUBMITTED), ("delivered /s", _DELIVERED)]
+    for kind, name in (("outage", "outage"), ("recover", "recovery"), ("throughput", "throughput cap"),
+                       ("rule", "rule event")):
+        if any(m.kind == kind for m in seen):
+            legend.append((name, _mark_colour(kind)))
     out.append(_legend(legend, left, h - 8))
+    out.append(f'<text x="{w - right}" y="{h - 8}" text-anchor="end">bins of {_e(bins)}</text>')
     out.append("</svg>")
     return "".join(out)
+
+
+def _bursts(points: Sequence[ThroughputPoint]) -> list[tuple[float, float]]:
+    """The stretches of finer bins than the base (bursts), busiest first, at most _ZOOMS,
+    each widened by a base bin on both sides; then in time order."""
+    if not points:
+        return []
+    base = max(p.width for p in points)
+    spans: list[tuple[int, float, float]] = []
+    run: list[ThroughputPoint] = []
+    for p in [*points, None]:
+        if p is not None and p.width < base:
+            run.append(p)
+            continue
+        if run:
+            spans.append((sum(q.submitted + q.delivered for q in run), run[0].t, run[-1].end))
+            run = []
+    busiest = sorted(spans, key=lambda s: (-s[0], s[1]))[:_ZOOMS]
+    return sorted((max(0.0, a - base), b + base) for _, a, b in busiest)
+
+
+def _throughput(report: ScenarioReport) -> str:
+    """The run's chart, then a zoom on each of its busiest bursts (their fine bins are too
+    narrow to see on the whole run's scale)."""
+    parts = [throughput_svg(report.throughput, report.sim_duration, report.marks)]
+    for a, b in _bursts(report.throughput):
+        parts.append(f"<h3>Burst at {_e(format_offset(a))} to {_e(format_offset(b))}</h3>")
+        parts.append(throughput_svg(report.throughput, report.sim_duration, report.marks, window=(a, b)))
+    return "".join(parts)
 
 
 def operators_svg(report: ScenarioReport) -> str:
@@ -270,7 +337,21 @@ def _expectations_table(report: ScenarioReport, anchors: Mapping[str, int]) -> s
             f'<td class="mono">{_e(x.expected)}</td><td class="mono">{_e(x.actual)}</td>'
             f'<td class="result{ok}">{result}</td><td class="mono">{_source_link(x.source, anchors)}</td></tr>'
         )
+        if x.records is not None and x.records.total:
+            rows.append(f'<tr class="records"><td></td><td colspan="5">{_records_table(x.records)}</td></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _records_table(records: ExpectationRecords) -> str:
+    """The rows behind a failing expectation: what they are, then one row each."""
+    keys = list(dict.fromkeys(k for r in records.first for k, _ in r.fields))
+    head = "<tr><th>Sim time</th>" + "".join(f"<th>{_e(k)}</th>" for k in keys) + "</tr>"
+    body = "".join(
+        f'<tr><td class="mono">{_e(format_offset(r.at))}</td>'
+        + "".join(f'<td class="mono">{_e(format_field(k, dict(r.fields).get(k)))}</td>' for k in keys) + "</tr>"
+        for r in records.first
+    )
+    return f'<p class="muted">{_e(records_heading(records))}:</p><table class="records">{head}{body}</table>'
 
 
 def _split_source(source: str) -> tuple[str, int] | None:
@@ -449,7 +530,6 @@ def render_html(report: ScenarioReport, wall: WallClock | None, sources: Mapping
         verdict = f'<div class="verdict pass">PASS: {total} of {total} expectations met</div>'
     else:
         verdict = f'<div class="verdict fail">FAIL: {failed} of {total} expectations failed</div>'
-    rules = report.rule_events
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -463,7 +543,7 @@ def render_html(report: ScenarioReport, wall: WallClock | None, sources: Mapping
         "<h2>Expectations</h2>",
         _expectations_table(report, anchors),
         "<h2>Throughput</h2>",
-        throughput_svg(report.throughput, report.sim_duration, rules),
+        _throughput(report),
         "<h2>Outcomes per operator</h2>",
         operators_svg(report),
         "<h2>Latency</h2>",

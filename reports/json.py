@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TypeAlias
 
 from aggregator.clientcard import Card
-from reports.model import NumberList, ScenarioReport, SkewSplit
+from reports.model import ExpectationRecords, NumberList, ScenarioReport, SkewSplit
 
 FORMAT = "smsc-harness-report/1"
 FLOAT_DIGITS = 3
@@ -89,6 +89,18 @@ def _card(card: Card) -> dict[str, JsonValue]:
     }
 
 
+def _records(records: ExpectationRecords | None) -> JsonValue:
+    """A failing expectation's rows: {"kind", "subject", "total", "first": [{"at", fields...}]}; None when passed."""
+    if records is None:
+        return None
+    return {
+        "kind": records.kind,
+        "subject": records.subject,
+        "total": records.total,
+        "first": [{"at": _num(r.at), **{k: _value(v) for k, v in r.fields}} for r in records.first],
+    }
+
+
 def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
     """The JSON tree of one scenario (without the `"format"` key), for embedding or tests."""
     lat = report.latency
@@ -109,7 +121,13 @@ def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
         if lat is None
         else {"p50": _num(lat.p50), "p90": _num(lat.p90), "p99": _num(lat.p99), "max": _num(lat.max)},
         "throughput": [
-            {"t": _num(p.t), "submitted": p.submitted, "delivered": p.delivered} for p in report.throughput
+            {"t": _num(p.t), "width": _num(p.width), "submitted": p.submitted, "delivered": p.delivered}
+            for p in report.throughput
+        ],
+        "marks": [
+            {"at": _num(m.at), "kind": m.kind, "label": m.label, "operator": m.operator,
+             "until": None if m.until is None else _num(m.until)}
+            for m in report.marks
         ],
         "events": [
             {"at": _num(e.at), "step": e.step, "kind": e.kind, "summary": e.summary} for e in report.events
@@ -122,6 +140,7 @@ def report_to_dict(report: ScenarioReport) -> dict[str, JsonValue]:
                 "expected": x.expected,
                 "actual": x.actual,
                 "passed": x.passed,
+                "records": _records(x.records),
             }
             for x in report.expectations
         ],

@@ -12,7 +12,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 
-from reports.model import ScenarioReport, WallClock, format_seconds
+from reports.model import ScenarioReport, WallClock, format_seconds, record_text, records_heading
 
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -78,9 +78,11 @@ def render_junit(reports: Sequence[ScenarioReport], wall: Mapping[str, WallClock
                     "failure",
                     {"message": _x(f"expected {x.expected}, got {x.actual}"), "type": "expectation"},
                 )
-                failure.text = _x(
-                    f"{x.source}: {x.name}\n  step:     {x.step}\n  expected: {x.expected}\n  actual:   {x.actual}\n"
-                )
+                text = f"{x.source}: {x.name}\n  step:     {x.step}\n  expected: {x.expected}\n  actual:   {x.actual}\n"
+                if x.records is not None and x.records.total:
+                    text += f"  {records_heading(x.records)}:\n" + "".join(
+                        f"    {record_text(r)}\n" for r in x.records.first)
+                failure.text = _x(text)
         total_tests += len(report.expectations)
         total_failures += failures
     root.set("tests", str(total_tests))

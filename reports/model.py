@@ -13,18 +13,25 @@ Three rules hold in this package:
    counts them all and keeps only the first few of each kind in detail (`RULE_EXAMPLES`,
    `LIST_FIRST`, `SKEW_SENDS`), so its size does not grow with the traffic.
 
-The helpers below (`count_outcomes`, `percentiles`, `bucket_throughput`, `format_seconds`, and for
-the operator rules `refusal_counts`, `with_rule_events`, `campaign_splits`, `window_split`,
-`format_facts`) are pure so that the runner builds rows the same way every time and the
-renderers agree on formats.
+The helpers below (`count_outcomes`, `percentiles`, `bin_throughput`, `chart_marks`,
+`format_seconds`, `records_heading`, and for the operator rules `refusal_counts`,
+`with_rule_events`, `campaign_splits`, `window_split`, `format_facts`) are pure so that the
+runner builds rows the same way every time and the renderers agree on formats.
+
+What a report explains (scenarios/FORMAT.md, Reports): throughput in bins that follow the
+traffic (`bin_throughput`: a base width from the run's length, finer bins where it bursts),
+the marks of what changed it (`ChartMark`: outages, recoveries, throughput caps, rule
+events), and for a failing expectation the first RECORDS_FIRST rows it counted or missed
+(`ExpectationRecords`).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from aggregator.clientcard import Card
@@ -47,6 +54,23 @@ LIST_FIRST = 20
 SKEW_SENDS = 20
 #: Characters of a rule event's facts in a one-line summary.
 FACTS_TEXT_MAX = 200
+#: Rows a failing expectation lists (of those it counted or missed).
+RECORDS_FIRST = 10
+
+#: What `ChartMark.kind` may be.
+MARK_KINDS: tuple[str, ...] = ("outage", "recover", "throughput", "rule")
+
+# Throughput bins (`bin_throughput`): nice widths, each a multiple of the next finer one
+# (1 s, 5 s, 10 s, 30 s, 1 min, 5 min, 15 min, 1 h, 6 h, 1 d; whole days beyond).
+BIN_WIDTHS: tuple[float, ...] = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
+#: The base width is the finest that covers the run in at most this many bins.
+BASE_BINS = 300
+#: Refinement stops before the bins would number more than this.
+MAX_BINS = 600
+#: A bin is split into finer ones when its rate is at least this many times the run's mean rate ...
+BURST_FACTOR = 4.0
+#: ... and it holds at least this many instants (submitted and delivered together).
+BURST_MIN = 10
 _NO_FACTS: Mapping[str, object] = MappingProxyType({})
 
 
@@ -60,6 +84,7 @@ class ExpectationResult:
     expected: str  # rendered expected value, e.g. ">= 990"
     actual: str  # rendered actual value, e.g. "1000"
     passed: bool
+    records: ExpectationRecords | None = None  # a failing one's rows (counted or missed); None when passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,11 +111,61 @@ class OperatorOutcomes:
 
 @dataclass(frozen=True, slots=True)
 class ThroughputPoint:
-    """One time bucket: messages accepted (submit_sm_resp OK) and delivered (DELIVRD) in it."""
+    """One time bin: messages accepted (submit_sm_resp OK) and delivered (DELIVRD) in it.
 
-    t: float  # bucket start, simulated seconds since start
+    Bins may differ in width (`bin_throughput`: finer where traffic bursts), so a chart
+    compares rates (count / width), not counts."""
+
+    t: float  # bin start, simulated seconds since start
     submitted: int
     delivered: int
+    width: float  # seconds the bin covers: [t, t + width)
+
+    @property
+    def end(self) -> float:
+        return self.t + self.width
+
+
+@dataclass(frozen=True, slots=True)
+class ChartMark:
+    """Something that changed the traffic, marked on the throughput chart: an operator's
+    outage (a band from ``at`` to ``until``), its recovery, a throughput cap changed, or a
+    rule event (an instant).
+
+    ``kind``: one of MARK_KINDS. ``until``: an outage's end, simulated seconds since start;
+    None for an instant, or an outage still on when the run ended (the band runs to the end).
+    """
+
+    at: float  # simulated seconds since the scenario start
+    kind: str
+    label: str
+    operator: str | None = None
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationRecord:
+    """One row a failing expectation counted or missed, as a QA engineer reads it: when
+    (``at``, simulated seconds since start) and its fields in order ("message", "number",
+    "state", ...; times as simulated seconds since start)."""
+
+    at: float
+    fields: tuple[tuple[str, str | int | float | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectationRecords:
+    """The rows behind a failing expectation: the first RECORDS_FIRST of ``total``.
+
+    ``kind`` says what they are: "counted" (too many, or ``!=`` met: the rows it counted),
+    "not counted" (too few: the rows that match every filter but the deciding one, ``state``
+    for messages, with what they are instead), "refused" (too few messages and no state
+    asked: the submits refused instead of accepted). ``subject``: the table they come from."""
+
+    kind: str
+    subject: str
+    total: int
+    first: tuple[ExpectationRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +300,7 @@ class ScenarioReport:
     skew: tuple[SkewSplit, ...] = ()
     # the report card of each client bind (aggregator/clientcard.py), times from the start
     clients: tuple[Card, ...] = ()
+    marks: tuple[ChartMark, ...] = ()  # the throughput chart's marks, in time order (chart_marks)
 
     @property
     def refused(self) -> int:
@@ -324,7 +400,97 @@ def bucket_throughput(
         sub[index(t)] += 1
     for t in delivered_at:
         dlv[index(t)] += 1
-    return tuple(ThroughputPoint(t=i * bucket, submitted=sub[i], delivered=dlv[i]) for i in range(n))
+    return tuple(ThroughputPoint(t=i * bucket, submitted=sub[i], delivered=dlv[i], width=bucket) for i in range(n))
+
+
+def base_width(duration: float) -> float:
+    """The finest of BIN_WIDTHS that covers ``duration`` seconds in at most BASE_BINS bins
+    (whole days beyond the list)."""
+    for width in BIN_WIDTHS:
+        if duration / width <= BASE_BINS:
+            return width
+    return float(math.ceil(duration / BASE_BINS / 86400.0) * 86400.0)
+
+
+def format_width(seconds: float) -> str:
+    """A bin width for people: "1 s", "30 s", "5 min", "1 h", "6 h", "1 d", "2 d"."""
+    for unit, name in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if seconds >= unit and seconds % unit == 0:
+            return f"{seconds / unit:g} {name}"
+    return f"{seconds:g} s"
+
+
+def bin_throughput(
+    submitted_at: Iterable[float],
+    delivered_at: Iterable[float],
+    duration: float,
+) -> tuple[ThroughputPoint, ...]:
+    """Count instants (simulated seconds since start) into bins that follow the traffic.
+
+    The run [0, duration] is cut into bins of `base_width` (at most BASE_BINS of them, every
+    one listed, empty ones too). Then, width by width down BIN_WIDTHS, every bin whose rate is
+    at least BURST_FACTOR times the run's mean rate and that holds at least BURST_MIN instants
+    is split into bins of the next finer width: a 30 s burst in a 2 h run (base 30 s) ends in
+    1 s bins, while steady traffic keeps the base width. A width's splits are made all
+    together or not at all (when they would bring the bins past MAX_BINS), so bursts of the
+    same strength get the same detail wherever they are. Instants past the end land in the
+    last bin, negative ones in the first (as `bucket_throughput`).
+    """
+    sub, dlv = sorted(submitted_at), sorted(delivered_at)
+    end = max(duration, 0.0)
+    base = base_width(end)
+    n = max(1, math.ceil(end / base))
+    stop = n * base
+
+    def count(values: list[float], t: float, width: float) -> int:
+        lo = bisect_left(values, t) if t > 0.0 else 0
+        hi = bisect_left(values, t + width) if t + width < stop else len(values)
+        return hi - lo
+
+    def point(t: float, width: float) -> ThroughputPoint:
+        return ThroughputPoint(t, count(sub, t, width), count(dlv, t, width), width)
+
+    bins = [point(i * base, base) for i in range(n)]
+    mean = (len(sub) + len(dlv)) / max(end, base)
+    finer = [w for w in BIN_WIDTHS if w < base]
+    width = base
+    for child in reversed(finer):
+        split = [b for b in bins if b.width == width and b.submitted + b.delivered >= BURST_MIN
+                 and (b.submitted + b.delivered) / b.width >= BURST_FACTOR * mean]
+        parts = round(width / child)
+        if not split or len(bins) + len(split) * (parts - 1) > MAX_BINS:
+            break
+        chosen = {b.t for b in split}
+        bins = [c for b in bins for c in ((point(b.t + k * child, child) for k in range(parts))
+                                          if b.width == width and b.t in chosen else (b,))]
+        width = child
+    return tuple(bins)
+
+
+def chart_marks(
+    changes: Iterable[tuple[float, str, str, str]],
+    rules: Iterable[TimelineEntry],
+) -> tuple[ChartMark, ...]:
+    """The throughput chart's marks, in time order: operator changes and rule events.
+
+    ``changes``: (at, operator, kind, label) in the order they happened, kind "outage" (an
+    outage starts), "recover" or "throughput". An outage's band runs to the next "recover"
+    of its operator (``until``; None when none came); a second "outage" while one is on
+    changes its mode: it ends the first band and starts another. ``rules``: timeline entries
+    of kind "rule" (the rule events a report shows in detail)."""
+    marks: list[ChartMark] = []
+    open_at: dict[str, int] = {}
+    for at, operator, kind, label in changes:
+        if kind == "outage" or kind == "recover":
+            i = open_at.pop(operator, None)
+            if i is not None:
+                marks[i] = replace(marks[i], until=at)
+            if kind == "outage":
+                open_at[operator] = len(marks)
+        marks.append(ChartMark(at, kind, label, operator))
+    marks.extend(ChartMark(e.at, "rule", e.summary) for e in rules)
+    return tuple(sorted(marks, key=lambda m: (m.at, MARK_KINDS.index(m.kind) if m.kind in MARK_KINDS else 99,
+                                              m.operator or "", m.label)))
 
 
 def format_seconds(seconds: float) -> str:
@@ -474,14 +640,50 @@ def with_rule_events(steps: Sequence[TimelineEntry], rows: Iterable[RuleEventRow
     return tuple(out)
 
 
+def records_heading(records: ExpectationRecords) -> str:
+    """What the rows below a failing expectation are: "2 messages counted", "15 messages not
+    counted (what they are instead), first 10", "1 submit refused instead of accepted"."""
+    shown = f", first {len(records.first)}" if len(records.first) < records.total else ""
+    if records.kind == "refused":
+        return f"{records.total:,} submit{'s' if records.total != 1 else ''} refused instead of accepted{shown}"
+    what = "not counted (what they are instead)" if records.kind == "not counted" else records.kind
+    return f"{records.total:,} {records.subject} {what}{shown}"
+
+
+def format_field(key: str, value: str | int | float | None) -> str:
+    """A record's field for people: times (keys ending "_at") as offsets from the start, None as "-"."""
+    if value is None:
+        return "-"
+    if key.endswith("_at") and isinstance(value, (int, float)):
+        return format_offset(value)
+    if isinstance(value, float):
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def record_text(record: ExpectationRecord) -> str:
+    """"+00:05:02.000 message=000000000000002a state=undeliverable error=1 ...": one line."""
+    return " ".join([format_offset(record.at), *(f"{k}={format_field(k, v)}" for k, v in record.fields)])
+
+
 def format_rate(rate: float | None) -> str:
     """Messages per wall second for people; "n/a" when unknown."""
     return "n/a" if rate is None else f"{rate:,.1f} msg/s"
 
 
 __all__ = [
+    "BASE_BINS",
+    "BIN_WIDTHS",
+    "BURST_FACTOR",
+    "BURST_MIN",
     "EVENT_KINDS",
     "FINAL_STATES",
+    "MARK_KINDS",
+    "MAX_BINS",
+    "RECORDS_FIRST",
+    "ChartMark",
+    "ExpectationRecord",
+    "ExpectationRecords",
     "LIST_FIRST",
     "RULE_EXAMPLES",
     "SKEW_SENDS",
@@ -499,11 +701,18 @@ __all__ = [
     "ThroughputPoint",
     "TimelineEntry",
     "WallClock",
+    "base_width",
+    "bin_throughput",
     "bucket_throughput",
     "campaign_splits",
+    "chart_marks",
     "count_outcomes",
     "facts_of",
     "format_facts",
+    "format_field",
+    "format_width",
+    "record_text",
+    "records_heading",
     "refusal_counts",
     "split_shares",
     "window_split",

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TextIO
 
-from reports.model import ScenarioReport, SkewSplit, WallClock, format_rate, format_seconds
+from reports.model import (
+    ScenarioReport,
+    SkewSplit,
+    WallClock,
+    format_rate,
+    format_seconds,
+    record_text,
+    records_heading,
+)
 
 #: Bulk sends named on the summary's skew line; report.html has them all.
 SKEW_LINE_SENDS = 3
@@ -60,7 +68,11 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
           skew          1 send checked: shop promo FR alert (free 90.0% vs 18.0%)
           expectations  3/4 passed
           FAILED all delivered  [scenarios/smoke.yaml:42:5]  expected >= 990, got 985
+            15 messages not counted (what they are instead), first 10:
+              +00:00:01.000 message=0000000000000007 account=shop number=+33612345678 ... state=undeliverable
+              ...
 
+    A failed expectation lists up to 10 of the rows behind it (reports.model.ExpectationRecords).
     The refused, rule events, lists and skew lines appear only when there is something to say:
     a submit the aggregator refused is not a message, so "why are 20 messages missing?" is
     answered by the refused line.
@@ -102,6 +114,9 @@ def summary(report: ScenarioReport, wall: WallClock | None) -> str:
     lines.append(f"  expectations  {passed}/{len(report.expectations)} passed")
     for x in report.failures:
         lines.append(f"  FAILED {x.name}  [{x.source}]  expected {x.expected}, got {x.actual}")
+        if x.records is not None and x.records.total:
+            lines.append(f"    {records_heading(x.records)}:")
+            lines.extend(f"      {record_text(r)}" for r in x.records.first)
     return "\n".join(lines) + "\n"
 
 

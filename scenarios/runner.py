@@ -13,7 +13,6 @@ same verdicts per expectation, timings from the wall clock (``smsc-harness run -
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections import deque
@@ -34,8 +33,11 @@ from aggregator.server import CAMPAIGN_ID_TAG
 from aggregator.store import MessageState, Store
 from reports.model import (
     LIST_FIRST,
+    RECORDS_FIRST,
     RULE_EXAMPLES,
     SKEW_SENDS,
+    ExpectationRecord,
+    ExpectationRecords,
     ExpectationResult,
     ListedNumber,
     NumberList,
@@ -45,8 +47,9 @@ from reports.model import (
     ScenarioReport,
     SkewSplit,
     TimelineEntry,
-    bucket_throughput,
+    bin_throughput,
     campaign_splits,
+    chart_marks,
     count_outcomes,
     facts_of,
     percentiles,
@@ -59,6 +62,7 @@ from scenarios.model import (
     Bind,
     BindMode,
     Campaign,
+    Comparison,
     Expect,
     Filters,
     Mo,
@@ -77,7 +81,7 @@ from smsc.adapter import SmppConnection
 from smsc.esme import BIND_COMMANDS
 from smsc.events import ConnectionClosed
 from smsc.pdu.codec import Command, DestAddress, Pdu, Tlv, npi_for
-from smsc.pdu.status import CommandStatus
+from smsc.pdu.status import CommandStatus, status_name
 from smsc.pdu.views import SubmitMultiResp
 from smsc.session import Session, SessionConfig
 from smsc.states import Role
@@ -300,6 +304,7 @@ class _Run:
         self._populations: dict[str, tuple[str, ...]] = {}
         self.events: list[TimelineEntry] = []
         self.expectations: list[ExpectationResult] = []
+        self.changes: list[tuple[float, str, str, str]] = []   # operator changes: (at, operator, kind, label)
 
     @property
     def now(self) -> float:
@@ -442,6 +447,7 @@ class _Run:
             assert step.throughput is not None
             smsc.set_throughput(step.throughput.rate, step.throughput.burst)
             what = f"throughput {step.throughput.rate:g}/s burst {step.throughput.burst}"
+        self.changes.append((self.now, step.operator, step.action.value, f"{step.operator}: {what}"))
         self.note(index, "operator", f"{step.operator}: {what}")
 
     def release(self, index: int, step: Release) -> None:
@@ -459,7 +465,7 @@ class _Run:
         shown, wanted = _number(actual), _number(step.value)
         self.expectations.append(ExpectationResult(
             name=step.name, step=index, source=step.source, expected=f"{step.comparison.value} {wanted}",
-            actual=shown, passed=passed))
+            actual=shown, passed=passed, records=None if passed else self.records(step, actual)))
         self.note(index, "expect", f"{'PASS' if passed else 'FAIL'} {step.name}: "
                                    f"{shown} {step.comparison.value} {wanted}")
 
@@ -487,6 +493,45 @@ class _Run:
             return store.count_refusals(f.account, f.status, f.rule)
         raise AssertionError(subject)  # pragma: no cover
 
+    def records(self, step: Expect, actual: float) -> ExpectationRecords:
+        """The first RECORDS_FIRST rows behind a failing expectation (FORMAT.md, Reports).
+
+        Too few (below what ``>=``, ``>`` or ``==`` wanted): the rows that match every filter
+        but the deciding one (``_DECIDING``), with what they are instead ("not counted"); for
+        messages with no ``state`` (nor operator or text) asked, the account's refused submits
+        ("refused"). Too many, ``!=`` met, a ledger ``sum``, or nothing missed to show: the
+        rows it counted ("counted")."""
+        subject, filters = step.subject.value, _record_filters(step)
+        too_few = step.sum is None and actual < step.value and step.comparison in _TOO_FEW
+        if too_few:
+            deciding = _DECIDING.get(step.subject)
+            if deciding is not None and deciding in filters:
+                found = self._records("not counted", subject, filters, deciding)
+                if found.total:
+                    return found
+            if step.subject is Subject.MESSAGES and not filters.keys() - {"account"}:
+                found = self._records("refused", Subject.REFUSALS.value, filters, None)
+                if found.total:
+                    return found
+        return self._records("counted", subject, filters, None)
+
+    def _records(self, kind: str, subject: str, filters: dict[str, object], unlike: str | None) -> ExpectationRecords:
+        total, rows = self.store.records(subject, filters, RECORDS_FIRST, unlike)
+        start = self.start
+        first = []
+        for row in rows:
+            fields: list[tuple[str, str | int | float | None]] = []
+            for key, value in row.items():
+                if key == "at":
+                    continue
+                if key.endswith("_at"):          # clock seconds -> simulated seconds since the start
+                    value = None if value is None else value - start
+                elif key == "status" and isinstance(value, int):
+                    value = status_name(value)
+                fields.append((key, value))
+            first.append(ExpectationRecord(row["at"] - start, tuple(fields)))
+        return ExpectationRecords(kind, subject, total, tuple(first))
+
     # --- the end -------------------------------------------------------------------------
 
     def report(self) -> ScenarioReport:
@@ -500,19 +545,38 @@ class _Run:
                              for op in [*order, *sorted(set(by_op) - set(order))] if op in by_op)
         latency = percentiles(done - created for _, _, created, done in rows if done is not None)
         delivered = MessageState.DELIVERED.value
-        throughput = bucket_throughput(
+        throughput = bin_throughput(
             (created - self.start for _, _, created, _ in rows),
             (done - self.start for _, state, _, done in rows if state == delivered and done is not None),
-            _bucket_size(duration), duration)
+            duration)
         groups = self.rule_groups()
+        events = self.timeline(groups)
         return ScenarioReport(
             name=self.scenario.name, source=self.scenario.source, seed=self.seed,
             start=self.scenario.clock.start.isoformat(), sim_duration=duration, messages=len(rows),
             outcomes=count_outcomes(state for _, state, _, _ in rows), per_operator=per_operator,
-            latency=latency, throughput=throughput, events=self.timeline(groups),
+            latency=latency, throughput=throughput, events=events,
             expectations=tuple(self.expectations), refusals=refusal_counts(self.store.refusal_counts()),
             rule_groups=groups, optouts=self.number_list("optouts"), purges=self.number_list("purges"),
-            skew=self.skew_splits(), clients=self.client_cards())
+            skew=self.skew_splits(), clients=self.client_cards(),
+            marks=chart_marks(self.operator_changes(duration),
+                              [e for e in events if e.kind == "rule"]))
+
+    def operator_changes(self, duration: float) -> list[tuple[float, str, str, str]]:
+        """The operator changes of the run in time order: the scenario's ``operator`` steps and
+        the outages the network's operators have configured (``smsc.faults.outages``, placed
+        from the harness's start, which is the scenario's), those that began before the end."""
+        configured: list[tuple[float, str, str, str]] = []
+        for op in self.scenario.network.operators:
+            for outage in op.behaviour.faults.outages:
+                if outage.start <= duration:
+                    configured.append((outage.start, op.id, "outage",
+                                       f"{op.id}: outage {outage.mode.value} (configured)"))
+                if outage.start + outage.duration <= duration:
+                    configured.append((outage.start + outage.duration, op.id, "recover",
+                                       f"{op.id}: recovered (configured)"))
+        # stable: at one instant, the steps' changes come after the configured ones (a step runs later)
+        return sorted([*configured, *self.changes], key=lambda c: c[0])
 
     def client_cards(self) -> tuple[Card, ...]:
         """The report card of each client bind as the run ends, times from its start."""
@@ -586,12 +650,27 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:.{AMOUNT_DIGITS}f}".rstrip("0")
 
 
-def _bucket_size(duration: float) -> float:
-    """About 60 buckets at most, on a round size."""
-    for size in (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0):
-        if duration / size <= 60:
-            return size
-    return float(math.ceil(duration / 60 / 86400.0) * 86400.0)
+# A failing expectation's filter that decides what it counts, per subject: the rows that match
+# every other filter and differ on this one are those it missed (ExpectationRecords "not counted").
+_DECIDING: dict[Subject, str] = {
+    Subject.MESSAGES: "state", Subject.RECEIPTS: "stat", Subject.EVENTS: "state", Subject.DELIVERIES: "acknowledged",
+    Subject.RULES: "action", Subject.REFUSALS: "status",
+}
+_TOO_FEW = (Comparison.GE, Comparison.GT, Comparison.EQ)
+
+
+def _record_filters(step: Expect) -> dict[str, object]:
+    """An expectation's filters as ``Store.records`` takes them (the values its count_* query
+    compares with), by filter name; the deliveries' count has its condition as one."""
+    f = step.filters
+    values: dict[str, object] = {
+        "state": None if f.state is None else f.state.value, "stat": None if f.stat is None else f.stat.value,
+        "account": f.account, "operator": f.operator, "text": None if f.text is None else encode_text(f.text),
+        "rule": f.rule, "action": f.action, "number": f.number, "campaign": f.campaign, "status": f.status,
+    }
+    if step.subject is Subject.DELIVERIES:
+        values["acknowledged"] = 1
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def run_scenario(scenario: Scenario, db_path: Path, seed: int | None = None,
@@ -668,6 +747,7 @@ class _LiveRun(_Run):
         self._populations = {}
         self.events = []
         self.expectations = []
+        self.changes = []
 
     async def begin(self) -> None:
         config = replace(self.scenario.network, seed=self.seed)

@@ -33,6 +33,8 @@ from reports.model import (
     with_rule_events,
 )
 from reports.terminal import summary
+from scenarios.model import SUBJECT_FILTERS, Subject
+from scenarios.runner import _DECIDING
 from smsc.pdu.status import CommandStatus
 
 T0 = 1_764_576_000.0
@@ -272,3 +274,38 @@ def test_ledger_amounts_are_summed_exactly() -> None:
         assert store.sum_ledger("segments", "a") == 100_001
     finally:
         store.close()
+
+
+# ---- the rows behind a failing expectation (Store.records, issue 14) ------------------------------
+
+@pytest.mark.parametrize("subject", list(Subject), ids=[s.value for s in Subject])
+def test_records_reads_every_subject_with_every_filter_it_takes(store: Store, subject: Subject) -> None:
+    """Every filter the loader lets a subject have is a column of its rows, and so is the
+    deciding one (runner._DECIDING): a failing expectation never breaks its report."""
+    for i in range(3):
+        store.add_message(message(i, "sfr", "promo"))
+    store.add_refusal(RefusalRecord("shop", "0612", None, int(CommandStatus.ESME_RINVDSTADR), None, "bad", None,
+                                    T0 + 5))
+    store.add_rule_event(RuleEvent("stop", "optout", "shop", T0 + 6, "+33650000001", None, None, {}))
+    values = {"account": "shop", "state": "accepted", "stat": "DELIVRD", "operator": "sfr", "text": b"x",
+              "rule": "stop", "action": "optout", "number": "+33650000001", "campaign": None, "status": 0}
+    filters = {f.value: values[f.value] for f in SUBJECT_FILTERS[subject] if values[f.value] is not None}
+    if subject is Subject.DELIVERIES:
+        filters["acknowledged"] = 1
+    total, rows = store.records(subject.value, filters, 10)
+    assert total == len(rows) and all("at" in row for row in rows)
+    deciding = _DECIDING.get(subject)
+    if deciding is not None and deciding in filters:
+        assert store.records(subject.value, filters, 10, unlike=deciding)[0] >= 0
+    assert store.records(subject.value, {}, 2)[1][:2] == store.records(subject.value, {}, 10)[1][:2]
+
+
+def test_records_counts_all_keeps_the_first_in_time_order_and_unlike_takes_the_others(store: Store) -> None:
+    for i in range(12):
+        store.add_message(message(11 - i, "sfr", None))
+    store.set_state(f"{3:016x}", MessageState.DELIVERED, at=T0 + 20, done_at=T0 + 20)
+    total, rows = store.records("messages", {"account": "shop", "state": "accepted"}, 10)
+    assert total == 11 and [r["message"] for r in rows] == [f"{i:016x}" for i in (0, 1, 2, 4, 5, 6, 7, 8, 9, 10)]
+    total, rows = store.records("messages", {"account": "shop", "state": "accepted"}, 10, unlike="state")
+    assert (total, [(r["message"], r["state"], r["done_at"]) for r in rows]) == (
+        1, [(f"{3:016x}", "delivered", T0 + 20)])

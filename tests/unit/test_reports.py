@@ -12,6 +12,10 @@ from reports.html import render_html
 from reports.json import FORMAT, render_json
 from reports.junit import render_junit
 from reports.model import (
+    MAX_BINS,
+    ChartMark,
+    ExpectationRecord,
+    ExpectationRecords,
     ExpectationResult,
     Latency,
     OperatorOutcomes,
@@ -19,15 +23,25 @@ from reports.model import (
     ThroughputPoint,
     TimelineEntry,
     WallClock,
+    base_width,
+    bin_throughput,
     bucket_throughput,
+    chart_marks,
     count_outcomes,
     format_offset,
     format_seconds,
+    format_width,
     percentiles,
 )
 from reports.terminal import ProgressBar, summary
 
 BAD_NAME = "<b>bold</b> & \"quoted\""
+
+
+MISSED = ExpectationRecords("not counted", "messages", 15, tuple(
+    ExpectationRecord(10.0 + i, (("message", f"{i:016x}"), ("number", "+3361200000" + str(i)),
+                                 ("state", "undeliverable"), ("error", 1), ("done_at", 14.5 + i)))
+    for i in range(10)))
 
 
 def sample(*, failing: bool = True) -> ScenarioReport:
@@ -45,9 +59,9 @@ def sample(*, failing: bool = True) -> ScenarioReport:
         ),
         latency=Latency(p50=1.0, p90=2.5, p99=30.125, max=61.0004),
         throughput=(
-            ThroughputPoint(0.0, 400, 380),
-            ThroughputPoint(1200.0, 400, 405),
-            ThroughputPoint(2400.0, 200, 200),
+            ThroughputPoint(0.0, 400, 380, 1200.0),
+            ThroughputPoint(1200.0, 400, 405, 1200.0),
+            ThroughputPoint(2400.0, 200, 200, 1200.0),
         ),
         events=(
             TimelineEntry(0.0, 0, "bind", "acme binds transceiver"),
@@ -57,7 +71,7 @@ def sample(*, failing: bool = True) -> ScenarioReport:
         ),
         expectations=(
             ExpectationResult("at least 990 delivered", 3, "scenarios/smoke.yaml:42:5", ">= 990",
-                              "985" if failing else "995", not failing),
+                              "985" if failing else "995", not failing, MISSED if failing else None),
             ExpectationResult(BAD_NAME, 3, "scenarios/smoke.yaml:45:5", "< 1%", "0.5%", True),
             ExpectationResult("no expiry", 3, "scenarios/smoke.yaml:47:5", "0", "0", True),
         ),
@@ -90,9 +104,9 @@ def test_percentiles_nearest_rank() -> None:
 def test_bucket_throughput_covers_every_bucket() -> None:
     points = bucket_throughput([0.0, 0.5, 15.0, 99.0], [1.0, 31.0], bucket=10.0, duration=30.0)
     assert points == (
-        ThroughputPoint(0.0, 2, 1),
-        ThroughputPoint(10.0, 1, 0),
-        ThroughputPoint(20.0, 1, 1),  # past the end lands in the last bucket
+        ThroughputPoint(0.0, 2, 1, 10.0),
+        ThroughputPoint(10.0, 1, 0, 10.0),
+        ThroughputPoint(20.0, 1, 1, 10.0),  # past the end lands in the last bucket
     )
     with pytest.raises(ValueError):
         bucket_throughput([], [], bucket=0.0, duration=1.0)
@@ -126,11 +140,15 @@ def test_json_is_byte_identical_and_complete() -> None:
     assert doc["outcomes"] == {"delivered": 985, "undeliverable": 10, "rejected": 5}
     assert [op["operator_id"] for op in doc["per_operator"]] == ["orange", "sfr"]
     assert doc["latency"] == {"p50": 1.0, "p90": 2.5, "p99": 30.125, "max": 61.0}  # rounded to 3 decimals
-    assert doc["throughput"][1] == {"t": 1200.0, "submitted": 400, "delivered": 405}
+    assert doc["throughput"][1] == {"t": 1200.0, "width": 1200.0, "submitted": 400, "delivered": 405}
     assert doc["expectations"][0] == {
         "name": "at least 990 delivered", "step": 3, "source": "scenarios/smoke.yaml:42:5",
         "expected": ">= 990", "actual": "985", "passed": False,
+        "records": {"kind": "not counted", "subject": "messages", "total": 15, "first": [
+            {"at": 10.0 + i, "message": f"{i:016x}", "number": "+3361200000" + str(i), "state": "undeliverable",
+             "error": 1, "done_at": 14.5 + i} for i in range(10)]},
     }
+    assert [x["records"] for x in doc["expectations"][1:]] == [None, None]  # a passing one lists none
     assert doc["expectations"][1]["name"] == BAD_NAME
     assert doc["summary"] == {"expectations": 3, "failed": 1, "refused": 0, "rule_events": 0}
     assert list(doc) == sorted(doc)  # stable key order
@@ -271,3 +289,81 @@ def test_html_links_each_expectation_to_its_source_line() -> None:
     plain = render_html(sample(), None)              # no source given: named, not linked
     assert "scenarios/smoke.yaml:42:5" in plain and 'href="#src-' not in plain
     assert "<h2>Scenario source</h2>" not in plain
+
+
+# ---- throughput bins and chart marks (issue 14) ------------------------------------------------
+
+def test_base_width_is_the_finest_nice_width_covering_the_run_in_300_bins() -> None:
+    assert [base_width(d) for d in (2.0, 300.0, 301.0, 7200.0, 86400.0, 31 * 86400.0, 400 * 86400.0)] == [
+        1.0, 1.0, 5.0, 30.0, 300.0, 21600.0, 2 * 86400.0]
+    assert [format_width(w) for w in (1.0, 30.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0, 172800.0)] == [
+        "1 s", "30 s", "5 min", "15 min", "1 h", "6 h", "1 d", "2 d"]
+
+
+def test_steady_traffic_keeps_the_base_width_and_every_bin_is_listed() -> None:
+    points = bin_throughput([float(t) for t in range(0, 7200, 2)], [t + 1.5 for t in range(0, 7200, 2)], 7200.0)
+    assert len(points) == 240 and {p.width for p in points} == {30.0}
+    assert [(p.submitted, p.delivered) for p in points[:2]] == [(15, 15), (15, 15)]
+    assert sum(p.delivered for p in points) == 3600                 # past the end: in the last bin
+
+
+def test_a_burst_is_split_down_to_one_second_bins_with_exact_counts() -> None:
+    trickle = [float(t) for t in range(0, 7200, 60)]
+    burst = [3600.0 + i / 10 for i in range(300)]                  # 10/s for 30 s
+    points = bin_throughput(trickle + burst, [], 7200.0)
+    fine = [p for p in points if p.width == 1.0]
+    assert [(p.t, p.submitted) for p in fine] == [(3600.0, 11)] + [(3600.0 + i, 10) for i in range(1, 30)]
+    assert all(p.width == 30.0 for p in points if not 3600.0 <= p.t < 3630.0)
+    assert sum(p.submitted for p in points) == 420 and points[-1].end == 7200.0
+
+
+def test_refining_a_width_is_all_or_nothing_within_max_bins() -> None:
+    # 70 equal 1 s bursts in a day (base 5 min, 288 bins): 5 min -> 1 min for all 70 makes 568
+    # bins; 1 min -> 30 s for all would make 638 > MAX_BINS, so none of them goes further
+    day = 86400.0
+    bursts = [i * 1234.0 + k / 30 for i in range(70) for k in range(30)]
+    points = bin_throughput(bursts, [], day)
+    assert len(points) == 288 + 70 * 4 <= MAX_BINS and {p.width for p in points} == {300.0, 60.0}
+    assert sorted(p.submitted for p in points if p.width == 60.0)[-70:] == [30] * 70
+    # two bursts: both get the same detail
+    two = [100.0 + k * 0.1 for k in range(100)] + [50000.0 + k * 0.1 for k in range(100)]
+    points = bin_throughput(two, [], day)
+    assert [p.t for p in points if p.width == 1.0] == [*(100.0 + i for i in range(10)),
+                                                       *(50000.0 + i for i in range(10))]
+
+
+def test_chart_marks_pair_outages_with_their_end_and_keep_time_order() -> None:
+    rule = TimelineEntry(50.0, 3, "rule", "purge purge shop +33612345678")
+    marks = chart_marks([(10.0, "sfr", "outage", "sfr: outage silent"),
+                         (20.0, "orange", "outage", "orange: outage drop"),
+                         (30.0, "sfr", "recover", "sfr: recovered"),
+                         (40.0, "sfr", "throughput", "sfr: throughput 5/s")], [rule])
+    assert marks == (
+        ChartMark(10.0, "outage", "sfr: outage silent", "sfr", until=30.0),
+        ChartMark(20.0, "outage", "orange: outage drop", "orange"),       # still on at the end
+        ChartMark(30.0, "recover", "sfr: recovered", "sfr"),
+        ChartMark(40.0, "throughput", "sfr: throughput 5/s", "sfr"),
+        ChartMark(50.0, "rule", "purge purge shop +33612345678"),
+    )
+
+
+def test_html_draws_marks_as_bands_and_lines_with_a_legend_escaped() -> None:
+    report = ScenarioReport(**{f: getattr(sample(), f) for f in sample().__slots__ if f != "marks"},
+                            marks=(ChartMark(100.0, "outage", BAD_NAME, "sfr", until=900.0),
+                                   ChartMark(900.0, "recover", "sfr: recovered", "sfr"),
+                                   ChartMark(1800.5, "rule", "R2 purge: 3 numbers removed")))
+    page = render_html(report, None)
+    assert '<rect class="mark outage"' in page and '<line class="mark recover"' in page
+    assert 'class="mark rule"' in page and 'stroke-dasharray="4 3"' in page
+    assert BAD_NAME not in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert ">outage</text>" in page and ">recovery</text>" in page and ">rule event</text>" in page
+    assert "bins of 20 min" in page
+
+
+def test_failing_expectation_rows_in_every_renderer() -> None:
+    report = sample()
+    assert "    15 messages not counted (what they are instead), first 10:\n      +00:00:10.000 message=" in summary(
+        report, WALL)
+    assert '<tr class="records">' in render_html(report, WALL)
+    assert "first 10:\n    +00:00:10.000 message=0000000000000000" in render_junit([report])
+    assert '<tr class="records">' not in render_html(sample(failing=False), WALL)
