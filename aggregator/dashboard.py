@@ -147,7 +147,7 @@ def page(harness: Harness) -> bytes:
   <section id="operators-panel">
     <h2>Operators</h2>
     <table id="operators">
-      <thead><tr><th>operator</th><th>links bound</th><th>throughput (rate / cap)</th><th>outage</th>
+      <thead><tr><th>operator</th><th>links bound</th><th title="submit_sm the aggregator sent it per second over the last minute, retries after ESME_RTHROTTLED included, against its cap: above the cap, the operator is throttling">submit_sm sent /s (cap)</th><th>outage</th>
         <th class="num">queued at the aggregator</th><th class="num">submit_sm accepted</th>
         <th class="num">receipts sent</th><th class="num">MOs sent</th></tr></thead>
       <tbody>{operator_rows}</tbody>
