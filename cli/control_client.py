@@ -12,7 +12,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from aggregator.control import control_file_path, read_control_file
+from aggregator.control import ControlFile, control_file_path, read_control_file
+
+
+def find_serve(command: str, db: str, hint: str = "") -> ControlFile | None:
+    """The control file of the `serve` whose store is `db`; None after one line on stderr
+    starting with `smsc-harness COMMAND:` when it is missing, unreadable or not serve's."""
+    file = control_file_path(db)
+    try:
+        return read_control_file(file)
+    except FileNotFoundError:
+        print(f"smsc-harness {command}: no control file {file}: is `smsc-harness serve --db {db}` running?{hint}",
+              file=sys.stderr)
+    except OSError as error:
+        print(f"smsc-harness {command}: cannot read the control file {file}: {error.strerror}", file=sys.stderr)
+    except ValueError as error:
+        print(f"smsc-harness {command}: {error}", file=sys.stderr)
+    return None
 
 
 def post_json(args: argparse.Namespace, command: str, path: str, body: Mapping[str, object]) -> int:
@@ -27,18 +43,8 @@ def call(args: argparse.Namespace, command: str, method: str, path: str,
     """`method` `path` (with `body` as JSON, if any), as `post_json` does."""
     url, token = None, None
     if args.control is None or args.token is None:
-        file = control_file_path(args.db)
-        try:
-            found = read_control_file(file)
-        except FileNotFoundError:
-            print(f"smsc-harness {command}: no control file {file}: is `smsc-harness serve --db {args.db}` running? "
-                  "(or give --control and --token)", file=sys.stderr)
-            return 1
-        except OSError as error:
-            print(f"smsc-harness {command}: cannot read the control file {file}: {error.strerror}", file=sys.stderr)
-            return 1
-        except ValueError as error:
-            print(f"smsc-harness {command}: {error}", file=sys.stderr)
+        found = find_serve(command, args.db, hint=" (or give --control and --token)")
+        if found is None:
             return 1
         url, token = found.url, found.token
     if args.control is not None:
