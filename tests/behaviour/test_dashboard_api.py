@@ -238,3 +238,14 @@ def test_an_unknown_rule_is_named_with_the_rules_there_are(site: Site) -> None:
 def test_rule_events_takes_get_only(site: Site) -> None:
     answer = http(site, raw_request("POST", "/rules/events", b"{}"))
     assert answer.status == 405 and answer.headers["allow"] == "GET"
+
+
+def test_a_store_that_cannot_be_read_now_is_503(stack: MemStack, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.store import StoreUnavailable
+
+    def locked(last: int, rule: str | None = None) -> None:
+        raise StoreUnavailable("database is locked")
+    monkeypatch.setattr(stack.store, "latest_rule_events", locked)
+    answer = get(site, "/rules/events")
+    assert answer.status == 503  # type: ignore[attr-defined]
+    assert answer.json == {"error": "the store cannot be read now: database is locked"}  # type: ignore[attr-defined]
