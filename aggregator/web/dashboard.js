@@ -169,12 +169,12 @@
 
   function factsText(facts) {             // {"by": "mo", "keyword": "STOP"} -> "by=mo, keyword=STOP"
     if (!facts || typeof facts !== "object") return "";
-    const text = Object.keys(facts).sort().map((k) => {
+    return Object.keys(facts).sort().map((k) => {
       const v = facts[k];
       return k + "=" + (typeof v === "string" ? v : JSON.stringify(v));
     }).join(", ");
-    return text.length > 160 ? text.slice(0, 157) + "..." : text;
   }
+  const cut = (text, n) => (text.length > n ? text.slice(0, n - 3) + "..." : text);
 
   function drawRuleEvents(answer) {
     const tbody = $("rule-events").tBodies[0];
@@ -188,7 +188,8 @@
         el("td", { text: time(e.at), title: e.at || "" }), el("td", {}, el("b", { text: e.rule || "–" })),
         el("td", { text: e.action || "–" }), el("td", { text: e.account || "–" }),
         el("td", { text: e.number || "–" }), el("td", { text: e.campaign || "–" }),
-        el("td", { class: "facts", text: facts, title: e.message_id ? "message " + e.message_id : facts }));
+        el("td", { class: "facts", text: cut(facts, 160),         // all of it on hover
+          title: (e.message_id ? "message " + e.message_id + ": " : "") + cut(facts, 2000) }));
     });
     replaceRows(tbody, rows, 7, "no rule has decided anything yet");
   }
