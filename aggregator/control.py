@@ -25,6 +25,8 @@
     GET  /          the web dashboard (aggregator/dashboard.py), GET /dashboard.js its script;
                    GET /?token=T sets the dashboard's cookie and answers 303 to / (rule 3)
     GET  /clients  the report card of every client bind, bound or ended (aggregator/clientcard.py)
+    GET  /rules/events?last=N[&rule=R] the N newest rule decisions (1 to 100, default 20),
+                   newest first, of every rule or of rule R ("stop", "purge", ...)
 
 `smsc-harness mo` is the command-line client of POST /mo, `smsc-harness release` of POST
 /skew/release, `smsc-harness optouts` of /optouts, `smsc-harness operator` of /operators/...,
@@ -91,6 +93,8 @@ from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.metrics import CONTENT_TYPE as METRICS_TYPE
 from aggregator.metrics import exposition, registry
 from aggregator.routing import RoutingError
+from aggregator.rules.base import RuleEvent
+from aggregator.rules.settings import RULE_NAMES
 from aggregator.rules.stop import OptOut
 from aggregator.stats import WINDOW, snapshot
 from aggregator.store import MessageEvent, MessageRecord, ReceiptRecord, StoreUnavailable
@@ -130,7 +134,8 @@ _REASONS = {200: b"OK", 201: b"Created", 202: b"Accepted", 303: b"See Other", 40
             503: b"Service Unavailable"}
 _ROUTES: Mapping[bytes, tuple[bytes, ...]] = {b"/status": (b"GET",), b"/metrics": (b"GET",), b"/mo": (b"POST",),
                                               b"/skew/release": (b"POST",), b"/messages": (b"GET",),
-                                              b"/optouts": (b"GET", b"POST", b"DELETE"), b"/clients": (b"GET",)}
+                                              b"/optouts": (b"GET", b"POST", b"DELETE"), b"/clients": (b"GET",),
+                                              b"/rules/events": (b"GET",)}
 # Paths with an id in them: (pattern, route name); the id is one path segment, 1 to 64
 # printable ASCII characters other than '/' (operator ids and message ids are far shorter).
 _OPERATOR_PATH = re.compile(rb"/operators/([\x21-\x2e\x30-\x7e]{1,64})/(outage|recover|throughput)")
@@ -138,10 +143,10 @@ _MESSAGE_PATH = re.compile(rb"/messages/([\x21-\x2e\x30-\x7e]{1,64})")
 _ID_METHODS = {b"outage": (b"POST",), b"recover": (b"POST",), b"throughput": (b"POST",), b"messages": (b"GET",)}
 _ALL_PATHS = ("/", "/status", "/metrics", "/mo", "/skew/release", "/optouts", "/operators/{id}/outage",
               "/operators/{id}/recover", "/operators/{id}/throughput", "/messages/{id}", "/messages?last=N",
-              "/clients")
+              "/clients", "/rules/events?last=N")
 # The dashboard (aggregator/dashboard.py): its page and its script, answered by `page`.
 _PAGES = (b"/", b"/dashboard.js")
-_LAST_DEFAULT, _LAST_MAX = 20, 100           # GET /messages?last=N
+_LAST_DEFAULT, _LAST_MAX = 20, 100           # GET /messages?last=N, GET /rules/events?last=N
 _PAGE_HEADERS = (
     # Its own script and inline style only, fetches to this API only, never in a frame, no
     # form posted natively (the script sends JSON), and no address (with a token) as referrer.
@@ -368,6 +373,8 @@ class ControlApi(resource.Resource):
             return self.latest(query)
         if path == b"/clients":
             return _Reply(200, {"clients": [card_json(card) for card in self.harness.server.cards.cards()]})
+        if path == b"/rules/events":
+            return self.rule_events(query)
         if path == b"/skew/release":
             return self.release(body)
         if path == b"/optouts":
@@ -510,28 +517,31 @@ class ControlApi(resource.Resource):
     def latest(self, query: bytes) -> _Reply:
         """GET /messages?last=N: the N newest messages (1 to 100, default 20), newest first,
         each as GET /messages/{id} gives it: the dashboard's list."""
+        params = _last_query(query, "messages")
+        if isinstance(params, _Reply):
+            return params
         try:
-            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
-                              max_num_fields=4)
-        except (UnicodeDecodeError, ValueError):
-            return _error(400, "query: expected ?last=N or nothing", "query")
-        for name in params:
-            if name != "last":
-                return _error(400, f"{_shown(name)}: unknown parameter; expected ?last=N", name[:64])
-        last = _LAST_DEFAULT
-        if "last" in params:
-            given = params["last"]
-            if len(given) != 1 or not given[0].isascii() or not given[0].isdigit() \
-                    or not 1 <= int(given[0]) <= _LAST_MAX:
-                shown = _shown(given[0]) if len(given) == 1 else "it more than once"
-                return _error(400, f"last: expected a whole number of messages from 1 to {_LAST_MAX}, got {shown}",
-                              "last")
-            last = int(given[0])
-        try:
-            latest = self.harness.store.latest_messages(last)
+            latest = self.harness.store.latest_messages(params.last)
         except StoreUnavailable as error:
             return _error(503, f"the store cannot be read now: {error}")
         return _Reply(200, {"messages": [_message_json(*found) for found in latest]})
+
+    # --- the rules' decisions (aggregator/rules/) ---------------------------------------------
+
+    def rule_events(self, query: bytes) -> _Reply:
+        """GET /rules/events?last=N[&rule=R]: the N newest rule decisions (1 to 100, default
+        20), newest first, of every rule or of rule R only: the dashboard's panel."""
+        params = _last_query(query, "rule events", ("rule",))
+        if isinstance(params, _Reply):
+            return params
+        rule = params.others.get("rule")
+        if rule is not None and rule not in RULE_NAMES:
+            return _error(400, f"rule: no rule {_shown(rule)}; there are {', '.join(RULE_NAMES)}", "rule")
+        try:
+            events = self.harness.store.latest_rule_events(params.last, rule)
+        except StoreUnavailable as error:
+            return _error(503, f"the store cannot be read now: {error}")
+        return _Reply(200, {"events": [_rule_event_json(e) for e in events]})
 
     # --- the dashboard (aggregator/dashboard.py) ------------------------------------------
 
@@ -630,6 +640,42 @@ def _json_object(raw: bytes, shape: str, fields: tuple[str, ...] | None = None) 
     return body
 
 
+@dataclass(frozen=True, slots=True)
+class _LastQuery:
+    """A `?last=N` query: N, and the other parameters the route takes (each given once)."""
+
+    last: int
+    others: Mapping[str, str]
+
+
+def _last_query(query: bytes, noun: str, others: tuple[str, ...] = ()) -> _LastQuery | _Reply:
+    """The query of a "newest N" route (GET /messages, GET /rules/events): `last` (1 to
+    _LAST_MAX, default _LAST_DEFAULT) and `others`, each at most once; or the 400 naming the
+    parameter that is wrong. `noun`: what is counted, for the message."""
+    shape = "?last=N" + "".join(f"&{name}=..." for name in others)
+    try:
+        params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
+                          max_num_fields=4)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, f"query: expected {shape} or nothing", "query")
+    for name in params:
+        if name != "last" and name not in others:
+            return _error(400, f"{_shown(name)}: unknown parameter; expected {shape}", name[:64])
+    last = _LAST_DEFAULT
+    if "last" in params:
+        given = params["last"]
+        if len(given) != 1 or not given[0].isascii() or not given[0].isdigit() \
+                or not 1 <= int(given[0]) <= _LAST_MAX:
+            shown = _shown(given[0]) if len(given) == 1 else "it more than once"
+            return _error(400, f"last: expected a whole number of {noun} from 1 to {_LAST_MAX}, got {shown}",
+                          "last")
+        last = int(given[0])
+    for name in others:
+        if name in params and len(params[name]) != 1:
+            return _error(400, f"{name}: given more than once", name)
+    return _LastQuery(last, {name: params[name][0] for name in others if name in params})
+
+
 def _id_route(path: bytes) -> tuple[bytes, str] | None:
     """(verb, id) of a path with an id in it (`/operators/sfr/outage` -> (b"outage", "sfr"),
     `/messages/42` -> (b"messages", "42")), or None."""
@@ -667,6 +713,14 @@ def _message_json(record: MessageRecord, history: Sequence[MessageEvent],
 def _receipt_json(receipt: ReceiptRecord) -> dict[str, object]:
     return {"operator_message_id": receipt.operator_message_id, "stat": receipt.stat, "err": receipt.err,
             "text": receipt.text, "received": iso(receipt.received_at)}
+
+
+def _rule_event_json(event: RuleEvent) -> dict[str, object]:
+    """One rule decision as GET /rules/events gives it: the names of report.json's rule
+    events' examples (reports/json.py), and the facts that caused it as the rule wrote them."""
+    return {"at": iso(event.at), "rule": event.rule, "action": event.action, "account": event.account,
+            "number": event.number, "campaign": event.campaign, "message_id": event.message_id,
+            "facts": dict(event.facts)}
 
 
 def _optout_json(entry: OptOut) -> dict[str, object]:

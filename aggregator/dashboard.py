@@ -6,7 +6,7 @@ Rules of this module:
    `serve` runs (the operators, the outage modes, the accounts and their short codes, the
    forms) is in the page itself. What changes is filled in by one small script of our own,
    `aggregator/web/dashboard.js` (package data, served at GET /dashboard.js), which polls
-   GET /status, GET /messages?last=20 and GET /clients every second. No framework, nothing
+   GET /status, GET /messages?last=20, GET /rules/events?last=20 and GET /clients every second. No framework, nothing
    from a CDN: the machines it runs on may have no internet.
 2. Every value from the configuration is escaped here; the script writes data with
    `textContent` only, never as HTML. The control API sends the page with a
@@ -59,6 +59,7 @@ th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line
 th { color: var(--muted); font-weight: 600; font-size: 12px; }
 td.num, th.num { text-align: right; }
 .empty { color: var(--muted); font-style: italic; }
+td.facts { font-size: 12px; overflow-wrap: anywhere; }
 .pill { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 600; }
 .pill.ok { background: #e3f3e9; color: var(--good); } .pill.bad { background: #fbe4e2; color: var(--bad); }
 .pill.wait { background: #fdf0d5; color: var(--warn); }
@@ -126,7 +127,8 @@ def page(harness: Harness) -> bytes:
   <span id="connection">connecting…</span>
 </header>
 <noscript><p style="padding: 0 20px">The live figures need JavaScript; the control API gives the same data as JSON
-(<code>GET /status</code>, <code>GET /messages?last=20</code>, <code>GET /clients</code>).</p></noscript>
+(<code>GET /status</code>, <code>GET /messages?last=20</code>, <code>GET /rules/events?last=20</code>,
+<code>GET /clients</code>).</p></noscript>
 <main>
 <div>
   <section id="counts-panel">
@@ -169,6 +171,16 @@ def page(harness: Harness) -> bytes:
       <tbody><tr><td colspan="8" class="empty">–</td></tr></tbody>
     </table>
     <p class="note">The 20 newest, newest first; click one for its state history and receipts.</p>
+  </section>
+  <section id="rule-events-panel">
+    <h2>Rule events</h2>
+    <table id="rule-events">
+      <thead><tr><th>at</th><th>rule</th><th>action</th><th>account</th><th>number</th><th>campaign</th>
+        <th>facts</th></tr></thead>
+      <tbody><tr><td colspan="7" class="empty">–</td></tr></tbody>
+    </table>
+    <p class="note">The rules' 20 newest decisions, newest first: opt-outs (stop), purges, skew alerts,
+      refusals, credit lapses, replies (docs/control-api.md, GET /rules/events).</p>
   </section>
 </div>
 <div>

@@ -1138,6 +1138,23 @@ class Store:
         rows = self._query("SELECT * FROM rule_events" + where + " ORDER BY id", params)
         return [_rule_event(r) for r in rows]
 
+    def latest_rule_events(self, last: int, rule: str | None = None) -> list[RuleEvent]:
+        """The `last` newest committed rule decisions (1 to 100), of every rule or of `rule`
+        only, newest first: the dashboard's panel (GET /rules/events?last=N). Newest is the
+        order the store wrote them in (rowid), read from the end of the table's b-tree: no
+        sort. With `rule`, that walk skips the other rules' rows until it has `last` (a rule
+        that never fired: the whole table, one pass in SQLite). What is committed only, as
+        latest_messages: a running `serve` never waits on the database for it. Raises
+        StoreUnavailable when the file cannot be read now."""
+        if not 1 <= last <= 100:
+            raise ValueError(f"last: 1 to 100, got {last}")
+        # "+rule": not through idx_rule_events_rule, whose order (rule, action, rowid) would
+        # need every row of that rule sorted; the table's own order needs none.
+        where, params = ("", ()) if rule is None else (" WHERE +rule = ?", (rule,))
+        rows = self._committed_query("SELECT * FROM rule_events" + where + " ORDER BY rowid DESC LIMIT ?",
+                                     (*params, last))
+        return [_rule_event(r) for r in rows]
+
     def count_rule_events(self, rule: str | None = None, action: str | None = None, account: str | None = None,
                           number: str | None = None, campaign: str | None = None) -> int:
         where, params = _filters(("rule", rule), ("action", action), ("account", account), ("number", number),

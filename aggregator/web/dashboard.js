@@ -1,5 +1,5 @@
 // The smsc-harness dashboard's live part (aggregator/dashboard.py renders the page; docs/dashboard.md).
-// Every second: GET /status, /messages?last=20 and /clients, then the panels are redrawn from
+// Every second: GET /status, /messages?last=20, /rules/events?last=20 and /clients, then the panels are redrawn from
 // them. Data is written with textContent only, never as HTML. A key or a route that is not
 // there (a harness without that part) shows a dash or "not in this version".
 "use strict";
@@ -167,6 +167,33 @@
       el("p", { class: "note", text: facts })));
   }
 
+  function factsText(facts) {             // {"by": "mo", "keyword": "STOP"} -> "by=mo, keyword=STOP"
+    if (!facts || typeof facts !== "object") return "";
+    return Object.keys(facts).sort().map((k) => {
+      const v = facts[k];
+      return k + "=" + (typeof v === "string" ? v : JSON.stringify(v));
+    }).join(", ");
+  }
+  const cut = (text, n) => (text.length > n ? text.slice(0, n - 3) + "..." : text);
+
+  function drawRuleEvents(answer) {
+    const tbody = $("rule-events").tBodies[0];
+    if (answer === null) {
+      replaceRows(tbody, [], 7, "not in this version of the control API");
+      return;
+    }
+    const rows = (answer.events || []).map((e) => {
+      const facts = factsText(e.facts);
+      return el("tr", { class: "rule-event", "data-rule": e.rule || "", "data-action": e.action || "" },
+        el("td", { text: time(e.at), title: e.at || "" }), el("td", {}, el("b", { text: e.rule || "–" })),
+        el("td", { text: e.action || "–" }), el("td", { text: e.account || "–" }),
+        el("td", { text: e.number || "–" }), el("td", { text: e.campaign || "–" }),
+        el("td", { class: "facts", text: cut(facts, 160),         // all of it on hover
+          title: (e.message_id ? "message " + e.message_id + ": " : "") + cut(facts, 2000) }));
+    });
+    replaceRows(tbody, rows, 7, "no rule has decided anything yet");
+  }
+
   function drawClients(answer) {
     const box = $("clients");
     if (answer === null) {
@@ -213,13 +240,15 @@
     timer = null;
     let gone = false;
     try {
-      const [status, messages, clients] = await Promise.all([
-        getJson("/status", false), getJson("/messages?last=20", true), getJson("/clients", true)]);
+      const [status, messages, ruleEvents, clients] = await Promise.all([
+        getJson("/status", false), getJson("/messages?last=20", true), getJson("/rules/events?last=20", true),
+        getJson("/clients", true)]);
       drawCounts(status);
       drawOperators(status);
       drawBinds(status);
       drawSuspended(status);
       drawMessages(messages);
+      drawRuleEvents(ruleEvents);
       drawClients(clients);
       setConnection("live", true);
     } catch (error) {

@@ -1,5 +1,5 @@
 """The dashboard's side of the control API (issue 14): GET / and its cookie, GET /dashboard.js,
-GET /messages?last=N, and every refusal that keeps another site from acting with the cookie.
+GET /messages?last=N, GET /rules/events?last=N, and every refusal that keeps another site from acting with the cookie.
 
 A real twisted.web Site of `aggregator.control` in front of the whole stack in memory
 (tests/support/memstack.py), fed raw HTTP bytes; the browser's side is tests/browser/.
@@ -176,3 +176,76 @@ def test_a_bad_last_is_400_naming_it(site: Site, query: str, field: str) -> None
 def test_messages_takes_get_only(site: Site) -> None:
     answer = http(site, raw_request("POST", "/messages?last=3", b"{}"))
     assert answer.status == 405 and answer.headers["allow"] == "GET"
+
+
+# --- GET /rules/events?last=N[&rule=R] ----------------------------------------------------------------
+
+def post(site: Site, path: str, body: dict[str, str]) -> object:
+    return http(site, raw_request("POST", path, json.dumps(body).encode()))
+
+
+def test_the_last_rule_events_newest_first(stack: MemStack, client: Client, site: Site) -> None:
+    """A STOP from a subscriber: R1's opt-out and its confirmation; then an opt-out by hand."""
+    assert post(site, "/mo", {"from": "+33612345678", "to": "36180", "text": "STOP"}).status == 202  # type: ignore[attr-defined]
+    stack.run(5)
+    assert post(site, "/optouts", {"account": "demo", "number": "+33699990001"}).status == 201  # type: ignore[attr-defined]
+    stack.run(1)
+    answer = get(site, "/rules/events")
+    assert answer.status == 200  # type: ignore[attr-defined]
+    events = answer.json["events"]  # type: ignore[attr-defined]
+    assert [(e["rule"], e["action"], e["account"], e["number"]) for e in events] == [
+        ("stop", "optout", "demo", "+33699990001"), ("stop", "confirm", "demo", "+33612345678"),
+        ("stop", "optout", "demo", "+33612345678")]
+    stopped = events[2]
+    assert stopped["facts"]["by"] == "mo" and stopped["facts"]["keyword"] == "STOP"
+    assert stopped["at"].endswith("Z") and stopped["campaign"] is None and stopped["message_id"] is None
+    assert sorted(stopped) == ["account", "action", "at", "campaign", "facts", "message_id", "number", "rule"]
+    assert [e["action"] for e in get(site, "/rules/events?last=1").json["events"]] == ["optout"]  # type: ignore[attr-defined]
+    assert get(site, "/rules/events?rule=stop&last=3").json == answer.json  # type: ignore[attr-defined]
+    assert get(site, "/rules/events?rule=purge").json == {"events": []}  # type: ignore[attr-defined]
+
+
+def test_the_rule_events_are_the_stores(stack: MemStack, client: Client, site: Site) -> None:
+    """Whatever rule made them: the store's rows, newest first, the N newest only."""
+    from aggregator.rules.base import RuleEvent
+    for i in range(30):
+        stack.store.add_rule_event(RuleEvent("skew" if i % 3 else "purge", "alert", "demo", 1000.0 + i,
+                                             facts={"i": i}))
+    events = get(site, "/rules/events?last=100").json["events"]  # type: ignore[attr-defined]
+    assert [e["facts"]["i"] for e in events] == list(range(29, -1, -1))
+    assert [e["facts"]["i"] for e in get(site, "/rules/events").json["events"]] == list(range(29, 9, -1))  # type: ignore[attr-defined]
+    purges = get(site, "/rules/events?last=4&rule=purge").json["events"]  # type: ignore[attr-defined]
+    assert [(e["rule"], e["facts"]["i"]) for e in purges] == [("purge", 27), ("purge", 24), ("purge", 21), ("purge", 18)]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("last=0", "last"), ("last=101", "last"), ("last=abc", "last"), ("last=1&last=2", "last"),
+    ("rule=R1", "rule"), ("rule=", "rule"), ("rule=stop&rule=purge", "rule"), ("rule=%ff", "rule"),
+    ("first=3", "first"), ("last", "query"),
+])
+def test_a_bad_rule_events_query_is_400_naming_it(site: Site, query: str, field: str) -> None:
+    answer = get(site, "/rules/events?" + query)
+    assert answer.status == 400, answer  # type: ignore[attr-defined]
+    assert answer.json["field"] == field  # type: ignore[attr-defined]
+
+
+def test_an_unknown_rule_is_named_with_the_rules_there_are(site: Site) -> None:
+    answer = get(site, "/rules/events?rule=R1")
+    assert answer.json == {"error": 'rule: no rule "R1"; there are stop, purge, skew, duplicate, credit, contact',  # type: ignore[attr-defined]
+                           "field": "rule"}
+
+
+def test_rule_events_takes_get_only(site: Site) -> None:
+    answer = http(site, raw_request("POST", "/rules/events", b"{}"))
+    assert answer.status == 405 and answer.headers["allow"] == "GET"
+
+
+def test_a_store_that_cannot_be_read_now_is_503(stack: MemStack, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aggregator.store import StoreUnavailable
+
+    def locked(last: int, rule: str | None = None) -> None:
+        raise StoreUnavailable("database is locked")
+    monkeypatch.setattr(stack.store, "latest_rule_events", locked)
+    answer = get(site, "/rules/events")
+    assert answer.status == 503  # type: ignore[attr-defined]
+    assert answer.json == {"error": "the store cannot be read now: database is locked"}  # type: ignore[attr-defined]

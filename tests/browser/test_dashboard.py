@@ -1,5 +1,5 @@
 """The dashboard in a real browser against a real `serve` (issue 14): in by the token address,
-an MO from the form, an outage started and ended from the form, a throughput change, client
+an MO from the form, a STOP from it shown as R1's opt-out in the rule events, an outage started and ended from the form, a throughput change, client
 traffic showing in the counts and the last messages, one poll at a time whatever the forms
 do, and a stopped serve shown as such.
 
@@ -89,6 +89,35 @@ def test_an_mo_from_the_form(page: WebDriver, serve: Serve) -> None:
     assert refused.startswith("400 (from) from: expected the subscriber's number")
     assert page.find_element(By.ID, "mo-from").get_attribute("aria-invalid") == "true"
     assert text(page, '#operators tr[data-operator="sfr"] .mos') == "1"
+
+
+def test_a_stop_from_the_form_shows_as_r1_opt_out(page: WebDriver, serve: Serve) -> None:
+    """The subscriber sends STOP: R1 puts the number on demo's opt-out list, and the rule
+    events panel shows that decision (a number no other test of this module sends to)."""
+    open_dashboard(page, serve)
+    assert "no rule has decided anything yet" in text(page, "#rule-events tbody")
+    answer = submit_form(page, "mo-form", {"from": "+33612345600", "to": "36180", "text": "STOP"})
+    assert answered(answer)[0] == 202
+    row = until(page, "R1's opt-out in the panel", lambda d: d.find_element(
+        By.CSS_SELECTOR, '#rule-events tr[data-rule="stop"][data-action="optout"]'))
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[1:5] == ["stop", "optout", "demo", "+33612345600"]
+    assert "by=mo" in cells[6] and "keyword=STOP" in cells[6]
+    optouts = page.execute_script("return fetch('/optouts?account=demo').then(r => r.json())")
+    assert "+33612345600" in [o["number"] for o in optouts["optouts"]]
+
+
+def test_a_serve_without_rule_events_says_so_and_the_rest_stays_live(page: WebDriver, serve: Serve) -> None:
+    """An older serve answers GET /rules/events with 404: that panel says so, the others go on."""
+    open_dashboard(page, serve)
+    page.execute_script("""
+        const fetchBefore = window.fetch;
+        window.fetch = (...args) => String(args[0]).startsWith("/rules/events")
+          ? Promise.resolve(new Response('{"error": "no such resource"}', {status: 404}))
+          : fetchBefore(...args);""")
+    until(page, "the panel saying so",
+          lambda d: text(d, "#rule-events tbody") == "not in this version of the control API")
+    assert text(page, "#connection") == "live"
 
 
 def test_an_outage_from_the_form_shows_and_ends(page: WebDriver, serve: Serve) -> None:
