@@ -389,7 +389,7 @@ class ControlApi(resource.Resource):
             "binds": {account: len(conns) for account, conns in sorted(h.server.binds.items())},
             "operators": {o.id: {"submitted": o.smsc_submitted, "receipts_sent": o.receipts_sent,
                                  "queued_at_aggregator": o.queued, "outage": o.outage,
-                                 "mo_sent": h.operators[o.id].mo_sent,
+                                 "mo_sent": o.mo_sent,
                                  "links": {"bound": o.links_bound, "configured": o.links_configured},
                                  "throughput": {"cap": o.cap, "rate": _rate(o.rate)}}
                           for o in now.operators},
@@ -557,14 +557,9 @@ class ControlApi(resource.Resource):
                 return _error(401, "the dashboard's script needs its cookie: open the address "
                                    "`smsc-harness dashboard` prints")
             return _Reply(200, dashboard.script(), content_type="text/javascript; charset=utf-8")
-        try:
-            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
-                              max_num_fields=4)
-        except (UnicodeDecodeError, ValueError):
-            return _error(400, "query: expected ?token=TOKEN or nothing", "query")
-        for name in params:
-            if name != "token":
-                return _error(400, f"{_shown(name)}: unknown parameter; expected ?token=TOKEN", name[:64])
+        params = _query(query, ("token",), "?token=TOKEN")
+        if isinstance(params, _Reply):
+            return params
         html = "text/html; charset=utf-8"
         if "token" in params:
             given = params["token"]
@@ -581,14 +576,9 @@ class ControlApi(resource.Resource):
 
     def optouts(self, query: bytes) -> _Reply:
         """GET /optouts[?account=A]: the lists, by account then number."""
-        try:
-            params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
-                              max_num_fields=4)
-        except (UnicodeDecodeError, ValueError):
-            return _error(400, "query: expected ?account=SYSTEM_ID or nothing", "query")
-        for name in params:
-            if name != "account":
-                return _error(400, f"{_shown(name)}: unknown parameter; expected ?account=SYSTEM_ID", name[:64])
+        params = _query(query, ("account",), "?account=SYSTEM_ID")
+        if isinstance(params, _Reply):
+            return params
         account = None
         if "account" in params:
             if len(params["account"]) != 1:
@@ -648,19 +638,27 @@ class _LastQuery:
     others: Mapping[str, str]
 
 
-def _last_query(query: bytes, noun: str, others: tuple[str, ...] = ()) -> _LastQuery | _Reply:
-    """The query of a "newest N" route (GET /messages, GET /rules/events): `last` (1 to
-    _LAST_MAX, default _LAST_DEFAULT) and `others`, each at most once; or the 400 naming the
-    parameter that is wrong. `noun`: what is counted, for the message."""
-    shape = "?last=N" + "".join(f"&{name}=..." for name in others)
+def _query(query: bytes, names: tuple[str, ...], shape: str) -> dict[str, list[str]] | _Reply:
+    """A query string's parameters (at most 4, blank values kept), each one of `names`; or the
+    400 naming what is wrong. `shape`: what is expected, for the message (?account=SYSTEM_ID)."""
     try:
         params = parse_qs(query.decode("ascii"), keep_blank_values=True, strict_parsing=bool(query),
                           max_num_fields=4)
     except (UnicodeDecodeError, ValueError):
         return _error(400, f"query: expected {shape} or nothing", "query")
     for name in params:
-        if name != "last" and name not in others:
+        if name not in names:
             return _error(400, f"{_shown(name)}: unknown parameter; expected {shape}", name[:64])
+    return params
+
+
+def _last_query(query: bytes, noun: str, others: tuple[str, ...] = ()) -> _LastQuery | _Reply:
+    """The query of a "newest N" route (GET /messages, GET /rules/events): `last` (1 to
+    _LAST_MAX, default _LAST_DEFAULT) and `others`, each at most once; or the 400 naming the
+    parameter that is wrong. `noun`: what is counted, for the message."""
+    params = _query(query, ("last", *others), "?last=N" + "".join(f"&{name}=..." for name in others))
+    if isinstance(params, _Reply):
+        return params
     last = _LAST_DEFAULT
     if "last" in params:
         given = params["last"]

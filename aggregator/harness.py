@@ -28,7 +28,7 @@ from aggregator.connectors import OperatorPool
 from aggregator.delivery import DeliveryEngine
 from aggregator.routing import Route, Router
 from aggregator.rules.pipeline import Rules
-from aggregator.server import AggregatorServer
+from aggregator.server import AggregatorServer, client_session_config
 from aggregator.stats import LiveStats
 from aggregator.store import Store
 from aggregator.tls import client_options, server_options
@@ -150,13 +150,6 @@ class Harness:
         self.engine.stop()
         self.server.rules.close()
         self.store.close()
-
-
-def client_session_config(limits: LimitsConfig) -> SessionConfig:
-    """The sessions of the client-facing server: an SMSC's defaults with the config's limits."""
-    return replace(SessionConfig.for_role(Role.SMSC), window=limits.deliver_window, bind_timeout=limits.bind_timeout,
-                   frame_timeout=limits.frame_timeout, max_unanswered=limits.max_unanswered,
-                   unread_timeout=limits.unread_timeout)
 
 
 def client_gate(limits: LimitsConfig, clock: IReactorTime, max_connections: int | None) -> ConnectionGate:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import struct
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Iterable
 
@@ -110,6 +110,13 @@ _UCS2 = 0x08
 _UDHI = 0x40  # esm_class: short_message starts with a user data header
 
 
+def client_session_config(limits: LimitsConfig) -> SessionConfig:
+    """The sessions of the client-facing server: an SMSC's defaults with the config's limits."""
+    return replace(SessionConfig.for_role(Role.SMSC), window=limits.deliver_window, bind_timeout=limits.bind_timeout,
+                   frame_timeout=limits.frame_timeout, max_unanswered=limits.max_unanswered,
+                   unread_timeout=limits.unread_timeout)
+
+
 class AggregatorServer:
     """SessionHandler for client connections, shared by all of them."""
 
@@ -146,7 +153,8 @@ class AggregatorServer:
         self.failed_binds = FailedBinds(limits.failed_binds_per_address, limits.failed_binds_per_system_id)
         self.trace = trace
         # the report card of each bind (issue 14): fed by the one-line `self.cards.` hooks below
-        self.cards = ClientCards(limits.deliver_window, SessionConfig.for_role(Role.SMSC).response_timeout)
+        sessions = client_session_config(limits)
+        self.cards = ClientCards(sessions.window, sessions.response_timeout)
         self._closing_all = False
 
     def resume(self) -> int:
@@ -252,9 +260,7 @@ class AggregatorServer:
         admitted = self._admit(account, sm, 1, now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
-                self.stats.refused_submit(account, admitted.status)
-                self.cards.throttled(conn, conn.clock.seconds())
-                conn.respond(pdu, admitted.status)
+                self._flow_control(conn, pdu, account, admitted.status)
             else:
                 self._refuse(conn, pdu, account, destination, admitted.status, admitted.reason)
             return
@@ -289,9 +295,7 @@ class AggregatorServer:
         admitted = self._admit(account, sm, len(dests), now)
         if isinstance(admitted, _Turned):
             if admitted.reason is None:
-                self.stats.refused_submit(account, admitted.status)
-                self.cards.throttled(conn, conn.clock.seconds())
-                conn.respond(pdu, admitted.status)
+                self._flow_control(conn, pdu, account, admitted.status)
             else:
                 self._refuse_all(conn, pdu, account, dests, admitted.status, admitted.reason, admitted.campaign)
             return
@@ -316,6 +320,13 @@ class AggregatorServer:
             conn.respond(pdu, CommandStatus.ESME_RSUBMITFAIL, message_id="", unsuccess_smes=tuple(unsuccess))
             return
         self.store.after_commit(self._multi_accepted, conn, pdu, accepted, tuple(unsuccess))
+
+    def _flow_control(self, conn: SmppConnection, pdu: Pdu, account: str, status: int) -> None:
+        """Answer a submit with flow control (ESME_RTHROTTLED, ESME_RMSGQFUL: `_admit` gave no
+        reason): counted by the live stats, noted on the bind's report card."""
+        self.stats.refused_submit(account, status)
+        self.cards.throttled(conn, conn.clock.seconds())
+        conn.respond(pdu, status)
 
     def _admit(self, account: str, sm: SubmitSm | SubmitMulti, tokens: int, now: float
                ) -> tuple[str | None, float] | _Turned:

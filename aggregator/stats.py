@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import TYPE_CHECKING
 
 from aggregator.store import MessageState
@@ -227,6 +228,7 @@ class OperatorNow:
     outage: str | None          # refuse_binds, drop, silent, or None
     smsc_submitted: int         # submit_sm its SMSC accepted
     receipts_sent: int
+    mo_sent: int                # MOs its SMSC sent the aggregator
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,14 +298,10 @@ def snapshot(harness: Harness, now: float) -> Snapshot:
             queued=len(pool.queue), sent=0 if sends is None else sends.total,
             rate=0.0 if sends is None else sends.rate(), throttled=pool.throttled,
             cap=smsc.admission.cap, outage=None if smsc.outage is None else smsc.outage.value,
-            smsc_submitted=smsc.submitted, receipts_sent=smsc.receipts_sent))
+            smsc_submitted=smsc.submitted, receipts_sent=smsc.receipts_sent, mo_sent=smsc.mo_sent))
     latency = []
     for op_id, histogram in sorted(stats.latency.items()):
-        running, cumulative = 0, []
-        for n in histogram.counts:
-            running += n
-            cumulative.append(running)
-        latency.append(LatencyNow(op_id, tuple(cumulative), histogram.sum))
+        latency.append(LatencyNow(op_id, tuple(accumulate(histogram.counts)), histogram.sum))
     return Snapshot(
         started=stats.started, now=now, submitted=stats.submitted.total, delivered=stats.delivered.total,
         failed=stats.failed.total, refused=stats.refused_total, submitted_rate=stats.submitted.rate(),
