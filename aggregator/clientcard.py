@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Hashable
+from typing import Hashable, Iterable
 
 from aggregator.clock import iso
 from smsc.pdu.codec import Ton
@@ -478,6 +478,11 @@ def card_json(card: Card) -> dict[str, object]:
             "unbound_at": None if card.unbound_at is None else iso(card.unbound_at),
             "findings": [{"code": f.code, "title": f.title, "seen": f.seen, "count": f.count,
                           "first_at": iso(f.first_at), "advice": f.advice} for f in card.findings]}
+
+
+def clients_json(cards: Iterable[Card]) -> dict[str, object]:
+    """Every bind's card: the body of `GET /clients` and of the file `serve` writes at its stop."""
+    return {"clients": [card_json(card) for card in cards]}
 
 
 def summary_line(card: Card) -> str:

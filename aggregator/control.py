@@ -87,7 +87,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 
 from aggregator import dashboard
-from aggregator.clientcard import card_json
+from aggregator.clientcard import clients_json
 from aggregator.clock import iso
 from aggregator.limits import MAX_BURST, MAX_RATE
 from aggregator.metrics import CONTENT_TYPE as METRICS_TYPE
@@ -372,7 +372,7 @@ class ControlApi(resource.Resource):
         if path == b"/messages":
             return self.latest(query)
         if path == b"/clients":
-            return _Reply(200, {"clients": [card_json(card) for card in self.harness.server.cards.cards()]})
+            return _Reply(200, clients_json(self.harness.server.cards.cards()))
         if path == b"/rules/events":
             return self.rule_events(query)
         if path == b"/skew/release":

@@ -11,8 +11,9 @@ Rules of this module:
 2. Every value from the configuration is escaped here; the script writes data with
    `textContent` only, never as HTML. The control API sends the page with a
    Content-Security-Policy that allows no other script, no inline script, no frame.
-3. A key of /status or a route the page reads may not exist yet (another part of issue 14
-   not merged): the script shows a dash or "not in this version", never breaks.
+3. A key of /status or a route the page reads may be missing (a tab left open while `serve`
+   is restarted from another version): the script shows a dash or "not in this version",
+   never breaks.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from twisted.logger import (
 from twisted.python.failure import Failure
 from zope.interface import provider
 
-from aggregator.clientcard import Card, card_json, summary_line
+from aggregator.clientcard import Card, clients_json, summary_line
 from aggregator.clock import ScaledClock, iso
 from aggregator.config import ConfigError, NetworkConfig, load_bench_config, load_config
 from aggregator.control import control_file_path, control_site, remove_control_file, write_control_file
@@ -275,7 +275,7 @@ def write_client_cards(path: Path, cards: Sequence[Card]) -> None:
     """The report card of every bind of the run as JSON (`GET /clients`' body), then one log
     line per bind with findings (at most CARD_LOG_LINES) and one naming the file. A file that
     cannot be written is said in the log; the stop goes on."""
-    body = json.dumps({"clients": [card_json(card) for card in cards]}, indent=2, ensure_ascii=False) + "\n"
+    body = json.dumps(clients_json(cards), indent=2, ensure_ascii=False) + "\n"
     try:
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(body, encoding="utf-8")

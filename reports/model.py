@@ -377,32 +377,6 @@ def percentiles(values: Iterable[float]) -> Latency | None:
     return Latency(p50=rank(50), p90=rank(90), p99=rank(99), max=ordered[-1])
 
 
-def bucket_throughput(
-    submitted_at: Iterable[float],
-    delivered_at: Iterable[float],
-    bucket: float,
-    duration: float,
-) -> tuple[ThroughputPoint, ...]:
-    """Count instants (simulated seconds since start) into buckets of `bucket` seconds covering [0, duration].
-
-    Every bucket appears, empty ones included, so charts have no gaps; instants past the end land
-    in the last bucket and negative ones in the first. Raises ValueError if `bucket` <= 0 (a bug).
-    """
-    if not bucket > 0.0:
-        raise ValueError(f"bucket must be > 0 seconds, got {bucket!r}")
-    n = max(1, math.ceil(max(duration, 0.0) / bucket))
-
-    def index(t: float) -> int:
-        return min(n - 1, max(0, int(t // bucket)))
-
-    sub, dlv = [0] * n, [0] * n
-    for t in submitted_at:
-        sub[index(t)] += 1
-    for t in delivered_at:
-        dlv[index(t)] += 1
-    return tuple(ThroughputPoint(t=i * bucket, submitted=sub[i], delivered=dlv[i], width=bucket) for i in range(n))
-
-
 def base_width(duration: float) -> float:
     """The finest of BIN_WIDTHS that covers ``duration`` seconds in at most BASE_BINS bins
     (whole days beyond the list)."""
@@ -434,7 +408,7 @@ def bin_throughput(
     1 s bins, while steady traffic keeps the base width. A width's splits are made all
     together or not at all (when they would bring the bins past MAX_BINS), so bursts of the
     same strength get the same detail wherever they are. Instants past the end land in the
-    last bin, negative ones in the first (as `bucket_throughput`).
+    last bin, negative ones in the first.
     """
     sub, dlv = sorted(submitted_at), sorted(delivered_at)
     end = max(duration, 0.0)
@@ -703,7 +677,6 @@ __all__ = [
     "WallClock",
     "base_width",
     "bin_throughput",
-    "bucket_throughput",
     "campaign_splits",
     "chart_marks",
     "count_outcomes",

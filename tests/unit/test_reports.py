@@ -25,7 +25,6 @@ from reports.model import (
     WallClock,
     base_width,
     bin_throughput,
-    bucket_throughput,
     chart_marks,
     count_outcomes,
     format_offset,
@@ -101,15 +100,16 @@ def test_percentiles_nearest_rank() -> None:
     assert percentiles([3.0]) == Latency(3.0, 3.0, 3.0, 3.0)
 
 
-def test_bucket_throughput_covers_every_bucket() -> None:
-    points = bucket_throughput([0.0, 0.5, 15.0, 99.0], [1.0, 31.0], bucket=10.0, duration=30.0)
-    assert points == (
-        ThroughputPoint(0.0, 2, 1, 10.0),
-        ThroughputPoint(10.0, 1, 0, 10.0),
-        ThroughputPoint(20.0, 1, 1, 10.0),  # past the end lands in the last bucket
-    )
-    with pytest.raises(ValueError):
-        bucket_throughput([], [], bucket=0.0, duration=1.0)
+def test_bin_throughput_lists_every_bin_and_keeps_stray_instants() -> None:
+    """Every bin appears, empty ones too; an instant before the start lands in the first bin,
+    one past the end in the last (30 s: base bins of 1 s, nothing dense enough to split)."""
+    points = bin_throughput([-1.0, 0.5, 15.0, 99.0], [1.0, 31.0], 30.0)
+    assert [p.t for p in points] == [float(t) for t in range(30)] and {p.width for p in points} == {1.0}
+    assert (points[0].submitted, points[0].delivered) == (2, 0)      # -1.0 and 0.5
+    assert (points[1].submitted, points[1].delivered) == (0, 1)
+    assert points[15].submitted == 1
+    assert (points[29].submitted, points[29].delivered) == (1, 1)    # past the end: the last bin
+    assert sum(p.submitted for p in points) == 4 and sum(p.delivered for p in points) == 2
 
 
 def test_count_outcomes_order() -> None:
